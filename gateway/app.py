@@ -1,0 +1,78 @@
+"""The application factory: settings in, a ready ``web.Application`` out; nothing at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from gateway import __version__, keys, proxy
+from gateway.auth.mailer import make_mailer
+from gateway.auth.records import IdentityStore
+from gateway.auth.revocations import follow_revocations
+from gateway.auth.routes import routes as auth_routes
+from gateway.auth.signing import AuthKeys
+from gateway.backend import open_backend
+from gateway.config import Settings
+from gateway.feeds import FeedRegistry
+from gateway.middlewares import (
+    AccessLogger,
+    cors_middleware,
+    error_middleware,
+    on_prepare,
+    request_id_middleware,
+)
+from gateway.tasks import Background
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_DRAIN_S = 5.0
+
+# How every runner of the app is built (the CLI's and the tests'): a handler is cancelled when
+# its client goes away, which is what ends an abandoned feed's upstream request.
+RUNNER_OPTIONS: dict[str, Any] = {"handler_cancellation": True, "access_log_class": AccessLogger}
+
+
+async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with open_backend(app[keys.SETTINGS]) as backend:
+        app[keys.BACKEND] = backend
+        app[keys.IDENTITIES] = IdentityStore(backend.records)
+        watcher = asyncio.create_task(follow_revocations(backend, app[keys.FEEDS]))
+        yield
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        await app[keys.BACKGROUND].drain(SHUTDOWN_DRAIN_S)
+
+
+async def _end_feeds(app: web.Application) -> None:
+    app[keys.FEEDS].close_all()
+
+
+async def root(request: web.Request) -> web.Response:
+    return web.json_response({"couchgate": "Welcome", "version": __version__})
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware, request_id_middleware, cors_middleware],
+        client_max_size=settings.max_request_size,
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.AUTH_KEYS] = AuthKeys.from_settings(settings)
+    app[keys.MAILER] = make_mailer(settings)
+    app[keys.FEEDS] = FeedRegistry()
+    app[keys.BACKGROUND] = Background()
+    app.cleanup_ctx.append(_backend_ctx)
+    app.on_response_prepare.append(on_prepare)
+    app.on_shutdown.append(_end_feeds)
+
+    app.router.add_get("/", root)
+    app.router.add_routes(auth_routes)
+    app.router.add_route("*", proxy.PREFIX, proxy.handle)
+    app.router.add_route("*", proxy.PREFIX + "/{tail:.*}", proxy.handle)
+    return app

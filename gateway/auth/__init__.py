@@ -1,0 +1,1 @@
+"""Sign-in: the handshake routes, device tokens, the identity records and request authentication."""

@@ -1,0 +1,273 @@
+"""The identity records: users, devices, sign-in challenges and single-use codes.
+
+They live in one admin-only upstream database, so every gateway replica sees the same state and
+the process keeps none. Document ids are the lookup keys, so every check is one ``GET``:
+
+- ``user:<uid>``                 created, apps, email_hmac
+- ``email:<hmac>``               uid (the address itself is never stored)
+- ``device:<uid>:<device>``      name, token_hash, created, last_seen
+- ``challenge:<id>``             email_hmac, code_hash, attempts, expires, permitted
+- ``enroll:<sha256(code)>``, ``link:<sha256(code)>``   uid, expires
+
+Counters and single use rely on CouchDB's revision check: of two replicas that update the same
+record at once, one gets a conflict and retries or gives up, so limits hold across replicas.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from aiocouch import ConflictError, Database, NotFoundError
+from aiocouch.document import Document
+
+from gateway.auth import tokens
+
+MAX_ATTEMPTS = 5
+CHALLENGE_TTL_S = 600
+ENROLL_TTL_S = 7 * 24 * 3600
+LINK_TTL_S = 300
+LAST_SEEN_GRANULARITY_S = 300
+_RETRIES = 5
+
+GrantKind = Literal["enroll", "link"]
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    uid: str
+    device: str
+    name: str
+    created: float
+    last_seen: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.uid}:{self.device}"
+
+    def seen_long_ago(self) -> bool:
+        return time.time() - self.last_seen >= LAST_SEEN_GRANULARITY_S
+
+    def public(self) -> dict[str, str]:
+        return {
+            "id": self.device,
+            "name": self.name,
+            "created": iso(self.created),
+            "last_seen": iso(self.last_seen),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    uid: str
+    created: float
+    apps: tuple[str, ...]
+    email_hmac: str | None
+
+
+def _device(data: dict[str, Any]) -> Device:
+    return Device(data["uid"], data["device"], data["name"], data["created"], data["last_seen"])
+
+
+def _user(data: dict[str, Any]) -> User:
+    return User(data["uid"], data["created"], tuple(data.get("apps", ())), data.get("email_hmac"))
+
+
+class IdentityStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def _get(self, doc_id: str) -> Document | None:
+        try:
+            return await self._db.get(doc_id)
+        except NotFoundError:
+            return None
+
+    async def _put_new(self, doc_id: str, data: dict[str, Any]) -> bool:
+        """Create a record; False if one with that id exists already (never overwrites)."""
+        try:
+            await Document(self._db, doc_id, data=data).save()
+        except ConflictError:
+            return False
+        return True
+
+    async def _delete(self, doc: Document) -> bool:
+        try:
+            await doc.delete(discard_changes=True)
+        except (ConflictError, NotFoundError):
+            return False
+        return True
+
+    # -- users ---------------------------------------------------------------------------------
+
+    async def user_for_email(self, email_hmac: str) -> str | None:
+        doc = await self._get(f"email:{email_hmac}")
+        return None if doc is None else str(doc["uid"])
+
+    async def user(self, uid: str) -> User | None:
+        doc = await self._get(f"user:{uid}")
+        return None if doc is None else _user(doc.json)
+
+    async def create_user(self, email_hmac: str | None) -> tuple[str, bool]:
+        """The account for an address, made if need be; returns ``(uid, created)``.
+
+        The ``email:`` record is written first: of two replicas creating the same account at
+        once, one loses the conflict and takes the winner's uid, so an address never gets two.
+        """
+        for _ in range(_RETRIES):
+            if email_hmac is not None:
+                existing = await self.user_for_email(email_hmac)
+                if existing is not None:
+                    return existing, False
+            uid = tokens.new_uid()
+            if email_hmac is not None and not await self._put_new(
+                f"email:{email_hmac}", {"type": "email", "uid": uid}
+            ):
+                continue
+            data = {"type": "user", "uid": uid, "created": time.time(), "apps": [],
+                    "email_hmac": email_hmac}
+            await self._put_new(f"user:{uid}", data)
+            return uid, True
+        raise RuntimeError("could not create the account")  # pragma: no cover - needs 5 races
+
+    async def users(self) -> list[User]:
+        return [_user(doc.json) async for doc in self._db.docs(prefix="user:")]
+
+    async def _update_user(self, uid: str, change: Any) -> None:
+        for _ in range(_RETRIES):
+            doc = await self._get(f"user:{uid}")
+            if doc is None:
+                return
+            change(doc)
+            try:
+                await doc.save()
+                return
+            except ConflictError:
+                continue
+
+    async def add_app(self, uid: str, app: str) -> None:
+        def add(doc: Document) -> None:
+            if app not in doc["apps"]:
+                doc["apps"] = sorted([*doc["apps"], app])
+
+        await self._update_user(uid, add)
+
+    async def remove_app(self, uid: str, app: str) -> None:
+        def remove(doc: Document) -> None:
+            doc["apps"] = [a for a in doc["apps"] if a != app]
+
+        await self._update_user(uid, remove)
+
+    async def remove_user(self, uid: str) -> User | None:
+        """Forget an account and its devices; the caller deletes its databases (``apps``)."""
+        doc = await self._get(f"user:{uid}")
+        if doc is None:
+            return None
+        user = _user(doc.json)
+        for device in await self.devices(uid):
+            await self.revoke_device(uid, device.device)
+        if user.email_hmac is not None:
+            email_doc = await self._get(f"email:{user.email_hmac}")
+            if email_doc is not None:
+                await self._delete(email_doc)
+        await self._delete(doc)
+        return user
+
+    # -- devices -------------------------------------------------------------------------------
+
+    async def create_device(self, uid: str, name: str) -> tuple[tokens.DeviceToken, Device]:
+        token = tokens.DeviceToken.issue(uid, tokens.new_device_id())
+        now = time.time()
+        data = {"type": "device", "uid": uid, "device": token.device, "name": name,
+                "token_hash": token.hash, "created": now, "last_seen": now}
+        await Document(self._db, f"device:{uid}:{token.device}", data=data).save()
+        return token, _device(data)
+
+    async def device_for_token(self, token: tokens.DeviceToken) -> Device | None:
+        doc = await self._get(f"device:{token.uid}:{token.device}")
+        if doc is None or not tokens.digests_equal(str(doc["token_hash"]), token.hash):
+            return None
+        return _device(doc.json)
+
+    async def touch_device(self, device: Device) -> None:
+        """Record that a device was seen; at most every few minutes, and never worth a retry."""
+        doc = await self._get(f"device:{device.uid}:{device.device}")
+        if doc is None:
+            return
+        doc["last_seen"] = time.time()
+        with contextlib.suppress(ConflictError):
+            await doc.save()
+
+    async def devices(self, uid: str) -> list[Device]:
+        return [_device(doc.json) async for doc in self._db.docs(prefix=f"device:{uid}:")]
+
+    async def all_devices(self) -> list[Device]:
+        return [_device(doc.json) async for doc in self._db.docs(prefix="device:")]
+
+    async def revoke_device(self, uid: str, device: str) -> bool:
+        doc = await self._get(f"device:{uid}:{device}")
+        return doc is not None and await self._delete(doc)
+
+    # -- email challenges ----------------------------------------------------------------------
+
+    async def create_challenge(
+        self, challenge_id: str, email_hmac: str, code_hash: str, permitted: bool
+    ) -> None:
+        data = {"type": "challenge", "email_hmac": email_hmac, "code_hash": code_hash,
+                "attempts": 0, "expires": time.time() + CHALLENGE_TTL_S, "permitted": permitted}
+        await Document(self._db, f"challenge:{challenge_id}", data=data).save()
+
+    async def redeem_challenge(self, challenge_id: str, code_hash: str) -> str | None:
+        """Spend one attempt on a challenge; the email HMAC if the code is right, else None.
+
+        The attempt is counted (a saved revision) before the code is compared, so parallel
+        guesses through several replicas each cost an attempt. A right code consumes the
+        challenge; so does the last wrong one.
+        """
+        for _ in range(_RETRIES):
+            doc = await self._get(f"challenge:{challenge_id}")
+            if doc is None:
+                return None
+            if doc["attempts"] >= MAX_ATTEMPTS or doc["expires"] < time.time():
+                await self._delete(doc)
+                return None
+            doc["attempts"] += 1
+            try:
+                await doc.save()
+            except ConflictError:
+                continue
+            right = tokens.digests_equal(str(doc["code_hash"]), code_hash)
+            if right and doc["permitted"]:
+                return str(doc["email_hmac"]) if await self._delete(doc) else None
+            if doc["attempts"] >= MAX_ATTEMPTS:
+                await self._delete(doc)
+            return None
+        return None
+
+    # -- enrollment and link codes -------------------------------------------------------------
+
+    async def create_grant(self, kind: GrantKind, uid: str) -> tuple[str, float]:
+        """A single-use code that signs a new device in to ``uid``; returns (code, expires)."""
+        ttl = ENROLL_TTL_S if kind == "enroll" else LINK_TTL_S
+        code = tokens.new_grouped_code(5 if kind == "enroll" else 3)
+        expires = time.time() + ttl
+        data = {"type": kind, "uid": uid, "expires": expires}
+        await Document(self._db, f"{kind}:{tokens.code_lookup_key(code)}", data=data).save()
+        return code, expires
+
+    async def redeem_grant(self, kind: GrantKind, code: str) -> str | None:
+        doc = await self._get(f"{kind}:{tokens.code_lookup_key(code)}")
+        if doc is None:
+            return None
+        uid, expires = str(doc["uid"]), float(doc["expires"])
+        # Deleting is the redemption: of two concurrent redeemers only one wins the revision.
+        if not await self._delete(doc) or expires < time.time():
+            return None
+        return uid

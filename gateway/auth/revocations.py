@@ -1,0 +1,41 @@
+"""Follow the records database so a device revoked through any replica (or the CLI) loses its
+open live feeds on this one too, within one long-poll round trip."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+
+from gateway.backend import Backend
+from gateway.feeds import FeedRegistry
+from gateway.upstream_auth import admin_headers
+
+log = logging.getLogger(__name__)
+
+POLL_TIMEOUT_MS = 55_000
+RETRY_DELAY_S = 5.0
+
+
+async def follow_revocations(backend: Backend, feeds: FeedRegistry) -> None:
+    url = backend.url / backend.settings.records_db / "_changes"
+    headers = admin_headers(backend.settings)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=POLL_TIMEOUT_MS / 1000 + 30)
+    since = "now"
+    while True:
+        params = {"feed": "longpoll", "since": str(since), "timeout": str(POLL_TIMEOUT_MS)}
+        try:
+            async with backend.http.get(url, params=params, headers=headers, timeout=timeout) as resp:
+                if resp.status != 200:
+                    raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status)
+                body = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.warning("following revocations failed (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(RETRY_DELAY_S)
+            continue
+        since = body.get("last_seq", since)
+        for row in body.get("results", []):
+            doc_id = str(row.get("id", ""))
+            if row.get("deleted") and doc_id.startswith("device:"):
+                feeds.close_device(doc_id.removeprefix("device:"))

@@ -1,0 +1,138 @@
+"""couchgate's own connection to the upstream: the shared HTTP session, admin calls via aiocouch,
+and the naming of per-user databases.
+
+One connection pool serves both the streaming proxy (``http``) and aiocouch's admin calls, and
+no cookies are ever kept: one session carries many users' requests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+from aiocouch import CouchDB, Database, PreconditionFailedError
+from aiocouch.exception import NotFoundError
+from yarl import URL
+
+from gateway.config import Settings
+from gateway.upstream_auth import admin_headers
+
+log = logging.getLogger(__name__)
+
+ADMIN_CALL_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
+RECORDS_SECURITY = {
+    "admins": {"names": [], "roles": ["_admin"]},
+    "members": {"names": [], "roles": ["_admin"]},
+}
+
+
+def member_name(uid: str) -> str:
+    """The user's name as the upstream knows it (JWT ``sub``, ``_security`` member)."""
+    return f"u{uid}"
+
+
+def db_name(uid: str, app: str) -> str:
+    """One upstream database per user per app. uids have a fixed length, so this is unambiguous."""
+    return f"u{uid}-{app}"
+
+
+@dataclass
+class Backend:
+    settings: Settings
+    url: URL
+    http: aiohttp.ClientSession
+    couch: CouchDB
+    records: Database
+
+    def db_url(self, uid: str, app: str) -> URL:
+        return self.url / db_name(uid, app)
+
+    async def create_user_db(self, uid: str, app: str) -> bool:
+        """Create the database with the user as its only member; False if it already existed.
+
+        ``_security`` is (re)written in both cases, so a creation that raced or was interrupted
+        before its ``_security`` was set is repaired by the next attempt.
+        """
+        name = db_name(uid, app)
+        try:
+            db = await self.couch.create(name)
+            created = True
+        except PreconditionFailedError:
+            db = Database(self.couch, name)
+            created = False
+        security = await db.security()
+        if security.members != [member_name(uid)] or created:
+            security.update(
+                {"admins": {"names": [], "roles": []},
+                 "members": {"names": [member_name(uid)], "roles": []}}
+            )
+            await security.save()
+        return created
+
+    async def delete_user_db(self, uid: str, app: str) -> bool:
+        try:
+            await Database(self.couch, db_name(uid, app)).delete()
+        except NotFoundError:
+            return False
+        return True
+
+    async def server_info(self) -> dict[str, object]:
+        info: dict[str, object] = await self.couch.info()
+        return info
+
+
+def _admin_auth(settings: Settings) -> aiohttp.ClientMiddlewareType:
+    """Authenticate aiocouch's calls as the service admin (aiohttp's BasicAuth is deprecated),
+    and ask for JSON: CouchDB and pouchdb-server answer text/plain to clients that don't."""
+    headers = admin_headers(settings)
+
+    async def add_auth(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        request.headers.update(headers)
+        request.headers["Accept"] = "application/json"
+        return await handler(request)
+
+    return add_auth
+
+
+def _upstream_url(settings: Settings) -> URL:
+    assert settings.upstream_url is not None  # Settings requires it
+    return URL(settings.upstream_url.rstrip("/"))
+
+
+@contextlib.asynccontextmanager
+async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
+    """Open the pool, check the upstream answers as admin, and make sure the records db exists."""
+    url = _upstream_url(settings)
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, enable_cleanup_closed=True)
+    http = aiohttp.ClientSession(
+        connector=connector,
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        # Bytes pass through untouched (auto_decompress=False), so ask for them uncompressed.
+        headers={"Accept-Encoding": "identity"},
+        # Feeds may stay open for hours: no total timeout; reads are bounded per route.
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+    )
+    couch = CouchDB(
+        str(url),
+        middlewares=(_admin_auth(settings),),
+        connector=connector,
+        connector_owner=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        timeout=ADMIN_CALL_TIMEOUT,
+    )
+    try:
+        records = await couch.create(settings.records_db, exists_ok=True)
+        security = await records.security()
+        if security.admin_roles != ["_admin"] or security.member_roles != ["_admin"]:
+            security.update(RECORDS_SECURITY)
+            await security.save()
+        yield Backend(settings, url, http, couch, records)
+    finally:
+        await couch.close()
+        await http.close()

@@ -1,0 +1,233 @@
+"""The ``couchgate`` command: ``main(argv) -> int``, every error one line and exit status 2.
+
+All commands read the same settings as ``serve`` (defaults < ``--config`` file < environment <
+flags), so an admin's ``users add`` talks to the same upstream the server does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from gateway import __version__
+from gateway.app import RUNNER_OPTIONS, create_app
+from gateway.auth.records import IdentityStore, iso
+from gateway.auth.tokens import is_email
+from gateway.auth.signing import AuthKeys
+from gateway.backend import Backend, member_name, open_backend
+from gateway.config import ConfigError, Settings, load_settings
+from gateway.upstream_auth import member_headers
+
+EXIT_OK, EXIT_ERROR = 0, 2
+
+
+class CommandError(Exception):
+    """A failure an admin can act on; its text is the one line printed."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="couchgate", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"couchgate {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="TOML settings file")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", help="address to listen on")
+    serve.add_argument("--port", type=int, help="port to listen on")
+    serve.add_argument("--upstream-url", help="CouchDB base URL")
+
+    commands.add_parser("check", help="check configuration, upstream and auth mode")
+
+    users = commands.add_parser("users", help="manage accounts").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    add = users.add_parser("add", help="create an account and print an enrollment code")
+    add.add_argument("email")
+    add.add_argument("--json", action="store_true", help="print {user, enrollment_code}")
+    listing = users.add_parser("list", help="list accounts")
+    listing.add_argument("--json", action="store_true")
+    remove = users.add_parser("remove", help="delete an account, its devices and its data")
+    remove.add_argument("user", help="user id or email address")
+
+    devices = commands.add_parser("devices", help="manage devices").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    dev_list = devices.add_parser("list", help="list devices")
+    dev_list.add_argument("--user", help="only this user's devices")
+    dev_list.add_argument("--json", action="store_true")
+    revoke = devices.add_parser("revoke", help="revoke a device at once")
+    revoke.add_argument("device", help="device id")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if args.command == "serve":
+        overrides = {"host": args.host, "port": args.port, "upstream_url": args.upstream_url}
+    return load_settings(config_file=args.config, overrides=overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        if args.command == "serve":
+            return _serve(settings)
+        handler = _COMMANDS[(args.command, getattr(args, "action", None))]
+        return asyncio.run(_with_backend(settings, lambda backend: handler(backend, args)))
+    except (ConfigError, CommandError) as exc:
+        print(f"couchgate: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except (aiohttp.ClientError, OSError) as exc:
+        print(f"couchgate: the upstream at {_where(args)} is not reachable "
+              f"({type(exc).__name__})", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _where(args: argparse.Namespace) -> str:
+    try:
+        return str(_settings(args).upstream_url)
+    except ConfigError:
+        return "?"
+
+
+async def _with_backend(settings: Settings, run: Callable[[Backend], Awaitable[int]]) -> int:
+    async with open_backend(settings) as backend:
+        return await run(backend)
+
+
+def _serve(settings: Settings) -> int:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    log = logging.getLogger("couchgate")
+    if settings.email_delivery == "console":
+        log.warning("email_delivery=console: sign-in codes are printed here, not emailed")
+    web.run_app(
+        create_app(settings), host=settings.host, port=settings.port, print=None, **RUNNER_OPTIONS
+    )
+    return EXIT_OK
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, separators=(",", ":")))
+
+
+async def _users_add(backend: Backend, args: argparse.Namespace) -> int:
+    if not is_email(args.email):
+        raise CommandError(f"{args.email!r} is not an email address")
+    identities = IdentityStore(backend.records)
+    email_hmac = AuthKeys.from_settings(backend.settings).email_hmac(args.email)
+    uid, created = await identities.create_user(email_hmac)
+    code, expires = await identities.create_grant("enroll", uid)
+    if args.json:
+        _print_json({"user": uid, "enrollment_code": code})
+    else:
+        print(f"user {uid} ({'created' if created else 'already existed'})")
+        print(f"enrollment code: {code}  (single use, until {iso(expires)})")
+    return EXIT_OK
+
+
+async def _users_list(backend: Backend, args: argparse.Namespace) -> int:
+    identities = IdentityStore(backend.records)
+    devices = await identities.all_devices()
+    rows: list[dict[str, Any]] = [
+        {"user": u.uid, "created": iso(u.created), "apps": list(u.apps),
+         "devices": sum(1 for d in devices if d.uid == u.uid)}
+        for u in sorted(await identities.users(), key=lambda u: u.created)
+    ]
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            print(f"{row['user']}  created {row['created']}  devices {row['devices']}  "
+                  f"apps {','.join(row['apps']) or '-'}")
+    return EXIT_OK
+
+
+async def _users_remove(backend: Backend, args: argparse.Namespace) -> int:
+    identities = IdentityStore(backend.records)
+    uid: str | None = args.user
+    if "@" in args.user:
+        uid = await identities.user_for_email(
+            AuthKeys.from_settings(backend.settings).email_hmac(args.user)
+        )
+    user = None if uid is None else await identities.remove_user(uid)
+    if user is None:
+        raise CommandError(f"no such user: {args.user}")
+    for app in user.apps:
+        await backend.delete_user_db(user.uid, app)
+    print(f"removed user {user.uid} and {len(user.apps)} database(s)")
+    return EXIT_OK
+
+
+async def _devices_list(backend: Backend, args: argparse.Namespace) -> int:
+    identities = IdentityStore(backend.records)
+    devices = await (identities.devices(args.user) if args.user else identities.all_devices())
+    rows = [{"user": d.uid, **d.public()} for d in sorted(devices, key=lambda d: d.created)]
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            print(f"{row['id']}  user {row['user']}  {row['name']!r}  "
+                  f"created {row['created']}  last seen {row['last_seen']}")
+    return EXIT_OK
+
+
+async def _devices_revoke(backend: Backend, args: argparse.Namespace) -> int:
+    identities = IdentityStore(backend.records)
+    for device in await identities.all_devices():
+        if device.device == args.device:
+            await identities.revoke_device(device.uid, device.device)
+            print(f"revoked device {device.device} of user {device.uid}")
+            return EXIT_OK
+    raise CommandError(f"no such device: {args.device}")
+
+
+async def _check(backend: Backend, args: argparse.Namespace) -> int:
+    """Reaching here means the settings parsed and the upstream accepted the admin credentials
+    (the records database was opened); what is left is the proxied requests' auth mode."""
+    settings = backend.settings
+    info = await backend.server_info()
+    vendor = info.get("vendor")
+    name = vendor.get("name", "?") if isinstance(vendor, dict) else "?"
+    print(f"ok: configuration ({settings.upstream_auth} mode, registration {settings.registration})")
+    print(f"ok: upstream {name} {info.get('version', '?')} at {settings.upstream_url}")
+    print(f"ok: admin credentials accepted, records database {settings.records_db!r}")
+    if settings.upstream_auth in ("jwt", "proxy"):
+        probe = member_name("couchgatecheck")
+        headers = member_headers(settings, probe, int(time.time()))
+        async with backend.http.get(backend.url / "_session", headers=headers) as resp:
+            body = await resp.json(content_type=None) if resp.status == 200 else {}
+        name_seen = body.get("userCtx", {}).get("name") if isinstance(body, dict) else None
+        if name_seen != probe:
+            raise CommandError(
+                f"the upstream does not accept {settings.upstream_auth} authentication: "
+                f"enable {_AUTH_FIX[settings.upstream_auth]} in CouchDB's configuration"
+            )
+        print(f"ok: {settings.upstream_auth} authentication accepted by the upstream")
+    return EXIT_OK
+
+
+_AUTH_FIX = {
+    "jwt": "{chttpd_auth, jwt_authentication_handler} and the same secret in [jwt_keys]",
+    "proxy": "{chttpd_auth, proxy_authentication_handler} and the same [chttpd_auth] secret",
+}
+
+_COMMANDS: dict[tuple[str, str | None], Callable[[Backend, argparse.Namespace], Awaitable[int]]] = {
+    ("check", None): _check,
+    ("users", "add"): _users_add,
+    ("users", "list"): _users_list,
+    ("users", "remove"): _users_remove,
+    ("devices", "list"): _devices_list,
+    ("devices", "revoke"): _devices_revoke,
+}

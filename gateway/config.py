@@ -1,0 +1,264 @@
+"""Typed settings, read once at start-up.
+
+Layers, later wins: the defaults below < a TOML file (``--config``) < ``COUCHGATE_*`` environment
+variables < command-line flags. Every field's type annotation drives its parsing, so adding a
+setting is one line here and nothing else; a bad value stops start-up with a :class:`ConfigError`
+that names the setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+UpstreamAuth = Literal["admin", "jwt", "proxy"]
+Registration = Literal["open", "allowlist", "invite"]
+EmailDelivery = Literal["smtp", "console"]
+SmtpTls = Literal["starttls", "tls", "none"]
+
+ENV_PREFIX = "COUCHGATE_"
+APP_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; ``str()`` is the one line an admin sees."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        self.problem = problem
+        super().__init__(f"{env_name(setting)}: {problem}")
+
+
+def env_name(setting: str) -> str:
+    return ENV_PREFIX + setting.upper()
+
+
+def _doc(text: str, *, secret: bool = False) -> dict[str, Any]:
+    return {"help": text, "secret": secret}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything couchgate can be told. Frozen: read once, passed down, never mutated."""
+
+    upstream_url: str | None = field(
+        default=None,
+        metadata=_doc("CouchDB (or pouchdb-server) base URL, e.g. http://127.0.0.1:5984"),
+    )
+    upstream_user: str | None = field(default=None, metadata=_doc("CouchDB admin user name"))
+    upstream_password: str | None = field(
+        default=None, metadata=_doc("CouchDB admin password", secret=True)
+    )
+    upstream_auth: UpstreamAuth = field(
+        default="admin",
+        metadata=_doc(
+            "How proxied requests authenticate upstream: admin (Basic as the service admin; "
+            "pouchdb-server), jwt (HS256 token per user; CouchDB 3.x) or proxy "
+            "(CouchDB proxy authentication)"
+        ),
+    )
+    upstream_jwt_secret: str | None = field(
+        default=None,
+        metadata=_doc("HS256 secret shared with CouchDB's [jwt_keys] (upstream_auth=jwt)", secret=True),
+    )
+    upstream_jwt_kid: str | None = field(
+        default=None, metadata=_doc("Key id put in the JWT header (jwt mode); CouchDB's hmac:<kid>")
+    )
+    upstream_proxy_secret: str | None = field(
+        default=None,
+        metadata=_doc("CouchDB's [chttpd_auth] secret for proxy authentication", secret=True),
+    )
+    records_db: str = field(
+        default="couchgate", metadata=_doc("Upstream database for couchgate's own records")
+    )
+    secret_keys: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "Signing keys, newest first, comma-separated, each at least 32 characters; "
+            "older keys still verify so keys can rotate",
+            secret=True,
+        ),
+    )
+    email_pepper: str | None = field(
+        default=None,
+        metadata=_doc(
+            "Key of the HMAC that stands in for email addresses; defaults to one derived from "
+            "the oldest secret key. Set it explicitly before rotating secret keys",
+            secret=True,
+        ),
+    )
+    public_url: str | None = field(
+        default=None, metadata=_doc("URL people reach couchgate at (used in emails and links)")
+    )
+    host: str = field(default="127.0.0.1", metadata=_doc("Address to listen on"))
+    port: int = field(default=5980, metadata=_doc("Port to listen on"))
+    registration: Registration = field(
+        default="invite",
+        metadata=_doc(
+            "Who may create an account by email code: open (anyone), allowlist (addresses "
+            "or @domains in COUCHGATE_ALLOWLIST), invite (only accounts an admin added)"
+        ),
+    )
+    allowlist: tuple[str, ...] = field(
+        default=(), metadata=_doc("Addresses or @domains allowed to register (registration=allowlist)")
+    )
+    email_delivery: EmailDelivery = field(
+        default="console",
+        metadata=_doc("How sign-in codes are sent: smtp, or console (printed; development only)"),
+    )
+    smtp_host: str | None = field(default=None, metadata=_doc("SMTP server host"))
+    smtp_port: int = field(default=587, metadata=_doc("SMTP server port"))
+    smtp_tls: SmtpTls = field(
+        default="starttls", metadata=_doc("SMTP transport security: starttls, tls or none")
+    )
+    smtp_user: str | None = field(default=None, metadata=_doc("SMTP user name"))
+    smtp_password: str | None = field(default=None, metadata=_doc("SMTP password", secret=True))
+    smtp_from: str | None = field(default=None, metadata=_doc("Sender address of sign-in emails"))
+    cors_origins: tuple[str, ...] = field(
+        default=(), metadata=_doc("Origins allowed to call couchgate from a browser (exact match)")
+    )
+    max_request_size: int = field(
+        default=64 * 1024 * 1024,
+        metadata=_doc("Largest request body couchgate reads to check it (_bulk_docs, doc PUT), bytes"),
+    )
+    apps: tuple[str, ...] = field(
+        default=("*",),
+        metadata=_doc("Allowed app names, comma-separated; * and ? match as in shell patterns"),
+    )
+    log_level: str = field(default="INFO", metadata=_doc("Python logging level"))
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def upstream_configured(self) -> bool:
+        return self.upstream_url is not None
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict with every secret replaced, safe to print or log."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret") and value:
+                value = "***"
+            out[f.name] = value
+        return out
+
+
+def _validate(s: Settings) -> None:
+    if not s.secret_keys:
+        raise ConfigError("secret_keys", "required: at least one key of 32+ random characters")
+    for key in s.secret_keys:
+        if len(key) < MIN_SECRET_LENGTH:
+            raise ConfigError("secret_keys", f"each key needs at least {MIN_SECRET_LENGTH} characters")
+    if s.upstream_url is None:
+        raise ConfigError("upstream_url", "required: the CouchDB base URL")
+    if not re.match(r"^https?://[^/]+", s.upstream_url):
+        raise ConfigError("upstream_url", "must be an http:// or https:// URL")
+    if s.upstream_auth == "jwt" and not s.upstream_jwt_secret:
+        raise ConfigError("upstream_jwt_secret", "required when upstream_auth is jwt")
+    if s.upstream_auth == "proxy" and not s.upstream_proxy_secret:
+        raise ConfigError("upstream_proxy_secret", "required when upstream_auth is proxy")
+    if (s.upstream_user is None) != (s.upstream_password is None):
+        raise ConfigError("upstream_password", "set both upstream_user and upstream_password, or neither")
+    if not re.match(r"^[a-z][a-z0-9_$()+/-]*$", s.records_db):
+        raise ConfigError("records_db", "not a valid CouchDB database name")
+    if not 0 < s.port < 65536:
+        raise ConfigError("port", "must be between 1 and 65535")
+    if s.email_delivery == "smtp":
+        if not s.smtp_host:
+            raise ConfigError("smtp_host", "required when email_delivery is smtp")
+        if not s.smtp_from:
+            raise ConfigError("smtp_from", "required when email_delivery is smtp")
+    if s.registration == "allowlist" and not s.allowlist:
+        raise ConfigError("allowlist", "required when registration is allowlist")
+    if s.max_request_size < 1024:
+        raise ConfigError("max_request_size", "must be at least 1024 bytes")
+    for origin in s.cors_origins:
+        if origin == "*" or not re.match(r"^https?://[^/]+$", origin):
+            raise ConfigError("cors_origins", f"{origin!r} is not an origin like https://app.example")
+    if not s.apps:
+        raise ConfigError("apps", "at least one app name or pattern")
+    if s.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError("log_level", "one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+
+
+def _parse(name: str, hint: Any, raw: object) -> object:
+    """Turn a raw value (a string from the environment, or a TOML value) into the field's type."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        if raw is None or raw == "":
+            return None
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _parse(name, inner, raw)
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if raw not in allowed:
+            raise ConfigError(name, f"must be one of {', '.join(allowed)}; got {raw!r}")
+        return raw
+    if origin is tuple:
+        if isinstance(raw, str):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if isinstance(raw, list) and all(isinstance(x, str) for x in raw):
+            return tuple(raw)
+        raise ConfigError(name, "must be a list of strings (comma-separated in the environment)")
+    if hint is int:
+        if isinstance(raw, bool):
+            raise ConfigError(name, "must be a whole number")
+        try:
+            return int(raw)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            raise ConfigError(name, f"must be a whole number; got {raw!r}") from None
+    if hint is str:
+        if not isinstance(raw, str):
+            raise ConfigError(name, "must be a string")
+        return raw
+    raise ConfigError(name, f"unsupported setting type {hint!r}")  # pragma: no cover
+
+
+def load_settings(
+    *,
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from the layers; raises :class:`ConfigError` naming the setting."""
+    env = os.environ if env is None else env
+    hints = typing.get_type_hints(Settings)
+    names = {f.name for f in dataclasses.fields(Settings)}
+    values: dict[str, object] = {}
+
+    if config_file is not None:
+        try:
+            with open(config_file, "rb") as fh:
+                table = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError("config", f"cannot read {config_file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("config", f"{config_file} is not valid TOML: {exc}") from None
+        for key, raw in table.items():
+            if key not in names:
+                raise ConfigError(key, f"unknown setting in {config_file}")
+            values[key] = _parse(key, hints[key], raw)
+
+    for name in names:
+        raw_env = env.get(env_name(name))
+        if raw_env is not None:
+            values[name] = _parse(name, hints[name], raw_env.strip())
+
+    for name, raw in (overrides or {}).items():
+        if name not in names:
+            raise ConfigError(name, "unknown setting")
+        if raw is not None:
+            values[name] = _parse(name, hints[name], raw)
+
+    return Settings(**values)  # type: ignore[arg-type]

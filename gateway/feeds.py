@@ -1,0 +1,44 @@
+"""Open live feeds, by device, so revoking a device ends its feeds at once.
+
+A feed is ended by setting its event: the proxy then finishes the response cleanly (the client
+sees the feed end, reconnects, and is refused), which is kinder to clients than a reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import Iterator
+
+
+class FeedRegistry:
+    def __init__(self) -> None:
+        self._by_device: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+
+    @contextlib.contextmanager
+    def open(self, device_key: str) -> Iterator[asyncio.Event]:
+        """Register one live feed for the life of the ``with`` block; the event means "stop"."""
+        stop = asyncio.Event()
+        self._by_device[device_key].add(stop)
+        try:
+            yield stop
+        finally:
+            feeds = self._by_device.get(device_key)
+            if feeds is not None:
+                feeds.discard(stop)
+                if not feeds:
+                    del self._by_device[device_key]
+
+    def close_device(self, device_key: str) -> int:
+        """End every open feed of one device; returns how many there were."""
+        feeds = self._by_device.get(device_key, set())
+        for stop in feeds:
+            stop.set()
+        return len(feeds)
+
+    def close_all(self) -> int:
+        return sum(self.close_device(key) for key in list(self._by_device))
+
+    def __len__(self) -> int:
+        return sum(len(feeds) for feeds in self._by_device.values())

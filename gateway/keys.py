@@ -1,0 +1,29 @@
+"""Every ``web.AppKey`` and request key of couchgate in one place.
+
+The modules whose types are stored here never import this one, so any handler can reach shared
+state without import cycles.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.auth.mailer import Mailer
+from gateway.auth.records import Device, IdentityStore
+from gateway.auth.signing import AuthKeys
+from gateway.backend import Backend
+from gateway.config import Settings
+from gateway.feeds import FeedRegistry
+from gateway.tasks import Background
+
+SETTINGS = web.AppKey("settings", Settings)
+BACKEND = web.AppKey("backend", Backend)
+IDENTITIES = web.AppKey("identities", IdentityStore)
+AUTH_KEYS = web.AppKey("auth_keys", AuthKeys)
+MAILER = web.AppKey("mailer", Mailer)
+FEEDS = web.AppKey("feeds", FeedRegistry)
+BACKGROUND = web.AppKey("background", Background)
+
+REQUEST_ID = web.RequestKey("request_id", str)
+ROUTE_CLASS = web.RequestKey("route_class", str)
+IDENTITY = web.RequestKey("identity", Device)

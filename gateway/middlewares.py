@@ -1,0 +1,122 @@
+"""Request-wide concerns: error shaping (outermost), request ids, CORS, and the access log.
+
+couchgate answers CORS itself, for configured origins only, with credentials and never a
+wildcard. The access log names route classes, never raw paths: document ids stay out of logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+import aiohttp
+from aiohttp import hdrs, web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.typedefs import Handler
+
+from gateway import keys
+from gateway.errors import CouchError, UpstreamUnavailable, json_error
+
+log = logging.getLogger(__name__)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_HTTP_ERROR_IDS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                   405: "method_not_allowed", 413: "too_large", 415: "bad_content_type"}
+ALLOWED_METHODS = "GET, HEAD, POST, PUT, DELETE"
+EXPOSED_HEADERS = "Content-Type, ETag, X-Request-ID, X-Couch-Request-ID, X-Couch-Update-NewRev"
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one place a failure becomes a CouchDB-shaped ``{"error", "reason"}`` answer."""
+    try:
+        return await handler(request)
+    except CouchError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = _HTTP_ERROR_IDS.get(exc.status, "unknown_error")
+        reason = "missing" if exc.status == 404 else exc.reason
+        return json_error(exc.status, error, reason, headers={
+            k: v for k, v in exc.headers.items() if k.lower() == "allow"
+        })
+    except aiohttp.ClientError as exc:
+        log.warning("upstream call failed: %s", type(exc).__name__)
+        return UpstreamUnavailable().response()
+    except Exception:  # noqa: BLE001 - the outermost handler: log it, answer 500, leak nothing
+        log.exception("unhandled error in request %s", request.get(keys.REQUEST_ID))
+        return json_error(500, "unknown_error", "internal error")
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    given = request.headers.get("X-Request-ID", "")
+    request[keys.REQUEST_ID] = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    return await handler(request)
+
+
+def _allowed_origin(request: web.Request) -> str | None:
+    origin = request.headers.get(hdrs.ORIGIN)
+    if origin and origin in request.app[keys.SETTINGS].cors_origins:
+        return origin
+    return None
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer preflights here; actual responses get their CORS headers in :func:`on_prepare`."""
+    if request.method == "OPTIONS" and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers:
+        origin = _allowed_origin(request)
+        if origin is None:
+            return json_error(403, "forbidden", "origin not allowed")
+        requested = request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_HEADERS, "")
+        return web.Response(status=204, headers={
+            hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: origin,
+            hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS: "true",
+            hdrs.ACCESS_CONTROL_ALLOW_METHODS: ALLOWED_METHODS,
+            hdrs.ACCESS_CONTROL_ALLOW_HEADERS: requested or "Authorization, Content-Type, Accept",
+            hdrs.ACCESS_CONTROL_MAX_AGE: "600",
+            hdrs.VARY: "Origin",
+        })
+    return await handler(request)
+
+
+async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """Headers every response gets, streamed ones included."""
+    request_id = request.get(keys.REQUEST_ID)
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
+    origin = _allowed_origin(request)
+    if origin is not None:
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS] = "true"
+        response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = EXPOSED_HEADERS
+        response.headers.add(hdrs.VARY, "Origin")
+
+
+def route_class(request: web.BaseRequest) -> str:
+    label = request.get(keys.ROUTE_CLASS)
+    if isinstance(label, str):
+        return label
+    if isinstance(request, web.Request):
+        resource = request.match_info.route.resource
+        if resource is not None:
+            return resource.canonical
+    return "unmatched"
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request: method, route class, status, bytes, time, request id."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s %s %.1fms rid=%s",
+            request.method,
+            route_class(request),
+            response.status,
+            response.body_length,
+            time * 1000,
+            request.get(keys.REQUEST_ID, "-"),
+        )

@@ -1,0 +1,134 @@
+"""Which part of a user's database a request under ``/db/`` addresses, and whether that part is
+on the allow-list.
+
+Decisions are made on the percent-decoded segments (``_design%2Fx`` is a design document), while
+the raw path is what gets forwarded, unchanged, so ``%2F`` and ``%2B`` in document ids survive.
+Everything not listed here is refused before anything reaches the upstream.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import unquote
+
+from gateway.errors import (
+    BadRequest,
+    CouchError,
+    Forbidden,
+    IllegalDatabaseName,
+    MethodNotAllowed,
+    NotFound,
+)
+
+APP = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+
+READ = ("GET", "HEAD")
+READ_WRITE = ("GET", "HEAD", "PUT", "DELETE")
+ENDPOINTS: dict[str, tuple[str, ...]] = {
+    "_changes": ("GET", "HEAD", "POST"),
+    "_all_docs": ("GET", "HEAD", "POST"),
+    "_revs_diff": ("POST",),
+    "_bulk_docs": ("POST",),
+    "_bulk_get": ("POST",),
+    "_ensure_full_commit": ("POST",),
+}
+CHANGES_FILTERS = {"_doc_ids", "_selector"}
+
+
+class Kind(StrEnum):
+    SERVER = "server"
+    DB = "db"
+    ENDPOINT = "endpoint"
+    LOCAL = "local"
+    DOC = "doc"
+    ATTACHMENT = "attachment"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    kind: Kind
+    app: str = ""
+    raw_rest: str = ""
+    """The raw path after the database name ('' or starting with '/'), forwarded unchanged."""
+    endpoint: str = ""
+    doc_id: str = ""
+    """Decoded document id (for DOC, ATTACHMENT and LOCAL)."""
+
+    @property
+    def route_class(self) -> str:
+        """A label for logs and metrics that carries no document id."""
+        return f"endpoint{self.endpoint}" if self.kind is Kind.ENDPOINT else self.kind.value
+
+    @property
+    def is_live_feed_candidate(self) -> bool:
+        return self.kind is Kind.ENDPOINT and self.endpoint == "_changes"
+
+
+def _allowed(methods: tuple[str, ...], method: str) -> None:
+    if method not in methods:
+        raise MethodNotAllowed(methods)
+
+
+def _bad_path() -> CouchError:
+    return BadRequest("invalid path")
+
+
+def classify(method: str, raw: str) -> Target:
+    """Classify ``raw``, the raw path after ``/db``; raises a :class:`CouchError` if refused."""
+    if raw in ("", "/"):
+        _allowed(READ, method)
+        return Target(Kind.SERVER)
+    if not raw.startswith("/"):
+        raise NotFound("Database does not exist.")
+    segments = raw[1:].split("/")
+    decoded = [unquote(s) for s in segments]
+    if any(s in (".", "..") for s in (*segments, *decoded)):
+        raise _bad_path()
+
+    app = segments[0]
+    if not APP.match(app):
+        if decoded[0].startswith("_"):
+            raise NotFound("Database does not exist.")
+        raise IllegalDatabaseName(decoded[0])
+    rest = segments[1:]
+    raw_rest = raw[1 + len(app):]
+    if not rest or rest == [""]:
+        _allowed(READ_WRITE, method)
+        return Target(Kind.DB, app, raw_rest)
+
+    first, dfirst = rest[0], decoded[1]
+    if first == "" or any(s == "" for s in rest[1:]):
+        raise _bad_path()
+    if dfirst.startswith("_"):
+        if first in ENDPOINTS and len(rest) == 1:
+            _allowed(ENDPOINTS[first], method)
+            return Target(Kind.ENDPOINT, app, raw_rest, endpoint=first)
+        if first == "_local" and len(rest) == 2:
+            _allowed(READ_WRITE, method)
+            return Target(Kind.LOCAL, app, raw_rest, doc_id="_local/" + decoded[2])
+        if dfirst.startswith("_design"):
+            raise Forbidden("design documents are not available through couchgate")
+        raise Forbidden(f"{dfirst.split('/')[0]} is not available through couchgate")
+
+    _allowed(READ_WRITE, method)
+    kind = Kind.DOC if len(rest) == 1 else Kind.ATTACHMENT
+    return Target(kind, app, raw_rest, doc_id=dfirst)
+
+
+def check_query(target: Target, params: Iterable[tuple[str, str]]) -> None:
+    """Refuse query parameters that would reach past the allow-list (design-doc filters, views)."""
+    if not target.is_live_feed_candidate:
+        return
+    for name, value in params:
+        if name == "filter" and value not in CHANGES_FILTERS:
+            raise Forbidden("only the _doc_ids and _selector filters are available")
+        if name == "view":
+            raise Forbidden("view filters are not available through couchgate")
+
+
+def app_enabled(patterns: Iterable[str], app: str) -> bool:
+    return any(fnmatch.fnmatchcase(app, pattern) for pattern in patterns)

@@ -1,0 +1,262 @@
+"""The streaming replication proxy: ``/db/<app>/...`` to the user's own upstream database.
+
+Reads stream chunk by chunk through one shared session; live feeds have no read timeout and end
+when the client leaves (the handler is cancelled and the upstream request with it) or when their
+device is revoked. Writes the policy must read are read up to a cap; everything else streams.
+Once a response has started nothing can become a JSON error, so every refusal happens before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp import hdrs, web
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from gateway import keys, paths, policy
+from gateway.auth.identity import authenticate
+from gateway.auth.records import Device
+from gateway.backend import member_name
+from gateway.bodies import parse_json, read_capped
+from gateway.errors import BadRequest, FileExists, Forbidden, NotFound, UpstreamUnavailable
+from gateway.paths import Kind, Target
+from gateway.upstream_auth import member_headers
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/db"
+ONE_SHOT_READ_TIMEOUT_S = 300
+LIVE_FEEDS = {"longpoll", "continuous", "eventsource"}
+
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+     "te", "trailer", "trailers", "transfer-encoding", "upgrade"}
+)
+DROP_UPSTREAM = HOP_BY_HOP | {"host", "authorization", "cookie", "accept-encoding", "expect",
+                              "origin", "referer"}
+DROP_DOWNSTREAM = HOP_BY_HOP | {"set-cookie", "server", "www-authenticate"}
+
+
+def _connection_listed(headers: CIMultiDictProxy[str]) -> set[str]:
+    listed: set[str] = set()
+    for value in headers.getall(hdrs.CONNECTION, []):
+        listed.update(token.strip().lower() for token in value.split(","))
+    return listed
+
+
+def upstream_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    """The client's headers minus credentials, hop-by-hop headers and anything CouchDB would
+    take as an identity (``X-Auth-CouchDB-*``)."""
+    drop = DROP_UPSTREAM | _connection_listed(headers)
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in drop or lower.startswith("x-auth-couchdb"):
+            continue
+        out.add(name, value)
+    return out
+
+
+def downstream_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    """The upstream's headers minus cookies, server banner, Basic challenges and its own CORS
+    (couchgate answers CORS itself)."""
+    drop = DROP_DOWNSTREAM | _connection_listed(headers)
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in drop or lower.startswith("access-control-"):
+            continue
+        out.add(name, value)
+    return out
+
+
+def is_live(target: Target, query: Any) -> bool:
+    return target.is_live_feed_candidate and query.get("feed") in LIVE_FEEDS
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    """Every request under ``/db``: classify, authenticate, authorize, then forward."""
+    raw_path = request.raw_path.partition("?")[0]
+    target = paths.classify(request.method, raw_path[len(PREFIX):])
+    request[keys.ROUTE_CLASS] = target.route_class
+    paths.check_query(target, request.query.items())
+    device = await authenticate(request)
+
+    if target.kind is Kind.SERVER:
+        uuid = request.app[keys.AUTH_KEYS].server_uuid(device.uid)
+        return web.json_response({"couchdb": "Welcome", "uuid": uuid,
+                                  "vendor": {"name": "couchgate"}})
+    if not paths.app_enabled(request.app[keys.SETTINGS].apps, target.app):
+        raise Forbidden(f"the app {target.app!r} is not enabled on this server")
+
+    if target.kind is Kind.DB and request.method == "PUT":
+        return await _create_db(request, device, target.app)
+    if target.kind is Kind.DB and request.method == "DELETE":
+        return await _delete_db(request, device, target.app)
+    if target.kind is Kind.ENDPOINT and target.endpoint == "_bulk_docs":
+        return await _bulk_docs(request, device, target)
+    if target.kind is Kind.DOC and request.method == "PUT" and _is_json(request):
+        body = await read_capped(request, request.app[keys.SETTINGS].max_request_size)
+        policy.check_doc(target.doc_id, parse_json(body))
+        return await forward(request, device, target, body=body)
+    return await forward(request, device, target)
+
+
+def _is_json(request: web.Request) -> bool:
+    return request.content_type in ("application/json", "text/plain", "")
+
+
+async def _create_db(request: web.Request, device: Device, app: str) -> web.Response:
+    created = await request.app[keys.BACKEND].create_user_db(device.uid, app)
+    await request.app[keys.IDENTITIES].add_app(device.uid, app)
+    if not created:
+        raise FileExists()
+    return web.json_response({"ok": True}, status=201)
+
+
+async def _delete_db(request: web.Request, device: Device, app: str) -> web.Response:
+    deleted = await request.app[keys.BACKEND].delete_user_db(device.uid, app)
+    await request.app[keys.IDENTITIES].remove_app(device.uid, app)
+    if not deleted:
+        raise NotFound("Database does not exist.")
+    return web.json_response({"ok": True})
+
+
+async def _bulk_docs(request: web.Request, device: Device, target: Target) -> web.StreamResponse:
+    raw = await read_capped(request, request.app[keys.SETTINGS].max_request_size)
+    body = parse_json(raw)
+    if not isinstance(body, dict) or not isinstance(body.get("docs"), list):
+        raise BadRequest("POST body must include `docs` parameter.")
+    docs: list[Any] = body["docs"]
+    kept, refused = policy.split_bulk(docs)
+    if not refused:
+        return await forward(request, device, target, body=raw)
+    if not kept:
+        return web.json_response(policy.merge_bulk_results(docs, refused, []), status=201)
+    payload = json.dumps({**body, "docs": kept}).encode()
+    async with _upstream_request(request, device, target, payload, live=False) as up:
+        answer = await up.read()
+        if up.status >= 300:
+            return _response_from(up, answer)
+        results = parse_json(answer)
+        merged = policy.merge_bulk_results(docs, refused, results if isinstance(results, list) else [])
+        return web.json_response(merged, status=up.status)
+
+
+def _response_from(up: aiohttp.ClientResponse, body: bytes) -> web.Response:
+    headers = downstream_headers(up.headers)
+    headers.popall(hdrs.CONTENT_LENGTH, None)
+    return web.Response(status=up.status, body=body, headers=headers)
+
+
+def _upstream_url(request: web.Request, device: Device, target: Target) -> URL:
+    base = request.app[keys.BACKEND].db_url(device.uid, target.app)
+    query = request.raw_path.partition("?")[2]
+    return URL(str(base) + target.raw_rest + (f"?{query}" if query else ""), encoded=True)
+
+
+class _UpstreamCall:
+    """``async with`` one upstream request; connection failures become a 503 before any byte
+    has gone to the client, and an upstream that refuses couchgate itself is an outage, not the
+    user's fault."""
+
+    def __init__(
+        self, request: web.Request, device: Device, target: Target, body: bytes | None, live: bool
+    ) -> None:
+        self._request, self._device, self._target = request, device, target
+        self._body, self._live = body, live
+        self._response: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        request = self._request
+        app = request.app
+        headers = upstream_headers(request.headers)
+        headers.update(member_headers(app[keys.SETTINGS], member_name(self._device.uid), int(time.time())))
+        data: Any = None
+        if self._body is not None:
+            data = self._body
+            headers[hdrs.CONTENT_LENGTH] = str(len(self._body))
+        elif request.body_exists:
+            data = request.content
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=10, sock_read=None if self._live else ONE_SHOT_READ_TIMEOUT_S
+        )
+        try:
+            self._response = await app[keys.BACKEND].http.request(
+                request.method, _upstream_url(request, self._device, self._target),
+                headers=headers, data=data, timeout=timeout, allow_redirects=False,
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("upstream request failed: %s", type(exc).__name__)
+            raise UpstreamUnavailable() from None
+        if self._response.status == 401:
+            self._response.release()
+            log.error("the upstream refused couchgate's credentials (upstream_auth=%s)",
+                      app[keys.SETTINGS].upstream_auth)
+            raise UpstreamUnavailable("the database refused couchgate's credentials")
+        return self._response
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._response is not None:
+            self._response.release()
+
+
+def _upstream_request(
+    request: web.Request, device: Device, target: Target, body: bytes | None, *, live: bool
+) -> _UpstreamCall:
+    return _UpstreamCall(request, device, target, body, live)
+
+
+async def forward(
+    request: web.Request, device: Device, target: Target, *, body: bytes | None = None
+) -> web.StreamResponse:
+    """Forward one request and stream the answer back as it arrives."""
+    live = is_live(target, request.query)
+    async with _upstream_request(request, device, target, body, live=live) as up:
+        response = web.StreamResponse(status=up.status, reason=up.reason)
+        response.headers.extend(downstream_headers(up.headers))
+        await response.prepare(request)
+        try:
+            if live:
+                with request.app[keys.FEEDS].open(device.key) as stop:
+                    await _pump_until(up, response, stop)
+            else:
+                async for chunk in up.content.iter_any():
+                    await response.write(chunk)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # Too late for a JSON error: cut the client off so it cannot mistake a truncated
+            # body for a whole one, and let it retry.
+            log.warning("upstream failed mid-response: %s", type(exc).__name__)
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        await response.write_eof()
+        return response
+
+
+async def _pump_until(
+    up: aiohttp.ClientResponse, response: web.StreamResponse, stop: asyncio.Event
+) -> None:
+    """Copy a live feed chunk by chunk (heartbeats included) until it ends or ``stop`` is set."""
+    stopped = asyncio.ensure_future(stop.wait())
+    read: asyncio.Future[bytes] | None = None
+    try:
+        while True:
+            read = asyncio.ensure_future(up.content.readany())
+            await asyncio.wait({read, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not read.done():
+                return
+            chunk = read.result()
+            if not chunk:
+                return
+            await response.write(chunk)
+    finally:
+        stopped.cancel()
+        if read is not None and not read.done():
+            read.cancel()

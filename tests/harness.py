@@ -1,0 +1,123 @@
+"""A real couchgate on a loopback port in front of a real upstream, for the integration tests."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from gateway import keys
+from gateway.app import RUNNER_OPTIONS, create_app
+from gateway.backend import db_name
+from gateway.config import Settings, load_settings
+from tests.upstreams import Upstream
+
+SECRET = "test-secret-key-0123456789abcdef0123456789"
+
+
+def gateway_settings(upstream: Upstream, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "upstream_url": upstream.url,
+        "upstream_user": upstream.user,
+        "upstream_password": upstream.password,
+        "secret_keys": SECRET,
+        "records_db": f"couchgate-test-{secrets.token_hex(6)}",
+        "registration": "open",
+    }
+    values.update(overrides)
+    return load_settings(env={}, overrides=values)
+
+
+@dataclass
+class Device:
+    token: str
+    user: str
+    device: str
+    base_url: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def db_url(self, app: str) -> str:
+        return f"{self.base_url}/db/{app}"
+
+
+@dataclass
+class GatewayHarness:
+    server: TestServer
+    upstream: Upstream
+    settings: Settings
+    session: aiohttp.ClientSession = field(default_factory=aiohttp.ClientSession)
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    @property
+    def app(self) -> web.Application:
+        return self.server.app
+
+    async def call(
+        self, method: str, path: str, *, device: Device | None = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        """One request to the gateway; ``(status, parsed JSON body or raw text)``."""
+        headers = dict(kwargs.pop("headers", {}))
+        if device is not None:
+            headers.update(device.headers)
+        async with self.session.request(method, self.url + path, headers=headers, **kwargs) as r:
+            text = await r.text()
+            try:
+                import json
+
+                return r.status, json.loads(text)
+            except ValueError:
+                return r.status, text
+
+    async def enrollment_code(self, email: str | None = None) -> tuple[str, str]:
+        """What ``couchgate users add`` does: an account and a single-use code for it."""
+        identities = self.app[keys.IDENTITIES]
+        email_hmac = None if email is None else self.app[keys.AUTH_KEYS].email_hmac(email)
+        uid, _ = await identities.create_user(email_hmac)
+        code, _ = await identities.create_grant("enroll", uid)
+        return uid, code
+
+    async def new_device(
+        self, email: str | None = None, *, same_user_as: Device | None = None, name: str = "test"
+    ) -> Device:
+        if same_user_as is not None:
+            status, link = await self.call("POST", "/auth/link", device=same_user_as)
+            assert status == 201, link
+            status, body = await self.call(
+                "POST", "/auth/link/redeem", json={"code": link["code"], "device": name}
+            )
+        else:
+            _, code = await self.enrollment_code(email)
+            status, body = await self.call(
+                "POST", "/auth/enroll", json={"code": code, "device": name}
+            )
+        assert status == 201, body
+        return Device(body["token"], body["user"], body["device"], self.url)
+
+    async def revoke(self, device: Device) -> None:
+        status, body = await self.call("DELETE", f"/auth/devices/{device.device}", device=device)
+        assert status == 200, body
+
+    def upstream_db(self, device: Device, app: str) -> str:
+        return db_name(device.user, app)
+
+
+async def start_gateway(upstream: Upstream, **overrides: object) -> GatewayHarness:
+    settings = gateway_settings(upstream, **overrides)
+    server = TestServer(create_app(settings), host="127.0.0.1", **RUNNER_OPTIONS)
+    await server.start_server()
+    return GatewayHarness(server, upstream, settings)
+
+
+async def stop_gateway(harness: GatewayHarness) -> None:
+    await harness.session.close()
+    await harness.server.close()
