@@ -166,6 +166,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("upstream_url", "must be an http:// or https:// URL")
     if s.upstream_auth == "jwt" and not s.upstream_jwt_secret:
         raise ConfigError("upstream_jwt_secret", "required when upstream_auth is jwt")
+    if s.upstream_jwt_secret is not None and len(s.upstream_jwt_secret) < MIN_SECRET_LENGTH:
+        raise ConfigError("upstream_jwt_secret", f"needs at least {MIN_SECRET_LENGTH} characters")
     if s.upstream_auth == "proxy" and not s.upstream_proxy_secret:
         raise ConfigError("upstream_proxy_secret", "required when upstream_auth is proxy")
     if (s.upstream_user is None) != (s.upstream_password is None):

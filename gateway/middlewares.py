@@ -85,6 +85,7 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
     """Headers every response gets, streamed ones included."""
+    response.headers[hdrs.SERVER] = "couchgate"
     request_id = request.get(keys.REQUEST_ID)
     if request_id:
         response.headers["X-Request-ID"] = request_id

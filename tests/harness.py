@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from yarl import URL
 
 from gateway import keys
 from gateway.app import RUNNER_OPTIONS, create_app
@@ -69,11 +71,10 @@ class GatewayHarness:
         headers = dict(kwargs.pop("headers", {}))
         if device is not None:
             headers.update(device.headers)
-        async with self.session.request(method, self.url + path, headers=headers, **kwargs) as r:
+        url = URL(self.url + path, encoded=True)  # sent as written: no client-side normalizing
+        async with self.session.request(method, url, headers=headers, **kwargs) as r:
             text = await r.text()
             try:
-                import json
-
                 return r.status, json.loads(text)
             except ValueError:
                 return r.status, text

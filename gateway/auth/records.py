@@ -245,7 +245,8 @@ class IdentityStore:
                 continue
             right = tokens.digests_equal(str(doc["code_hash"]), code_hash)
             if right and doc["permitted"]:
-                return str(doc["email_hmac"]) if await self._delete(doc) else None
+                email_hmac = str(doc["email_hmac"])
+                return email_hmac if await self._delete(doc) else None
             if doc["attempts"] >= MAX_ATTEMPTS:
                 await self._delete(doc)
             return None

@@ -1,0 +1,97 @@
+import pytest
+
+from gateway.errors import CouchError
+from gateway.paths import Kind, app_enabled, check_query, classify
+
+
+@pytest.mark.parametrize(
+    ("method", "raw", "kind", "doc_id", "raw_rest"),
+    [
+        ("GET", "", Kind.SERVER, "", ""),
+        ("GET", "/", Kind.SERVER, "", ""),
+        ("GET", "/notes", Kind.DB, "", ""),
+        ("PUT", "/notes/", Kind.DB, "", "/"),
+        ("DELETE", "/notes/", Kind.DB, "", "/"),
+        ("POST", "/notes/_bulk_docs", Kind.ENDPOINT, "", "/_bulk_docs"),
+        ("GET", "/notes/_changes", Kind.ENDPOINT, "", "/_changes"),
+        ("POST", "/notes/_changes", Kind.ENDPOINT, "", "/_changes"),
+        ("POST", "/notes/_ensure_full_commit", Kind.ENDPOINT, "", "/_ensure_full_commit"),
+        ("PUT", "/notes/_local/abc%2Fd", Kind.LOCAL, "_local/abc/d", "/_local/abc%2Fd"),
+        ("GET", "/notes/a%2Fb", Kind.DOC, "a/b", "/a%2Fb"),
+        ("GET", "/notes/a%2Bb", Kind.DOC, "a+b", "/a%2Bb"),
+        ("GET", "/notes/a+b", Kind.DOC, "a+b", "/a+b"),
+        ("GET", "/notes/%C3%BC%20x", Kind.DOC, "ü x", "/%C3%BC%20x"),
+        ("PUT", "/notes/doc/photo.png", Kind.ATTACHMENT, "doc", "/doc/photo.png"),
+        ("GET", "/notes/doc/dir/photo.png", Kind.ATTACHMENT, "doc", "/doc/dir/photo.png"),
+    ],
+)
+def test_allowed_paths(method: str, raw: str, kind: Kind, doc_id: str, raw_rest: str) -> None:
+    target = classify(method, raw)
+    assert (target.kind, target.doc_id, target.raw_rest) == (kind, doc_id, raw_rest)
+
+
+@pytest.mark.parametrize(
+    ("method", "raw", "status", "error"),
+    [
+        ("GET", "/_all_dbs", 404, "not_found"),
+        ("GET", "/_session", 404, "not_found"),
+        ("POST", "/_replicate", 404, "not_found"),
+        ("GET", "/Notes", 400, "illegal_database_name"),
+        ("GET", "/no%74es", 400, "illegal_database_name"),
+        ("GET", "/notes/_design/x", 403, "forbidden"),
+        ("GET", "/notes/_design%2Fx", 403, "forbidden"),
+        ("PUT", "/notes/%5Fdesign%2Fx", 403, "forbidden"),
+        ("GET", "/notes/_design/x/_view/y", 403, "forbidden"),
+        ("POST", "/notes/_find", 403, "forbidden"),
+        ("POST", "/notes/_index", 403, "forbidden"),
+        ("POST", "/notes/_explain", 403, "forbidden"),
+        ("GET", "/notes/_security", 403, "forbidden"),
+        ("PUT", "/notes/_security", 403, "forbidden"),
+        ("POST", "/notes/_purge", 403, "forbidden"),
+        ("POST", "/notes/_compact", 403, "forbidden"),
+        ("POST", "/notes/_view_cleanup", 403, "forbidden"),
+        ("PUT", "/notes/_revs_limit", 403, "forbidden"),
+        ("GET", "/notes/_partition/p/_all_docs", 403, "forbidden"),
+        ("GET", "/notes/_local%2Fx", 403, "forbidden"),
+        ("GET", "/notes/..", 400, "bad_request"),
+        ("GET", "/notes/../_all_dbs", 400, "bad_request"),
+        ("GET", "/notes/%2e%2e/_all_dbs", 400, "bad_request"),
+        ("GET", "/notes/%2E", 400, "bad_request"),
+        ("GET", "/notes//x", 400, "bad_request"),
+        ("POST", "/notes/", 405, "method_not_allowed"),
+        ("GET", "/notes/_bulk_docs", 405, "method_not_allowed"),
+        ("COPY", "/notes/doc", 405, "method_not_allowed"),
+        ("PUT", "/", 405, "method_not_allowed"),
+    ],
+)
+def test_refused_paths(method: str, raw: str, status: int, error: str) -> None:
+    with pytest.raises(CouchError) as caught:
+        classify(method, raw)
+    assert (caught.value.status, caught.value.error) == (status, error)
+
+
+@pytest.mark.parametrize(
+    ("query", "refused"),
+    [
+        ([("feed", "continuous")], False),
+        ([("filter", "_doc_ids")], False),
+        ([("filter", "_selector")], False),
+        ([("filter", "app/by_type")], True),
+        ([("filter", "_view"), ("view", "a/b")], True),
+        ([("filter", "_doc_ids"), ("filter", "_design")], True),
+    ],
+)
+def test_changes_filters(query: list[tuple[str, str]], refused: bool) -> None:
+    target = classify("GET", "/notes/_changes")
+    if refused:
+        with pytest.raises(CouchError) as caught:
+            check_query(target, query)
+        assert caught.value.error == "forbidden"
+    else:
+        check_query(target, query)
+
+
+def test_app_patterns() -> None:
+    assert app_enabled(("*",), "notes")
+    assert app_enabled(("notes", "todo-*"), "todo-work")
+    assert not app_enabled(("notes",), "todo")
