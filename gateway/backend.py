@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
-from aiocouch import CouchDB, Database, PreconditionFailedError
+from aiocouch import ConflictError, CouchDB, Database, PreconditionFailedError
 from aiocouch.exception import NotFoundError
 from yarl import URL
 
@@ -53,7 +53,7 @@ class Backend:
     async def create_user_db(self, uid: str, app: str) -> bool:
         """Create the database with the user as its only member; False if it already existed.
 
-        ``_security`` is (re)written in both cases, so a creation that raced or was interrupted
+        ``_security`` is checked in both cases, so a creation that raced or was interrupted
         before its ``_security`` was set is repaired by the next attempt.
         """
         name = db_name(uid, app)
@@ -63,13 +63,20 @@ class Backend:
         except PreconditionFailedError:
             db = Database(self.couch, name)
             created = False
-        security = await db.security()
-        if security.members != [member_name(uid)] or created:
-            security.update(
-                {"admins": {"names": [], "roles": []},
-                 "members": {"names": [member_name(uid)], "roles": []}}
-            )
-            await security.save()
+        wanted = {
+            "admins": {"names": [], "roles": []},
+            "members": {"names": [member_name(uid)], "roles": []},
+        }
+        for _ in range(3):
+            security = await db.security()
+            if security.members == [member_name(uid)] and security.admins in (None, []):
+                break
+            security.update(wanted)
+            try:
+                await security.save()
+                break
+            except ConflictError:  # another request provisioned it at the same moment
+                continue
         return created
 
     async def delete_user_db(self, uid: str, app: str) -> bool:

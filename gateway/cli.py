@@ -21,8 +21,8 @@ from aiohttp import web
 from gateway import __version__
 from gateway.app import RUNNER_OPTIONS, create_app
 from gateway.auth.records import IdentityStore, iso
-from gateway.auth.tokens import is_email
 from gateway.auth.signing import AuthKeys
+from gateway.auth.tokens import is_email
 from gateway.backend import Backend, member_name, open_backend
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.upstream_auth import member_headers
@@ -88,8 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"couchgate: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except (aiohttp.ClientError, OSError) as exc:
-        print(f"couchgate: the upstream at {_where(args)} is not reachable "
-              f"({type(exc).__name__})", file=sys.stderr)
+        print(
+            f"couchgate: the upstream at {_where(args)} is not reachable ({type(exc).__name__})",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
 
 
@@ -141,16 +143,22 @@ async def _users_list(backend: Backend, args: argparse.Namespace) -> int:
     identities = IdentityStore(backend.records)
     devices = await identities.all_devices()
     rows: list[dict[str, Any]] = [
-        {"user": u.uid, "created": iso(u.created), "apps": list(u.apps),
-         "devices": sum(1 for d in devices if d.uid == u.uid)}
+        {
+            "user": u.uid,
+            "created": iso(u.created),
+            "apps": list(u.apps),
+            "devices": sum(1 for d in devices if d.uid == u.uid),
+        }
         for u in sorted(await identities.users(), key=lambda u: u.created)
     ]
     if args.json:
         _print_json(rows)
     else:
         for row in rows:
-            print(f"{row['user']}  created {row['created']}  devices {row['devices']}  "
-                  f"apps {','.join(row['apps']) or '-'}")
+            print(
+                f"{row['user']}  created {row['created']}  devices {row['devices']}  "
+                f"apps {','.join(row['apps']) or '-'}"
+            )
     return EXIT_OK
 
 
@@ -178,8 +186,10 @@ async def _devices_list(backend: Backend, args: argparse.Namespace) -> int:
         _print_json(rows)
     else:
         for row in rows:
-            print(f"{row['id']}  user {row['user']}  {row['name']!r}  "
-                  f"created {row['created']}  last seen {row['last_seen']}")
+            print(
+                f"{row['id']}  user {row['user']}  {row['name']!r}  "
+                f"created {row['created']}  last seen {row['last_seen']}"
+            )
     return EXIT_OK
 
 
@@ -200,7 +210,9 @@ async def _check(backend: Backend, args: argparse.Namespace) -> int:
     info = await backend.server_info()
     vendor = info.get("vendor")
     name = vendor.get("name", "?") if isinstance(vendor, dict) else "?"
-    print(f"ok: configuration ({settings.upstream_auth} mode, registration {settings.registration})")
+    print(
+        f"ok: configuration ({settings.upstream_auth} mode, registration {settings.registration})"
+    )
     print(f"ok: upstream {name} {info.get('version', '?')} at {settings.upstream_url}")
     print(f"ok: admin credentials accepted, records database {settings.records_db!r}")
     if settings.upstream_auth in ("jwt", "proxy"):

@@ -68,7 +68,9 @@ class Settings:
     )
     upstream_jwt_secret: str | None = field(
         default=None,
-        metadata=_doc("HS256 secret shared with CouchDB's [jwt_keys] (upstream_auth=jwt)", secret=True),
+        metadata=_doc(
+            "HS256 secret shared with CouchDB's [jwt_keys] (upstream_auth=jwt)", secret=True
+        ),
     )
     upstream_jwt_kid: str | None = field(
         default=None, metadata=_doc("Key id put in the JWT header (jwt mode); CouchDB's hmac:<kid>")
@@ -109,7 +111,8 @@ class Settings:
         ),
     )
     allowlist: tuple[str, ...] = field(
-        default=(), metadata=_doc("Addresses or @domains allowed to register (registration=allowlist)")
+        default=(),
+        metadata=_doc("Addresses or @domains allowed to register (registration=allowlist)"),
     )
     email_delivery: EmailDelivery = field(
         default="console",
@@ -128,7 +131,9 @@ class Settings:
     )
     max_request_size: int = field(
         default=64 * 1024 * 1024,
-        metadata=_doc("Largest request body couchgate reads to check it (_bulk_docs, doc PUT), bytes"),
+        metadata=_doc(
+            "Largest request body couchgate reads to check it (_bulk_docs, doc PUT), bytes"
+        ),
     )
     apps: tuple[str, ...] = field(
         default=("*",),
@@ -159,7 +164,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError("secret_keys", "required: at least one key of 32+ random characters")
     for key in s.secret_keys:
         if len(key) < MIN_SECRET_LENGTH:
-            raise ConfigError("secret_keys", f"each key needs at least {MIN_SECRET_LENGTH} characters")
+            raise ConfigError(
+                "secret_keys", f"each key needs at least {MIN_SECRET_LENGTH} characters"
+            )
     if s.upstream_url is None:
         raise ConfigError("upstream_url", "required: the CouchDB base URL")
     if not re.match(r"^https?://[^/]+", s.upstream_url):
@@ -171,7 +178,9 @@ def _validate(s: Settings) -> None:
     if s.upstream_auth == "proxy" and not s.upstream_proxy_secret:
         raise ConfigError("upstream_proxy_secret", "required when upstream_auth is proxy")
     if (s.upstream_user is None) != (s.upstream_password is None):
-        raise ConfigError("upstream_password", "set both upstream_user and upstream_password, or neither")
+        raise ConfigError(
+            "upstream_password", "set both upstream_user and upstream_password, or neither"
+        )
     if not re.match(r"^[a-z][a-z0-9_$()+/-]*$", s.records_db):
         raise ConfigError("records_db", "not a valid CouchDB database name")
     if not 0 < s.port < 65536:
@@ -187,7 +196,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError("max_request_size", "must be at least 1024 bytes")
     for origin in s.cors_origins:
         if origin == "*" or not re.match(r"^https?://[^/]+$", origin):
-            raise ConfigError("cors_origins", f"{origin!r} is not an origin like https://app.example")
+            raise ConfigError(
+                "cors_origins", f"{origin!r} is not an origin like https://app.example"
+            )
     if not s.apps:
         raise ConfigError("apps", "at least one app name or pattern")
     if s.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

@@ -21,8 +21,15 @@ from gateway.errors import CouchError, UpstreamUnavailable, json_error
 log = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_HTTP_ERROR_IDS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                   405: "method_not_allowed", 413: "too_large", 415: "bad_content_type"}
+_HTTP_ERROR_IDS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "bad_content_type",
+}
 ALLOWED_METHODS = "GET, HEAD, POST, PUT, DELETE"
 EXPOSED_HEADERS = "Content-Type, ETag, X-Request-ID, X-Couch-Request-ID, X-Couch-Update-NewRev"
 
@@ -39,13 +46,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         error = _HTTP_ERROR_IDS.get(exc.status, "unknown_error")
         reason = "missing" if exc.status == 404 else exc.reason
-        return json_error(exc.status, error, reason, headers={
-            k: v for k, v in exc.headers.items() if k.lower() == "allow"
-        })
+        return json_error(
+            exc.status,
+            error,
+            reason,
+            headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
+        )
     except aiohttp.ClientError as exc:
         log.warning("upstream call failed: %s", type(exc).__name__)
         return UpstreamUnavailable().response()
-    except Exception:  # noqa: BLE001 - the outermost handler: log it, answer 500, leak nothing
+    except Exception:
+        # The outermost handler, and the only broad one: log the bug, answer 500, leak nothing.
         log.exception("unhandled error in request %s", request.get(keys.REQUEST_ID))
         return json_error(500, "unknown_error", "internal error")
 
@@ -72,14 +83,18 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if origin is None:
             return json_error(403, "forbidden", "origin not allowed")
         requested = request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_HEADERS, "")
-        return web.Response(status=204, headers={
-            hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: origin,
-            hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS: "true",
-            hdrs.ACCESS_CONTROL_ALLOW_METHODS: ALLOWED_METHODS,
-            hdrs.ACCESS_CONTROL_ALLOW_HEADERS: requested or "Authorization, Content-Type, Accept",
-            hdrs.ACCESS_CONTROL_MAX_AGE: "600",
-            hdrs.VARY: "Origin",
-        })
+        return web.Response(
+            status=204,
+            headers={
+                hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: origin,
+                hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS: "true",
+                hdrs.ACCESS_CONTROL_ALLOW_METHODS: ALLOWED_METHODS,
+                hdrs.ACCESS_CONTROL_ALLOW_HEADERS: requested
+                or "Authorization, Content-Type, Accept",
+                hdrs.ACCESS_CONTROL_MAX_AGE: "600",
+                hdrs.VARY: "Origin",
+            },
+        )
     return await handler(request)
 
 

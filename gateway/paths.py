@@ -95,7 +95,7 @@ def classify(method: str, raw: str) -> Target:
             raise NotFound("Database does not exist.")
         raise IllegalDatabaseName(decoded[0])
     rest = segments[1:]
-    raw_rest = raw[1 + len(app):]
+    raw_rest = raw[1 + len(app) :]
     if not rest or rest == [""]:
         _allowed(READ_WRITE, method)
         return Target(Kind.DB, app, raw_rest)

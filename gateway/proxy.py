@@ -35,11 +35,28 @@ ONE_SHOT_READ_TIMEOUT_S = 300
 LIVE_FEEDS = {"longpoll", "continuous", "eventsource"}
 
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-     "te", "trailer", "trailers", "transfer-encoding", "upgrade"}
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
 )
-DROP_UPSTREAM = HOP_BY_HOP | {"host", "authorization", "cookie", "accept-encoding", "expect",
-                              "origin", "referer"}
+DROP_UPSTREAM = HOP_BY_HOP | {
+    "host",
+    "authorization",
+    "cookie",
+    "accept-encoding",
+    "expect",
+    "origin",
+    "referer",
+}
 DROP_DOWNSTREAM = HOP_BY_HOP | {"set-cookie", "server", "www-authenticate"}
 
 
@@ -83,15 +100,16 @@ def is_live(target: Target, query: Any) -> bool:
 async def handle(request: web.Request) -> web.StreamResponse:
     """Every request under ``/db``: classify, authenticate, authorize, then forward."""
     raw_path = request.raw_path.partition("?")[0]
-    target = paths.classify(request.method, raw_path[len(PREFIX):])
+    target = paths.classify(request.method, raw_path[len(PREFIX) :])
     request[keys.ROUTE_CLASS] = target.route_class
     paths.check_query(target, request.query.items())
     device = await authenticate(request)
 
     if target.kind is Kind.SERVER:
         uuid = request.app[keys.AUTH_KEYS].server_uuid(device.uid)
-        return web.json_response({"couchdb": "Welcome", "uuid": uuid,
-                                  "vendor": {"name": "couchgate"}})
+        return web.json_response(
+            {"couchdb": "Welcome", "uuid": uuid, "vendor": {"name": "couchgate"}}
+        )
     if not paths.app_enabled(request.app[keys.SETTINGS].apps, target.app):
         raise Forbidden(f"the app {target.app!r} is not enabled on this server")
 
@@ -145,7 +163,9 @@ async def _bulk_docs(request: web.Request, device: Device, target: Target) -> we
         if up.status >= 300:
             return _response_from(up, answer)
         results = parse_json(answer)
-        merged = policy.merge_bulk_results(docs, refused, results if isinstance(results, list) else [])
+        merged = policy.merge_bulk_results(
+            docs, refused, results if isinstance(results, list) else []
+        )
         return web.json_response(merged, status=up.status)
 
 
@@ -177,7 +197,9 @@ class _UpstreamCall:
         request = self._request
         app = request.app
         headers = upstream_headers(request.headers)
-        headers.update(member_headers(app[keys.SETTINGS], member_name(self._device.uid), int(time.time())))
+        headers.update(
+            member_headers(app[keys.SETTINGS], member_name(self._device.uid), int(time.time()))
+        )
         data: Any = None
         if self._body is not None:
             data = self._body
@@ -189,16 +211,22 @@ class _UpstreamCall:
         )
         try:
             self._response = await app[keys.BACKEND].http.request(
-                request.method, _upstream_url(request, self._device, self._target),
-                headers=headers, data=data, timeout=timeout, allow_redirects=False,
+                request.method,
+                _upstream_url(request, self._device, self._target),
+                headers=headers,
+                data=data,
+                timeout=timeout,
+                allow_redirects=False,
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("upstream request failed: %s", type(exc).__name__)
             raise UpstreamUnavailable() from None
         if self._response.status == 401:
             self._response.release()
-            log.error("the upstream refused couchgate's credentials (upstream_auth=%s)",
-                      app[keys.SETTINGS].upstream_auth)
+            log.error(
+                "the upstream refused couchgate's credentials (upstream_auth=%s)",
+                app[keys.SETTINGS].upstream_auth,
+            )
             raise UpstreamUnavailable("the database refused couchgate's credentials")
         return self._response
 
@@ -213,6 +241,10 @@ def _upstream_request(
     return _UpstreamCall(request, device, target, body, live)
 
 
+class _CutOff(Exception):
+    """A response that cannot be ended cleanly and must be cut off."""
+
+
 async def forward(
     request: web.Request, device: Device, target: Target, *, body: bytes | None = None
 ) -> web.StreamResponse:
@@ -224,15 +256,24 @@ async def forward(
         await response.prepare(request)
         try:
             if live:
+                longpoll = request.query.get("feed") == "longpoll"
                 with request.app[keys.FEEDS].open(device.key) as stop:
-                    await _pump_until(up, response, stop)
+                    sent = await _pump_until(up, response, stop, keep=longpoll)
+                if stop.is_set() and longpoll:
+                    ending = (
+                        None if sent is None else longpoll_ending(sent, request.query.get("since"))
+                    )
+                    if ending is None:
+                        raise _CutOff()
+                    await response.write(ending)
             else:
                 async for chunk in up.content.iter_any():
                     await response.write(chunk)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, _CutOff) as exc:
             # Too late for a JSON error: cut the client off so it cannot mistake a truncated
             # body for a whole one, and let it retry.
-            log.warning("upstream failed mid-response: %s", type(exc).__name__)
+            if not isinstance(exc, _CutOff):
+                log.warning("upstream failed mid-response: %s", type(exc).__name__)
             if request.transport is not None:
                 request.transport.close()
             return response
@@ -240,23 +281,53 @@ async def forward(
         return response
 
 
+LONGPOLL_KEEP = 1024 * 1024
+
+
 async def _pump_until(
-    up: aiohttp.ClientResponse, response: web.StreamResponse, stop: asyncio.Event
-) -> None:
-    """Copy a live feed chunk by chunk (heartbeats included) until it ends or ``stop`` is set."""
+    up: aiohttp.ClientResponse, response: web.StreamResponse, stop: asyncio.Event, keep: bool
+) -> bytes | None:
+    """Copy a live feed chunk by chunk (heartbeats included) until it ends or ``stop`` is set.
+
+    With ``keep``, returns what was sent (while that stays small), so a long poll cut short can
+    still be completed into valid JSON; else None.
+    """
     stopped = asyncio.ensure_future(stop.wait())
     read: asyncio.Future[bytes] | None = None
+    sent = bytearray() if keep else None
     try:
         while True:
             read = asyncio.ensure_future(up.content.readany())
             await asyncio.wait({read, stopped}, return_when=asyncio.FIRST_COMPLETED)
             if not read.done():
-                return
+                break
             chunk = read.result()
             if not chunk:
-                return
+                break
+            if sent is not None:
+                sent = sent + chunk if len(sent) + len(chunk) <= LONGPOLL_KEEP else None
             await response.write(chunk)
     finally:
         stopped.cancel()
         if read is not None and not read.done():
             read.cancel()
+    return None if sent is None else bytes(sent)
+
+
+def longpoll_ending(sent: bytes, since: str | None) -> bytes | None:
+    """The bytes that make a long-poll answer cut off after ``sent`` whole again, or None when it
+    was cut inside a row. CouchDB (and pouchdb-server) open the body with ``{"results":[`` at
+    once and write whole rows, so a feed ended between rows closes as a valid, shorter answer: the
+    client asks again from the last row it got, and is told then why it may not."""
+    try:
+        text = sent.decode()
+        rows = json.loads(text + "]}")["results"] if text.strip() else None
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return None
+    last_seq: object = since if since not in (None, "") else 0
+    if rows:
+        last_seq = rows[-1].get("seq", last_seq) if isinstance(rows[-1], dict) else last_seq
+    elif isinstance(last_seq, str) and last_seq.isdigit():
+        last_seq = int(last_seq)
+    tail = '],"last_seq":' + json.dumps(last_seq) + "}\n"
+    return ('{"results":[' + tail).encode() if rows is None else tail.encode()

@@ -26,9 +26,9 @@ class Background:
 
         task.add_done_callback(done)
 
-    async def drain(self, timeout: float) -> None:
+    async def drain(self, within: float) -> None:
         if not self._tasks:
             return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        _, pending = await asyncio.wait(set(self._tasks), timeout=within)
         for task in pending:
             task.cancel()

@@ -36,7 +36,7 @@ def jwt_header(secret: str, kid: str | None, member: str, now: int) -> str:
 
 
 def proxy_token(secret: str, member: str) -> str:
-    """CouchDB 3.3+ checks ``hex(HMAC(secret, user name))`` with its first hash algorithm, sha256."""
+    """``hex(HMAC(secret, user name))``: CouchDB 3.3+ checks it with its first hash, sha256."""
     return hmac.new(secret.encode(), member.encode(), hashlib.sha256).hexdigest()
 
 

@@ -27,7 +27,9 @@ async def gateway(upstream: Upstream) -> AsyncIterator[GatewayHarness]:
 
 
 @pytest.fixture
-async def make_gateway(upstream: Upstream) -> AsyncIterator[Callable[..., Awaitable[GatewayHarness]]]:
+async def make_gateway(
+    upstream: Upstream,
+) -> AsyncIterator[Callable[..., Awaitable[GatewayHarness]]]:
     """Start gateways with settings of the test's own (``make_gateway(registration="invite")``)."""
     started: list[GatewayHarness] = []
 

@@ -90,9 +90,18 @@ def pouchdb_server() -> Iterator[Upstream]:
     workdir = tempfile.mkdtemp(prefix="couchgate-pouchdb-server-")
     log = open(os.path.join(workdir, "stdout.txt"), "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [shutil.which("node") or "node", str(binary), "--in-memory", "--host", "127.0.0.1",
-         "--port", str(port)],
-        cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
+        [
+            shutil.which("node") or "node",
+            str(binary),
+            "--in-memory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -130,9 +139,18 @@ def _docker_available() -> bool:
         return False
 
 
+_HANDLERS = ", ".join(
+    f"{{chttpd_auth, {name}}}"
+    for name in (
+        "cookie_authentication_handler",
+        "jwt_authentication_handler",
+        "proxy_authentication_handler",
+        "default_authentication_handler",
+    )
+)
 COUCHDB_LOCAL_INI = f"""
 [chttpd]
-authentication_handlers = {{chttpd_auth, cookie_authentication_handler}}, {{chttpd_auth, jwt_authentication_handler}}, {{chttpd_auth, proxy_authentication_handler}}, {{chttpd_auth, default_authentication_handler}}
+authentication_handlers = {_HANDLERS}
 max_http_request_size = 67108864
 
 [couchdb]

@@ -131,8 +131,13 @@ class IdentityStore:
                 f"email:{email_hmac}", {"type": "email", "uid": uid}
             ):
                 continue
-            data = {"type": "user", "uid": uid, "created": time.time(), "apps": [],
-                    "email_hmac": email_hmac}
+            data = {
+                "type": "user",
+                "uid": uid,
+                "created": time.time(),
+                "apps": [],
+                "email_hmac": email_hmac,
+            }
             await self._put_new(f"user:{uid}", data)
             return uid, True
         raise RuntimeError("could not create the account")  # pragma: no cover - needs 5 races
@@ -185,8 +190,15 @@ class IdentityStore:
     async def create_device(self, uid: str, name: str) -> tuple[tokens.DeviceToken, Device]:
         token = tokens.DeviceToken.issue(uid, tokens.new_device_id())
         now = time.time()
-        data = {"type": "device", "uid": uid, "device": token.device, "name": name,
-                "token_hash": token.hash, "created": now, "last_seen": now}
+        data = {
+            "type": "device",
+            "uid": uid,
+            "device": token.device,
+            "name": name,
+            "token_hash": token.hash,
+            "created": now,
+            "last_seen": now,
+        }
         await Document(self._db, f"device:{uid}:{token.device}", data=data).save()
         return token, _device(data)
 
@@ -220,8 +232,14 @@ class IdentityStore:
     async def create_challenge(
         self, challenge_id: str, email_hmac: str, code_hash: str, permitted: bool
     ) -> None:
-        data = {"type": "challenge", "email_hmac": email_hmac, "code_hash": code_hash,
-                "attempts": 0, "expires": time.time() + CHALLENGE_TTL_S, "permitted": permitted}
+        data = {
+            "type": "challenge",
+            "email_hmac": email_hmac,
+            "code_hash": code_hash,
+            "attempts": 0,
+            "expires": time.time() + CHALLENGE_TTL_S,
+            "permitted": permitted,
+        }
         await Document(self._db, f"challenge:{challenge_id}", data=data).save()
 
     async def redeem_challenge(self, challenge_id: str, code_hash: str) -> str | None:

@@ -21,12 +21,16 @@ RETRY_DELAY_S = 5.0
 async def follow_revocations(backend: Backend, feeds: FeedRegistry) -> None:
     url = backend.url / backend.settings.records_db / "_changes"
     headers = admin_headers(backend.settings)
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=POLL_TIMEOUT_MS / 1000 + 30)
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=10, sock_read=POLL_TIMEOUT_MS / 1000 + 30
+    )
     since = "now"
     while True:
         params = {"feed": "longpoll", "since": str(since), "timeout": str(POLL_TIMEOUT_MS)}
         try:
-            async with backend.http.get(url, params=params, headers=headers, timeout=timeout) as resp:
+            async with backend.http.get(
+                url, params=params, headers=headers, timeout=timeout
+            ) as resp:
                 if resp.status != 200:
                     raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status)
                 body = await resp.json(content_type=None)

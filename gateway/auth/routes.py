@@ -54,9 +54,8 @@ async def request_code(request: web.Request) -> web.Response:
     app = request.app
     auth = app[keys.AUTH_KEYS]
     email_hmac = auth.email_hmac(email)
-    permitted = (
-        await app[keys.IDENTITIES].user_for_email(email_hmac) is not None
-        or may_register(app[keys.SETTINGS], email)
+    permitted = await app[keys.IDENTITIES].user_for_email(email_hmac) is not None or may_register(
+        app[keys.SETTINGS], email
     )
     challenge_id = tokens.new_challenge_id()
     code = tokens.new_email_code()

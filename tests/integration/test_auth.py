@@ -34,9 +34,9 @@ class Inbox:
             self.arrived.notify_all()
         return "250 OK"
 
-    async def code_for(self, address: str, timeout: float = 10) -> str:
+    async def code_for(self, address: str, within: float = 10) -> str:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         while loop.time() < deadline:
             for msg in reversed(self.messages):
                 if msg["To"] == address:
@@ -59,11 +59,18 @@ def smtp() -> Any:
 
 
 @pytest.fixture
-async def mail_gateway(make_gateway: MakeGateway, smtp: Any) -> AsyncIterator[tuple[GatewayHarness, Inbox]]:
+async def mail_gateway(
+    make_gateway: MakeGateway, smtp: Any
+) -> AsyncIterator[tuple[GatewayHarness, Inbox]]:
     inbox, port = smtp
-    gw = await make_gateway(email_delivery="smtp", smtp_host="127.0.0.1", smtp_port=port,
-                            smtp_tls="none", smtp_from="couchgate@test.invalid",
-                            registration="open")
+    gw = await make_gateway(
+        email_delivery="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_tls="none",
+        smtp_from="couchgate@test.invalid",
+        registration="open",
+    )
     yield gw, inbox
 
 
@@ -71,8 +78,11 @@ async def sign_in(gw: GatewayHarness, inbox: Inbox, address: str) -> dict[str, A
     status, body = await gw.call("POST", "/auth/code", json={"email": address})
     assert status == 202, body
     code = await inbox.code_for(address)
-    status, token = await gw.call("POST", "/auth/token", json={
-        "challenge": body["challenge"], "code": code, "device": "laptop"})
+    status, token = await gw.call(
+        "POST",
+        "/auth/token",
+        json={"challenge": body["challenge"], "code": code, "device": "laptop"},
+    )
     assert status == 201, token
     return dict(token)
 
@@ -81,7 +91,9 @@ async def test_email_code_signs_in_and_the_token_works(mail_gateway: Any) -> Non
     gw, inbox = mail_gateway
     token = await sign_in(gw, inbox, "alice@example.org")
     assert set(token) == {"token", "user", "device"}
-    status, me = await gw.call("GET", "/auth/me", headers={"Authorization": f"Bearer {token['token']}"})
+    status, me = await gw.call(
+        "GET", "/auth/me", headers={"Authorization": f"Bearer {token['token']}"}
+    )
     assert (status, me) == (200, {"user": token["user"], "device": token["device"]})
     # The same address signs in to the same account again, as a new device.
     again = await sign_in(gw, inbox, "ALICE@example.org")
@@ -91,7 +103,9 @@ async def test_email_code_signs_in_and_the_token_works(mail_gateway: Any) -> Non
 async def test_the_address_is_stored_only_as_an_hmac(mail_gateway: Any) -> None:
     gw, inbox = mail_gateway
     await sign_in(gw, inbox, "carol.secret@example.org")
-    status, rows = gw.upstream.request("GET", f"/{gw.settings.records_db}/_all_docs?include_docs=true")
+    status, rows = gw.upstream.request(
+        "GET", f"/{gw.settings.records_db}/_all_docs?include_docs=true"
+    )
     assert status == 200
     assert "carol.secret" not in repr(rows) and len(rows["rows"]) >= 3
 
@@ -99,58 +113,112 @@ async def test_the_address_is_stored_only_as_an_hmac(mail_gateway: Any) -> None:
 async def test_wrong_unknown_and_used_challenges_all_get_the_same_401(mail_gateway: Any) -> None:
     gw, inbox = mail_gateway
     status, body = await gw.call("POST", "/auth/code", json={"email": "bob@example.org"})
+    assert status == 202, body
     code = await inbox.code_for("bob@example.org")
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     answers = [
-        await gw.call("POST", "/auth/token", json={"challenge": body["challenge"], "code": wrong, "device": "d"}),
-        await gw.call("POST", "/auth/token", json={"challenge": "forged.challenge.x", "code": code, "device": "d"}),
+        await gw.call(
+            "POST",
+            "/auth/token",
+            json={"challenge": body["challenge"], "code": wrong, "device": "d"},
+        ),
+        await gw.call(
+            "POST",
+            "/auth/token",
+            json={"challenge": "forged.challenge.x", "code": code, "device": "d"},
+        ),
     ]
-    ok = await gw.call("POST", "/auth/token", json={"challenge": body["challenge"], "code": code, "device": "d"})
+    ok = await gw.call(
+        "POST", "/auth/token", json={"challenge": body["challenge"], "code": code, "device": "d"}
+    )
     assert ok[0] == 201
-    answers.append(await gw.call("POST", "/auth/token", json={"challenge": body["challenge"], "code": code, "device": "d"}))
+    answers.append(
+        await gw.call(
+            "POST",
+            "/auth/token",
+            json={"challenge": body["challenge"], "code": code, "device": "d"},
+        )
+    )
     assert answers == [(401, UNAUTHORIZED_CODE)] * 3
 
 
 async def test_attempts_are_limited_per_challenge(mail_gateway: Any) -> None:
     gw, inbox = mail_gateway
     status, body = await gw.call("POST", "/auth/code", json={"email": "eve@example.org"})
+    assert status == 202, body
     code = await inbox.code_for("eve@example.org")
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     for _ in range(MAX_ATTEMPTS):
-        assert (await gw.call("POST", "/auth/token", json={
-            "challenge": body["challenge"], "code": wrong, "device": "d"}))[0] == 401
+        assert (
+            await gw.call(
+                "POST",
+                "/auth/token",
+                json={"challenge": body["challenge"], "code": wrong, "device": "d"},
+            )
+        )[0] == 401
     # The right code no longer helps: the challenge is spent.
-    assert await gw.call("POST", "/auth/token", json={
-        "challenge": body["challenge"], "code": code, "device": "d"}) == (401, UNAUTHORIZED_CODE)
+    assert await gw.call(
+        "POST", "/auth/token", json={"challenge": body["challenge"], "code": code, "device": "d"}
+    ) == (401, UNAUTHORIZED_CODE)
 
 
 async def test_attempts_are_counted_upstream_so_the_limit_holds_across_replicas(
     make_gateway: MakeGateway, smtp: Any
 ) -> None:
     inbox, port = smtp
-    first = await make_gateway(email_delivery="smtp", smtp_host="127.0.0.1", smtp_port=port,
-                               smtp_tls="none", smtp_from="cg@test.invalid", registration="open")
-    second = await make_gateway(email_delivery="smtp", smtp_host="127.0.0.1", smtp_port=port,
-                                smtp_tls="none", smtp_from="cg@test.invalid", registration="open",
-                                records_db=first.settings.records_db)
+    first = await make_gateway(
+        email_delivery="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_tls="none",
+        smtp_from="cg@test.invalid",
+        registration="open",
+    )
+    second = await make_gateway(
+        email_delivery="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_tls="none",
+        smtp_from="cg@test.invalid",
+        registration="open",
+        records_db=first.settings.records_db,
+    )
     status, body = await first.call("POST", "/auth/code", json={"email": "mallory@example.org"})
+    assert status == 202, body
     code = await inbox.code_for("mallory@example.org")
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     replicas = [first, second] * MAX_ATTEMPTS
     for replica in replicas[:MAX_ATTEMPTS]:
-        await replica.call("POST", "/auth/token", json={"challenge": body["challenge"], "code": wrong, "device": "d"})
-    assert (await second.call("POST", "/auth/token", json={
-        "challenge": body["challenge"], "code": code, "device": "d"}))[0] == 401
+        await replica.call(
+            "POST",
+            "/auth/token",
+            json={"challenge": body["challenge"], "code": wrong, "device": "d"},
+        )
+    assert (
+        await second.call(
+            "POST",
+            "/auth/token",
+            json={"challenge": body["challenge"], "code": code, "device": "d"},
+        )
+    )[0] == 401
 
 
-@pytest.mark.parametrize(("policy", "allowlist"), [("invite", ""), ("allowlist", "@allowed.example")])
+@pytest.mark.parametrize(
+    ("policy", "allowlist"), [("invite", ""), ("allowlist", "@allowed.example")]
+)
 async def test_unpermitted_addresses_get_the_same_answer_but_no_code(
     make_gateway: MakeGateway, smtp: Any, policy: str, allowlist: str
 ) -> None:
     inbox, port = smtp
-    gw = await make_gateway(email_delivery="smtp", smtp_host="127.0.0.1", smtp_port=port,
-                            smtp_tls="none", smtp_from="cg@test.invalid", registration=policy,
-                            allowlist=allowlist or None)
+    gw = await make_gateway(
+        email_delivery="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_tls="none",
+        smtp_from="cg@test.invalid",
+        registration=policy,
+        allowlist=allowlist or None,
+    )
     status, body = await gw.call("POST", "/auth/code", json={"email": "stranger@elsewhere.example"})
     assert status == 202 and set(body) == {"challenge"}
     # An address that has an account (added by an admin) does get a code under every policy.
@@ -166,19 +234,27 @@ async def test_unpermitted_addresses_get_the_same_answer_but_no_code(
 
 async def test_enrollment_code_is_single_use(gateway: GatewayHarness) -> None:
     uid, code = await gateway.enrollment_code("dana@example.org")
-    status, body = await gateway.call("POST", "/auth/enroll", json={"code": code.lower(), "device": "phone"})
+    status, body = await gateway.call(
+        "POST", "/auth/enroll", json={"code": code.lower(), "device": "phone"}
+    )
     assert status == 201 and body["user"] == uid
     assert await gateway.call("POST", "/auth/enroll", json={"code": code, "device": "phone"}) == (
-        401, UNAUTHORIZED_CODE)
+        401,
+        UNAUTHORIZED_CODE,
+    )
 
 
 async def test_link_pairs_a_second_device_of_the_same_user_once(gateway: GatewayHarness) -> None:
     first = await gateway.new_device()
     status, link = await gateway.call("POST", "/auth/link", device=first)
     assert status == 201 and set(link) == {"code", "expires"}
-    status, second = await gateway.call("POST", "/auth/link/redeem", json={"code": link["code"], "device": "tablet"})
+    status, second = await gateway.call(
+        "POST", "/auth/link/redeem", json={"code": link["code"], "device": "tablet"}
+    )
     assert status == 201 and second["user"] == first.user and second["device"] != first.device
-    assert (await gateway.call("POST", "/auth/link/redeem", json={"code": link["code"], "device": "x"}))[0] == 401
+    assert (
+        await gateway.call("POST", "/auth/link/redeem", json={"code": link["code"], "device": "x"})
+    )[0] == 401
     assert (await gateway.call("POST", "/auth/link"))[0] == 401
 
 
@@ -191,7 +267,9 @@ async def test_devices_list_and_revoke_takes_effect_at_once(gateway: GatewayHarn
     assert all(set(d) == {"id", "name", "created", "last_seen"} for d in devices)
     assert (await gateway.call("DELETE", f"/auth/devices/{second.device}", device=first))[0] == 200
     assert await gateway.call("GET", "/auth/me", device=second) == (
-        401, {"error": "unauthorized", "reason": "invalid or revoked token"})
+        401,
+        {"error": "unauthorized", "reason": "invalid or revoked token"},
+    )
     assert (await gateway.call("GET", "/auth/me", device=first))[0] == 200
     assert (await gateway.call("DELETE", f"/auth/devices/{second.device}", device=first))[0] == 404
 
@@ -200,7 +278,9 @@ async def test_another_users_device_cannot_be_revoked(gateway: GatewayHarness) -
     alice = await gateway.new_device()
     bob = await gateway.new_device()
     assert await gateway.call("DELETE", f"/auth/devices/{alice.device}", device=bob) == (
-        404, {"error": "not_found", "reason": "no such device"})
+        404,
+        {"error": "not_found", "reason": "no such device"},
+    )
     assert (await gateway.call("GET", "/auth/me", device=alice))[0] == 200
 
 
@@ -231,8 +311,10 @@ async def test_bad_input_gets_a_couchdb_shaped_error(
 
 
 async def test_invalid_json_and_oversized_bodies(gateway: GatewayHarness) -> None:
-    assert await gateway.call("POST", "/auth/code", data=b"{nope", headers={"Content-Type": "application/json"}) == (
-        400, {"error": "bad_request", "reason": "invalid UTF-8 JSON"})
-    status, body = await gateway.call("POST", "/auth/code", data=b"x" * 20000,
-                                      headers={"Content-Type": "application/json"})
+    assert await gateway.call(
+        "POST", "/auth/code", data=b"{nope", headers={"Content-Type": "application/json"}
+    ) == (400, {"error": "bad_request", "reason": "invalid UTF-8 JSON"})
+    status, body = await gateway.call(
+        "POST", "/auth/code", data=b"x" * 20000, headers={"Content-Type": "application/json"}
+    )
     assert (status, body["error"]) == (413, "too_large")

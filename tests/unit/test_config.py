@@ -9,8 +9,14 @@ BASE = {"COUCHGATE_UPSTREAM_URL": "http://127.0.0.1:5984", "COUCHGATE_SECRET_KEY
 
 
 def test_environment_gives_typed_values() -> None:
-    s = load_settings(env={**BASE, "COUCHGATE_PORT": "6001", "COUCHGATE_CORS_ORIGINS":
-                           "https://a.example, https://b.example", "COUCHGATE_REGISTRATION": "open"})
+    s = load_settings(
+        env={
+            **BASE,
+            "COUCHGATE_PORT": "6001",
+            "COUCHGATE_CORS_ORIGINS": "https://a.example, https://b.example",
+            "COUCHGATE_REGISTRATION": "open",
+        }
+    )
     assert s.port == 6001
     assert s.cors_origins == ("https://a.example", "https://b.example")
     assert s.registration == "open"
@@ -19,13 +25,17 @@ def test_environment_gives_typed_values() -> None:
 
 def test_layers_file_then_env_then_flags(tmp_path: Path) -> None:
     cfg = tmp_path / "couchgate.toml"
-    cfg.write_text('port = 7000\nhost = "0.0.0.0"\nsecret_keys = ["' + KEY + '"]\n'
-                   'upstream_url = "http://db:5984"\n')
+    cfg.write_text(
+        'port = 7000\nhost = "0.0.0.0"\nsecret_keys = ["' + KEY + '"]\n'
+        'upstream_url = "http://db:5984"\n'
+    )
     from_file = load_settings(config_file=cfg, env={})
     assert (from_file.port, from_file.host) == (7000, "0.0.0.0")
     env_wins = load_settings(config_file=cfg, env={"COUCHGATE_PORT": "7001"})
     assert env_wins.port == 7001
-    flag_wins = load_settings(config_file=cfg, env={"COUCHGATE_PORT": "7001"}, overrides={"port": 7002})
+    flag_wins = load_settings(
+        config_file=cfg, env={"COUCHGATE_PORT": "7001"}, overrides={"port": 7002}
+    )
     assert flag_wins.port == 7002
 
 
@@ -40,8 +50,10 @@ def test_layers_file_then_env_then_flags(tmp_path: Path) -> None:
         ({**BASE, "COUCHGATE_PORT": "70000"}, "port"),
         ({**BASE, "COUCHGATE_UPSTREAM_AUTH": "magic"}, "upstream_auth"),
         ({**BASE, "COUCHGATE_UPSTREAM_AUTH": "jwt"}, "upstream_jwt_secret"),
-        ({**BASE, "COUCHGATE_UPSTREAM_AUTH": "jwt", "COUCHGATE_UPSTREAM_JWT_SECRET": "short"},
-         "upstream_jwt_secret"),
+        (
+            {**BASE, "COUCHGATE_UPSTREAM_AUTH": "jwt", "COUCHGATE_UPSTREAM_JWT_SECRET": "short"},
+            "upstream_jwt_secret",
+        ),
         ({**BASE, "COUCHGATE_UPSTREAM_AUTH": "proxy"}, "upstream_proxy_secret"),
         ({**BASE, "COUCHGATE_EMAIL_DELIVERY": "smtp"}, "smtp_host"),
         ({**BASE, "COUCHGATE_REGISTRATION": "allowlist"}, "allowlist"),
@@ -59,14 +71,19 @@ def test_a_bad_setting_names_itself(env: dict[str, str], setting: str) -> None:
 
 def test_unknown_key_in_file_is_refused(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text('prot = 1\n')
+    cfg.write_text("prot = 1\n")
     with pytest.raises(ConfigError, match="COUCHGATE_PROT: unknown setting"):
         load_settings(config_file=cfg, env=BASE)
 
 
 def test_redacted_hides_every_secret() -> None:
-    s = load_settings(env={**BASE, "COUCHGATE_UPSTREAM_USER": "admin",
-                           "COUCHGATE_UPSTREAM_PASSWORD": "hunter2hunter2"})
+    s = load_settings(
+        env={
+            **BASE,
+            "COUCHGATE_UPSTREAM_USER": "admin",
+            "COUCHGATE_UPSTREAM_PASSWORD": "hunter2hunter2",
+        }
+    )
     shown = repr(s.redacted())
     assert KEY not in shown and "hunter2hunter2" not in shown
     assert "admin" in shown

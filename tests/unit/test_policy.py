@@ -9,19 +9,29 @@ def test_design_docs_are_refused_one_by_one_in_place() -> None:
     upstream = [{"ok": True, "id": "a", "rev": "1-a"}, {"ok": True, "id": "b", "rev": "1-b"}]
     assert merge_bulk_results(docs, refused, upstream) == [
         upstream[0],
-        {"id": "_design/x", "error": "forbidden",
-         "reason": "design documents are not available through couchgate"},
+        {
+            "id": "_design/x",
+            "error": "forbidden",
+            "reason": "design documents are not available through couchgate",
+        },
         upstream[1],
     ]
 
 
 def test_new_edits_false_answers_only_failures_so_refusals_are_appended() -> None:
-    docs = [{"_id": "a", "_rev": "1-a"}, {"_id": "_design/x", "_rev": "1-x"}, {"_id": "b", "_rev": "1-b"}]
+    docs = [
+        {"_id": "a", "_rev": "1-a"},
+        {"_id": "_design/x", "_rev": "1-x"},
+        {"_id": "b", "_rev": "1-b"},
+    ]
     kept, refused = split_bulk(docs)
     assert len(kept) == 2
     assert merge_bulk_results(docs, refused, []) == [
-        {"id": "_design/x", "error": "forbidden",
-         "reason": "design documents are not available through couchgate"}
+        {
+            "id": "_design/x",
+            "error": "forbidden",
+            "reason": "design documents are not available through couchgate",
+        }
     ]
 
 

@@ -13,9 +13,16 @@ def test_token_round_trips_and_only_its_hash_is_kept() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "cg1", "cg1.a.b", "cg2.aaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbb.x",
-     "cg1.AAAAAAAAAAAAAAAA.bbbbbbbbbbbbbbbb.x", "cg1.aaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbb.",
-     "cg1.äaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbb.x", "cg1.aaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbb.x.y"],
+    [
+        "",
+        "cg1",
+        "cg1.a.b",
+        "cg2.aaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbb.x",
+        "cg1.AAAAAAAAAAAAAAAA.bbbbbbbbbbbbbbbb.x",
+        "cg1.aaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbb.",
+        "cg1.äaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbb.x",
+        "cg1.aaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbb.x.y",
+    ],
 )
 def test_malformed_tokens_are_rejected(text: str) -> None:
     assert DeviceToken.parse(text) is None
@@ -27,7 +34,9 @@ def test_ids_and_codes_have_their_shapes() -> None:
     assert len(code) == tokens.CODE_DIGITS and code.isdigit()
     grouped = tokens.new_grouped_code(5)
     assert len(grouped.split("-")) == 5
-    assert tokens.code_lookup_key(grouped) == tokens.code_lookup_key(grouped.lower().replace("-", " "))
+    assert tokens.code_lookup_key(grouped) == tokens.code_lookup_key(
+        grouped.lower().replace("-", " ")
+    )
 
 
 def test_email_hmac_normalizes_and_depends_on_the_pepper() -> None:
@@ -39,7 +48,11 @@ def test_email_hmac_normalizes_and_depends_on_the_pepper() -> None:
 
 def test_email_plausibility() -> None:
     assert tokens.is_email("a@b.example")
-    assert not tokens.is_email("a@b") and not tokens.is_email("no at sign") and not tokens.is_email("a @b.c")
+    assert (
+        not tokens.is_email("a@b")
+        and not tokens.is_email("no at sign")
+        and not tokens.is_email("a @b.c")
+    )
 
 
 @pytest.mark.parametrize(

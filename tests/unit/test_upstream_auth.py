@@ -15,26 +15,47 @@ from gateway.upstream_auth import (
 )
 
 JWT_SECRET = "a-jwt-secret-of-at-least-32-bytes!!"
-BASE = {"COUCHGATE_UPSTREAM_URL": "http://db:5984", "COUCHGATE_SECRET_KEYS": "k" * 32,
-        "COUCHGATE_UPSTREAM_USER": "admin", "COUCHGATE_UPSTREAM_PASSWORD": "pw"}
+BASE = {
+    "COUCHGATE_UPSTREAM_URL": "http://db:5984",
+    "COUCHGATE_SECRET_KEYS": "k" * 32,
+    "COUCHGATE_UPSTREAM_USER": "admin",
+    "COUCHGATE_UPSTREAM_PASSWORD": "pw",
+}
 
 
 def test_jwt_mode_sends_a_short_lived_hs256_token_for_the_member() -> None:
-    settings = load_settings(env={**BASE, "COUCHGATE_UPSTREAM_AUTH": "jwt",
-                                  "COUCHGATE_UPSTREAM_JWT_SECRET": JWT_SECRET, "COUCHGATE_UPSTREAM_JWT_KID": "cg"})
+    settings = load_settings(
+        env={
+            **BASE,
+            "COUCHGATE_UPSTREAM_AUTH": "jwt",
+            "COUCHGATE_UPSTREAM_JWT_SECRET": JWT_SECRET,
+            "COUCHGATE_UPSTREAM_JWT_KID": "cg",
+        }
+    )
     headers = member_headers(settings, "uabc", now=1_800_000_000)
     scheme, token = headers["Authorization"].split(" ")
     assert scheme == "Bearer"
     assert jwt.get_unverified_header(token) == {"alg": "HS256", "kid": "cg", "typ": "JWT"}
-    claims = jwt.decode(token, JWT_SECRET, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False})
-    assert claims == {"sub": "uabc", "iat": 1_800_000_000, "exp": 1_800_000_000 + JWT_LIFETIME_S,
-                      "_couchdb.roles": []}
+    claims = jwt.decode(
+        token, JWT_SECRET, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False}
+    )
+    assert claims == {
+        "sub": "uabc",
+        "iat": 1_800_000_000,
+        "exp": 1_800_000_000 + JWT_LIFETIME_S,
+        "_couchdb.roles": [],
+    }
     assert set(headers) == {"Authorization"}
 
 
 def test_proxy_mode_sends_couchdbs_three_headers_with_an_hmac_sha256() -> None:
-    settings = load_settings(env={**BASE, "COUCHGATE_UPSTREAM_AUTH": "proxy",
-                                  "COUCHGATE_UPSTREAM_PROXY_SECRET": "proxysecret"})
+    settings = load_settings(
+        env={
+            **BASE,
+            "COUCHGATE_UPSTREAM_AUTH": "proxy",
+            "COUCHGATE_UPSTREAM_PROXY_SECRET": "proxysecret",
+        }
+    )
     headers = member_headers(settings, "uabc", now=0)
     assert headers == {
         PROXY_USER_HEADER: "uabc",
@@ -44,7 +65,10 @@ def test_proxy_mode_sends_couchdbs_three_headers_with_an_hmac_sha256() -> None:
     assert PROXY_USER_HEADER == "X-Auth-CouchDB-UserName"
     assert PROXY_TOKEN_HEADER == "X-Auth-CouchDB-Token"
     # A known answer, so a change of algorithm cannot pass unnoticed.
-    assert proxy_token("secret", "bob") == "9c90819f883772660da011f41042fabea4a174e2873386b30949f106dbac797e"
+    assert (
+        proxy_token("secret", "bob")
+        == "9c90819f883772660da011f41042fabea4a174e2873386b30949f106dbac797e"
+    )
 
 
 def test_admin_mode_sends_the_service_admin() -> None:

@@ -1,0 +1,117 @@
+"""Replication throughput: PouchDB straight to the upstream vs. PouchDB through couchgate.
+
+Usage (from the repository root, after ``npm ci`` in tests/js):
+
+    python -m bench.bench_replication [--docs 2000] [--rounds 3] [--doc-size 256]
+                                      [--batch-size 100] [--json]
+
+Starts the upstream the integration tests would use (``COUCHDB_URL``, Docker's ``couchdb:3``, else
+pouchdb-server) and a couchgate in front of it (the tests' harness), then, in one run and
+alternating the order round by round, has the real PouchDB client (tests/js/client.mjs under
+Node) push N documents from an in-memory db into an empty remote db and pull them back into an
+empty local one: once straight at the upstream as its admin, once through ``/db/<app>`` with a
+device token. Prints docs/s for each (median over the rounds) and the ratio gateway/direct.
+Timings come from inside Node and cover the replication only, not Node's start-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=2000, help="documents per replication")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (median is reported)")
+    parser.add_argument("--doc-size", type=int, default=256, help="filler bytes per document")
+    parser.add_argument("--batch-size", type=int, default=100, help="PouchDB's batch_size")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    return parser.parse_args(argv)
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from tests.harness import start_gateway, stop_gateway
+    from tests.pouch import device_remote, direct_remote, run_pouch
+    from tests.upstreams import primary_upstream
+
+    timings: dict[str, dict[str, list[float]]] = {
+        "direct": {"push": [], "pull": []}, "gateway": {"push": [], "pull": []},
+    }
+    with primary_upstream() as upstream:
+        gateway = await start_gateway(upstream)
+        try:
+            device = await gateway.new_device()
+            for round_no in range(args.rounds):
+                tag = f"{round_no}{secrets.token_hex(3)}"
+                direct_db = f"bench-direct-{tag}"
+                targets = {
+                    "direct": direct_remote(f"{upstream.url}/{direct_db}", upstream.user,
+                                            upstream.password),
+                    "gateway": device_remote(device, f"bench-{tag}"),
+                }
+                order = ["direct", "gateway"] if round_no % 2 == 0 else ["gateway", "direct"]
+                for name in order:
+                    out = await run_pouch("bench", timeout=600, remote=targets[name],
+                                          count=args.docs, doc_size=args.doc_size,
+                                          batch_size=args.batch_size)
+                    for way in ("push", "pull"):
+                        replication = out["result"][way]
+                        if replication["docs_written"] != args.docs:
+                            raise RuntimeError(f"{name} {way} wrote {replication['docs_written']}"
+                                               f" of {args.docs} docs: {replication}")
+                        timings[name][way].append(replication["elapsed_ms"])
+                for db in (direct_db, gateway.upstream_db(device, f"bench-{tag}")):
+                    await asyncio.to_thread(upstream.request, "DELETE", f"/{db}")
+        finally:
+            await stop_gateway(gateway)
+        kind = upstream.kind
+
+    def rate(ms: list[float]) -> float:
+        return float(args.docs / (statistics.median(ms) / 1000))
+
+    rates = {name: {way: rate(ms) for way, ms in ways.items()} for name, ways in timings.items()}
+    return {
+        "docs": args.docs, "rounds": args.rounds, "doc_size": args.doc_size,
+        "batch_size": args.batch_size, "upstream": kind,
+        "docs_per_s": rates,
+        "ratio": {way: rates["gateway"][way] / rates["direct"][way] for way in ("push", "pull")},
+        "elapsed_ms": timings,
+    }
+
+
+def report(result: dict[str, Any]) -> str:
+    rates, ratio = result["docs_per_s"], result["ratio"]
+    lines = [
+        f"PouchDB replication, {result['docs']} docs of ~{result['doc_size']} B, batch_size "
+        f"{result['batch_size']}, median of {result['rounds']} round(s), upstream "
+        f"{result['upstream']}",
+        f"{'':22}{'push docs/s':>12}{'pull docs/s':>14}",
+        f"{'direct to upstream':22}{rates['direct']['push']:>12.0f}"
+        f"{rates['direct']['pull']:>14.0f}",
+        f"{'through couchgate':22}{rates['gateway']['push']:>12.0f}"
+        f"{rates['gateway']['pull']:>14.0f}",
+        f"{'ratio gateway/direct':22}{ratio['push']:>12.2f}{ratio['pull']:>14.2f}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if str(ROOT) not in sys.path:  # run as a file rather than with -m from the root
+        sys.path.insert(0, str(ROOT))
+    result = asyncio.run(measure(args))
+    print(json.dumps(result) if args.json else report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

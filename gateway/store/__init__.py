@@ -1,0 +1,14 @@
+"""The embedded store: a CouchDB-compatible database engine on SQLite, served over HTTP.
+
+couchgate runs it in-process when no CouchDB URL is configured and talks to it on loopback exactly
+as to CouchDB, so the proxy never knows which one it has. Modules, from the bottom up:
+``revtree`` (pure revision-tree rules), ``storage`` (the SQLite file and its threads),
+``documents`` (validating writes), ``attachments``, ``engine`` (writes), ``reads``, ``changes``,
+``multipart``, and the aiohttp layer in ``http``, ``http_docs`` and ``http_changes``.
+"""
+
+from __future__ import annotations
+
+from .http import create_store_app
+
+__all__ = ["create_store_app"]

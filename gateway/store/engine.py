@@ -1,0 +1,327 @@
+"""The write side of the engine: databases, document edits, ``_local`` docs.
+
+Every function takes the writer's ``sqlite3.Connection`` already inside a transaction (see
+``storage.Storage.write``) and is synchronous: concurrency is settled by there being one writer,
+so a stale ``_rev`` is always seen as stale (409) and a replicated branch always merges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.errors import Conflict, CouchError, FileExists, NotFound
+
+from . import attachments, revtree
+from .documents import Edit
+from .errors import db_not_found
+
+DEFAULT_SECURITY = {"members": {"roles": ["_admin"]}, "admins": {"roles": ["_admin"]}}
+
+
+@dataclass(frozen=True)
+class Db:
+    id: int
+    name: str
+    update_seq: int
+    doc_count: int
+    doc_del_count: int
+    revs_limit: int
+    security: str
+    created_at: float
+
+
+def get_db(conn: sqlite3.Connection, name: str) -> Db:
+    row = conn.execute(
+        "SELECT id, name, update_seq, doc_count, doc_del_count, revs_limit, security, created_at"
+        " FROM dbs WHERE name = ?",
+        (name,),
+    ).fetchone()
+    if row is None:
+        raise db_not_found()
+    return Db(*row)
+
+
+def create_db(conn: sqlite3.Connection, name: str) -> None:
+    try:
+        conn.execute(
+            "INSERT INTO dbs (name, security, created_at) VALUES (?, ?, ?)",
+            (name, json.dumps(DEFAULT_SECURITY), time.time()),
+        )
+    except sqlite3.IntegrityError:
+        raise FileExists() from None
+
+
+def delete_db(conn: sqlite3.Connection, name: str) -> None:
+    db = get_db(conn, name)
+    for table in ("docs", "revs", "blobs", "local_docs"):
+        conn.execute(f"DELETE FROM {table} WHERE db = ?", (db.id,))
+    conn.execute("DELETE FROM dbs WHERE id = ?", (db.id,))
+
+
+def set_security(conn: sqlite3.Connection, name: str, security: dict[str, Any]) -> None:
+    db = get_db(conn, name)
+    conn.execute("UPDATE dbs SET security = ? WHERE id = ?", (json.dumps(security), db.id))
+
+
+def set_revs_limit(conn: sqlite3.Connection, name: str, limit: int) -> None:
+    db = get_db(conn, name)
+    conn.execute("UPDATE dbs SET revs_limit = ? WHERE id = ?", (limit, db.id))
+
+
+def server_uuid(conn: sqlite3.Connection, fresh: str) -> str:
+    """The server's uuid, made once and kept in the file (replication ids may depend on it)."""
+    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('uuid', ?)", (fresh,))
+    return str(conn.execute("SELECT value FROM meta WHERE key = 'uuid'").fetchone()[0])
+
+
+@dataclass(frozen=True)
+class Written:
+    id: str
+    rev: str
+
+
+def update_docs(
+    conn: sqlite3.Connection, name: str, edits: list[Edit | CouchError], *, new_edits: bool
+) -> list[Written | CouchError]:
+    """Apply edits in order, each all-or-nothing (a savepoint), reporting per document."""
+    db = get_db(conn, name)
+    state = _Counters(db)
+    results: list[Written | CouchError] = []
+    for edit in edits:
+        if isinstance(edit, CouchError):
+            results.append(edit)
+            continue
+        conn.execute("SAVEPOINT doc")
+        try:
+            if edit.is_local:
+                rev = put_local(conn, db, edit)
+            else:
+                rev = _apply(conn, db, state, edit, new_edits=new_edits)
+        except CouchError as exc:
+            conn.execute("ROLLBACK TO doc")
+            conn.execute("RELEASE doc")
+            results.append(exc)
+            continue
+        conn.execute("RELEASE doc")
+        results.append(Written(edit.id, rev))
+    state.save(conn)
+    return results
+
+
+class _Counters:
+    """update_seq and doc counts, carried through one batch and saved once."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+        self.seq = db.update_seq
+        self.doc_count = db.doc_count
+        self.doc_del_count = db.doc_del_count
+
+    def save(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "UPDATE dbs SET update_seq = ?, doc_count = ?, doc_del_count = ? WHERE id = ?",
+            (self.seq, self.doc_count, self.doc_del_count, self.db.id),
+        )
+
+
+def new_rev_id(pos: int, parent: str | None, edit: Edit, atts: attachments.Atts) -> str:
+    """Deterministic: the same edit of the same parent gives the same revision on any replica."""
+    digests = sorted((name, meta["digest"]) for name, meta in atts.items())
+    material = json.dumps(
+        [edit.deleted, parent, edit.body, digests], sort_keys=True, separators=(",", ":")
+    )
+    return f"{pos}-{hashlib.md5(material.encode()).hexdigest()}"
+
+
+def _apply(
+    conn: sqlite3.Connection, db: Db, state: _Counters, edit: Edit, *, new_edits: bool
+) -> str:
+    row = conn.execute(
+        "SELECT tree, deleted FROM docs WHERE db = ? AND id = ?", (db.id, edit.id)
+    ).fetchone()
+    tree: dict[str, revtree.RevNode] = revtree.loads(row[0]) if row else {}
+    was_deleted: bool | None = bool(row[1]) if row else None
+    if new_edits:
+        parent = _parent_for(tree, edit)
+        pos = revtree.rev_pos(parent) + 1 if parent else 1
+        base = _rev_atts(conn, db.id, edit.id, parent) if parent else {}
+        atts = attachments.resolve(
+            conn,
+            db.id,
+            edit.id,
+            edit.attachments or {},
+            base,
+            pos,
+            new_edits=True,
+            follows=edit.follows,
+        )
+        rev = new_rev_id(pos, parent, edit, atts)
+        if rev in tree:
+            raise Conflict()
+        tree = revtree.add_child(tree, parent, rev, edit.deleted)
+    else:
+        assert edit.path is not None
+        rev = edit.path[0]
+        if rev in tree:
+            return rev  # already have it: CouchDB answers ok and changes nothing
+        base = _nearest_atts(conn, db.id, edit.id, edit.path[1:])
+        atts = attachments.resolve(
+            conn,
+            db.id,
+            edit.id,
+            edit.attachments or {},
+            base,
+            revtree.rev_pos(rev),
+            new_edits=False,
+            follows=edit.follows,
+        )
+        tree, _ = revtree.merge_path(tree, edit.path, edit.deleted)
+    conn.execute(
+        "INSERT OR REPLACE INTO revs (db, doc, rev, deleted, body, atts) VALUES (?, ?, ?, ?, ?, ?)",
+        (db.id, edit.id, rev, int(edit.deleted), _dump(edit.body), _dump(atts) if atts else None),
+    )
+    stemmed = revtree.stem(tree, db.revs_limit)
+    for dropped in tree.keys() - stemmed.keys():
+        conn.execute(
+            "DELETE FROM revs WHERE db = ? AND doc = ? AND rev = ?", (db.id, edit.id, dropped)
+        )
+    winner = revtree.winner(stemmed)
+    deleted = stemmed[winner].deleted
+    state.seq += 1
+    conn.execute(
+        "INSERT OR REPLACE INTO docs (db, id, seq, rev, deleted, tree) VALUES (?, ?, ?, ?, ?, ?)",
+        (db.id, edit.id, state.seq, winner, int(deleted), revtree.dumps(stemmed)),
+    )
+    if was_deleted is None:
+        state.doc_count += 0 if deleted else 1
+        state.doc_del_count += 1 if deleted else 0
+    elif was_deleted != deleted:
+        state.doc_count += -1 if deleted else 1
+        state.doc_del_count += 1 if deleted else -1
+    return rev
+
+
+def _parent_for(tree: revtree.Tree, edit: Edit) -> str | None:
+    """The revision an interactive edit extends, or ``Conflict`` as CouchDB decides it."""
+    if edit.rev is None:
+        if not tree:
+            return None
+        current = revtree.winner(tree)
+        if not tree[current].deleted:
+            raise Conflict()
+        return current  # re-creating a deleted document extends its deleted leaf
+    if not revtree.is_leaf(tree, edit.rev):
+        raise Conflict()
+    return edit.rev
+
+
+def _rev_atts(conn: sqlite3.Connection, db: int, doc_id: str, rev: str) -> attachments.Atts:
+    row = conn.execute(
+        "SELECT atts FROM revs WHERE db = ? AND doc = ? AND rev = ?", (db, doc_id, rev)
+    ).fetchone()
+    return json.loads(row[0]) if row and row[0] else {}
+
+
+def _nearest_atts(
+    conn: sqlite3.Connection, db: int, doc_id: str, ancestors: list[str]
+) -> attachments.Atts:
+    for rev in ancestors:
+        row = conn.execute(
+            "SELECT atts FROM revs WHERE db = ? AND doc = ? AND rev = ?", (db, doc_id, rev)
+        ).fetchone()
+        if row is not None:
+            return json.loads(row[0]) if row[0] else {}
+    return {}
+
+
+def _dump(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# -- _local documents: no revision tree, not in _changes or _all_docs, rev "0-N" -------------
+
+
+def put_local(conn: sqlite3.Connection, db: Db, edit: Edit) -> str:
+    row = conn.execute(
+        "SELECT rev FROM local_docs WHERE db = ? AND id = ?", (db.id, edit.id)
+    ).fetchone()
+    current = f"0-{row[0]}" if row else None
+    if edit.rev != current:
+        raise Conflict()
+    if edit.deleted:
+        if row is None:
+            raise NotFound("missing")
+        conn.execute("DELETE FROM local_docs WHERE db = ? AND id = ?", (db.id, edit.id))
+        return "0-0"
+    number = (row[0] if row else 0) + 1
+    conn.execute(
+        "INSERT OR REPLACE INTO local_docs (db, id, rev, body) VALUES (?, ?, ?, ?)",
+        (db.id, edit.id, number, _dump(edit.body)),
+    )
+    return f"0-{number}"
+
+
+def delete_local(conn: sqlite3.Connection, name: str, doc_id: str, rev: str | None) -> str:
+    db = get_db(conn, name)
+    row = conn.execute(
+        "SELECT rev FROM local_docs WHERE db = ? AND id = ?", (db.id, doc_id)
+    ).fetchone()
+    if row is None:
+        raise NotFound("missing")
+    if rev != f"0-{row[0]}":
+        raise Conflict()
+    conn.execute("DELETE FROM local_docs WHERE db = ? AND id = ?", (db.id, doc_id))
+    return "0-0"
+
+
+def put_local_doc(conn: sqlite3.Connection, name: str, edit: Edit) -> str:
+    return put_local(conn, get_db(conn, name), edit)
+
+
+def edit_attachment(
+    conn: sqlite3.Connection,
+    name: str,
+    doc_id: str,
+    att: str,
+    rev: str | None,
+    content: tuple[str, bytes] | None,
+) -> Written:
+    """Standalone attachment ``PUT`` (``content``) or ``DELETE`` (None): a new revision that keeps
+    the body and every other attachment as stubs."""
+    db = get_db(conn, name)
+    row = conn.execute(
+        "SELECT tree, deleted FROM docs WHERE db = ? AND id = ?", (db.id, doc_id)
+    ).fetchone()
+    body: dict[str, Any] = {}
+    atts: attachments.Atts = {}
+    if row is None and content is None:
+        raise NotFound("missing")
+    if row is not None and rev is not None:
+        if not revtree.is_leaf(revtree.loads(row[0]), rev):
+            raise Conflict()
+        stored = conn.execute(
+            "SELECT body, atts FROM revs WHERE db = ? AND doc = ? AND rev = ?",
+            (db.id, doc_id, rev),
+        ).fetchone()
+        if stored is not None:
+            body = json.loads(stored[0])
+            atts = json.loads(stored[1]) if stored[1] else {}
+    incoming: dict[str, Any] = {other: {"stub": True} for other in atts}
+    follows: dict[str, bytes] = {}
+    if content is None:
+        if att not in incoming:
+            raise NotFound("Document is missing attachment")
+        del incoming[att]
+    else:
+        incoming[att] = {"follows": True, "content_type": content[0]}
+        follows[att] = content[1]
+    edit = Edit(doc_id, rev, None, False, body, incoming, follows)
+    (result,) = update_docs(conn, name, [edit], new_edits=True)
+    if isinstance(result, CouchError):
+        raise result
+    return result

@@ -1,0 +1,230 @@
+"""The store as an aiohttp application: CouchDB's HTTP API at the root, on loopback.
+
+Routing is done here on the *raw* path, segment by segment, as CouchDB does: ``%2F`` inside a
+segment stays part of a document id (``_design%2Fx``), while an attachment name may span several
+raw segments. aiohttp's router decodes before matching, so one catch-all route hands over.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from gateway.errors import BadRequest, CouchError, MethodNotAllowed, NotFound, Unauthorized
+
+from . import engine, http_changes, http_docs, reads
+from .documents import valid_db_name
+from .errors import IllegalDatabaseName
+from .params import integer, json_body, json_response
+from .state import STATE, StoreState
+from .storage import Storage
+
+DEFAULT_MAX_REQUEST = 64 * 1024 * 1024
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_store_app(
+    data_dir: Path,
+    *,
+    admin_user: str,
+    admin_password: str,
+    max_request_size: int = DEFAULT_MAX_REQUEST,
+) -> web.Application:
+    """The embedded CouchDB-compatible store; data in ``data_dir/store.sqlite3``."""
+    app = web.Application(middlewares=[_errors, _authenticate], client_max_size=max_request_size)
+    app[STATE] = StoreState(Storage(Path(data_dir) / "store.sqlite3"), admin_user, admin_password)
+    app.cleanup_ctx.append(_storage_ctx)
+    app.on_shutdown.append(_end_feeds)
+    app.router.add_route("*", "/{tail:.*}", _dispatch)
+    return app
+
+
+async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    await state.storage.open()
+    state.uuid = await state.storage.write(engine.server_uuid, uuid.uuid4().hex)
+    yield
+    state.closing = True
+    state.hub.close()
+    await state.storage.close()
+
+
+async def _end_feeds(app: web.Application) -> None:
+    """Live feeds end at shutdown instead of holding the server for its grace period."""
+    app[STATE].closing = True
+    app[STATE].hub.close()
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The outermost layer: every ``CouchError`` becomes CouchDB's JSON error body."""
+    try:
+        return await handler(request)
+    except CouchError as exc:
+        return exc.response()
+
+
+_OPEN_PATHS = frozenset({"/", "/_up"})
+
+
+@web.middleware
+async def _authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Basic auth as the one admin for everything but the welcome and health endpoints."""
+    if request.method in ("GET", "HEAD") and request.rel_url.raw_path in _OPEN_PATHS:
+        return await handler(request)
+    state = request.app[STATE]
+    if not _is_admin(request.headers.get("Authorization", ""), state):
+        raise Unauthorized("Name or password is incorrect.")
+    return await handler(request)
+
+
+def _is_admin(header: str, state: StoreState) -> bool:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return False
+    user_ok = hmac.compare_digest(user.encode(), state.admin_user.encode())
+    password_ok = hmac.compare_digest(password.encode(), state.admin_password.encode())
+    return user_ok and password_ok
+
+
+def split_path(raw_path: str) -> list[str]:
+    """Raw path -> decoded segments; one trailing slash is ignored (``/db/`` is ``/db``)."""
+    segments = [unquote(s) for s in raw_path.split("/")[1:]]
+    if segments and segments[-1] == "":
+        segments.pop()
+    return segments
+
+
+async def _dispatch(request: web.Request) -> web.StreamResponse:
+    segments = split_path(request.rel_url.raw_path)
+    if not segments:
+        return await _root(request)
+    if segments[0].startswith("_"):
+        return await _server(request, segments)
+    db = segments[0]
+    if not valid_db_name(db):
+        raise IllegalDatabaseName(db)
+    if len(segments) == 1:
+        return await _database(request, db)
+    second = segments[1]
+    if second in ("_local", "_design") and len(segments) >= 3:
+        doc_id = f"{second}/{segments[2]}"
+        return await http_docs.document(request, db, doc_id, segments[3:])
+    if len(segments) == 2 and second == "_changes":
+        return await http_changes.changes(request, db)
+    endpoint = http_docs.DB_ENDPOINTS.get(second) or _DB_ADMIN.get(second)
+    if endpoint is not None and len(segments) == 2:
+        return await endpoint(request, db)
+    # Anything else is a document (CouchDB answers bad_request for other "_" ids).
+    return await http_docs.document(request, db, second, segments[2:])
+
+
+async def _root(request: web.Request) -> web.StreamResponse:
+    _allow(request, "GET", "HEAD")
+    state = request.app[STATE]
+    return json_response(
+        {
+            "couchdb": "Welcome",
+            "version": "3.3.3-compatible",
+            "vendor": {"name": "couchgate"},
+            "uuid": state.uuid,
+            "features": [],
+        }
+    )
+
+
+async def _server(request: web.Request, segments: list[str]) -> web.StreamResponse:
+    state = request.app[STATE]
+    if segments == ["_up"]:
+        _allow(request, "GET", "HEAD")
+        return json_response({"status": "ok"})
+    if segments == ["_all_dbs"]:
+        _allow(request, "GET", "HEAD")
+        return json_response(await state.storage.read(reads.list_dbs))
+    if segments == ["_uuids"]:
+        _allow(request, "GET", "HEAD")
+        count = integer(request.query, "count", 1) or 1
+        if count > 1000:
+            raise BadRequest("count parameter too large")
+        return json_response({"uuids": [uuid.uuid4().hex for _ in range(count)]})
+    raise NotFound("Database does not exist.")
+
+
+async def _database(request: web.Request, db: str) -> web.StreamResponse:
+    state = request.app[STATE]
+    if request.method in ("GET", "HEAD"):
+        info = await state.storage.read(reads.db_info, db)
+        return json_response(info)
+    if request.method == "PUT":
+        await state.storage.write(engine.create_db, db)
+        return json_response({"ok": True}, status=201, headers={"Location": f"/{db}"})
+    if request.method == "DELETE":
+        await state.storage.write(engine.delete_db, db)
+        state.hub.notify(db)
+        return json_response({"ok": True})
+    if request.method == "POST":
+        return await http_docs.post_document(request, db)
+    raise MethodNotAllowed(("DELETE", "GET", "HEAD", "POST", "PUT"))
+
+
+async def _security(request: web.Request, db: str) -> web.StreamResponse:
+    state = request.app[STATE]
+    if request.method == "GET":
+        return json_response(await state.storage.read(reads.get_security, db))
+    _allow(request, "GET", "PUT")
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise BadRequest("Security object must be a JSON object")
+    await state.storage.write(engine.set_security, db, body)
+    return json_response({"ok": True})
+
+
+async def _revs_limit(request: web.Request, db: str) -> web.StreamResponse:
+    state = request.app[STATE]
+    if request.method == "GET":
+        return json_response(await state.storage.read(reads.get_revs_limit, db))
+    _allow(request, "GET", "PUT")
+    body = await json_body(request)
+    if not isinstance(body, int) or isinstance(body, bool) or body < 1:
+        raise BadRequest("Rev limit has to be a positive integer")
+    await state.storage.write(engine.set_revs_limit, db, body)
+    return json_response({"ok": True})
+
+
+async def _ensure_full_commit(request: web.Request, db: str) -> web.StreamResponse:
+    """Every answered write is already fsynced (synchronous=FULL): nothing left to flush."""
+    _allow(request, "POST")
+    await request.app[STATE].storage.read(reads.get_revs_limit, db)
+    return json_response({"ok": True, "instance_start_time": "0"}, status=201)
+
+
+async def _compact(request: web.Request, db: str) -> web.StreamResponse:
+    _allow(request, "POST")
+    await request.app[STATE].storage.read(reads.get_revs_limit, db)
+    return json_response({"ok": True}, status=202)
+
+
+_DB_ADMIN: dict[str, Callable[[web.Request, str], Awaitable[web.StreamResponse]]] = {
+    "_security": _security,
+    "_revs_limit": _revs_limit,
+    "_ensure_full_commit": _ensure_full_commit,
+    "_compact": _compact,
+}
+
+
+def _allow(request: web.Request, *methods: str) -> None:
+    if request.method not in methods:
+        raise MethodNotAllowed(methods)

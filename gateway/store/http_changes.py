@@ -1,0 +1,216 @@
+"""``GET|POST /db/_changes`` in its four feeds.
+
+Everything that can fail (bad parameters, a missing database) is checked before ``prepare()``:
+once a live feed has started streaming, an error can only end the stream, never become JSON.
+Live feeds wait on the database's ``FeedHub`` event, so they answer as soon as a write commits,
+and send heartbeats (newlines, or SSE comments) while idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import BadRequest, MethodNotAllowed, NotFound
+
+from . import selector
+from .changes import ChangesPage, ChangesQuery, current_seq, read_changes
+from .params import dumps, flag, integer, json_object, json_param, json_response
+from .state import STATE, StoreState
+
+DEFAULT_TIMEOUT_MS = 60_000
+# How often an idle feed without heartbeat checks whether its client went away.
+_IDLE_CHECK_S = 5.0
+
+
+@dataclass(frozen=True)
+class FeedParams:
+    feed: str
+    query: ChangesQuery
+    heartbeat_s: float | None
+    timeout_s: float | None
+
+
+async def changes(request: web.Request, db: str) -> web.StreamResponse:
+    if request.method not in ("GET", "POST"):
+        raise MethodNotAllowed(("GET", "POST"))
+    state = request.app[STATE]
+    body: dict[str, Any] = {}
+    if request.method == "POST" and await request.read():
+        body = await json_object(request)
+    params = await _params(request, state, db, body)
+    if params.feed == "normal":
+        page = await state.storage.read(read_changes, db, params.query)
+        return json_response(_page_json(page))
+    if params.feed == "longpoll":
+        return await _longpoll(request, state, db, params)
+    return await _continuous(request, state, db, params)
+
+
+async def _params(
+    request: web.Request, state: StoreState, db: str, body: dict[str, Any]
+) -> FeedParams:
+    q = request.query
+    feed = q.get("feed", "normal")
+    if feed not in ("normal", "longpoll", "continuous", "eventsource"):
+        raise BadRequest("Supported `feed` types: normal, continuous, live, longpoll, eventsource")
+    seq_now = await state.storage.read(current_seq, db)  # 404 before anything is sent
+    since = _since(q.get("since", body.get("since", 0)), seq_now)
+    doc_ids: frozenset[str] | None = None
+    chosen: Mapping[str, Any] | None = None
+    filter_name = q.get("filter", body.get("filter"))
+    if filter_name == "_doc_ids":
+        raw = body.get("doc_ids") if "doc_ids" in body else json_param(q, "doc_ids")
+        if not isinstance(raw, list) or not all(isinstance(i, str) for i in raw):
+            raise BadRequest("`doc_ids` filter parameter is not a list of doc ids.")
+        doc_ids = frozenset(raw)
+    elif filter_name == "_selector":
+        if "selector" not in body:
+            raise BadRequest("Selector must be specified in POST payload")
+        chosen = selector.validate(body["selector"])
+    elif filter_name is not None:
+        raise BadRequest(f"filter {filter_name!r} is not supported by the embedded store")
+    limit = integer(q, "limit")
+    heartbeat = q.get("heartbeat")
+    heartbeat_s: float | None = None
+    if heartbeat is not None:
+        heartbeat_s = 60.0 if heartbeat == "true" else (integer(q, "heartbeat") or 60_000) / 1000
+    timeout_ms = integer(q, "timeout")
+    timeout_s: float | None = None
+    if timeout_ms is not None:
+        timeout_s = timeout_ms / 1000
+    elif heartbeat_s is None:
+        timeout_s = DEFAULT_TIMEOUT_MS / 1000
+    query = ChangesQuery(
+        since=since,
+        limit=None if limit is None else max(limit, 1),
+        descending=flag(q, "descending"),
+        all_docs=q.get("style") == "all_docs",
+        include_docs=flag(q, "include_docs"),
+        conflicts=flag(q, "conflicts"),
+        attachments=flag(q, "attachments"),
+        doc_ids=doc_ids,
+        selector=chosen,
+    )
+    return FeedParams(feed, query, heartbeat_s, timeout_s)
+
+
+def _since(raw: object, seq_now: int) -> int:
+    """``since``: ``now``, an integer, or a CouchDB-style ``"N-opaque"`` (we use its number)."""
+    if raw == "now":
+        return seq_now
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        return raw
+    if isinstance(raw, str):
+        head = raw.split("-", 1)[0]
+        if head.isdigit():
+            return int(head)
+        with contextlib.suppress(ValueError):
+            decoded = json.loads(raw)
+            if isinstance(decoded, int) and decoded >= 0:
+                return decoded
+            if isinstance(decoded, list) and decoded and isinstance(decoded[0], int):
+                return int(decoded[0])
+    raise BadRequest("Malformed sequence supplied in 'since' parameter.")
+
+
+def _page_json(page: ChangesPage) -> dict[str, Any]:
+    return {"results": page.rows, "last_seq": page.last_seq, "pending": page.pending}
+
+
+async def _longpoll(
+    request: web.Request, state: StoreState, db: str, params: FeedParams
+) -> web.StreamResponse:
+    """Answer at once if there are changes, else wait for the first write (or the timeout)."""
+    deadline = _deadline(params.timeout_s)
+    response: web.StreamResponse | None = None
+    while True:
+        event = state.hub.event(db)
+        page = await state.storage.read(read_changes, db, params.query)
+        if page.rows or state.hub.closed or _expired(deadline) or _client_gone(request):
+            break
+        if response is None:
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            await response.prepare(request)
+        if not await _wait(event, params.heartbeat_s, deadline) and params.heartbeat_s:
+            await response.write(b"\n")
+    if response is None:
+        return json_response(_page_json(page))
+    await response.write(dumps(_page_json(page)) + b"\n")
+    await response.write_eof()
+    return response
+
+
+async def _continuous(
+    request: web.Request, state: StoreState, db: str, params: FeedParams
+) -> web.StreamResponse:
+    """One JSON line (or SSE event) per change, forever or until limit/timeout."""
+    sse = params.feed == "eventsource"
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream" if sse else "application/json",
+            "Cache-Control": "no-cache",
+        }
+    )
+    await response.prepare(request)
+    query = params.query
+    deadline = _deadline(params.timeout_s)
+    try:
+        while not state.hub.closed:
+            event = state.hub.event(db)
+            page = await state.storage.read(read_changes, db, query)
+            for row in page.rows:
+                await response.write(_sse(row) if sse else dumps(row) + b"\n")
+            query = replace(query, since=page.last_seq)
+            if query.limit is not None:
+                if len(page.rows) >= query.limit:
+                    break
+                query = replace(query, limit=query.limit - len(page.rows))
+            if page.rows:
+                deadline = _deadline(params.timeout_s)
+                continue
+            if _expired(deadline) or _client_gone(request):
+                break
+            if not await _wait(event, params.heartbeat_s, deadline) and params.heartbeat_s:
+                await response.write(b"event: heartbeat\ndata: \n\n" if sse else b"\n")
+    except NotFound:  # the database was deleted mid-feed: end the stream
+        pass
+    if not sse:
+        await response.write(dumps({"last_seq": query.since, "pending": 0}) + b"\n")
+    await response.write_eof()
+    return response
+
+
+def _client_gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
+def _sse(row: dict[str, Any]) -> bytes:
+    return b"data: " + dumps(row) + f"\nid: {row['seq']}\n\n".encode()
+
+
+def _deadline(timeout_s: float | None) -> float | None:
+    return None if timeout_s is None else time.monotonic() + timeout_s
+
+
+def _expired(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+async def _wait(event: asyncio.Event, heartbeat_s: float | None, deadline: float | None) -> bool:
+    """Wait for a write, a heartbeat tick or the deadline; True when a write woke us."""
+    wait_s = heartbeat_s if heartbeat_s is not None else _IDLE_CHECK_S
+    if deadline is not None:
+        wait_s = max(0.0, min(wait_s, deadline - time.monotonic()))
+    try:
+        await asyncio.wait_for(event.wait(), wait_s)
+    except TimeoutError:
+        return False
+    return True

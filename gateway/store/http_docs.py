@@ -1,0 +1,316 @@
+"""Document, attachment and bulk endpoints (``/db/doc``, ``/db/doc/att``, ``_bulk_*``, ...)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import BadRequest, Conflict, CouchError, MethodNotAllowed
+
+from . import engine, multipart, reads
+from .documents import Edit, check_doc_id, parse_edit
+from .params import (
+    flag,
+    integer,
+    json_body,
+    json_object,
+    json_param,
+    json_response,
+    rev_list,
+    rev_param,
+)
+from .state import STATE
+
+
+async def document(
+    request: web.Request, db: str, doc_id: str, att_segments: list[str]
+) -> web.StreamResponse:
+    check_doc_id(doc_id)
+    if doc_id.startswith("_local/"):
+        if att_segments:
+            raise BadRequest("_local documents do not have attachments")
+        return await _local(request, db, doc_id)
+    if att_segments:
+        return await _attachment(request, db, doc_id, "/".join(att_segments))
+    if request.method in ("GET", "HEAD"):
+        return await _get(request, db, doc_id)
+    if request.method == "PUT":
+        return await _put(request, db, doc_id)
+    if request.method == "DELETE":
+        return await _delete(request, db, doc_id)
+    raise MethodNotAllowed(("DELETE", "GET", "HEAD", "PUT"))
+
+
+def _options(request: web.Request, follows: bool = False) -> reads.DocOptions:
+    q = request.query
+    meta = flag(q, "meta")
+    since = json_param(q, "atts_since")
+    return reads.DocOptions(
+        revs=flag(q, "revs") or meta,
+        revs_info=flag(q, "revs_info") or meta,
+        conflicts=flag(q, "conflicts") or meta,
+        deleted_conflicts=flag(q, "deleted_conflicts") or meta,
+        attachments=flag(q, "attachments"),
+        atts_since=tuple(rev_list(since, "atts_since")) if since is not None else (),
+        latest=flag(q, "latest"),
+        follows=follows,
+    )
+
+
+def _accepts(request: web.Request, mime: str) -> bool:
+    return mime in request.headers.get("Accept", "")
+
+
+async def _get(request: web.Request, db: str, doc_id: str) -> web.StreamResponse:
+    storage = request.app[STATE].storage
+    raw_open_revs = request.query.get("open_revs")
+    if raw_open_revs is not None:
+        revs = (
+            None
+            if raw_open_revs == "all"
+            else rev_list(json_param(request.query, "open_revs"), "open_revs")
+        )
+        mixed = _accepts(request, "multipart/mixed")
+        opts = _options(request, follows=mixed)
+        results = await storage.read(reads.open_revs, db, doc_id, revs, opts)
+        if mixed:
+            boundary = multipart.new_boundary()
+            return web.Response(
+                body=multipart.encode_mixed(results, boundary),
+                headers={"Content-Type": f'multipart/mixed; boundary="{boundary}"'},
+            )
+        return json_response(
+            [{"ok": found.doc} if found else {"missing": rev} for rev, found in results]
+        )
+    related = _accepts(request, "multipart/related")
+    opts = _options(request, follows=related)
+    rendered = await storage.read(reads.open_doc, db, doc_id, rev_param(request.query), opts)
+    etag = {"ETag": f'"{rendered.doc["_rev"]}"'}
+    if related and rendered.parts:
+        boundary = multipart.new_boundary()
+        return web.Response(
+            body=multipart.encode_related(rendered, boundary),
+            headers={"Content-Type": f'multipart/related; boundary="{boundary}"', **etag},
+        )
+    return json_response(rendered.doc, headers=etag)
+
+
+async def _read_edit_body(request: web.Request) -> tuple[Any, dict[str, bytes]]:
+    content_type = request.headers.get("Content-Type", "")
+    if content_type.startswith("multipart/related"):
+        raw = await request.read()
+        return multipart.related_document(raw, multipart.boundary_of(content_type))
+    return await json_body(request), {}
+
+
+async def _put(request: web.Request, db: str, doc_id: str) -> web.StreamResponse:
+    body, follows = await _read_edit_body(request)
+    new_edits = flag(request.query, "new_edits", True)
+    edit = parse_edit(body, new_edits=new_edits, doc_id=doc_id, rev=rev_param(request.query))
+    edit.follows = follows
+    written = await _write_one(request, db, edit, new_edits=new_edits)
+    return _written(written, status=201)
+
+
+async def post_document(request: web.Request, db: str) -> web.StreamResponse:
+    """``POST /db``: a new document, with a generated id unless it names one."""
+    body = await json_body(request)
+    if isinstance(body, dict) and "_id" not in body:
+        body = {"_id": uuid.uuid4().hex, **body}
+    edit = parse_edit(body, new_edits=True)
+    written = await _write_one(request, db, edit, new_edits=True)
+    return _written(written, status=201)
+
+
+async def _delete(request: web.Request, db: str, doc_id: str) -> web.StreamResponse:
+    rev = rev_param(request.query, request)
+    if rev is None:
+        await request.app[STATE].storage.read(reads.open_doc, db, doc_id, None, reads.DocOptions())
+        raise Conflict()
+    edit = Edit(doc_id, rev, None, True, {}, None)
+    written = await _write_one(request, db, edit, new_edits=True)
+    return _written(written, status=200)
+
+
+async def _write_one(
+    request: web.Request, db: str, edit: Edit, *, new_edits: bool
+) -> engine.Written:
+    state = request.app[STATE]
+    (result,) = await state.storage.write(engine.update_docs, db, [edit], new_edits=new_edits)
+    state.hub.notify(db)
+    if isinstance(result, CouchError):
+        raise result
+    return result
+
+
+def _written(written: engine.Written, *, status: int) -> web.Response:
+    return json_response(
+        {"ok": True, "id": written.id, "rev": written.rev},
+        status=status,
+        headers={"ETag": f'"{written.rev}"'},
+    )
+
+
+# -- _local ------------------------------------------------------------------------------------
+
+
+async def _local(request: web.Request, db: str, doc_id: str) -> web.StreamResponse:
+    state = request.app[STATE]
+    if request.method in ("GET", "HEAD"):
+        return json_response(await state.storage.read(reads.get_local, db, doc_id))
+    if request.method == "PUT":
+        body = await json_body(request)
+        edit = parse_edit(body, new_edits=True, doc_id=doc_id, rev=request.query.get("rev"))
+        rev = await state.storage.write(engine.put_local_doc, db, edit)
+        return json_response({"ok": True, "id": doc_id, "rev": rev}, status=201)
+    if request.method == "DELETE":
+        asked = request.query.get("rev") or request.headers.get("If-Match", "").strip('"') or None
+        rev = await state.storage.write(engine.delete_local, db, doc_id, asked)
+        return json_response({"ok": True, "id": doc_id, "rev": rev})
+    raise MethodNotAllowed(("DELETE", "GET", "HEAD", "PUT"))
+
+
+# -- attachments ---------------------------------------------------------------------------
+
+
+async def _attachment(request: web.Request, db: str, doc_id: str, att: str) -> web.StreamResponse:
+    state = request.app[STATE]
+    rev = rev_param(request.query, request if request.method != "GET" else None)
+    if request.method in ("GET", "HEAD"):
+        meta, data = await state.storage.read(reads.get_attachment, db, doc_id, att, rev)
+        md5 = meta["digest"].removeprefix("md5-")
+        headers = {"ETag": f'"{md5}"', "Content-MD5": md5, "Accept-Ranges": "none"}
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(len(data))
+            return web.Response(headers={**headers, "Content-Type": meta["content_type"]})
+        return web.Response(body=data, headers={**headers, "Content-Type": meta["content_type"]})
+    if request.method == "PUT":
+        data = await request.read()
+        content_type = request.headers.get("Content-Type", "application/octet-stream")
+        written = await state.storage.write(
+            engine.edit_attachment, db, doc_id, att, rev, (content_type, data)
+        )
+    elif request.method == "DELETE":
+        written = await state.storage.write(engine.edit_attachment, db, doc_id, att, rev, None)
+    else:
+        raise MethodNotAllowed(("DELETE", "GET", "HEAD", "PUT"))
+    state.hub.notify(db)
+    return _written(written, status=201 if request.method == "PUT" else 200)
+
+
+# -- bulk endpoints --------------------------------------------------------------------------
+
+
+async def _bulk_docs(request: web.Request, db: str) -> web.StreamResponse:
+    _allow(request, "POST")
+    body = await json_object(request)
+    docs = body.get("docs")
+    if not isinstance(docs, list):
+        raise BadRequest("POST body must include `docs` parameter.")
+    new_edits = body.get("new_edits", True)
+    if not isinstance(new_edits, bool):
+        raise BadRequest("`new_edits` parameter must be a boolean.")
+    edits: list[Edit | CouchError] = []
+    ids: list[object] = []
+    for doc in docs:
+        if new_edits and isinstance(doc, dict) and "_id" not in doc:
+            doc = {"_id": uuid.uuid4().hex, **doc}
+        ids.append(doc.get("_id") if isinstance(doc, dict) else None)
+        try:
+            edits.append(parse_edit(doc, new_edits=new_edits))
+        except CouchError as exc:
+            edits.append(exc)
+    state = request.app[STATE]
+    results = await state.storage.write(engine.update_docs, db, edits, new_edits=new_edits)
+    state.hub.notify(db)
+    answer: list[dict[str, Any]] = []
+    for doc_id, result in zip(ids, results, strict=True):
+        if isinstance(result, CouchError):
+            answer.append({"id": doc_id, "error": result.error, "reason": result.reason})
+        elif new_edits:
+            answer.append({"ok": True, "id": result.id, "rev": result.rev})
+    return json_response(answer, status=201)
+
+
+async def _bulk_get(request: web.Request, db: str) -> web.StreamResponse:
+    _allow(request, "POST")
+    body = await json_object(request)
+    docs = body.get("docs")
+    if not isinstance(docs, list):
+        raise BadRequest("Missing JSON list of 'docs'.")
+    opts = reads.DocOptions(
+        revs=flag(request.query, "revs"),
+        attachments=flag(request.query, "attachments"),
+        latest=flag(request.query, "latest"),
+    )
+    results = await request.app[STATE].storage.read(reads.bulk_get, db, docs, opts)
+    return json_response({"results": results})
+
+
+async def _revs_diff(request: web.Request, db: str) -> web.StreamResponse:
+    _allow(request, "POST")
+    body = await json_object(request)
+    return json_response(await request.app[STATE].storage.read(reads.revs_diff, db, body))
+
+
+async def _all_docs(request: web.Request, db: str) -> web.StreamResponse:
+    _allow(request, "GET", "POST", "HEAD")
+    q = request.query
+    keys = json_param(q, "keys")
+    if request.method == "POST":
+        body = await json_object(request)
+        keys = body.get("keys", keys)
+    if keys is not None and not isinstance(keys, list):
+        raise BadRequest("`keys` parameter must be an array.")
+    query = reads.RangeQuery(
+        keys=keys,
+        start=_key(q, "startkey", "start_key", "startkey_docid", "start_key_doc_id"),
+        end=_key(q, "endkey", "end_key", "endkey_docid", "end_key_doc_id"),
+        inclusive_end=flag(q, "inclusive_end", True),
+        descending=flag(q, "descending"),
+        limit=integer(q, "limit"),
+        skip=integer(q, "skip", 0) or 0,
+        include_docs=flag(q, "include_docs"),
+        conflicts=flag(q, "conflicts"),
+        update_seq=flag(q, "update_seq"),
+    )
+    if "key" in q:
+        query = reads.RangeQuery(
+            **{
+                **query.__dict__,
+                "start": _key(q, "key"),
+                "end": _key(q, "key"),
+                "inclusive_end": True,
+            }
+        )
+    return json_response(await request.app[STATE].storage.read(reads.all_docs, db, query))
+
+
+def _key(query: Any, *names: str) -> str | None:
+    """A JSON key parameter (``startkey="a"``); the ``*_docid`` spellings are plain strings."""
+    for name in names:
+        if name not in query:
+            continue
+        if name.endswith(("docid", "doc_id")):
+            return str(query[name])
+        value = json_param(query, name)
+        if not isinstance(value, str):
+            raise BadRequest(f"{name} must be a JSON string for _all_docs")
+        return value
+    return None
+
+
+def _allow(request: web.Request, *methods: str) -> None:
+    if request.method not in methods:
+        raise MethodNotAllowed(methods)
+
+
+DB_ENDPOINTS: dict[str, Callable[[web.Request, str], Awaitable[web.StreamResponse]]] = {
+    "_bulk_docs": _bulk_docs,
+    "_bulk_get": _bulk_get,
+    "_revs_diff": _revs_diff,
+    "_all_docs": _all_docs,
+}

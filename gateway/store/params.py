@@ -1,0 +1,93 @@
+"""Query-string and body parsing with CouchDB's answers for bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from gateway.errors import BadRequest
+
+from . import revtree
+from .errors import bad_json, bad_rev
+
+
+def flag(query: Mapping[str, str], name: str, default: bool = False) -> bool:
+    value = query.get(name)
+    if value is None:
+        return default
+    if value in ("true", "false"):
+        return value == "true"
+    raise BadRequest(f"Invalid boolean parameter: {name!r}")
+
+
+def integer(query: Mapping[str, str], name: str, default: int | None = None) -> int | None:
+    value = query.get(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequest(f"Invalid value for integer: {name!r}") from None
+    if number < 0:
+        raise BadRequest(f"Invalid value for positive integer: {name!r}")
+    return number
+
+
+def json_param(query: Mapping[str, str], name: str) -> Any:
+    value = query.get(name)
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise BadRequest(f"Invalid JSON in query parameter {name!r}") from None
+
+
+def rev_param(query: Mapping[str, str], request: web.Request | None = None) -> str | None:
+    """``?rev=`` (or an ``If-Match`` header, as CouchDB accepts), validated."""
+    rev = query.get("rev")
+    if rev is None and request is not None and (match := request.headers.get("If-Match")):
+        rev = match.strip('"')
+    if rev is not None and not revtree.is_valid_rev(rev):
+        raise bad_rev()
+    return rev
+
+
+def rev_list(value: object, name: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+        raise BadRequest(f"{name} must be a JSON array of revisions")
+    for rev in value:
+        if not revtree.is_valid_rev(rev):
+            raise bad_rev()
+    return list(value)
+
+
+async def json_body(request: web.Request) -> Any:
+    """The request body as JSON, or CouchDB's ``bad_request`` "invalid UTF-8 JSON"."""
+    raw = await request.read()
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise bad_json() from None
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise BadRequest("Request body must be a JSON object")
+    return body
+
+
+def dumps(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def json_response(
+    value: object, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        status=status, body=dumps(value), content_type="application/json", headers=headers
+    )

@@ -1,0 +1,440 @@
+"""The read side of the engine: documents as CouchDB renders them, and the bulk read endpoints.
+
+Each function runs on a reader connection inside one read transaction, so a document's tree and
+its revision bodies always come from the same snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.errors import BadRequest, NotFound
+
+from . import attachments, revtree
+from .engine import Db, get_db
+
+
+@dataclass(frozen=True)
+class DocOptions:
+    """The query options that shape a rendered revision (shared by GET, open_revs, _bulk_get)."""
+
+    revs: bool = False
+    revs_info: bool = False
+    conflicts: bool = False
+    deleted_conflicts: bool = False
+    attachments: bool = False
+    atts_since: tuple[str, ...] = ()
+    latest: bool = False
+    follows: bool = False  # multipart: bodies go in parts, the JSON says "follows": true
+
+
+@dataclass
+class Rendered:
+    """A revision as JSON plus, for multipart answers, the attachment bodies in order."""
+
+    doc: dict[str, Any]
+    parts: list[tuple[str, attachments.AttMeta, bytes]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StoredDoc:
+    id: str
+    seq: int
+    winner: str
+    deleted: bool
+    tree: dict[str, revtree.RevNode]
+
+
+def load_doc(conn: sqlite3.Connection, db: int, doc_id: str) -> StoredDoc | None:
+    row = conn.execute(
+        "SELECT seq, rev, deleted, tree FROM docs WHERE db = ? AND id = ?", (db, doc_id)
+    ).fetchone()
+    if row is None:
+        return None
+    return StoredDoc(doc_id, row[0], row[1], bool(row[2]), revtree.loads(row[3]))
+
+
+def render(
+    conn: sqlite3.Connection, db: int, stored: StoredDoc, rev: str, opts: DocOptions
+) -> Rendered | None:
+    """Revision ``rev`` of ``stored`` as CouchDB shows it, or None when its body is gone."""
+    row = conn.execute(
+        "SELECT deleted, body, atts FROM revs WHERE db = ? AND doc = ? AND rev = ?",
+        (db, stored.id, rev),
+    ).fetchone()
+    if row is None:
+        return None
+    doc: dict[str, Any] = {"_id": stored.id, "_rev": rev}
+    doc.update(json.loads(row[1]))
+    rendered = Rendered(doc)
+    if row[2]:
+        _render_atts(conn, db, stored, rev, json.loads(row[2]), opts, rendered)
+    if row[0]:
+        doc["_deleted"] = True
+    tree = stored.tree
+    if opts.revs:
+        doc["_revisions"] = revtree.revisions(tree, rev)
+    if opts.revs_info:
+        doc["_revs_info"] = _revs_info(conn, db, stored, rev)
+    if opts.conflicts and rev == stored.winner and (found := revtree.conflicts(tree)):
+        doc["_conflicts"] = found
+    if (
+        opts.deleted_conflicts
+        and rev == stored.winner
+        and (found := revtree.deleted_conflicts(tree))
+    ):
+        doc["_deleted_conflicts"] = found
+    return rendered
+
+
+def _render_atts(
+    conn: sqlite3.Connection,
+    db: int,
+    stored: StoredDoc,
+    rev: str,
+    atts: attachments.Atts,
+    opts: DocOptions,
+    rendered: Rendered,
+) -> None:
+    known_pos = _atts_since_pos(stored, rev, opts.atts_since)
+    out: dict[str, Any] = {}
+    for name, meta in atts.items():
+        wanted = (opts.attachments or bool(opts.atts_since)) and meta["revpos"] > known_pos
+        if not wanted:
+            out[name] = attachments.stub(meta)
+            continue
+        data = attachments.get_blob(conn, db, meta["digest"]) or b""
+        if opts.follows:
+            out[name] = attachments.follows_entry(meta)
+            rendered.parts.append((name, meta, data))
+        else:
+            out[name] = attachments.inline(meta, data)
+    rendered.doc["_attachments"] = out
+
+
+def _atts_since_pos(stored: StoredDoc, rev: str, since: tuple[str, ...]) -> int:
+    """Highest position among ``atts_since`` revisions that are ancestors of ``rev``.
+
+    The client already holds every attachment with ``revpos`` at or below it (CouchDB's rule).
+    """
+    if not since:
+        return 0
+    ancestors = set(revtree.ancestry(stored.tree, rev))
+    positions = [revtree.rev_pos(r) for r in since if r in ancestors]
+    return max(positions, default=0)
+
+
+def _revs_info(
+    conn: sqlite3.Connection, db: int, stored: StoredDoc, rev: str
+) -> list[dict[str, str]]:
+    info = []
+    for ancestor in revtree.ancestry(stored.tree, rev):
+        row = conn.execute(
+            "SELECT deleted FROM revs WHERE db = ? AND doc = ? AND rev = ?",
+            (db, stored.id, ancestor),
+        ).fetchone()
+        status = "missing" if row is None else ("deleted" if row[0] else "available")
+        info.append({"rev": ancestor, "status": status})
+    return info
+
+
+def open_doc(
+    conn: sqlite3.Connection, name: str, doc_id: str, rev: str | None, opts: DocOptions
+) -> Rendered:
+    """``GET /db/doc``: the winner (404 "deleted" when it is deleted) or the asked revision."""
+    db = get_db(conn, name)
+    stored = load_doc(conn, db.id, doc_id)
+    if stored is None:
+        raise NotFound("missing")
+    if rev is None:
+        if stored.deleted:
+            raise NotFound("deleted")
+        rev = stored.winner
+    elif opts.latest and rev in stored.tree:
+        rev = revtree.leaves_under(stored.tree, rev)[0]
+    rendered = render(conn, db.id, stored, rev, opts)
+    if rendered is None:
+        raise NotFound("missing")
+    return rendered
+
+
+def open_revs(
+    conn: sqlite3.Connection, name: str, doc_id: str, revs: list[str] | None, opts: DocOptions
+) -> list[tuple[str, Rendered | None]]:
+    """``open_revs``: every leaf (``revs=None``) or each asked revision; None marks "missing"."""
+    db = get_db(conn, name)
+    stored = load_doc(conn, db.id, doc_id)
+    if stored is None:
+        if revs is None:
+            raise NotFound("missing")
+        return [(rev, None) for rev in revs]
+    return [(rev, found) for rev, found in _open_revs(conn, db, stored, revs, opts)]
+
+
+def _open_revs(
+    conn: sqlite3.Connection,
+    db: Db,
+    stored: StoredDoc,
+    revs: list[str] | None,
+    opts: DocOptions,
+) -> list[tuple[str, Rendered | None]]:
+    if revs is None:
+        wanted = revtree.leaves(stored.tree)
+    elif opts.latest:
+        wanted = []
+        for rev in revs:
+            under = revtree.leaves_under(stored.tree, rev) if rev in stored.tree else [rev]
+            wanted.extend(r for r in under if r not in wanted)
+    else:
+        wanted = list(revs)
+    out: list[tuple[str, Rendered | None]] = []
+    for rev in wanted:
+        found = render(conn, db.id, stored, rev, opts) if rev in stored.tree else None
+        out.append((rev, found))
+    return out
+
+
+def bulk_get(
+    conn: sqlite3.Connection, name: str, requests: list[Any], opts: DocOptions
+) -> list[dict[str, Any]]:
+    """``_bulk_get``: ``{"id", "docs": [{"ok": doc} | {"error": {...}}]}`` per request."""
+    db = get_db(conn, name)
+    results: list[dict[str, Any]] = []
+    for req in requests:
+        if not isinstance(req, dict) or not isinstance(req.get("id"), str):
+            results.append(
+                {
+                    "id": None,
+                    "docs": [_bulk_error(None, None, "bad_request", "id must be a string")],
+                }
+            )
+            continue
+        doc_id: str = req["id"]
+        rev = req.get("rev")
+        since = req.get("atts_since")
+        req_opts = opts
+        if isinstance(since, list):
+            req_opts = DocOptions(**{**opts.__dict__, "atts_since": tuple(map(str, since))})
+        stored = load_doc(conn, db.id, doc_id)
+        docs: list[dict[str, Any]] = []
+        if stored is None:
+            docs.append(_bulk_error(doc_id, rev or "undefined", "not_found", "missing"))
+        elif rev is None:
+            found = render(conn, db.id, stored, stored.winner, req_opts)
+            docs.append(
+                {"ok": found.doc}
+                if found
+                else _bulk_error(doc_id, stored.winner, "not_found", "missing")
+            )
+        else:
+            for got_rev, got in _open_revs(conn, db, stored, [str(rev)], req_opts):
+                docs.append(
+                    {"ok": got.doc} if got else _bulk_error(doc_id, got_rev, "not_found", "missing")
+                )
+        results.append({"id": doc_id, "docs": docs})
+    return results
+
+
+def _bulk_error(doc_id: str | None, rev: str | None, error: str, reason: str) -> dict[str, Any]:
+    return {"error": {"id": doc_id, "rev": rev, "error": error, "reason": reason}}
+
+
+def revs_diff(conn: sqlite3.Connection, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``_revs_diff``: for each id, the revisions we lack and the leaves that may be ancestors."""
+    db = get_db(conn, name)
+    answer: dict[str, Any] = {}
+    for doc_id, revs in body.items():
+        if not isinstance(revs, list):
+            raise BadRequest("Revisions must be a list")
+        stored = load_doc(conn, db.id, doc_id)
+        tree = stored.tree if stored else {}
+        missing = revtree.missing_revs(tree, [str(r) for r in revs])
+        if not missing:
+            continue
+        entry: dict[str, Any] = {"missing": missing}
+        if ancestors := revtree.possible_ancestors(tree, missing):
+            entry["possible_ancestors"] = ancestors
+        answer[doc_id] = entry
+    return answer
+
+
+@dataclass(frozen=True)
+class RangeQuery:
+    """``_all_docs`` parameters after parsing (keys wins over the range, as in CouchDB)."""
+
+    keys: list[Any] | None = None
+    start: str | None = None
+    end: str | None = None
+    inclusive_end: bool = True
+    descending: bool = False
+    limit: int | None = None
+    skip: int = 0
+    include_docs: bool = False
+    conflicts: bool = False
+    update_seq: bool = False
+
+
+def all_docs(conn: sqlite3.Connection, name: str, q: RangeQuery) -> dict[str, Any]:
+    db = get_db(conn, name)
+    opts = DocOptions(conflicts=q.conflicts)
+    rows: list[dict[str, Any]] = []
+    if q.keys is not None:
+        keys = q.keys[::-1] if q.descending else q.keys
+        for key in keys[q.skip :]:
+            if q.limit is not None and len(rows) >= q.limit:
+                break
+            rows.append(_key_row(conn, db, key, q, opts))
+        offset = 0
+    else:
+        for stored in _range(conn, db.id, q):
+            row: dict[str, Any] = {
+                "id": stored.id,
+                "key": stored.id,
+                "value": {"rev": stored.winner},
+            }
+            if q.include_docs:
+                found = render(conn, db.id, stored, stored.winner, opts)
+                row["doc"] = found.doc if found else None
+            rows.append(row)
+        offset = _offset(conn, db.id, q)
+    out: dict[str, Any] = {"total_rows": db.doc_count, "offset": offset, "rows": rows}
+    if q.update_seq:
+        out["update_seq"] = db.update_seq
+    return out
+
+
+def _key_row(
+    conn: sqlite3.Connection, db: Db, key: Any, q: RangeQuery, opts: DocOptions
+) -> dict[str, Any]:
+    stored = load_doc(conn, db.id, key) if isinstance(key, str) else None
+    if stored is None:
+        return {"key": key, "error": "not_found"}
+    value: dict[str, Any] = {"rev": stored.winner}
+    row: dict[str, Any] = {"id": stored.id, "key": key, "value": value}
+    if stored.deleted:
+        value["deleted"] = True
+        if q.include_docs:
+            row["doc"] = None
+    elif q.include_docs:
+        found = render(conn, db.id, stored, stored.winner, opts)
+        row["doc"] = found.doc if found else None
+    return row
+
+
+def _range(conn: sqlite3.Connection, db: int, q: RangeQuery) -> list[StoredDoc]:
+    where, args = _range_bounds(db, q)
+    order = "DESC" if q.descending else "ASC"
+    sql = (
+        f"SELECT id, seq, rev, deleted, tree FROM docs WHERE {' AND '.join(where)}"
+        f" ORDER BY id {order} LIMIT ? OFFSET ?"
+    )
+    args.extend([-1 if q.limit is None else q.limit, q.skip])
+    return [
+        StoredDoc(r[0], r[1], r[2], bool(r[3]), revtree.loads(r[4]))
+        for r in conn.execute(sql, args)
+    ]
+
+
+def _range_bounds(db: int, q: RangeQuery) -> tuple[list[str], list[Any]]:
+    """SQL conditions for start/end: ``startkey`` is the high bound when descending."""
+    where: list[str] = ["db = ?", "deleted = 0"]
+    args: list[Any] = [db]
+    if q.start is not None:
+        where.append("id <= ?" if q.descending else "id >= ?")
+        args.append(q.start)
+    if q.end is not None:
+        if q.descending:
+            where.append("id >= ?" if q.inclusive_end else "id > ?")
+        else:
+            where.append("id <= ?" if q.inclusive_end else "id < ?")
+        args.append(q.end)
+    return where, args
+
+
+def _offset(conn: sqlite3.Connection, db: int, q: RangeQuery) -> int:
+    """Rows before the first one returned, in the direction of reading (CouchDB's ``offset``)."""
+    if q.start is None:
+        return q.skip
+    op = ">" if q.descending else "<"
+    before = conn.execute(
+        f"SELECT count(*) FROM docs WHERE db = ? AND deleted = 0 AND id {op} ?",
+        (db, q.start),
+    ).fetchone()[0]
+    return int(before) + q.skip
+
+
+def db_info(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
+    db = get_db(conn, name)
+    external = conn.execute(
+        "SELECT coalesce(sum(length(body)), 0) FROM revs WHERE db = ?", (db.id,)
+    ).fetchone()[0]
+    blobs = conn.execute(
+        "SELECT coalesce(sum(length(data)), 0) FROM blobs WHERE db = ?", (db.id,)
+    ).fetchone()[0]
+    size = int(external) + int(blobs)
+    return {
+        "db_name": db.name,
+        "purge_seq": 0,
+        "update_seq": db.update_seq,
+        "sizes": {"file": size, "external": size, "active": size},
+        "props": {},
+        "doc_del_count": db.doc_del_count,
+        "doc_count": db.doc_count,
+        "disk_format_version": 8,
+        "compact_running": False,
+        "cluster": {"q": 1, "n": 1, "w": 1, "r": 1},
+        "instance_start_time": "0",
+    }
+
+
+def list_dbs(conn: sqlite3.Connection) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT name FROM dbs ORDER BY name")]
+
+
+def get_security(conn: sqlite3.Connection, name: str) -> Any:
+    return json.loads(get_db(conn, name).security)
+
+
+def get_revs_limit(conn: sqlite3.Connection, name: str) -> int:
+    return get_db(conn, name).revs_limit
+
+
+def get_local(conn: sqlite3.Connection, name: str, doc_id: str) -> dict[str, Any]:
+    db = get_db(conn, name)
+    row = conn.execute(
+        "SELECT rev, body FROM local_docs WHERE db = ? AND id = ?", (db.id, doc_id)
+    ).fetchone()
+    if row is None:
+        raise NotFound("missing")
+    doc: dict[str, Any] = {"_id": doc_id, "_rev": f"0-{row[0]}"}
+    doc.update(json.loads(row[1]))
+    return doc
+
+
+def get_attachment(
+    conn: sqlite3.Connection, name: str, doc_id: str, att: str, rev: str | None
+) -> tuple[attachments.AttMeta, bytes]:
+    """An attachment of the winner, or of revision ``rev`` while its body is kept."""
+    db = get_db(conn, name)
+    stored = load_doc(conn, db.id, doc_id)
+    if stored is None:
+        raise NotFound("missing")
+    if rev is None:
+        if stored.deleted:
+            raise NotFound("deleted")
+        rev = stored.winner
+    row = conn.execute(
+        "SELECT atts FROM revs WHERE db = ? AND doc = ? AND rev = ?", (db.id, doc_id, rev)
+    ).fetchone()
+    if row is None:
+        raise NotFound("missing")
+    meta = (json.loads(row[0]) if row[0] else {}).get(att)
+    if meta is None:
+        raise NotFound("Document is missing attachment")
+    data = attachments.get_blob(conn, db.id, meta["digest"])
+    if data is None:
+        raise NotFound("Document is missing attachment")
+    return meta, data

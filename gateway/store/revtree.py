@@ -1,0 +1,184 @@
+"""Revision trees as pure functions: CouchDB's winner rule, path merging and stemming.
+
+A tree is a flat mapping ``rev -> RevNode(parent, deleted)``. CouchDB stores a list of rooted
+paths (``couch_key_tree``); a parent pointer per revision holds the same information, because a
+revision id names its position (``N-hash``) and so its depth. A node whose parent was stemmed away
+simply has ``parent=None`` at a position above 1, exactly like the root of a stemmed CouchDB path.
+
+Nothing here touches storage: the engine loads a tree, calls these functions and saves the result,
+which keeps the subtle rules (which leaf wins, what a replicated path adds) unit-testable.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+_REV_RE = re.compile(r"^([1-9][0-9]{0,15})-([0-9a-zA-Z]+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class RevNode:
+    """One revision: its parent (``None`` for a root, original or stemmed) and its deleted flag."""
+
+    parent: str | None
+    deleted: bool
+
+
+Tree = Mapping[str, RevNode]
+
+
+def parse_rev(rev: str) -> tuple[int, str]:
+    """``"3-abc"`` -> ``(3, "abc")``; ``ValueError`` for anything CouchDB would call malformed."""
+    match = _REV_RE.match(rev) if isinstance(rev, str) else None
+    if match is None:
+        raise ValueError(f"invalid revision {rev!r}")
+    return int(match.group(1)), match.group(2)
+
+
+def is_valid_rev(rev: object) -> bool:
+    return isinstance(rev, str) and _REV_RE.match(rev) is not None
+
+
+def rev_pos(rev: str) -> int:
+    return parse_rev(rev)[0]
+
+
+def _sort_key(tree: Tree, rev: str) -> tuple[bool, int, str]:
+    """CouchDB's order of leaves: live before deleted, then higher position, then higher hash."""
+    pos, hash_ = parse_rev(rev)
+    return (not tree[rev].deleted, pos, hash_)
+
+
+def leaves(tree: Tree) -> list[str]:
+    """All leaf revisions, winner first, in the order CouchDB lists them (``style=all_docs``)."""
+    parents = {node.parent for node in tree.values()}
+    found = [rev for rev in tree if rev not in parents]
+    found.sort(key=lambda rev: _sort_key(tree, rev), reverse=True)
+    return found
+
+
+def winner(tree: Tree) -> str:
+    """The winning revision: deterministic, so every replica picks the same one."""
+    found = leaves(tree)
+    if not found:
+        raise ValueError("empty revision tree")
+    return found[0]
+
+
+def is_leaf(tree: Tree, rev: str) -> bool:
+    return rev in tree and all(node.parent != rev for node in tree.values())
+
+
+def conflicts(tree: Tree) -> list[str]:
+    """Live leaves that lost (``_conflicts``)."""
+    return [rev for rev in leaves(tree)[1:] if not tree[rev].deleted]
+
+
+def deleted_conflicts(tree: Tree) -> list[str]:
+    """Deleted leaves that lost (``_deleted_conflicts``)."""
+    return [rev for rev in leaves(tree)[1:] if tree[rev].deleted]
+
+
+def ancestry(tree: Tree, rev: str) -> list[str]:
+    """``rev`` and its known ancestors, newest first (stops where stemming cut the path)."""
+    path: list[str] = []
+    current: str | None = rev
+    while current is not None and current in tree:
+        path.append(current)
+        current = tree[current].parent
+    return path
+
+
+def revisions(tree: Tree, rev: str) -> dict[str, object]:
+    """The ``_revisions`` object of ``rev``: ``{"start": pos, "ids": [hash, ...]}``."""
+    path = ancestry(tree, rev)
+    return {"start": rev_pos(rev), "ids": [parse_rev(r)[1] for r in path]}
+
+
+def leaves_under(tree: Tree, rev: str) -> list[str]:
+    """The leaves that descend from ``rev`` (itself when it is a leaf): what ``latest`` answers."""
+    return [leaf for leaf in leaves(tree) if rev in ancestry(tree, leaf)]
+
+
+def add_child(tree: Tree, parent: str | None, rev: str, deleted: bool) -> dict[str, RevNode]:
+    """A copy of ``tree`` with ``rev`` appended under ``parent`` (an interactive edit)."""
+    merged = dict(tree)
+    merged[rev] = RevNode(parent, deleted)
+    return merged
+
+
+def merge_path(tree: Tree, path: list[str], deleted: bool) -> tuple[dict[str, RevNode], bool]:
+    """Merge a replicated revision path (newest first, as from ``_revisions``) into ``tree``.
+
+    Returns the new tree and whether the leaf was new. Existing nodes are never rewritten except
+    that a stemmed root learns its parent when the incoming path still knows it, which is how
+    CouchDB re-joins a branch. Intermediate revisions only known by id are marked live; their
+    deleted flag is unknown and only leaves' flags matter for the winner.
+    """
+    if not path:
+        raise ValueError("empty revision path")
+    merged = dict(tree)
+    if path[0] in merged:
+        return merged, False
+    for index, rev in enumerate(path):
+        parent = path[index + 1] if index + 1 < len(path) else None
+        existing = merged.get(rev)
+        if existing is not None:
+            if existing.parent is None and parent is not None:
+                merged[rev] = RevNode(parent, existing.deleted)
+            continue
+        merged[rev] = RevNode(parent, deleted if index == 0 else False)
+    return merged, True
+
+
+def stem(tree: Tree, limit: int) -> dict[str, RevNode]:
+    """Keep, for every leaf, only its newest ``limit`` revisions (CouchDB's ``_revs_limit``)."""
+    keep: set[str] = set()
+    for leaf in leaves(tree):
+        keep.update(ancestry(tree, leaf)[:limit])
+    stemmed: dict[str, RevNode] = {}
+    for rev, node in tree.items():
+        if rev not in keep:
+            continue
+        parent = node.parent if node.parent in keep else None
+        stemmed[rev] = node if parent == node.parent else RevNode(parent, node.deleted)
+    return stemmed
+
+
+def missing_revs(tree: Tree, revs: Iterable[str]) -> list[str]:
+    """The revisions of ``revs`` this tree does not hold (``_revs_diff``), in request order."""
+    seen: set[str] = set()
+    missing: list[str] = []
+    for rev in revs:
+        if rev not in tree and rev not in seen:
+            seen.add(rev)
+            missing.append(rev)
+    return missing
+
+
+def possible_ancestors(tree: Tree, missing: list[str]) -> list[str]:
+    """Leaves older than some missing revision: what a replicator may send attachments against."""
+    if not missing:
+        return []
+    top = max(rev_pos(rev) for rev in missing if is_valid_rev(rev))
+    return [leaf for leaf in leaves(tree) if rev_pos(leaf) < top]
+
+
+def dumps(tree: Tree) -> str:
+    """Compact JSON for storage: ``{rev: [parent, deleted]}``."""
+    return json.dumps(
+        {rev: [node.parent, 1 if node.deleted else 0] for rev, node in tree.items()},
+        separators=(",", ":"),
+    )
+
+
+def loads(text: str) -> dict[str, RevNode]:
+    raw: dict[str, list[object]] = json.loads(text)
+    return {rev: RevNode(_str_or_none(pair[0]), bool(pair[1])) for rev, pair in raw.items()}
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

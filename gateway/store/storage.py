@@ -1,0 +1,167 @@
+"""The SQLite file, its schema, and the threads that may touch it.
+
+One file for every database (``data_dir/store.sqlite3``) with a ``db`` column, not one file per
+database: couchgate makes one small database per user per app, so a file each would mean
+thousands of files, WAL pairs and open connections; one file gives one WAL, one fsync stream for
+group-friendly commits, atomic database deletion, and nothing to scan at start-up. The cost — all
+writes share one lock — is what a single-process embedded tier accepts anyway.
+
+Writes run on one dedicated thread with one connection (SQLite allows one writer at a time, so a
+queue in front of it is the honest shape), each call one ``BEGIN IMMEDIATE`` transaction committed
+with ``synchronous=FULL`` before the HTTP answer goes out. Reads run on a small pool, each thread
+with its own connection and each call inside one read transaction, i.e. one WAL snapshot. Nothing
+runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dbs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    update_seq INTEGER NOT NULL DEFAULT 0,
+    doc_count INTEGER NOT NULL DEFAULT 0,
+    doc_del_count INTEGER NOT NULL DEFAULT 0,
+    revs_limit INTEGER NOT NULL DEFAULT 1000,
+    security TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+-- One row per document: its current seq, winning rev and the whole revision tree (JSON).
+CREATE TABLE IF NOT EXISTS docs (
+    db INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    rev TEXT NOT NULL,
+    deleted INTEGER NOT NULL,
+    tree TEXT NOT NULL,
+    PRIMARY KEY (db, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS docs_by_seq ON docs (db, seq);
+-- Bodies of revisions (leaves and kept ancestors); body has no underscore fields.
+CREATE TABLE IF NOT EXISTS revs (
+    db INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    deleted INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    atts TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS revs_key ON revs (db, doc, rev);
+-- Attachment bodies, deduplicated per database by their md5 digest.
+CREATE TABLE IF NOT EXISTS blobs (
+    db INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS blobs_key ON blobs (db, digest);
+CREATE TABLE IF NOT EXISTS local_docs (
+    db INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    rev INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (db, id)
+) WITHOUT ROWID;
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (we issue BEGIN ourselves), WAL, fully synchronous."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=OFF")
+    return conn
+
+
+class Storage:
+    """The file plus its writer thread and reader pool; ``open()``/``close()`` from cleanup_ctx."""
+
+    def __init__(self, path: Path, *, readers: int = 4) -> None:
+        self.path = path
+        self._readers_count = readers
+        # Threads exist only between open() and close(); placeholders spawn nothing until used.
+        self._writer_pool = ThreadPoolExecutor(max_workers=1)
+        self._reader_pool = ThreadPoolExecutor(max_workers=1)
+        self._writer: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._reader_pool = ThreadPoolExecutor(
+            max_workers=self._readers_count, thread_name_prefix="store-reader"
+        )
+        loop = asyncio.get_running_loop()
+        self._writer = await loop.run_in_executor(self._writer_pool, self._open_writer)
+
+    def _open_writer(self) -> sqlite3.Connection:
+        conn = connect(self.path)
+        conn.executescript(SCHEMA)
+        return conn
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        writer = self._writer
+        self._writer = None
+        if writer is not None:
+            await loop.run_in_executor(self._writer_pool, writer.close)
+        self._writer_pool.shutdown(wait=True)
+        self._reader_pool.shutdown(wait=True)
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+
+    async def write(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kw: P.kwargs
+    ) -> T:
+        """Run ``fn(conn, ...)`` in one immediate transaction on the writer thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer_pool, lambda: self._in_write(fn, args, kw))
+
+    def _in_write(self, fn: Callable[..., T], args: tuple[object, ...], kw: dict[str, object]) -> T:
+        conn = self._writer
+        if conn is None:
+            raise RuntimeError("storage is closed")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn, *args, **kw)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def read(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kw: P.kwargs
+    ) -> T:
+        """Run ``fn(conn, ...)`` in one read transaction (a consistent snapshot) on a reader."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader_pool, lambda: self._in_read(fn, args, kw))
+
+    def _in_read(self, fn: Callable[..., T], args: tuple[object, ...], kw: dict[str, object]) -> T:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        conn.execute("BEGIN")
+        try:
+            return fn(conn, *args, **kw)
+        finally:
+            conn.execute("COMMIT")
