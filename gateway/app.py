@@ -16,8 +16,9 @@ from gateway.auth.records import IdentityStore
 from gateway.auth.revocations import follow_revocations
 from gateway.auth.routes import routes as auth_routes
 from gateway.auth.signing import AuthKeys
-from gateway.backend import open_backend
+from gateway.backend import Backend, open_backend
 from gateway.config import Settings
+from gateway.embedded import embedded_upstream
 from gateway.feeds import FeedRegistry
 from gateway.middlewares import (
     AccessLogger,
@@ -37,8 +38,17 @@ SHUTDOWN_DRAIN_S = 5.0
 RUNNER_OPTIONS: dict[str, Any] = {"handler_cancellation": True, "access_log_class": AccessLogger}
 
 
+@contextlib.asynccontextmanager
+async def open_upstream(settings: Settings) -> AsyncIterator[Backend]:
+    """The configured CouchDB, or the embedded store when there is none: one path for both."""
+    async with contextlib.AsyncExitStack() as stack:
+        if not settings.upstream_configured:
+            settings = await stack.enter_async_context(embedded_upstream(settings))
+        yield await stack.enter_async_context(open_backend(settings))
+
+
 async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with open_backend(app[keys.SETTINGS]) as backend:
+    async with open_upstream(app[keys.SETTINGS]) as backend:
         app[keys.BACKEND] = backend
         app[keys.IDENTITIES] = IdentityStore(backend.records)
         watcher = asyncio.create_task(follow_revocations(backend, app[keys.FEEDS]))

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,12 +20,13 @@ import aiohttp
 from aiohttp import web
 
 from gateway import __version__
-from gateway.app import RUNNER_OPTIONS, create_app
+from gateway.app import RUNNER_OPTIONS, create_app, open_upstream
 from gateway.auth.records import IdentityStore, iso
 from gateway.auth.signing import AuthKeys
 from gateway.auth.tokens import is_email
-from gateway.backend import Backend, member_name, open_backend
-from gateway.config import ConfigError, Settings, load_settings
+from gateway.backend import Backend, member_name
+from gateway.config import ConfigError, Settings, env_name, load_settings
+from gateway.embedded import data_dir, local_secret_key
 from gateway.upstream_auth import member_headers
 
 EXIT_OK, EXIT_ERROR = 0, 2
@@ -43,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the gateway")
     serve.add_argument("--host", help="address to listen on")
     serve.add_argument("--port", type=int, help="port to listen on")
-    serve.add_argument("--upstream-url", help="CouchDB base URL")
+    serve.add_argument("--upstream-url", help="CouchDB base URL (default: the embedded store)")
+    serve.add_argument("--data-dir", help="directory of the embedded store's data")
 
     commands.add_parser("check", help="check configuration, upstream and auth mode")
 
@@ -72,8 +75,26 @@ def _parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, object] = {}
     if args.command == "serve":
-        overrides = {"host": args.host, "port": args.port, "upstream_url": args.upstream_url}
-    return load_settings(config_file=args.config, overrides=overrides)
+        overrides = {
+            "host": args.host,
+            "port": args.port,
+            "upstream_url": args.upstream_url,
+            "data_dir": args.data_dir,
+        }
+    try:
+        return load_settings(config_file=args.config, overrides=overrides)
+    except ConfigError as exc:
+        if exc.setting != "secret_keys" or env_name("secret_keys") in os.environ:
+            raise
+        # No key given at all: a self-contained install (embedded store) keeps its own.
+        placeholder = "x" * 32
+        probe = load_settings(
+            config_file=args.config, overrides={**overrides, "secret_keys": placeholder}
+        )
+        if probe.upstream_configured or probe.secret_keys != (placeholder,):
+            raise
+        key = local_secret_key(data_dir(probe))
+        return load_settings(config_file=args.config, overrides={**overrides, "secret_keys": key})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,13 +118,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _where(args: argparse.Namespace) -> str:
     try:
-        return str(_settings(args).upstream_url)
+        return _settings(args).upstream_url or "embedded store"
     except ConfigError:
         return "?"
 
 
 async def _with_backend(settings: Settings, run: Callable[[Backend], Awaitable[int]]) -> int:
-    async with open_backend(settings) as backend:
+    async with open_upstream(settings) as backend:
         return await run(backend)
 
 

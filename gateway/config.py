@@ -52,7 +52,17 @@ class Settings:
 
     upstream_url: str | None = field(
         default=None,
-        metadata=_doc("CouchDB (or pouchdb-server) base URL, e.g. http://127.0.0.1:5984"),
+        metadata=_doc(
+            "CouchDB base URL, e.g. http://127.0.0.1:5984; unset, couchgate serves its own "
+            "embedded store (SQLite, in data_dir)"
+        ),
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata=_doc(
+            "Directory of the embedded store's data (no upstream_url); default: the user's data "
+            "directory, e.g. ~/.local/share/couchgate"
+        ),
     )
     upstream_user: str | None = field(default=None, metadata=_doc("CouchDB admin user name"))
     upstream_password: str | None = field(
@@ -139,6 +149,13 @@ class Settings:
         default=("*",),
         metadata=_doc("Allowed app names, comma-separated; * and ? match as in shell patterns"),
     )
+    plaintext_apps: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "Apps whose documents may be stored unencrypted (encryption = off), as patterns like "
+            "COUCHGATE_APPS; every other app requires the ep1 envelope (encryption = required)"
+        ),
+    )
     log_level: str = field(default="INFO", metadata=_doc("Python logging level"))
 
     def __post_init__(self) -> None:
@@ -167,9 +184,9 @@ def _validate(s: Settings) -> None:
             raise ConfigError(
                 "secret_keys", f"each key needs at least {MIN_SECRET_LENGTH} characters"
             )
-    if s.upstream_url is None:
-        raise ConfigError("upstream_url", "required: the CouchDB base URL")
-    if not re.match(r"^https?://[^/]+", s.upstream_url):
+    if s.upstream_url is None and s.upstream_auth != "admin":
+        raise ConfigError("upstream_auth", "jwt and proxy modes need a CouchDB: set upstream_url")
+    if s.upstream_url is not None and not re.match(r"^https?://[^/]+", s.upstream_url):
         raise ConfigError("upstream_url", "must be an http:// or https:// URL")
     if s.upstream_auth == "jwt" and not s.upstream_jwt_secret:
         raise ConfigError("upstream_jwt_secret", "required when upstream_auth is jwt")

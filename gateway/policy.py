@@ -2,23 +2,129 @@
 
 A refused document in ``_bulk_docs`` is refused alone, as CouchDB reports a failed validation:
 the others are written, and the answer carries ``{"id", "error", "reason"}`` in its place.
+
+With encryption required for an app (the default; see ``plaintext_apps``), a document may carry
+nothing but ``_``-fields and one ``e2e`` envelope (ENVELOPE.md), so a misconfigured client cannot
+leave plaintext on the server. The gateway holds no keys: it checks the *shape* of the envelope
+and never tries to open it. Three kinds of document pass without an envelope: bare tombstones
+(nothing to hide), ``_local/*`` documents (replication checkpoints) and the passphrase-wrapped key
+record ``ep1-keywrap-<kid>``, which is ciphertext of its own and is held to its exact schema.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from typing import Any
 
 from gateway.errors import BadRequest, CouchError, Forbidden
 
 DESIGN_REFUSED = "design documents are not available through couchgate"
+NOT_ENCRYPTED = "document is not encrypted"
+BAD_WRAP = "not a valid ep1w key wrap record"
+
+ENVELOPE_FIELD = "e2e"
+LOCAL_PREFIX = "_local/"
+KEYWRAP_PREFIX = "ep1-keywrap-"
+
+# ep1 sizes (ENVELOPE.md): an 8-byte key id, a 24-byte XChaCha20 nonce, a 16-byte Poly1305 tag.
+KID_BYTES = 8
+NONCE_BYTES = 24
+TAG_BYTES = 16
+KEY_BYTES = 32
+SALT_BYTES = 16
+# What clients accept when unwrapping (encryption_plugin.wrap): a record no client would open,
+# or one that makes a passphrase cheap to guess, is not worth storing.
+WRAP_MIN_OPS, WRAP_MAX_OPS = 3, 16
+WRAP_MIN_MEM, WRAP_MAX_MEM = 64 * 1024 * 1024, 1024 * 1024 * 1024
+WRAP_FIELDS = frozenset({"v", "kdf", "ops", "mem", "salt", "kid", "n", "c"})
+
+_B64U = re.compile(r"[A-Za-z0-9_-]*")
 
 
-def check_doc(doc_id: str, doc: Any) -> None:
+def check_doc(doc_id: str, doc: Any, *, encryption_required: bool = False) -> None:
     """Raise the refusal for one document about to be written, if any."""
     if not isinstance(doc, dict):
         raise BadRequest("Document must be a JSON object")
     if doc_id.startswith("_design/"):
         raise Forbidden(DESIGN_REFUSED)
+    if encryption_required:
+        check_sealed(doc_id, doc)
+
+
+def check_sealed(doc_id: str, doc: dict[str, Any]) -> None:
+    """Refuse a document that would store anything readable (encryption = required)."""
+    if doc_id.startswith(LOCAL_PREFIX):
+        return
+    body = [name for name in doc if not name.startswith("_")]
+    if not body and doc.get("_deleted") is True and not doc.get("_attachments"):
+        return  # a bare tombstone, like DELETE: there is nothing in it to encrypt
+    if doc_id.startswith(KEYWRAP_PREFIX):
+        check_wrap_record(doc_id[len(KEYWRAP_PREFIX) :], doc)
+        return
+    if body != [ENVELOPE_FIELD] or not looks_like_envelope(doc[ENVELOPE_FIELD]):
+        raise Forbidden(NOT_ENCRYPTED)
+
+
+def looks_like_envelope(value: object) -> bool:
+    """``ep1.<kid>.<nonce>.<ct‖tag>`` in strict base64url, with ep1's sizes; not decrypted.
+
+    The ciphertext is only checked for its alphabet and least length: it can be megabytes, and
+    the device that opens it decodes it strictly anyway.
+    """
+    if not isinstance(value, str):
+        return False
+    parts = value.split(".")
+    if len(parts) != 4 or parts[0] != "ep1":
+        return False
+    _, kid, nonce, sealed = parts
+    return (
+        b64u_length(kid) == KID_BYTES
+        and b64u_length(nonce) == NONCE_BYTES
+        and _B64U.fullmatch(sealed) is not None
+        and len(sealed) % 4 != 1
+        and len(sealed) * 3 // 4 >= TAG_BYTES
+    )
+
+
+def check_wrap_record(kid_in_id: str, doc: dict[str, Any]) -> None:
+    """Accept ``ep1-keywrap-<kid>`` only as the wrap record of ENVELOPE.md, for that kid.
+
+    The id is the one place a device looks for the wrapped key, so what is stored there must be
+    exactly a record a client can unwrap; any other field would be plaintext beside it.
+    """
+    body = {name for name in doc if not name.startswith("_")}
+    if body != WRAP_FIELDS:
+        raise Forbidden(f"{BAD_WRAP}: expected exactly the fields {', '.join(sorted(WRAP_FIELDS))}")
+    if doc["v"] != "ep1w" or doc["kdf"] != "argon2id13":
+        raise Forbidden(f"{BAD_WRAP}: v must be ep1w and kdf argon2id13")
+    ops, mem = doc["ops"], doc["mem"]
+    if type(ops) is not int or not WRAP_MIN_OPS <= ops <= WRAP_MAX_OPS:
+        raise Forbidden(f"{BAD_WRAP}: ops must be an integer from {WRAP_MIN_OPS} to {WRAP_MAX_OPS}")
+    if type(mem) is not int or not WRAP_MIN_MEM <= mem <= WRAP_MAX_MEM or mem % 1024:
+        raise Forbidden(
+            f"{BAD_WRAP}: mem must be whole KiB from {WRAP_MIN_MEM} to {WRAP_MAX_MEM} bytes"
+        )
+    sizes = {"salt": SALT_BYTES, "kid": KID_BYTES, "n": NONCE_BYTES, "c": KEY_BYTES + TAG_BYTES}
+    for name, size in sizes.items():
+        if b64u_length(doc[name]) != size:
+            raise Forbidden(f"{BAD_WRAP}: {name} must be {size} bytes in base64url")
+    if doc["kid"] != kid_in_id:
+        raise Forbidden(f"{BAD_WRAP}: the kid in the document id does not match the record")
+
+
+def b64u_length(value: object) -> int | None:
+    """The decoded length of canonical unpadded base64url, or None for anything else."""
+    if not isinstance(value, str) or not _B64U.fullmatch(value) or len(value) % 4 == 1:
+        return None
+    try:
+        data = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    if base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii") != value:
+        return None  # same bytes, another spelling (stray low bits in the last character)
+    return len(data)
 
 
 def doc_id_of(doc: Any) -> str:
@@ -27,13 +133,15 @@ def doc_id_of(doc: Any) -> str:
     return ""
 
 
-def split_bulk(docs: list[Any]) -> tuple[list[Any], dict[int, CouchError]]:
+def split_bulk(
+    docs: list[Any], *, encryption_required: bool = False
+) -> tuple[list[Any], dict[int, CouchError]]:
     """The documents that may be written, and the refusals by position in the request."""
     kept: list[Any] = []
     refused: dict[int, CouchError] = {}
     for index, doc in enumerate(docs):
         try:
-            check_doc(doc_id_of(doc), doc)
+            check_doc(doc_id_of(doc), doc, encryption_required=encryption_required)
         except CouchError as refusal:
             refused[index] = refusal
         else:

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import AsyncIterable
 from typing import Any
 
 import aiohttp
@@ -19,7 +20,7 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from gateway import keys, paths, policy
+from gateway import keys, multipart, paths, policy
 from gateway.auth.identity import authenticate
 from gateway.auth.records import Device
 from gateway.backend import member_name
@@ -57,7 +58,11 @@ DROP_UPSTREAM = HOP_BY_HOP | {
     "origin",
     "referer",
 }
-DROP_DOWNSTREAM = HOP_BY_HOP | {"set-cookie", "server", "www-authenticate"}
+DROP_DOWNSTREAM = HOP_BY_HOP | {"set-cookie", "server", "x-powered-by", "www-authenticate"}
+
+Body = bytes | AsyncIterable[bytes] | None
+"""What goes upstream instead of the client's stream: bytes read whole (they get their own
+Content-Length), or the client's body replayed from what was already read."""
 
 
 def _connection_listed(headers: CIMultiDictProxy[str]) -> set[str]:
@@ -119,15 +124,39 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return await _delete_db(request, device, target.app)
     if target.kind is Kind.ENDPOINT and target.endpoint == "_bulk_docs":
         return await _bulk_docs(request, device, target)
-    if target.kind is Kind.DOC and request.method == "PUT" and _is_json(request):
-        body = await read_capped(request, request.app[keys.SETTINGS].max_request_size)
-        policy.check_doc(target.doc_id, parse_json(body))
-        return await forward(request, device, target, body=body)
+    if target.kind is Kind.DOC and request.method == "PUT":
+        return await _put_doc(request, device, target)
+    if target.kind is Kind.ATTACHMENT and request.method == "PUT" and _sealed_only(request, target):
+        raise Forbidden(ATTACHMENT_PUT_REFUSED)
     return await forward(request, device, target)
 
 
-def _is_json(request: web.Request) -> bool:
-    return request.content_type in ("application/json", "text/plain", "")
+ATTACHMENT_PUT_REFUSED = "an encrypted app writes attachments sealed, inside their document"
+
+
+def _sealed_only(request: web.Request, target: Target) -> bool:
+    """Whether the app's documents must be sealed (encryption = required, the default)."""
+    return not paths.app_enabled(request.app[keys.SETTINGS].plaintext_apps, target.app)
+
+
+async def _put_doc(request: web.Request, device: Device, target: Target) -> web.StreamResponse:
+    """Check the document, then forward it; attachments in a multipart body stream past.
+
+    Every content type is read: CouchDB parses any doc PUT that is not ``multipart/related`` as
+    JSON, so letting other types through unread would be a way around the policy.
+    """
+    limit = request.app[keys.SETTINGS].max_request_size
+    sealed_only = _sealed_only(request, target)
+    if request.content_type == "multipart/related":
+        boundary = multipart.boundary_of(request.headers[hdrs.CONTENT_TYPE])
+        part = await multipart.read_first_part(request.content, boundary, limit)
+        document = parse_json(part.document)
+        policy.check_doc(target.doc_id, document, encryption_required=sealed_only)
+        rest = multipart.replay(part.head, request.content)
+        return await forward(request, device, target, body=rest)
+    body = await read_capped(request, limit)
+    policy.check_doc(target.doc_id, parse_json(body), encryption_required=sealed_only)
+    return await forward(request, device, target, body=body)
 
 
 async def _create_db(request: web.Request, device: Device, app: str) -> web.Response:
@@ -152,7 +181,7 @@ async def _bulk_docs(request: web.Request, device: Device, target: Target) -> we
     if not isinstance(body, dict) or not isinstance(body.get("docs"), list):
         raise BadRequest("POST body must include `docs` parameter.")
     docs: list[Any] = body["docs"]
-    kept, refused = policy.split_bulk(docs)
+    kept, refused = policy.split_bulk(docs, encryption_required=_sealed_only(request, target))
     if not refused:
         return await forward(request, device, target, body=raw)
     if not kept:
@@ -187,7 +216,7 @@ class _UpstreamCall:
     user's fault."""
 
     def __init__(
-        self, request: web.Request, device: Device, target: Target, body: bytes | None, live: bool
+        self, request: web.Request, device: Device, target: Target, body: Body, live: bool
     ) -> None:
         self._request, self._device, self._target = request, device, target
         self._body, self._live = body, live
@@ -198,12 +227,16 @@ class _UpstreamCall:
         app = request.app
         headers = upstream_headers(request.headers)
         headers.update(
-            member_headers(app[keys.SETTINGS], member_name(self._device.uid), int(time.time()))
+            member_headers(
+                app[keys.BACKEND].settings, member_name(self._device.uid), int(time.time())
+            )
         )
         data: Any = None
-        if self._body is not None:
+        if isinstance(self._body, bytes):
             data = self._body
             headers[hdrs.CONTENT_LENGTH] = str(len(self._body))
+        elif self._body is not None:
+            data = self._body  # the client's body, replayed: its Content-Length still holds
         elif request.body_exists:
             data = request.content
         timeout = aiohttp.ClientTimeout(
@@ -236,7 +269,7 @@ class _UpstreamCall:
 
 
 def _upstream_request(
-    request: web.Request, device: Device, target: Target, body: bytes | None, *, live: bool
+    request: web.Request, device: Device, target: Target, body: Body, *, live: bool
 ) -> _UpstreamCall:
     return _UpstreamCall(request, device, target, body, live)
 
@@ -246,7 +279,7 @@ class _CutOff(Exception):
 
 
 async def forward(
-    request: web.Request, device: Device, target: Target, *, body: bytes | None = None
+    request: web.Request, device: Device, target: Target, *, body: Body = None
 ) -> web.StreamResponse:
     """Forward one request and stream the answer back as it arrives."""
     live = is_live(target, request.query)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -21,17 +22,30 @@ from tests.upstreams import Upstream
 SECRET = "test-secret-key-0123456789abcdef0123456789"
 
 
-def gateway_settings(upstream: Upstream, **overrides: object) -> Settings:
+def gateway_settings(upstream: Upstream | None, **overrides: object) -> Settings:
+    """Settings for a test gateway: in front of ``upstream``, or (None) on its embedded store,
+    whose ``data_dir`` the caller gives."""
     values: dict[str, object] = {
-        "upstream_url": upstream.url,
-        "upstream_user": upstream.user,
-        "upstream_password": upstream.password,
         "secret_keys": SECRET,
         "records_db": f"couchgate-test-{secrets.token_hex(6)}",
         "registration": "open",
+        # The proxy's own tests write plaintext; the encryption guard's tests turn this off.
+        "plaintext_apps": "*",
     }
+    if upstream is not None:
+        values.update(
+            upstream_url=upstream.url,
+            upstream_user=upstream.user,
+            upstream_password=upstream.password,
+        )
     values.update(overrides)
     return load_settings(env={}, overrides=values)
+
+
+@dataclass(frozen=True)
+class GatewayTarget:
+    upstream: Upstream | None
+    settings: dict[str, object]
 
 
 @dataclass
@@ -79,6 +93,11 @@ class GatewayHarness:
             except ValueError:
                 return r.status, text
 
+    async def peek(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
+        """A request straight to the upstream as its admin, around the gateway (to see what is
+        really stored). Off the event loop: the embedded store answers on this very loop."""
+        return await asyncio.to_thread(self.upstream.request, method, path, body)
+
     async def enrollment_code(self, email: str | None = None) -> tuple[str, str]:
         """What ``couchgate users add`` does: an account and a single-use code for it."""
         identities = self.app[keys.IDENTITIES]
@@ -112,11 +131,18 @@ class GatewayHarness:
         return db_name(device.user, app)
 
 
-async def start_gateway(upstream: Upstream, **overrides: object) -> GatewayHarness:
+async def start_gateway(upstream: Upstream | None, **overrides: object) -> GatewayHarness:
     settings = gateway_settings(upstream, **overrides)
     server = TestServer(create_app(settings), host="127.0.0.1", **RUNNER_OPTIONS)
     await server.start_server()
-    return GatewayHarness(server, upstream, settings)
+    # What the gateway really talks to (the embedded store's address is only known now).
+    effective = server.app[keys.BACKEND].settings
+    assert effective.upstream_url is not None
+    kind = upstream.kind if upstream is not None else "embedded"
+    seen = Upstream(
+        kind, effective.upstream_url, effective.upstream_user, effective.upstream_password
+    )
+    return GatewayHarness(server, seen, settings)
 
 
 async def stop_gateway(harness: GatewayHarness) -> None:

@@ -103,9 +103,7 @@ async def test_email_code_signs_in_and_the_token_works(mail_gateway: Any) -> Non
 async def test_the_address_is_stored_only_as_an_hmac(mail_gateway: Any) -> None:
     gw, inbox = mail_gateway
     await sign_in(gw, inbox, "carol.secret@example.org")
-    status, rows = gw.upstream.request(
-        "GET", f"/{gw.settings.records_db}/_all_docs?include_docs=true"
-    )
+    status, rows = await gw.peek("GET", f"/{gw.settings.records_db}/_all_docs?include_docs=true")
     assert status == 200
     assert "carol.secret" not in repr(rows) and len(rows["rows"]) >= 3
 

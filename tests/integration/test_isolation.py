@@ -100,7 +100,7 @@ async def test_design_docs_inside_bulk_docs_are_refused_per_document(
         "reason": "design documents are not available through couchgate",
     }
     assert results[0]["ok"] and results[2]["ok"]
-    upstream_status, _ = gateway.upstream.request(
+    upstream_status, _ = await gateway.peek(
         "GET", f"/{gateway.upstream_db(device, 'notes')}/_design/evil"
     )
     assert upstream_status == 404
@@ -151,7 +151,7 @@ async def test_a_second_user_never_sees_the_first_users_data(gateway: GatewayHar
 async def test_the_user_is_only_a_member_of_its_database(gateway: GatewayHarness) -> None:
     device = await gateway.new_device()
     assert (await gateway.call("PUT", "/db/notes/", device=device))[0] == 201
-    status, security = gateway.upstream.request(
+    status, security = await gateway.peek(
         "GET", f"/{gateway.upstream_db(device, 'notes')}/_security"
     )
     assert status == 200

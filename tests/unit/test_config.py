@@ -44,7 +44,14 @@ def test_layers_file_then_env_then_flags(tmp_path: Path) -> None:
     [
         ({"COUCHGATE_UPSTREAM_URL": "http://x"}, "secret_keys"),
         ({**BASE, "COUCHGATE_SECRET_KEYS": "short"}, "secret_keys"),
-        ({"COUCHGATE_SECRET_KEYS": KEY}, "upstream_url"),
+        (
+            {
+                "COUCHGATE_SECRET_KEYS": KEY,
+                "COUCHGATE_UPSTREAM_AUTH": "jwt",
+                "COUCHGATE_UPSTREAM_JWT_SECRET": "j" * 32,
+            },
+            "upstream_auth",
+        ),
         ({**BASE, "COUCHGATE_UPSTREAM_URL": "ftp://x"}, "upstream_url"),
         ({**BASE, "COUCHGATE_PORT": "eighty"}, "port"),
         ({**BASE, "COUCHGATE_PORT": "70000"}, "port"),
@@ -94,3 +101,8 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         s.port = 1  # type: ignore[misc]
     assert isinstance(s, Settings)
+
+
+def test_no_upstream_means_the_embedded_store() -> None:
+    s = load_settings(env={"COUCHGATE_SECRET_KEYS": KEY, "COUCHGATE_DATA_DIR": "/var/lib/cg"})
+    assert not s.upstream_configured and s.data_dir == "/var/lib/cg"

@@ -1,0 +1,260 @@
+"""The plaintext guard (encryption = required): what a sealed-only app may and may not write.
+
+Valid envelopes and wrap records come from the real ``encryption_plugin``, so the guard is
+checked against what devices actually send, not against a hand-written imitation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import encryption_plugin as ep
+from encryption_plugin.codec import b64u_encode
+from gateway.errors import CouchError
+from gateway.policy import (
+    NOT_ENCRYPTED,
+    b64u_length,
+    check_doc,
+    looks_like_envelope,
+    merge_bulk_results,
+    split_bulk,
+)
+
+KEYRING = ep.Keyring.generate("notes")
+KID = b64u_encode(KEYRING.kid)
+REFUSED = {"error": "forbidden", "reason": NOT_ENCRYPTED}
+
+
+@pytest.fixture(scope="module")
+def wrap_record() -> dict[str, Any]:
+    """A real record at the default (minimum) Argon2id cost; made once, it takes a moment."""
+    return ep.wrap(KEYRING, "correct horse battery staple")
+
+
+def sealed(doc_id: str, **body: Any) -> dict[str, Any]:
+    return ep.seal_doc({"_id": doc_id, **body}, KEYRING)
+
+
+def refusal(doc_id: str, doc: Any) -> dict[str, str] | None:
+    """``{"error", "reason"}`` of the refusal, or None when the document passes."""
+    try:
+        check_doc(doc_id, doc, encryption_required=True)
+    except CouchError as exc:
+        return {"error": exc.error, "reason": exc.reason}
+    return None
+
+
+def test_a_sealed_document_passes_with_its_underscore_fields() -> None:
+    doc = sealed("a", title="secret")
+    doc.update(_rev="2-" + "b" * 32, _revisions={"start": 2, "ids": ["b" * 32, "c" * 32]})
+    assert refusal("a", doc) is None
+
+
+def test_a_sealed_document_with_sealed_attachments_passes() -> None:
+    doc = sealed("a", _attachments={"x.txt": {"content_type": "text/plain", "data": "aGk="}})
+    assert set(doc["_attachments"]) != {"x.txt"}
+    assert refusal("a", doc) is None
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"_id": "a", "title": "plain"},
+        {"_id": "a"},  # not even an envelope: nothing says it was sealed
+        {"_id": "a", "_attachments": {"x.txt": {"content_type": "text/plain", "data": "aGk="}}},
+        {"_id": "a", "_deleted": True, "title": "plain"},
+        {"_id": "a", "_deleted": True, "_attachments": {"x": {"stub": True}}},
+        {"_id": "a", "_deleted": False},
+    ],
+)
+def test_plaintext_is_refused(doc: dict[str, Any]) -> None:
+    assert refusal("a", doc) == REFUSED
+
+
+def test_an_envelope_beside_plaintext_is_refused() -> None:
+    doc = sealed("a", title="secret")
+    doc["title"] = "leaked"
+    assert refusal("a", doc) == REFUSED
+
+
+def test_bare_tombstones_pass() -> None:
+    assert refusal("a", {"_id": "a", "_rev": "1-x", "_deleted": True}) is None
+    revisions = {"start": 2, "ids": ["b" * 32, "a" * 32]}
+    assert refusal("a", {"_id": "a", "_deleted": True, "_revisions": revisions}) is None
+
+
+def test_local_documents_are_exempt() -> None:
+    assert refusal("_local/abc", {"_id": "_local/abc", "last_seq": 12, "history": []}) is None
+
+
+def test_design_documents_stay_refused_as_such() -> None:
+    assert refusal("_design/x", sealed("_design/x")) == {
+        "error": "forbidden",
+        "reason": "design documents are not available through couchgate",
+    }
+
+
+def test_plaintext_is_fine_when_encryption_is_off() -> None:
+    check_doc("a", {"_id": "a", "title": "plain"})
+    check_doc("a", {"_id": "a", "title": "plain"}, encryption_required=False)
+
+
+GOOD = sealed("a", title="x")["e2e"]
+_, GOOD_KID, GOOD_NONCE, GOOD_CT = GOOD.split(".")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        42,
+        {"ep1": "x"},
+        "",
+        "ep1",
+        "plain text",
+        f"ep2.{GOOD_KID}.{GOOD_NONCE}.{GOOD_CT}",
+        f"EP1.{GOOD_KID}.{GOOD_NONCE}.{GOOD_CT}",
+        f"ep1.{GOOD_KID}.{GOOD_NONCE}",
+        f"ep1.{GOOD_KID}.{GOOD_NONCE}.{GOOD_CT}.more",
+        f"ep1.{GOOD_KID}A.{GOOD_NONCE}.{GOOD_CT}",  # 9-byte kid
+        f"ep1.{GOOD_KID}.{GOOD_NONCE[:-4]}.{GOOD_CT}",  # short nonce
+        f"ep1.{GOOD_KID}.{GOOD_NONCE}.{'A' * 20}",  # shorter than a tag
+        f"ep1.{GOOD_KID}.{GOOD_NONCE}.{GOOD_CT}=",  # padding
+        f"ep1.{GOOD_KID}.{GOOD_NONCE}.{GOOD_CT[:-1]}+",  # other alphabet
+        f"ep1.{GOOD_KID}.{GOOD_NONCE}.hello world, this is not ciphertext",
+    ],
+)
+def test_only_ep1_shaped_envelopes_count(value: object) -> None:
+    assert not looks_like_envelope(value)
+    assert refusal("a", {"_id": "a", "e2e": value}) == REFUSED
+
+
+def test_envelope_shape_accepts_what_the_plugin_seals() -> None:
+    assert looks_like_envelope(GOOD)
+    assert looks_like_envelope(sealed("b", big="y" * 100_000)["e2e"])
+
+
+@given(st.binary(max_size=64))
+def test_b64u_length_is_the_decoded_length_of_canonical_text(data: bytes) -> None:
+    text = b64u_encode(data)
+    assert b64u_length(text) == len(data)
+    assert b64u_length(text + "=") is None
+
+
+def test_b64u_length_refuses_non_canonical_spellings() -> None:
+    assert b64u_length("AB") is None  # 'B' leaves stray low bits: 'AA' is the canonical spelling
+    assert b64u_length("AA") == 1
+    assert b64u_length("A") is None
+    assert b64u_length("a+b/") is None
+    assert b64u_length(None) is None
+
+
+# -- the key wrap record ------------------------------------------------------------------------
+
+
+def test_a_wrap_record_is_accepted_under_its_own_id(wrap_record: dict[str, Any]) -> None:
+    doc_id = f"ep1-keywrap-{KID}"
+    assert wrap_record["kid"] == KID
+    assert refusal(doc_id, {"_id": doc_id, **wrap_record}) is None
+    assert refusal(doc_id, {"_id": doc_id, "_rev": "1-a", **wrap_record}) is None
+
+
+def test_a_wrap_record_under_any_other_id_is_plaintext(wrap_record: dict[str, Any]) -> None:
+    assert refusal("a", {"_id": "a", **wrap_record}) == REFUSED
+    assert refusal("ep1-keywrap", {"_id": "ep1-keywrap", **wrap_record}) == REFUSED
+
+
+def test_the_kid_in_the_id_must_be_the_records(wrap_record: dict[str, Any]) -> None:
+    other = b64u_encode(ep.Keyring.generate("notes").kid)
+    doc_id = f"ep1-keywrap-{other}"
+    assert refusal(doc_id, {"_id": doc_id, **wrap_record}) == {
+        "error": "forbidden",
+        "reason": "not a valid ep1w key wrap record: "
+        "the kid in the document id does not match the record",
+    }
+
+
+def test_a_sealed_document_is_not_a_wrap_record() -> None:
+    doc_id = f"ep1-keywrap-{KID}"
+    found = refusal(doc_id, sealed(doc_id, note="x"))
+    assert found is not None and found["reason"].startswith("not a valid ep1w key wrap record")
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"hint": "my dog's name"}, "expected exactly the fields"),
+        ({"v": "ep2w"}, "v must be ep1w"),
+        ({"kdf": "scrypt"}, "kdf argon2id13"),
+        ({"ops": 2}, "ops must be"),
+        ({"ops": 17}, "ops must be"),
+        ({"ops": True}, "ops must be"),
+        ({"ops": 3.0}, "ops must be"),
+        ({"mem": 1024}, "mem must be"),
+        ({"mem": 64 * 1024 * 1024 + 1}, "mem must be"),
+        ({"mem": "67108864"}, "mem must be"),
+        ({"salt": "AAAA"}, "salt must be 16 bytes"),
+        ({"n": 7}, "n must be 24 bytes"),
+        ({"c": "not base64url!"}, "c must be 48 bytes"),
+        ({"kid": None}, "kid must be 8 bytes"),
+    ],
+)
+def test_a_malformed_wrap_record_is_refused(
+    wrap_record: dict[str, Any], change: dict[str, Any], problem: str
+) -> None:
+    doc_id = f"ep1-keywrap-{KID}"
+    found = refusal(doc_id, {"_id": doc_id, **wrap_record, **change})
+    assert found is not None and found["error"] == "forbidden"
+    assert found["reason"].startswith("not a valid ep1w key wrap record: ")
+    assert problem in found["reason"]
+
+
+def test_a_missing_wrap_field_is_refused(wrap_record: dict[str, Any]) -> None:
+    doc_id = f"ep1-keywrap-{KID}"
+    partial = {k: v for k, v in wrap_record.items() if k != "c"}
+    found = refusal(doc_id, {"_id": doc_id, **partial})
+    assert found is not None and "expected exactly the fields" in found["reason"]
+
+
+def test_a_wrap_record_can_be_deleted() -> None:
+    doc_id = f"ep1-keywrap-{KID}"
+    assert refusal(doc_id, {"_id": doc_id, "_rev": "1-a", "_deleted": True}) is None
+
+
+# -- _bulk_docs -------------------------------------------------------------------------------
+
+
+def test_bulk_refuses_plaintext_one_by_one_in_place() -> None:
+    docs = [sealed("a", n=1), {"_id": "b", "title": "plain"}, sealed("c", n=3)]
+    kept, refused = split_bulk(docs, encryption_required=True)
+    assert kept == [docs[0], docs[2]]
+    upstream = [{"ok": True, "id": "a", "rev": "1-a"}, {"ok": True, "id": "c", "rev": "1-c"}]
+    assert merge_bulk_results(docs, refused, upstream) == [
+        upstream[0],
+        {"id": "b", **REFUSED},
+        upstream[1],
+    ]
+
+
+def test_bulk_with_encryption_off_keeps_plaintext() -> None:
+    docs = [{"_id": "a", "title": "plain"}]
+    assert split_bulk(docs) == (docs, {})
+
+
+def test_bulk_refuses_design_and_plaintext_each_with_its_reason() -> None:
+    docs = [{"_id": "_design/x", "views": {}}, {"title": "no id"}, {"_id": "_local/c", "n": 1}]
+    kept, refused = split_bulk(docs, encryption_required=True)
+    assert kept == [docs[2]]
+    assert merge_bulk_results(docs, refused, [{"ok": True, "id": "_local/c", "rev": "0-1"}]) == [
+        {
+            "id": "_design/x",
+            "error": "forbidden",
+            "reason": "design documents are not available through couchgate",
+        },
+        {"id": "", **REFUSED},
+        {"ok": True, "id": "_local/c", "rev": "0-1"},
+    ]
