@@ -131,9 +131,11 @@ class GatewayHarness:
         return db_name(device.user, app)
 
 
-async def start_gateway(upstream: Upstream | None, **overrides: object) -> GatewayHarness:
+async def start_gateway(
+    upstream: Upstream | None, *, host_override: str = "127.0.0.1", **overrides: object
+) -> GatewayHarness:
     settings = gateway_settings(upstream, **overrides)
-    server = TestServer(create_app(settings), host="127.0.0.1", **RUNNER_OPTIONS)
+    server = TestServer(create_app(settings), host=host_override, **RUNNER_OPTIONS)
     await server.start_server()
     # What the gateway really talks to (the embedded store's address is only known now).
     effective = server.app[keys.BACKEND].settings
