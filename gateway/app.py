@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from gateway import __version__, keys, proxy
@@ -32,6 +33,7 @@ from gateway.tasks import Background
 log = logging.getLogger(__name__)
 
 SHUTDOWN_DRAIN_S = 5.0
+SWEEP_INTERVAL_S = 900.0
 
 # How every runner of the app is built (the CLI's and the tests'): a handler is cancelled when
 # its client goes away, which is what ends an abandoned feed's upstream request.
@@ -51,12 +53,28 @@ async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
     async with open_upstream(app[keys.SETTINGS]) as backend:
         app[keys.BACKEND] = backend
         app[keys.IDENTITIES] = IdentityStore(backend.records)
-        watcher = asyncio.create_task(follow_revocations(backend, app[keys.FEEDS]))
+        chores = [
+            asyncio.create_task(follow_revocations(backend, app[keys.FEEDS])),
+            asyncio.create_task(_sweep_forever(app[keys.IDENTITIES])),
+        ]
         yield
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        for chore in chores:
+            chore.cancel()
+        await asyncio.gather(*chores, return_exceptions=True)
         await app[keys.BACKGROUND].drain(SHUTDOWN_DRAIN_S)
+
+
+async def _sweep_forever(identities: IdentityStore) -> None:
+    """Expired sign-in challenges and codes are deleted now and then, so records stay small."""
+    while True:
+        try:
+            swept = await identities.sweep_expired()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("sweeping expired records failed: %s", type(exc).__name__)
+        else:
+            if swept:
+                log.info("swept %d expired sign-in records", swept)
+        await asyncio.sleep(SWEEP_INTERVAL_S)
 
 
 async def _end_feeds(app: web.Application) -> None:

@@ -281,6 +281,19 @@ class IdentityStore:
         await Document(self._db, f"{kind}:{tokens.code_lookup_key(code)}", data=data).save()
         return code, expires
 
+    async def sweep_expired(self) -> int:
+        """Delete challenges and codes past their expiry that nobody redeemed; returns how many.
+
+        Every replica may sweep: two deleting the same record just make one conflict.
+        """
+        swept = 0
+        now = time.time()
+        for prefix in ("challenge:", "enroll:", "link:"):
+            async for doc in self._db.docs(prefix=prefix):
+                if float(doc["expires"]) < now and await self._delete(doc):
+                    swept += 1
+        return swept
+
     async def redeem_grant(self, kind: GrantKind, code: str) -> str | None:
         doc = await self._get(f"{kind}:{tokens.code_lookup_key(code)}")
         if doc is None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from gateway import keys
 from gateway.auth.records import MAX_ATTEMPTS
 from tests.harness import GatewayHarness
 from tests.upstreams import free_port
@@ -316,3 +317,23 @@ async def test_invalid_json_and_oversized_bodies(gateway: GatewayHarness) -> Non
         "POST", "/auth/code", data=b"x" * 20000, headers={"Content-Type": "application/json"}
     )
     assert (status, body["error"]) == (413, "too_large")
+
+
+async def test_expired_challenges_and_codes_are_swept(gateway: GatewayHarness) -> None:
+    identities = gateway.app[keys.IDENTITIES]
+    await identities.create_challenge("old-one", "h", "c", True)
+    _, code = await gateway.enrollment_code()
+    status, doc = await gateway.peek("GET", f"/{gateway.settings.records_db}/challenge:old-one")
+    assert status == 200
+    doc["expires"] = 0
+    assert (await gateway.peek("PUT", f"/{gateway.settings.records_db}/challenge:old-one", doc))[
+        0
+    ] == 201
+    assert await identities.sweep_expired() == 1
+    assert (await gateway.peek("GET", f"/{gateway.settings.records_db}/challenge:old-one"))[
+        0
+    ] == 404
+    # The unexpired enrollment code was left alone and still works.
+    assert (await gateway.call("POST", "/auth/enroll", json={"code": code, "device": "d"}))[
+        0
+    ] == 201
