@@ -2,7 +2,8 @@
 
 Reads stream chunk by chunk through one shared session; live feeds have no read timeout and end
 when the client leaves (the handler is cancelled and the upstream request with it) or when their
-device is revoked. Writes the policy must read are read up to a cap; everything else streams.
+device is revoked. Writes the policy must read are read up to a cap (of a multipart document PUT,
+only its JSON part: attachments stream); everything else streams.
 Once a response has started nothing can become a JSON error, so every refusal happens before.
 """
 

@@ -1,0 +1,150 @@
+"""Replication through couchgate with the ep1 plugin vs without: what end-to-end encryption costs.
+
+Usage (from the repository root, after ``npm ci`` in tests/js and encryption_plugin/js):
+
+    python -m bench.bench_e2e [--docs 2000] [--rounds 3] [--doc-size 256]
+                              [--batch-size 100] [--json]
+
+Starts the upstream the integration tests would use (``COUCHDB_URL``, Docker's ``couchdb:3``, else
+pouchdb-server) and one couchgate in front of it, whose ``plain-*`` apps are plaintext and every
+other app requires the envelope. Then, in one run and alternating the order round by round, the
+real PouchDB (tests/js/e2e.mjs under Node) pushes the same N generated documents from an
+in-memory db into an empty remote db and pulls them back into an empty local one: once plain,
+once sealed by the plugin (and checked by the gateway's guard on the way in). Prints docs/s for
+each (median over the rounds) and the ratio sealed/plain. Timings come from inside Node and cover
+the replication only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import shutil
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+MODES = ("plain", "sealed")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=2000, help="documents per replication")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (median is reported)")
+    parser.add_argument("--doc-size", type=int, default=256, help="filler bytes per document")
+    parser.add_argument("--batch-size", type=int, default=100, help="PouchDB's batch_size")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    return parser.parse_args(argv)
+
+
+async def run_driver(timeout: float, **command: Any) -> dict[str, Any]:  # noqa: ASYNC109
+    """One ``tests/js/e2e.mjs`` command to its end (the driver protocol of ``tests.pouch``).
+
+    Past ``timeout`` seconds the Node process is killed, not abandoned.
+    """
+    from tests.pouch import JS_DIR, PouchSession
+
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("node is not on PATH")
+    proc = await asyncio.create_subprocess_exec(
+        node,
+        str(JS_DIR / "e2e.mjs"),
+        cwd=JS_DIR,
+        limit=64 * 1024 * 1024,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with PouchSession(command["command"], proc) as session:
+        await session.send(command)
+        return await session.result(timeout)
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from encryption_plugin import Keyring
+    from tests.harness import start_gateway, stop_gateway
+    from tests.upstreams import primary_upstream
+
+    timings: dict[str, dict[str, list[float]]] = {m: {"push": [], "pull": []} for m in MODES}
+    with primary_upstream() as upstream:
+        gateway = await start_gateway(upstream, plaintext_apps="plain-*")
+        try:
+            device = await gateway.new_device()
+            for round_no in range(args.rounds):
+                tag = f"{round_no}{secrets.token_hex(3)}"
+                apps = {mode: f"{mode}-{tag}" for mode in MODES}
+                keys = {"plain": None, "sealed": Keyring.generate(apps["sealed"]).export()}
+                order = MODES if round_no % 2 == 0 else MODES[::-1]
+                for mode in order:
+                    remote = {"url": device.db_url(apps[mode]), "token": device.token}
+                    out = await run_driver(
+                        600,
+                        command="bench",
+                        remote={**remote, "key": keys[mode]},
+                        count=args.docs,
+                        doc_size=args.doc_size,
+                        batch_size=args.batch_size,
+                    )
+                    for way in ("push", "pull"):
+                        replication = out["result"][way]
+                        if replication["docs_written"] != args.docs or out["e2e_errors"]:
+                            raise RuntimeError(
+                                f"{mode} {way} wrote {replication['docs_written']}"
+                                f" of {args.docs} docs: {replication}"
+                            )
+                        timings[mode][way].append(replication["elapsed_ms"])
+                for app in apps.values():
+                    db = gateway.upstream_db(device, app)
+                    await asyncio.to_thread(upstream.request, "DELETE", f"/{db}")
+        finally:
+            await stop_gateway(gateway)
+        kind = upstream.kind
+
+    def rate(ms: list[float]) -> float:
+        return float(args.docs / (statistics.median(ms) / 1000))
+
+    rates = {mode: {way: rate(ms) for way, ms in ways.items()} for mode, ways in timings.items()}
+    return {
+        "docs": args.docs,
+        "rounds": args.rounds,
+        "doc_size": args.doc_size,
+        "batch_size": args.batch_size,
+        "upstream": kind,
+        "docs_per_s": rates,
+        "ratio": {way: rates["sealed"][way] / rates["plain"][way] for way in ("push", "pull")},
+        "elapsed_ms": timings,
+    }
+
+
+def report(result: dict[str, Any]) -> str:
+    rates, ratio = result["docs_per_s"], result["ratio"]
+    return "\n".join(
+        [
+            f"PouchDB replication through couchgate, {result['docs']} docs of "
+            f"~{result['doc_size']} B, batch_size {result['batch_size']}, median of "
+            f"{result['rounds']} round(s), upstream {result['upstream']}",
+            f"{'':24}{'push docs/s':>12}{'pull docs/s':>14}",
+            f"{'plaintext':24}{rates['plain']['push']:>12.0f}{rates['plain']['pull']:>14.0f}",
+            f"{'sealed (ep1 plugin)':24}{rates['sealed']['push']:>12.0f}"
+            f"{rates['sealed']['pull']:>14.0f}",
+            f"{'ratio sealed/plain':24}{ratio['push']:>12.2f}{ratio['pull']:>14.2f}",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if str(ROOT) not in sys.path:  # run as a file rather than with -m from the root
+        sys.path.insert(0, str(ROOT))
+    result = asyncio.run(measure(args))
+    print(json.dumps(result) if args.json else report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
