@@ -145,6 +145,15 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, separators=(",", ":")))
 
 
+def _emit(rows: list[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str]) -> None:
+    """A listing: one JSON line for scripts, or one text line per row for people."""
+    if as_json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            print(line(row))
+
+
 async def _users_add(backend: Backend, args: argparse.Namespace) -> int:
     if not is_email(args.email):
         raise CommandError(f"{args.email!r} is not an email address")
@@ -172,14 +181,14 @@ async def _users_list(backend: Backend, args: argparse.Namespace) -> int:
         }
         for u in sorted(await identities.users(), key=lambda u: u.created)
     ]
-    if args.json:
-        _print_json(rows)
-    else:
-        for row in rows:
-            print(
-                f"{row['user']}  created {row['created']}  devices {row['devices']}  "
-                f"apps {','.join(row['apps']) or '-'}"
-            )
+    _emit(
+        rows,
+        args.json,
+        lambda row: (
+            f"{row['user']}  created {row['created']}  devices {row['devices']}  "
+            f"apps {','.join(row['apps']) or '-'}"
+        ),
+    )
     return EXIT_OK
 
 
@@ -203,14 +212,14 @@ async def _devices_list(backend: Backend, args: argparse.Namespace) -> int:
     identities = IdentityStore(backend.records)
     devices = await (identities.devices(args.user) if args.user else identities.all_devices())
     rows = [{"user": d.uid, **d.public()} for d in sorted(devices, key=lambda d: d.created)]
-    if args.json:
-        _print_json(rows)
-    else:
-        for row in rows:
-            print(
-                f"{row['id']}  user {row['user']}  {row['name']!r}  "
-                f"created {row['created']}  last seen {row['last_seen']}"
-            )
+    _emit(
+        rows,
+        args.json,
+        lambda row: (
+            f"{row['id']}  user {row['user']}  {row['name']!r}  "
+            f"created {row['created']}  last seen {row['last_seen']}"
+        ),
+    )
     return EXIT_OK
 
 

@@ -73,30 +73,26 @@ def _connection_listed(headers: CIMultiDictProxy[str]) -> set[str]:
     return listed
 
 
-def upstream_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
-    """The client's headers minus credentials, hop-by-hop headers and anything CouchDB would
-    take as an identity (``X-Auth-CouchDB-*``)."""
-    drop = DROP_UPSTREAM | _connection_listed(headers)
+def _without(headers: CIMultiDictProxy[str], drop: frozenset[str], prefix: str) -> CIMultiDict[str]:
+    drop = drop | _connection_listed(headers)
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
         lower = name.lower()
-        if lower in drop or lower.startswith("x-auth-couchdb"):
-            continue
-        out.add(name, value)
+        if lower not in drop and not lower.startswith(prefix):
+            out.add(name, value)
     return out
+
+
+def upstream_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
+    """The client's headers minus credentials, hop-by-hop headers and anything CouchDB would
+    take as an identity (``X-Auth-CouchDB-*``)."""
+    return _without(headers, DROP_UPSTREAM, "x-auth-couchdb")
 
 
 def downstream_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     """The upstream's headers minus cookies, server banner, Basic challenges and its own CORS
     (couchgate answers CORS itself)."""
-    drop = DROP_DOWNSTREAM | _connection_listed(headers)
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        lower = name.lower()
-        if lower in drop or lower.startswith("access-control-"):
-            continue
-        out.add(name, value)
-    return out
+    return _without(headers, DROP_DOWNSTREAM, "access-control-")
 
 
 def is_live(target: Target, query: Any) -> bool:

@@ -48,6 +48,17 @@ class Inbox:
         raise AssertionError(f"no email for {address}")
 
 
+def smtp_settings(port: int) -> dict[str, object]:
+    """A gateway that sends its codes to the test's own SMTP server."""
+    return {
+        "email_delivery": "smtp",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": port,
+        "smtp_tls": "none",
+        "smtp_from": "couchgate@test.invalid",
+    }
+
+
 @pytest.fixture
 def smtp() -> Any:
     inbox = Inbox()
@@ -65,11 +76,7 @@ async def mail_gateway(
 ) -> AsyncIterator[tuple[GatewayHarness, Inbox]]:
     inbox, port = smtp
     gw = await make_gateway(
-        email_delivery="smtp",
-        smtp_host="127.0.0.1",
-        smtp_port=port,
-        smtp_tls="none",
-        smtp_from="couchgate@test.invalid",
+        **smtp_settings(port),
         registration="open",
     )
     yield gw, inbox
@@ -166,19 +173,11 @@ async def test_attempts_are_counted_upstream_so_the_limit_holds_across_replicas(
 ) -> None:
     inbox, port = smtp
     first = await make_gateway(
-        email_delivery="smtp",
-        smtp_host="127.0.0.1",
-        smtp_port=port,
-        smtp_tls="none",
-        smtp_from="cg@test.invalid",
+        **smtp_settings(port),
         registration="open",
     )
     second = await make_gateway(
-        email_delivery="smtp",
-        smtp_host="127.0.0.1",
-        smtp_port=port,
-        smtp_tls="none",
-        smtp_from="cg@test.invalid",
+        **smtp_settings(port),
         registration="open",
         records_db=first.settings.records_db,
     )
@@ -210,11 +209,7 @@ async def test_unpermitted_addresses_get_the_same_answer_but_no_code(
 ) -> None:
     inbox, port = smtp
     gw = await make_gateway(
-        email_delivery="smtp",
-        smtp_host="127.0.0.1",
-        smtp_port=port,
-        smtp_tls="none",
-        smtp_from="cg@test.invalid",
+        **smtp_settings(port),
         registration=policy,
         allowlist=allowlist or None,
     )
