@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from gateway import __version__, keys, proxy
+from gateway import __version__, account, dashboard, demo, keys, ops, proxy
 from gateway.auth.mailer import make_mailer
 from gateway.auth.records import IdentityStore
 from gateway.auth.revocations import follow_revocations
@@ -21,6 +21,8 @@ from gateway.backend import Backend, open_backend
 from gateway.config import Settings
 from gateway.embedded import embedded_upstream
 from gateway.feeds import FeedRegistry
+from gateway.limits import Limits
+from gateway.metrics import METRICS, Metrics, metrics_middleware
 from gateway.middlewares import (
     AccessLogger,
     cors_middleware,
@@ -41,27 +43,45 @@ RUNNER_OPTIONS: dict[str, Any] = {"handler_cancellation": True, "access_log_clas
 
 
 @contextlib.asynccontextmanager
-async def open_upstream(settings: Settings) -> AsyncIterator[Backend]:
-    """The configured CouchDB, or the embedded store when there is none: one path for both."""
+async def open_upstream(
+    settings: Settings, trace_configs: Sequence[aiohttp.TraceConfig] = ()
+) -> AsyncIterator[Backend]:
+    """The configured CouchDB, or the embedded store when there is none: one path for both.
+    Sends nothing upstream yet (see :meth:`Backend.ensure_records`)."""
     async with contextlib.AsyncExitStack() as stack:
         if not settings.upstream_configured:
             settings = await stack.enter_async_context(embedded_upstream(settings))
-        yield await stack.enter_async_context(open_backend(settings))
+        yield await stack.enter_async_context(open_backend(settings, trace_configs))
 
 
 async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with open_upstream(app[keys.SETTINGS]) as backend:
+    """Start serving even when the upstream is down: one attempt now (so a reachable upstream is
+    ready before the first request), the rest in the background while the probes say why."""
+    trace = app[METRICS].trace_config()
+    async with open_upstream(app[keys.SETTINGS], [trace]) as backend:
         app[keys.BACKEND] = backend
         app[keys.IDENTITIES] = IdentityStore(backend.records)
-        chores = [
-            asyncio.create_task(follow_revocations(backend, app[keys.FEEDS])),
-            asyncio.create_task(_sweep_forever(app[keys.IDENTITIES])),
-        ]
+        await ops.try_records(backend)
+        chores = asyncio.create_task(_chores(app, backend))
         yield
+        chores.cancel()
+        await asyncio.gather(chores, return_exceptions=True)
+        await app[keys.BACKGROUND].drain(SHUTDOWN_DRAIN_S)
+
+
+async def _chores(app: web.Application, backend: Backend) -> None:
+    """Once the records are reachable: follow revocations and sweep expired records."""
+    await ops.until_ready(backend)
+    chores = [
+        asyncio.create_task(follow_revocations(backend, app[keys.FEEDS])),
+        asyncio.create_task(_sweep_forever(app[keys.IDENTITIES])),
+    ]
+    try:
+        await asyncio.gather(*chores)
+    finally:
         for chore in chores:
             chore.cancel()
         await asyncio.gather(*chores, return_exceptions=True)
-        await app[keys.BACKGROUND].drain(SHUTDOWN_DRAIN_S)
 
 
 async def _sweep_forever(identities: IdentityStore) -> None:
@@ -78,7 +98,11 @@ async def _sweep_forever(identities: IdentityStore) -> None:
 
 
 async def _end_feeds(app: web.Application) -> None:
-    app[keys.FEEDS].close_all()
+    """On shutdown (after the listening sockets closed, before in-flight requests are waited
+    for): end every live feed cleanly so its client reconnects, to another replica if any."""
+    ended = app[keys.FEEDS].close_all()
+    if ended:
+        log.info("shutting down: ended %d live feed(s)", ended)
 
 
 async def root(request: web.Request) -> web.Response:
@@ -87,7 +111,13 @@ async def root(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware, request_id_middleware, cors_middleware],
+        middlewares=[
+            metrics_middleware,
+            error_middleware,
+            request_id_middleware,
+            cors_middleware,
+            ops.readiness_middleware,
+        ],
         client_max_size=settings.max_request_size,
     )
     app[keys.SETTINGS] = settings
@@ -95,12 +125,20 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.MAILER] = make_mailer(settings)
     app[keys.FEEDS] = FeedRegistry()
     app[keys.BACKGROUND] = Background()
+    app[keys.LIMITS] = Limits(settings)
+    app[METRICS] = Metrics(app[keys.FEEDS])
     app.cleanup_ctx.append(_backend_ctx)
     app.on_response_prepare.append(on_prepare)
     app.on_shutdown.append(_end_feeds)
 
     app.router.add_get("/", root)
+    app.router.add_get("/healthz", ops.healthz)
+    app.router.add_get("/readyz", ops.readyz)
+    app.router.add_get("/metrics", ops.metrics)
     app.router.add_routes(auth_routes)
+    dashboard.setup(app)  # /admin/
+    demo.setup(app)  # /demo/
+    account.setup(app)  # /account, /account/api
     app.router.add_route("*", proxy.PREFIX, proxy.handle)
     app.router.add_route("*", proxy.PREFIX + "/{tail:.*}", proxy.handle)
     return app

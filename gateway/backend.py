@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -46,6 +46,19 @@ class Backend:
     http: aiohttp.ClientSession
     couch: CouchDB
     records: Database
+    records_ready: bool = False
+    """Whether the records database is known to exist with its admin-only ``_security``; until
+    then the gateway answers 503 (see :mod:`gateway.ops`)."""
+
+    async def ensure_records(self) -> None:
+        """Create the records database if need be and keep it admin-only. Raises what the
+        upstream call raises (unreachable, credentials refused)."""
+        records = await self.couch.create(self.settings.records_db, exists_ok=True)
+        security = await records.security()
+        if security.admin_roles != ["_admin"] or security.member_roles != ["_admin"]:
+            security.update(RECORDS_SECURITY)
+            await security.save()
+        self.records_ready = True
 
     def db_url(self, uid: str, app: str) -> URL:
         return self.url / db_name(uid, app)
@@ -112,8 +125,11 @@ def _upstream_url(settings: Settings) -> URL:
 
 
 @contextlib.asynccontextmanager
-async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
-    """Open the pool, check the upstream answers as admin, and make sure the records db exists."""
+async def open_backend(
+    settings: Settings, trace_configs: Sequence[aiohttp.TraceConfig] = ()
+) -> AsyncIterator[Backend]:
+    """Open the pool; no request goes out yet, so a gateway starts while its upstream is down
+    (call :meth:`Backend.ensure_records` before relying on the records)."""
     url = _upstream_url(settings)
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, enable_cleanup_closed=True)
     http = aiohttp.ClientSession(
@@ -124,6 +140,7 @@ async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
         headers={"Accept-Encoding": "identity"},
         # Feeds may stay open for hours: no total timeout; reads are bounded per route.
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+        trace_configs=list(trace_configs) or None,
     )
     couch = CouchDB(
         str(url),
@@ -132,14 +149,10 @@ async def open_backend(settings: Settings) -> AsyncIterator[Backend]:
         connector_owner=False,
         cookie_jar=aiohttp.DummyCookieJar(),
         timeout=ADMIN_CALL_TIMEOUT,
+        trace_configs=list(trace_configs) or None,
     )
     try:
-        records = await couch.create(settings.records_db, exists_ok=True)
-        security = await records.security()
-        if security.admin_roles != ["_admin"] or security.member_roles != ["_admin"]:
-            security.update(RECORDS_SECURITY)
-            await security.save()
-        yield Backend(settings, url, http, couch, records)
+        yield Backend(settings, url, http, couch, Database(couch, settings.records_db))
     finally:
         await couch.close()
         await http.close()

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -24,10 +23,14 @@ from gateway.app import RUNNER_OPTIONS, create_app, open_upstream
 from gateway.auth.records import IdentityStore, iso
 from gateway.auth.signing import AuthKeys
 from gateway.auth.tokens import is_email
-from gateway.backend import Backend, member_name
+from gateway.backend import Backend
 from gateway.config import ConfigError, Settings, env_name, load_settings
+from gateway.dashboard import commands as admin_commands
+from gateway.diagnose import diagnose
 from gateway.embedded import data_dir, local_secret_key
-from gateway.upstream_auth import member_headers
+from gateway.limits import quota_for
+from gateway.logs import setup_logging
+from gateway.quotas import db_usage
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -48,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--upstream-url", help="CouchDB base URL (default: the embedded store)")
     serve.add_argument("--data-dir", help="directory of the embedded store's data")
 
-    commands.add_parser("check", help="check configuration, upstream and auth mode")
+    commands.add_parser(
+        "check", help="diagnose configuration, upstream, auth mode, size limits, CORS and SMTP"
+    )
 
     users = commands.add_parser("users", help="manage accounts").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -60,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
     remove = users.add_parser("remove", help="delete an account, its devices and its data")
     remove.add_argument("user", help="user id or email address")
+    usage = users.add_parser("usage", help="documents and bytes stored, per user and app")
+    usage.add_argument("user", nargs="?", help="user id or email address (default: everyone)")
+    usage.add_argument("--json", action="store_true")
 
     devices = commands.add_parser("devices", help="manage devices").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -69,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     dev_list.add_argument("--json", action="store_true")
     revoke = devices.add_parser("revoke", help="revoke a device at once")
     revoke.add_argument("device", help="device id")
+    admin_commands.add_parser(commands)
     return parser
 
 
@@ -103,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings(args)
         if args.command == "serve":
             return _serve(settings)
+        if args.command == "check":
+            return asyncio.run(
+                _with_backend(settings, lambda backend: _check(backend, settings), ensure=False)
+            )
         handler = _COMMANDS[(args.command, getattr(args, "action", None))]
         return asyncio.run(_with_backend(settings, lambda backend: handler(backend, args)))
     except (ConfigError, CommandError) as exc:
@@ -123,20 +136,29 @@ def _where(args: argparse.Namespace) -> str:
         return "?"
 
 
-async def _with_backend(settings: Settings, run: Callable[[Backend], Awaitable[int]]) -> int:
+async def _with_backend(
+    settings: Settings, run: Callable[[Backend], Awaitable[int]], *, ensure: bool = True
+) -> int:
     async with open_upstream(settings) as backend:
+        if ensure:
+            await backend.ensure_records()
         return await run(backend)
 
 
 def _serve(settings: Settings) -> int:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    """Serve until SIGTERM or SIGINT; then stop accepting, end live feeds cleanly, give requests
+    in flight ``shutdown_timeout`` seconds, and close the upstream last."""
+    setup_logging(settings)
     log = logging.getLogger("couchgate")
     if settings.email_delivery == "console":
         log.warning("email_delivery=console: sign-in codes are printed here, not emailed")
     web.run_app(
-        create_app(settings), host=settings.host, port=settings.port, print=None, **RUNNER_OPTIONS
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        shutdown_timeout=settings.shutdown_timeout,
+        **RUNNER_OPTIONS,
     )
     return EXIT_OK
 
@@ -233,43 +255,62 @@ async def _devices_revoke(backend: Backend, args: argparse.Namespace) -> int:
     raise CommandError(f"no such device: {args.device}")
 
 
-async def _check(backend: Backend, args: argparse.Namespace) -> int:
-    """Reaching here means the settings parsed and the upstream accepted the admin credentials
-    (the records database was opened); what is left is the proxied requests' auth mode."""
-    settings = backend.settings
-    info = await backend.server_info()
-    vendor = info.get("vendor")
-    name = vendor.get("name", "?") if isinstance(vendor, dict) else "?"
-    print(
-        f"ok: configuration ({settings.upstream_auth} mode, registration {settings.registration})"
-    )
-    print(f"ok: upstream {name} {info.get('version', '?')} at {settings.upstream_url}")
-    print(f"ok: admin credentials accepted, records database {settings.records_db!r}")
-    if settings.upstream_auth in ("jwt", "proxy"):
-        probe = member_name("couchgatecheck")
-        headers = member_headers(settings, probe, int(time.time()))
-        async with backend.http.get(backend.url / "_session", headers=headers) as resp:
-            body = await resp.json(content_type=None) if resp.status == 200 else {}
-        name_seen = body.get("userCtx", {}).get("name") if isinstance(body, dict) else None
-        if name_seen != probe:
-            raise CommandError(
-                f"the upstream does not accept {settings.upstream_auth} authentication: "
-                f"enable {_AUTH_FIX[settings.upstream_auth]} in CouchDB's configuration"
+async def _users_usage(backend: Backend, args: argparse.Namespace) -> int:
+    identities = IdentityStore(backend.records)
+    users = await identities.users()
+    if args.user:
+        uid: str | None = args.user
+        if "@" in args.user:
+            uid = await identities.user_for_email(
+                AuthKeys.from_settings(backend.settings).email_hmac(args.user)
             )
-        print(f"ok: {settings.upstream_auth} authentication accepted by the upstream")
+        users = [u for u in users if u.uid == uid]
+        if not users:
+            raise CommandError(f"no such user: {args.user}")
+    rows: list[dict[str, Any]] = []
+    for user in sorted(users, key=lambda u: u.created):
+        for app in sorted(user.apps):
+            usage = await db_usage(backend, user.uid, app, as_admin=True)
+            quota = quota_for(backend.settings, app)
+            rows.append(
+                {
+                    "user": user.uid,
+                    "app": app,
+                    "docs": usage.docs if usage else 0,
+                    "bytes": usage.bytes if usage else 0,
+                    "quota_docs": quota.docs,
+                    "quota_bytes": quota.bytes,
+                }
+            )
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            print(
+                f"{row['user']}  {row['app']}  docs {row['docs']}/{row['quota_docs'] or '-'}  "
+                f"bytes {row['bytes']}/{row['quota_bytes'] or '-'}"
+            )
     return EXIT_OK
 
 
-_AUTH_FIX = {
-    "jwt": "{chttpd_auth, jwt_authentication_handler} and the same secret in [jwt_keys]",
-    "proxy": "{chttpd_auth, proxy_authentication_handler} and the same [chttpd_auth] secret",
-}
+async def _check(backend: Backend, configured: Settings) -> int:
+    """Print every finding (see :mod:`gateway.diagnose`); exit 2 if any is a problem."""
+    findings = await diagnose(backend, configured)
+    for finding in findings:
+        print(finding.line())
+    problems = sum(1 for f in findings if f.level == "problem")
+    if problems:
+        print(f"couchgate: {problems} problem(s) found", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
 
 _COMMANDS: dict[tuple[str, str | None], Callable[[Backend, argparse.Namespace], Awaitable[int]]] = {
-    ("check", None): _check,
     ("users", "add"): _users_add,
     ("users", "list"): _users_list,
     ("users", "remove"): _users_remove,
+    ("users", "usage"): _users_usage,
     ("devices", "list"): _devices_list,
     ("devices", "revoke"): _devices_revoke,
+    ("admin", "set-password"): admin_commands.set_password,
 }

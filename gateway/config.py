@@ -9,6 +9,7 @@ that names the setting.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import tomllib
@@ -17,12 +18,14 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 UpstreamAuth = Literal["admin", "jwt", "proxy"]
 Registration = Literal["open", "allowlist", "invite"]
 EmailDelivery = Literal["smtp", "console"]
 SmtpTls = Literal["starttls", "tls", "none"]
+LogFormat = Literal["text", "json"]
 
 ENV_PREFIX = "COUCHGATE_"
 APP_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
@@ -44,6 +47,15 @@ def env_name(setting: str) -> str:
 
 def _doc(text: str, *, secret: bool = False) -> dict[str, Any]:
     return {"help": text, "secret": secret}
+
+
+@dataclass(frozen=True, slots=True)
+class AppLimits:
+    """One app's own limits; a field left unset (None) falls back to the global setting."""
+
+    quota_bytes: int | None = None
+    quota_docs: int | None = None
+    device_requests_per_minute: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +168,69 @@ class Settings:
             "COUCHGATE_APPS; every other app requires the ep1 envelope (encryption = required)"
         ),
     )
+    quota_bytes: int = field(
+        default=0,
+        metadata=_doc(
+            "Most bytes one user may store in one app's database (CouchDB's sizes.external); "
+            "0: no quota. A write past it is refused with 403 forbidden"
+        ),
+    )
+    quota_docs: int = field(
+        default=0,
+        metadata=_doc("Most documents one user may keep in one app's database; 0: no quota"),
+    )
+    device_requests_per_minute: int = field(
+        default=1200,
+        metadata=_doc(
+            "Requests one device may make per minute and app (a token bucket that holds one "
+            "minute's worth, per replica); past it: 429 with Retry-After. 0: no limit"
+        ),
+    )
+    address_signins_per_hour: int = field(
+        default=10,
+        metadata=_doc(
+            "Sign-in codes one email address may ask for per hour (per replica); 0: no limit"
+        ),
+    )
+    ip_signins_per_hour: int = field(
+        default=60,
+        metadata=_doc(
+            "Sign-in attempts (code requests and failed code redemptions) one client IP may make "
+            "per hour (per replica); 0: no limit"
+        ),
+    )
+    app_limits: Mapping[str, AppLimits] = field(
+        default_factory=lambda: MappingProxyType({}),
+        metadata=_doc(
+            "Per-app overrides of quota_bytes, quota_docs and device_requests_per_minute: a TOML "
+            "table ([app_limits.photos] quota_bytes = 5000000000) or, in the environment, JSON "
+            '({"photos": {"quota_bytes": 5000000000}})'
+        ),
+    )
+    trusted_proxies: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "Addresses of reverse proxies in front of couchgate; only from them is "
+            "X-Forwarded-For believed (client IPs for sign-in limits)"
+        ),
+    )
+    metrics_token: str | None = field(
+        default=None,
+        metadata=_doc(
+            "Bearer token /metrics asks for; unset, /metrics answers loopback clients only",
+            secret=True,
+        ),
+    )
+    shutdown_timeout: float = field(
+        default=30.0,
+        metadata=_doc(
+            "Seconds requests in flight get to finish after SIGTERM (live feeds end at once)"
+        ),
+    )
     log_level: str = field(default="INFO", metadata=_doc("Python logging level"))
+    log_format: LogFormat = field(
+        default="text", metadata=_doc("Log lines as text, or json (one object per line)")
+    )
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -218,6 +292,24 @@ def _validate(s: Settings) -> None:
             )
     if not s.apps:
         raise ConfigError("apps", "at least one app name or pattern")
+    for name in (
+        "quota_bytes",
+        "quota_docs",
+        "device_requests_per_minute",
+        "address_signins_per_hour",
+        "ip_signins_per_hour",
+    ):
+        if getattr(s, name) < 0:
+            raise ConfigError(name, "must be 0 (no limit) or more")
+    for app, limits in s.app_limits.items():
+        if not APP_NAME.match(app):
+            raise ConfigError("app_limits", f"{app!r} is not an app name")
+        if any(v is not None and v < 0 for v in dataclasses.astuple(limits)):
+            raise ConfigError("app_limits", f"limits of {app!r} must be 0 (no limit) or more")
+    if s.shutdown_timeout < 0:
+        raise ConfigError("shutdown_timeout", "must be 0 or more seconds")
+    if s.metrics_token is not None and len(s.metrics_token) < 16:
+        raise ConfigError("metrics_token", "needs at least 16 characters")
     if s.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ConfigError("log_level", "one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
 
@@ -248,11 +340,41 @@ def _parse(name: str, hint: Any, raw: object) -> object:
             return int(raw)  # type: ignore[call-overload]
         except (TypeError, ValueError):
             raise ConfigError(name, f"must be a whole number; got {raw!r}") from None
+    if hint is float:
+        if isinstance(raw, bool):
+            raise ConfigError(name, "must be a number")
+        try:
+            return float(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ConfigError(name, f"must be a number; got {raw!r}") from None
+    if origin is Mapping:
+        return _parse_app_limits(name, raw)
     if hint is str:
         if not isinstance(raw, str):
             raise ConfigError(name, "must be a string")
         return raw
     raise ConfigError(name, f"unsupported setting type {hint!r}")  # pragma: no cover
+
+
+def _parse_app_limits(name: str, raw: object) -> Mapping[str, AppLimits]:
+    """``{app: {limit: number}}`` from a TOML table, or the same as JSON from the environment."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            raise ConfigError(name, "must be a JSON object of apps and their limits") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(name, "must be a table of apps and their limits")
+    allowed = {f.name for f in dataclasses.fields(AppLimits)}
+    out: dict[str, AppLimits] = {}
+    for app, table in raw.items():
+        if not isinstance(table, dict) or not set(table) <= allowed:
+            raise ConfigError(
+                name, f"limits of {app!r} must be a table of {', '.join(sorted(allowed))}"
+            )
+        values = {k: _parse(name, int, v) for k, v in table.items()}
+        out[str(app)] = AppLimits(**values)  # type: ignore[arg-type]
+    return MappingProxyType(out)
 
 
 def load_settings(

@@ -7,6 +7,7 @@ replication for good, everything else is retried. So the id must say what a retr
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -101,3 +102,13 @@ class UnsupportedMediaType(CouchError):
 
 class UpstreamUnavailable(CouchError):
     status, error, default_reason = 503, "service_unavailable", "the database is not reachable"
+
+
+class TooManyRequests(CouchError):
+    """A rate limit: clients retry after ``Retry-After`` seconds (PouchDB retries any error but
+    ``unauthorized`` and ``forbidden``, so a replication resumes on its own)."""
+
+    status, error, default_reason = 429, "too_many_requests", "too many requests, slow down"
+
+    def __init__(self, reason: str | None = None, *, retry_after: float) -> None:
+        super().__init__(reason, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})

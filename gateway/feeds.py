@@ -2,6 +2,9 @@
 
 A feed is ended by setting its event: the proxy then finishes the response cleanly (the client
 sees the feed end, reconnects, and is refused), which is kinder to clients than a reset.
+
+At shutdown every feed is ended the same way, and so is any feed opened after that (its request
+was already in flight): clients see a whole answer, reconnect, and reach another replica.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ from collections.abc import Iterator
 class FeedRegistry:
     def __init__(self) -> None:
         self._by_device: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+        self._closed = False
 
     @contextlib.contextmanager
     def open(self, device_key: str) -> Iterator[asyncio.Event]:
         """Register one live feed for the life of the ``with`` block; the event means "stop"."""
         stop = asyncio.Event()
+        if self._closed:
+            stop.set()
         self._by_device[device_key].add(stop)
         try:
             yield stop
@@ -38,6 +44,8 @@ class FeedRegistry:
         return len(feeds)
 
     def close_all(self) -> int:
+        """End every open feed, and from now on every feed as soon as it opens (shutdown)."""
+        self._closed = True
         return sum(self.close_device(key) for key in list(self._by_device))
 
     def __len__(self) -> int:

@@ -14,6 +14,7 @@ from gateway.auth.signing import AuthKeys
 from gateway.backend import Backend
 from gateway.config import Settings
 from gateway.feeds import FeedRegistry
+from gateway.limits import Limits
 from gateway.tasks import Background
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -23,6 +24,7 @@ AUTH_KEYS = web.AppKey("auth_keys", AuthKeys)
 MAILER = web.AppKey("mailer", Mailer)
 FEEDS = web.AppKey("feeds", FeedRegistry)
 BACKGROUND = web.AppKey("background", Background)
+LIMITS = web.AppKey("limits", Limits)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 ROUTE_CLASS = web.RequestKey("route_class", str)

@@ -127,12 +127,16 @@ class AccessLogger(AbstractAccessLogger):
     """One line per request: method, route class, status, bytes, time, request id."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        fields = {
+            "method": request.method,
+            "route": route_class(request),
+            "status": response.status,
+            "bytes": response.body_length,
+            "ms": round(time * 1000, 1),
+            "request_id": request.get(keys.REQUEST_ID, "-"),
+        }
         self.logger.info(
-            "%s %s %s %s %.1fms rid=%s",
-            request.method,
-            route_class(request),
-            response.status,
-            response.body_length,
-            time * 1000,
-            request.get(keys.REQUEST_ID, "-"),
+            "%(method)s %(route)s %(status)s %(bytes)s %(ms).1fms rid=%(request_id)s",
+            fields,
+            extra=fields,
         )

@@ -21,7 +21,7 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from gateway import keys, multipart, paths, policy
+from gateway import keys, multipart, paths, policy, quotas
 from gateway.auth.identity import authenticate
 from gateway.auth.records import Device
 from gateway.backend import member_name
@@ -114,6 +114,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         )
     if not paths.app_enabled(request.app[keys.SETTINGS].apps, target.app):
         raise Forbidden(f"the app {target.app!r} is not enabled on this server")
+    await quotas.check_quota(request, device, target)
 
     if target.kind is Kind.DB and request.method == "PUT":
         return await _create_db(request, device, target.app)

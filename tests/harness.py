@@ -135,8 +135,12 @@ async def start_gateway(
     upstream: Upstream | None, *, host_override: str = "127.0.0.1", **overrides: object
 ) -> GatewayHarness:
     settings = gateway_settings(upstream, **overrides)
-    server = TestServer(create_app(settings), host=host_override, **RUNNER_OPTIONS)
-    await server.start_server()
+    server = TestServer(create_app(settings), host=host_override)
+    # TestServer takes runner options in start_server (its constructor drops them), and sets
+    # handler_cancellation itself.
+    await server.start_server(
+        **{k: v for k, v in RUNNER_OPTIONS.items() if k != "handler_cancellation"}
+    )
     # What the gateway really talks to (the embedded store's address is only known now).
     effective = server.app[keys.BACKEND].settings
     assert effective.upstream_url is not None

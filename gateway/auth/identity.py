@@ -38,7 +38,8 @@ def bearer_or_basic_secret(header: str | None) -> str | None:
 
 
 async def authenticate(request: web.Request) -> Device:
-    """The calling device, or :class:`Unauthorized`. Looked up once per request."""
+    """The calling device, or :class:`Unauthorized`. Looked up once per request, and counted
+    once against the device's request budget (:class:`TooManyRequests` past it)."""
     cached = request.get(keys.IDENTITY)
     if isinstance(cached, Device):
         return cached
@@ -52,6 +53,7 @@ async def authenticate(request: web.Request) -> Device:
     if device is None:
         raise Unauthorized(INVALID)
     request[keys.IDENTITY] = device
+    request.app[keys.LIMITS].check_device(request, device)
     if device.seen_long_ago():
         request.app[keys.BACKGROUND].spawn(
             request.app[keys.IDENTITIES].touch_device(device), "last-seen update"

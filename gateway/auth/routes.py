@@ -41,6 +41,12 @@ def _signed_in(token: tokens.DeviceToken, device: Device) -> web.Response:
     return web.json_response(body, status=201)
 
 
+def _failed(request: web.Request) -> Unauthorized:
+    """A wrong, used or expired code: the one answer, and a strike against the caller's IP."""
+    request.app[keys.LIMITS].failed_redeem(request)
+    return Unauthorized(BAD_CODE)
+
+
 def _device_name(body: dict[str, Any]) -> str:
     return string_field(body, "device", max_length=100)
 
@@ -54,6 +60,7 @@ async def request_code(request: web.Request) -> web.Response:
     app = request.app
     auth = app[keys.AUTH_KEYS]
     email_hmac = auth.email_hmac(email)
+    app[keys.LIMITS].check_code_request(request, email_hmac)
     permitted = await app[keys.IDENTITIES].user_for_email(email_hmac) is not None or may_register(
         app[keys.SETTINGS], email
     )
@@ -75,16 +82,17 @@ async def redeem_code(request: web.Request) -> web.Response:
     code = string_field(body, "code", max_length=32)
     name = _device_name(body)
     app = request.app
+    app[keys.LIMITS].check_redeem(request)
     auth = app[keys.AUTH_KEYS]
     challenge_id = auth.open_challenge(challenge)
     if challenge_id is None:
-        raise Unauthorized(BAD_CODE)
+        raise _failed(request)
     identities = app[keys.IDENTITIES]
     email_hmac = await identities.redeem_challenge(
         challenge_id, auth.code_hash(challenge_id, code.replace(" ", ""))
     )
     if email_hmac is None:
-        raise Unauthorized(BAD_CODE)
+        raise _failed(request)
     uid, _ = await identities.create_user(email_hmac)
     token, device = await identities.create_device(uid, name)
     return _signed_in(token, device)
@@ -94,10 +102,11 @@ async def _redeem_grant(request: web.Request, kind: GrantKind) -> web.Response:
     body = await read_json_object(request)
     code = string_field(body, "code", max_length=64)
     name = _device_name(body)
+    request.app[keys.LIMITS].check_redeem(request)
     identities = request.app[keys.IDENTITIES]
     uid = await identities.redeem_grant(kind, code)
     if uid is None or await identities.user(uid) is None:
-        raise Unauthorized(BAD_CODE)
+        raise _failed(request)
     token, device = await identities.create_device(uid, name)
     return _signed_in(token, device)
 

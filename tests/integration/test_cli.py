@@ -4,16 +4,26 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from gateway.cli import main
 from gateway.config import env_name
 from tests.harness import GatewayHarness
+from tests.upstreams import free_port
 
 MakeGateway = Callable[..., Awaitable[GatewayHarness]]
+
+
+class Sink:
+    """An SMTP server's handler that takes every message and keeps none."""
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        return "250 OK"
 
 
 def _use_settings_of(gw: GatewayHarness, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -21,9 +31,13 @@ def _use_settings_of(gw: GatewayHarness, monkeypatch: pytest.MonkeyPatch) -> Non
     for name in gw.settings.redacted():
         monkeypatch.delenv(env_name(name), raising=False)
         real = getattr(gw.settings, name)
-        if real is None or real == ():
+        if real is None or real == () or (isinstance(real, Mapping) and not real):
             continue
-        monkeypatch.setenv(env_name(name), ",".join(real) if isinstance(real, tuple) else str(real))
+        if isinstance(real, Mapping):
+            text = json.dumps({app: dataclasses.asdict(limits) for app, limits in real.items()})
+        else:
+            text = ",".join(real) if isinstance(real, tuple) else str(real)
+        monkeypatch.setenv(env_name(name), text)
 
 
 async def _cli(*argv: str) -> int:
@@ -93,11 +107,19 @@ async def test_command_errors_are_one_line_and_exit_2(
 async def test_check_reports_what_it_verified(
     make_gateway: MakeGateway, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _use_settings_of(await make_gateway(), monkeypatch)
+    gw = await make_gateway()
+    _use_settings_of(gw, monkeypatch)
     assert await _cli("check") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in lines] == ["ok", "ok", "ok"]
-    assert "admin credentials accepted" in lines[2]
+    print("\n".join(lines))
+    assert lines[0] == "ok: configuration (admin mode, registration open)"
+    assert lines[-1].startswith("note: no browser origins are allowed")
+    assert not [line for line in lines if line.startswith("problem:")]
+    assert any(line.startswith("ok: admin credentials accepted") for line in lines)
+    if gw.upstream.kind == "embedded":
+        assert "note: the upstream (the embedded store) does not show its configuration" in (
+            "\n".join(lines)
+        )
 
 
 def test_a_bad_setting_stops_every_command_with_one_line(
@@ -117,8 +139,98 @@ def test_an_unreachable_upstream_is_one_line(
 ) -> None:
     monkeypatch.setenv("COUCHGATE_SECRET_KEYS", "k" * 40)
     monkeypatch.setenv("COUCHGATE_UPSTREAM_URL", "http://127.0.0.1:9")
-    assert main(["check"]) == 2
+    assert main(["users", "list"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(
         "couchgate: the upstream at http://127.0.0.1:9 is not reachable"
     )
+    # check says the same as one of its findings, with the fix, and exits 2.
+    assert main(["check"]) == 2
+    captured = capsys.readouterr()
+    problems = [line for line in captured.out.splitlines() if line.startswith("problem:")]
+    assert len(problems) == 1
+    assert problems[0].startswith("problem: the upstream at http://127.0.0.1:9 is not reachable")
+    assert problems[0].endswith("fix: start CouchDB or correct COUCHGATE_UPSTREAM_URL")
+    assert captured.err.splitlines() == ["couchgate: 1 problem(s) found"]
+
+
+def _problems(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("problem:")]
+
+
+async def test_check_finds_wrong_admin_credentials(
+    make_gateway: MakeGateway, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gw = await make_gateway()
+    if gw.upstream.kind == "embedded":
+        pytest.skip("the embedded store's admin password is made by the process itself")
+    _use_settings_of(gw, monkeypatch)
+    monkeypatch.setenv("COUCHGATE_UPSTREAM_PASSWORD", "not-the-password")
+    assert await _cli("check") == 2
+    assert _problems(capsys.readouterr().out) == [
+        "problem: the upstream refused couchgate's admin credentials; fix: set "
+        "COUCHGATE_UPSTREAM_USER and COUCHGATE_UPSTREAM_PASSWORD to a CouchDB server admin"
+    ]
+
+
+async def test_check_reaches_smtp_and_finds_it_gone(
+    make_gateway: MakeGateway, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    smtp = Controller(Sink(), hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    try:
+        gw = await make_gateway(
+            email_delivery="smtp",
+            smtp_host="127.0.0.1",
+            smtp_port=smtp.port,
+            smtp_tls="none",
+            smtp_from="couchgate@test.invalid",
+        )
+        _use_settings_of(gw, monkeypatch)
+        assert await _cli("check") == 0
+        out = capsys.readouterr().out
+        assert f"ok: SMTP at 127.0.0.1:{smtp.port} answers (EHLO ok)" in out.splitlines()
+    finally:
+        smtp.stop()
+    assert await _cli("check") == 2
+    assert _problems(capsys.readouterr().out) == [
+        f"problem: SMTP at 127.0.0.1:{smtp.port} failed at connect (SMTPConnectError); "
+        "fix: check COUCHGATE_SMTP_HOST and COUCHGATE_SMTP_PORT"
+    ]
+
+
+async def test_check_refuses_a_plain_http_cors_origin(
+    make_gateway: MakeGateway, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gw = await make_gateway(cors_origins="http://localhost:3000,http://app.example")
+    _use_settings_of(gw, monkeypatch)
+    assert await _cli("check") == 2
+    assert _problems(capsys.readouterr().out) == [
+        "problem: CORS origin http://app.example is plain http: tokens would cross the network "
+        "in the clear; fix: serve the app over https and list its https origin in "
+        "COUCHGATE_CORS_ORIGINS"
+    ]
+
+
+async def test_users_usage_shows_documents_and_quota(
+    make_gateway: MakeGateway, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gw = await make_gateway(quota_docs=50)
+    device = await gw.new_device("usage@example.org")
+    assert (await gw.call("PUT", "/db/notes/", device=device))[0] == 201
+    docs = [{"_id": f"n{i}", "text": "x" * 100} for i in range(7)]
+    status, _ = await gw.call("POST", "/db/notes/_bulk_docs", device=device, json={"docs": docs})
+    assert status == 201
+    _use_settings_of(gw, monkeypatch)
+    assert await _cli("users", "usage", "usage@example.org", "--json") == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["user"], row["app"], row["docs"], row["quota_docs"]) == (
+        device.user,
+        "notes",
+        7,
+        50,
+    )
+    assert row["quota_bytes"] == 0 and row["bytes"] >= 0
+    assert await _cli("users", "usage") == 0
+    assert capsys.readouterr().out.startswith(f"{device.user}  notes  docs 7/50  bytes ")
+    assert await _cli("users", "usage", "nobody@example.org") == 2

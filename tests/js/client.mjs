@@ -445,6 +445,41 @@ const commands = {
     return out;
   },
 
+  // A device's live two-way sync outlives its gateway: the test stops the gateway between the
+  // "ready" event and the line it sends back, and starts it again on the same port first. Then
+  // a write each way must still arrive. Retries are quick so the test is quick too.
+  async 'sync-through-restart'(cmd) {
+    const timeoutMs = cmd.timeout_ms || 30000;
+    const docs = cmd.docs || [];
+    const local = localDb('restart');
+    await bulkLoad(local, docs);
+    const events = [];
+    const s = watchSync('a', local.sync(remoteDb(cmd.remote), {
+      live: true,
+      retry: true,
+      back_off_function: (delay) => (delay === 0 ? 200 : Math.min(delay * 2, 1000)),
+    }), events);
+    const remote = remoteDb(cmd.remote);
+    const ids = docs.map((d) => d._id);
+    const pushed = await waitUntil(async () => {
+      const rows = (await remote.allDocs({ keys: ids })).rows;
+      return rows.every((row) => row.value && !row.value.deleted);
+    }, timeoutMs);
+    if (!pushed.ok) throw new Error('the first docs never reached the gateway');
+    const before = events.length;
+    emit('ready');
+    await nextLine();
+
+    const written = (await local.put({ _id: 'after-restart', v: 1 })).rev;
+    const up = await waitUntil(() => hasRev(remote, 'after-restart', written), timeoutMs);
+    const serverRev = (await remote.put({ _id: 'from-server', v: 1 })).rev;
+    const down = await waitUntil(() => hasRev(local, 'from-server', serverRev), timeoutMs);
+    s.sync.cancel();
+    await waitUntil(() => s.state.complete, 5000);
+    return { up: up.ok, down: down.ok, events_during: events.slice(before), state: s.state,
+             docs: await allDocs(local) };
+  },
+
   // Throughput: push N generated docs from a fresh local db, then pull them into another.
   async bench(cmd) {
     const remote = remoteDb(cmd.remote);

@@ -1,0 +1,87 @@
+"""The self-service JSON API: your devices, your apps' remote copies, your account.
+
+Deleting a remote copy leaves the devices' own copies alone (the person may sync again later);
+deleting the account revokes every device, ending their live feeds at once, and deletes every
+database it had.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway import accounts, keys
+from gateway.auth import tokens
+from gateway.auth.identity import authenticate
+from gateway.auth.records import iso
+from gateway.auth.routes import revoke
+from gateway.config import APP_NAME
+from gateway.errors import NotFound
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/account/api")
+async def me(request: web.Request) -> web.Response:
+    device = await authenticate(request)
+    user = await request.app[keys.IDENTITIES].user(device.uid)
+    if user is None:
+        raise NotFound("no such account")
+    return web.json_response(
+        {
+            "user": user.uid,
+            "device": device.device,
+            "created": iso(user.created),
+            "apps": list(user.apps),
+        }
+    )
+
+
+@routes.get("/account/api/devices")
+async def devices(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    mine = await request.app[keys.IDENTITIES].devices(caller.uid)
+    return web.json_response(
+        [
+            {**d.public(), "current": d.device == caller.device}
+            for d in sorted(mine, key=lambda d: d.created)
+        ]
+    )
+
+
+@routes.delete("/account/api/devices/{device}")
+async def revoke_device(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    target = request.match_info["device"]
+    if not tokens.is_id(target):
+        raise NotFound("no such device")
+    await revoke(request.app, caller.uid, target)
+    return web.json_response({"ok": True})
+
+
+@routes.get("/account/api/apps")
+async def apps(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    user = await request.app[keys.IDENTITIES].user(caller.uid)
+    if user is None:
+        raise NotFound("no such account")
+    usage = await accounts.usage(request.app[keys.BACKEND], user)
+    return web.json_response([u.public() for u in usage])
+
+
+@routes.delete("/account/api/apps/{app}")
+async def delete_app(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    name = request.match_info["app"]
+    user = await request.app[keys.IDENTITIES].user(caller.uid)
+    if user is None or not APP_NAME.match(name) or name not in user.apps:
+        raise NotFound("no such app")
+    await accounts.delete_app_data(request.app, caller.uid, name)
+    return web.json_response({"ok": True})
+
+
+@routes.delete("/account/api")
+async def delete_account(request: web.Request) -> web.Response:
+    caller = await authenticate(request)
+    if await accounts.delete_account(request.app, caller.uid) is None:
+        raise NotFound("no such account")
+    return web.json_response({"ok": True})

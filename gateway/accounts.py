@@ -1,0 +1,82 @@
+"""What an account holds and how it goes away: shared by the admin dashboard and self-service.
+
+Both only ever see counts and sizes from the upstream's db info: the documents are ciphertext and
+neither the admin nor this module opens them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import aiohttp
+from aiocouch import Database
+from aiocouch.exception import NotFoundError
+from aiohttp import web
+
+from gateway import keys
+from gateway.auth.records import User
+from gateway.backend import Backend, db_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AppUsage:
+    """One app's remote copy, as the upstream reports it (None where it reports nothing)."""
+
+    app: str
+    doc_count: int | None
+    size: int | None
+
+    def public(self) -> dict[str, object]:
+        return {"app": self.app, "doc_count": self.doc_count, "size": self.size}
+
+
+def _size(info: dict[str, object]) -> int | None:
+    """CouchDB 3 reports ``sizes.file``; older servers and pouchdb-server ``disk_size``."""
+    sizes = info.get("sizes")
+    if isinstance(sizes, dict):
+        for field in ("file", "external", "active"):
+            if isinstance(sizes.get(field), int):
+                return int(sizes[field])
+    disk = info.get("disk_size")
+    return disk if isinstance(disk, int) else None
+
+
+async def app_usage(backend: Backend, uid: str, app: str) -> AppUsage:
+    try:
+        info = await Database(backend.couch, db_name(uid, app)).info()
+    except NotFoundError:
+        return AppUsage(app, None, None)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("db info failed: %s", type(exc).__name__)
+        return AppUsage(app, None, None)
+    count = info.get("doc_count")
+    return AppUsage(app, count if isinstance(count, int) else None, _size(info))
+
+
+async def usage(backend: Backend, user: User) -> list[AppUsage]:
+    return [await app_usage(backend, user.uid, app) for app in user.apps]
+
+
+async def delete_app_data(app: web.Application, uid: str, name: str) -> bool:
+    """Delete the remote copy of one app; the devices keep theirs. False if there was none."""
+    deleted = await app[keys.BACKEND].delete_user_db(uid, name)
+    await app[keys.IDENTITIES].remove_app(uid, name)
+    return deleted
+
+
+async def delete_account(app: web.Application, uid: str) -> User | None:
+    """Revoke every device (ending its feeds here at once), then forget the account and delete
+    every database it had. None if there is no such account."""
+    identities = app[keys.IDENTITIES]
+    devices = await identities.devices(uid)
+    user = await identities.remove_user(uid)
+    if user is None:
+        return None
+    for device in devices:
+        app[keys.FEEDS].close_device(device.key)
+    for name in user.apps:
+        await app[keys.BACKEND].delete_user_db(uid, name)
+    return user

@@ -1,0 +1,50 @@
+"""``couchgate admin set-password``: the CLI half of the dashboard (wired into gateway/cli.py).
+
+The password is read from a prompt (twice, not echoed) or, for scripts, from ``--stdin``; never
+from an argument, where it would land in shell history and ``ps``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import Any
+
+from gateway.backend import Backend
+from gateway.dashboard.records import MIN_PASSWORD_LENGTH, AdminRecords
+
+
+def add_parser(commands: Any) -> None:
+    """Add the ``admin`` group to the CLI's sub-parsers."""
+    admin = commands.add_parser("admin", help="the admin dashboard").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    set_password = admin.add_parser(
+        "set-password", help="set the password of the admin dashboard (/admin/)"
+    )
+    set_password.add_argument(
+        "--stdin", action="store_true", help="read the password from standard input"
+    )
+
+
+def _read_password(from_stdin: bool) -> str | None:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("New admin password: ")
+    return first if first == getpass.getpass("Repeat it: ") else None
+
+
+async def set_password(backend: Backend, args: argparse.Namespace) -> int:
+    password = _read_password(args.stdin)
+    problem = None
+    if password is None:
+        problem = "the two passwords differ"
+    elif len(password) < MIN_PASSWORD_LENGTH:
+        problem = f"the password needs at least {MIN_PASSWORD_LENGTH} characters"
+    if problem is not None or password is None:
+        print(f"couchgate: {problem}", file=sys.stderr)
+        return 2
+    await AdminRecords(backend.records).set_password(password)
+    print("admin password set; sign in at /admin/")
+    return 0

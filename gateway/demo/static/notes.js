@@ -1,0 +1,184 @@
+/**
+ * The notes demo: PouchDB in the browser, sealed with the ep1 plugin on the way to couchgate.
+ *
+ * The local database stays plaintext (so the page can list notes offline) with random revision
+ * ids; the remote handle seals every write and opens every read. Sync is live and retries on
+ * its own; what it is doing, and why it stopped, is shown in words in #sync-state / #problem.
+ */
+
+import {
+  encryption, generateKey, keyringFromExport, localOptions, qrSvg,
+} from './vendor/couchgate-ep1.js';
+import {
+  api, forgetSession, loadSession, redeemLink, saveSession, wireSignInForms,
+} from './signin.js';
+
+const APP = 'notes';
+const PouchDB = window.PouchDB;
+PouchDB.plugin(encryption);
+
+const $ = (id) => document.getElementById(id);
+let session = loadSession();
+let local = null;
+let sync = null;
+
+function show(section) {
+  for (const id of ['signin', 'setup-key', 'notes']) $(id).hidden = id !== section;
+}
+
+function setState(text) {
+  $('sync-state').textContent = text;
+}
+
+function problem(text) {
+  $('problem').textContent = text || '';
+  $('problem').hidden = !text;
+}
+
+function deviceName() {
+  return $('device-name').value.trim() || 'Browser';
+}
+
+/** Why a sync stopped, in words a person can act on. */
+function describe(err) {
+  const name = (err?.name || err?.error || '').toLowerCase();
+  if (err?.status === 401 || name === 'unauthorized') {
+    return 'This device was signed out (revoked). Your notes stay here; sign in again to sync.';
+  }
+  if (err?.status === 403 || name === 'forbidden') {
+    return `The server refused a change: ${err.reason || err.message}.`;
+  }
+  if (err?.status === 413) return 'A note is too large for the server.';
+  return `Sync problem: ${err?.reason || err?.message || 'unknown error'}. Retrying.`;
+}
+
+function remoteDb() {
+  const token = session.token;
+  return new PouchDB(`${location.origin}/db/${APP}`, {
+    fetch(url, opts) {
+      const headers = new Headers(opts.headers || {});
+      headers.set('Authorization', `Bearer ${token}`);
+      return PouchDB.fetch(url, { ...opts, headers, credentials: 'omit' });
+    },
+  });
+}
+
+async function render() {
+  const result = await local.allDocs({ include_docs: true, descending: true });
+  const list = $('note-list');
+  list.replaceChildren(...result.rows.filter((r) => r.doc.text !== undefined).map((row) => {
+    const item = document.createElement('li');
+    const when = document.createElement('time');
+    when.textContent = new Date(row.doc.created).toLocaleString();
+    item.append(when, document.createTextNode(row.doc.text));
+    return item;
+  }));
+}
+
+async function startNotes() {
+  show('notes');
+  problem('');
+  local = new PouchDB(`notes-${session.user}`, localOptions());
+  const remote = remoteDb();
+  const info = await remote.useEncryption(session.key, {
+    appId: APP,
+    onError: ({ id }) => problem(`A note (${id}) could not be decrypted with this key and was skipped.`),
+  });
+  $('fingerprint').textContent = info.fingerprint;
+  local.changes({ live: true, since: 'now' }).on('change', render);
+  await render();
+  setState('Connecting…');
+  sync = local.sync(remote, { live: true, retry: true })
+    .on('active', () => setState('Syncing…'))
+    .on('paused', (err) => setState(err ? 'Offline: will retry' : 'Synced'))
+    .on('denied', (err) => problem(describe(err)))
+    .on('error', (err) => {
+      setState('Sync stopped');
+      problem(describe(err));
+    });
+}
+
+function afterSignIn(signed) {
+  session = { ...signed, key: session?.user === signed.user ? session.key : undefined };
+  saveSession(session);
+  if (session.key) startNotes();
+  else show('setup-key');
+}
+
+function useKey(exportString) {
+  keyringFromExport(exportString, { appId: APP }); // throws on a mistyped or foreign key
+  session.key = exportString;
+  saveSession(session);
+  return startNotes();
+}
+
+/** A pairing link: the link code for /auth/link/redeem and the key, both in the fragment. */
+function parsePairing(text) {
+  const hash = text.includes('#') ? text.slice(text.indexOf('#') + 1) : text;
+  const params = new URLSearchParams(hash);
+  return { code: params.get('pair'), key: params.get('key'), enroll: params.get('enroll') };
+}
+
+async function pairFrom(text) {
+  const { code, key } = parsePairing(text);
+  if (!code || !key) throw new Error('That is not a pairing text from Notes.');
+  keyringFromExport(key, { appId: APP });
+  const signed = await redeemLink(code, deviceName());
+  session = { ...signed, key };
+  saveSession(session);
+  await startNotes();
+}
+
+async function showPairing() {
+  const { code } = await api('POST', '/auth/link', { token: session.token });
+  const link = `${location.origin}/demo/#pair=${encodeURIComponent(code)}&key=${encodeURIComponent(session.key)}`;
+  $('pair-qr').innerHTML = qrSvg(link);
+  $('pair-link').value = link;
+  $('pair-box').hidden = false;
+}
+
+function wire() {
+  wireSignInForms(document, { deviceName, onSignedIn: afterSignIn, onProblem: problem });
+  $('create-key').addEventListener('click', () => useKey(generateKey(APP)));
+  $('use-pair-text').addEventListener('click', () => {
+    const { key } = parsePairing($('pair-text').value.trim());
+    useKey(key || $('pair-text').value.trim()).catch((err) => problem(err.message));
+  });
+  $('note-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const text = $('note-text').value;
+    if (!text.trim()) return;
+    const created = new Date().toISOString();
+    const id = `${created}-${Math.random().toString(36).slice(2, 8)}`;
+    await local.put({ _id: id, text, created });
+    $('note-text').value = '';
+  });
+  $('pair').addEventListener('click', () => showPairing().catch((err) => problem(describe(err))));
+  $('sign-out').addEventListener('click', async () => {
+    if (sync) sync.cancel();
+    await api('DELETE', `/auth/devices/${session.device}`, { token: session.token }).catch(() => {});
+    forgetSession();
+    location.replace('/demo/');
+  });
+}
+
+async function main() {
+  wire();
+  const fragment = parsePairing(location.hash.slice(1));
+  if (location.hash) history.replaceState(null, '', location.pathname); // the key leaves the URL bar
+  if (fragment.code && fragment.key) {
+    setState('Pairing…');
+    await pairFrom(`#pair=${encodeURIComponent(fragment.code)}&key=${encodeURIComponent(fragment.key)}`)
+      .catch((err) => {
+        show('signin');
+        problem(err.status === 401 ? 'That pairing code is used or expired: make a new one.' : err.message);
+      });
+    return;
+  }
+  if (fragment.enroll) $('enroll-code').value = fragment.enroll;
+  if (!session?.token) show('signin');
+  else if (!session.key) show('setup-key');
+  else await startNotes();
+}
+
+main().catch((err) => problem(`The app failed to start: ${err.message}`));

@@ -1,0 +1,177 @@
+"""Rate limits (how fast anyone may ask) and the quota settings that apply to an app.
+
+Rate limits are token buckets in this process's memory: with N replicas behind a load balancer a
+client gets up to N times the budget, which is fine for what they guard against (a runaway
+client, code guessing, mail bombing); the attempt counters that must hold across replicas (code
+guesses per challenge) live upstream in the records. A bucket is a few floats, so a hand-written
+one beats a dependency here.
+
+Quotas themselves are enforced in :mod:`gateway.quotas`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from gateway.auth.records import Device
+from gateway.config import Settings
+from gateway.errors import TooManyRequests
+
+MINUTE, HOUR = 60.0, 3600.0
+MAX_KEYS = 100_000
+
+
+class RateLimiter:
+    """Token buckets by key. A bucket holds up to ``capacity`` tokens and refills at
+    ``capacity`` per ``period`` seconds, so a client may burst a whole period's worth and then
+    goes on at the steady rate. Buckets that have refilled are forgotten when there are many."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = MAX_KEYS):
+        self._clock = clock
+        self._max_keys = max_keys
+        self._buckets: dict[Hashable, tuple[float, float, int, float]] = {}
+
+    def _level(self, key: Hashable, capacity: int, period: float, now: float) -> float:
+        tokens, stamp, _, _ = self._buckets.get(key, (float(capacity), now, capacity, period))
+        return min(float(capacity), tokens + (now - stamp) * capacity / period)
+
+    def wait(self, key: Hashable, capacity: int, period: float) -> float:
+        """Seconds until ``key`` may go on; 0.0 when it may now. Takes nothing."""
+        level = self._level(key, capacity, period, self._clock())
+        return 0.0 if level >= 1 else (1 - level) * period / capacity
+
+    def take(self, key: Hashable, capacity: int, period: float) -> float:
+        """Take one token if there is one (0.0), else the seconds to wait (nothing taken)."""
+        now = self._clock()
+        level = self._level(key, capacity, period, now)
+        if level < 1:
+            return (1 - level) * period / capacity
+        self._store(key, level - 1, now, capacity, period)
+        return 0.0
+
+    def charge(self, key: Hashable, capacity: int, period: float) -> None:
+        """Take one token whether or not there is one (a failure seen after the fact)."""
+        now = self._clock()
+        self._store(
+            key, max(0.0, self._level(key, capacity, period, now) - 1), now, capacity, period
+        )
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _store(
+        self, key: Hashable, tokens: float, now: float, capacity: int, period: float
+    ) -> None:
+        self._buckets.pop(key, None)  # re-inserted last: the dict stays in order of last use
+        self._buckets[key] = (tokens, now, capacity, period)
+        if len(self._buckets) > self._max_keys:
+            self._forget(now)
+
+    def _forget(self, now: float) -> None:
+        full = [k for k, (_, _, c, p) in self._buckets.items() if self._level(k, c, p, now) >= c]
+        for key in full:
+            del self._buckets[key]
+        while len(self._buckets) > self._max_keys // 2:  # under attack: drop the least recent
+            del self._buckets[next(iter(self._buckets))]
+
+
+def client_ip(request: web.BaseRequest, trusted: tuple[str, ...]) -> str:
+    """The caller's address: the peer, or, when the peer is a trusted reverse proxy, the last
+    address in ``X-Forwarded-For`` that no trusted proxy added."""
+    peer = request.remote or "-"
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for v in request.headers.getall("X-Forwarded-For", []) for h in v.split(",")]
+    for hop in reversed(hops):
+        if hop and hop not in trusted:
+            return hop
+    return peer
+
+
+def is_loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def app_of(request: web.BaseRequest) -> str:
+    """The app a proxied request is for ('' elsewhere), for per-app limits."""
+    if not request.path.startswith("/db/"):
+        return ""
+    return request.path[len("/db/") :].partition("/")[0]
+
+
+class Limits:
+    """The rate limits of one gateway process, read from its settings."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self._settings = settings
+        self._buckets = RateLimiter(clock)
+
+    def check_device(self, request: web.Request, device: Device) -> None:
+        """Count one request of a signed-in device; 429 past its per-minute budget."""
+        app = app_of(request)
+        per_minute = self._per_app(app).device_requests_per_minute
+        if per_minute and (
+            wait := self._buckets.take(("device", device.key, app), per_minute, MINUTE)
+        ):
+            raise TooManyRequests(
+                f"more than {per_minute} requests a minute from this device", retry_after=wait
+            )
+
+    def check_code_request(self, request: web.Request, email_hmac: str) -> None:
+        """Count one request for a sign-in code, against its address and the caller's IP."""
+        s = self._settings
+        self._take_ip(request)
+        if s.address_signins_per_hour and (
+            wait := self._buckets.take(("address", email_hmac), s.address_signins_per_hour, HOUR)
+        ):
+            raise TooManyRequests("too many sign-in codes for this address", retry_after=wait)
+
+    def check_redeem(self, request: web.Request) -> None:
+        """Before redeeming a code: refuse an IP whose failures used up its budget."""
+        per_hour = self._settings.ip_signins_per_hour
+        if per_hour and (wait := self._buckets.wait(("ip", self._ip(request)), per_hour, HOUR)):
+            raise TooManyRequests("too many sign-in attempts from this address", retry_after=wait)
+
+    def failed_redeem(self, request: web.Request) -> None:
+        """A wrong or expired code: it counts against the caller's IP."""
+        per_hour = self._settings.ip_signins_per_hour
+        if per_hour:
+            self._buckets.charge(("ip", self._ip(request)), per_hour, HOUR)
+
+    def _take_ip(self, request: web.Request) -> None:
+        per_hour = self._settings.ip_signins_per_hour
+        if per_hour and (wait := self._buckets.take(("ip", self._ip(request)), per_hour, HOUR)):
+            raise TooManyRequests("too many sign-in attempts from this address", retry_after=wait)
+
+    def _ip(self, request: web.Request) -> str:
+        return client_ip(request, self._settings.trusted_proxies)
+
+    def _per_app(self, app: str) -> Quota:
+        return quota_for(self._settings, app)
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """The limits that apply to one app (0: none)."""
+
+    bytes: int
+    docs: int
+    device_requests_per_minute: int
+
+
+def quota_for(settings: Settings, app: str) -> Quota:
+    own = settings.app_limits.get(app)
+
+    def pick(name: str) -> int:
+        value = None if own is None else getattr(own, name)
+        return int(getattr(settings, name) if value is None else value)
+
+    return Quota(pick("quota_bytes"), pick("quota_docs"), pick("device_requests_per_minute"))

@@ -1,0 +1,159 @@
+"""Prometheus metrics through the official ``prometheus_client``, one registry per app.
+
+A registry of its own (not the process-global one) lets several apps live in one process, as
+they do in the tests, without their collectors clashing. Labels are bounded sets only: route
+classes (never raw paths, which carry document ids), known methods, status codes. Upstream calls
+are timed by an aiohttp ``TraceConfig`` on the shared session, so the proxy needs no hooks.
+
+The ``METRICS`` key lives here rather than in :mod:`gateway.keys`: this module reads request
+keys, so ``keys`` importing it would be a cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import SimpleNamespace
+
+import aiohttp
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from gateway.feeds import FeedRegistry
+from gateway.middlewares import route_class
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "COPY"})
+SIGN_IN_STEPS = {
+    "/auth/code": "code",
+    "/auth/token": "token",
+    "/auth/enroll": "enroll",
+    "/auth/link/redeem": "link",
+}
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+CLIENT_GONE = "499"  # nginx's code for a client that left before its answer
+
+
+class Metrics:
+    """Every instrument of one gateway app."""
+
+    def __init__(self, feeds: FeedRegistry) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "couchgate_requests",
+            "Requests answered, by route class, method and status",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "couchgate_request_duration_seconds",
+            "Time from request to the end of its answer (live feeds: their whole life)",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.bytes_in = Counter(
+            "couchgate_request_bytes", "Request body bytes received", ["route"], registry=r
+        )
+        self.bytes_out = Counter(
+            "couchgate_response_bytes", "Response bytes sent", ["route"], registry=r
+        )
+        self.live_feeds = Gauge("couchgate_live_feeds", "Open live feeds", registry=r)
+        self.live_feeds.set_function(lambda: len(feeds))
+        self.upstream_latency = Histogram(
+            "couchgate_upstream_duration_seconds",
+            "Time until the upstream's response headers",
+            ["method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_errors = Counter(
+            "couchgate_upstream_errors",
+            "Upstream calls that failed: connection (no answer), status_5xx, refused (401)",
+            ["kind"],
+            registry=r,
+        )
+        self.sign_in_attempts = Counter(
+            "couchgate_sign_in_attempts", "Sign-in requests, by step", ["step"], registry=r
+        )
+        self.sign_in_failures = Counter(
+            "couchgate_sign_in_failures", "Sign-in requests refused, by step", ["step"], registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def observe(self, request: web.Request, status: str, elapsed: float, bytes_out: int) -> None:
+        route = route_class(request)
+        method = request.method if request.method in METHODS else "other"
+        self.requests.labels(route, method, status).inc()
+        self.latency.labels(route).observe(elapsed)
+        self.bytes_in.labels(route).inc(request.content.total_bytes)
+        self.bytes_out.labels(route).inc(bytes_out)
+        step = SIGN_IN_STEPS.get(route) if method == "POST" else None
+        if step is not None:
+            self.sign_in_attempts.labels(step).inc()
+            if not status.startswith("2"):
+                self.sign_in_failures.labels(step).inc()
+
+    def trace_config(self) -> aiohttp.TraceConfig:
+        """Times every upstream call of the shared session and counts its failures."""
+        trace = aiohttp.TraceConfig()
+
+        async def start(
+            _: aiohttp.ClientSession, ctx: SimpleNamespace, __: aiohttp.TraceRequestStartParams
+        ) -> None:
+            ctx.started = time.monotonic()
+
+        async def end(
+            _: aiohttp.ClientSession, ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams
+        ) -> None:
+            method = params.method if params.method in METHODS else "other"
+            self.upstream_latency.labels(method).observe(time.monotonic() - ctx.started)
+            if params.response.status >= 500:
+                self.upstream_errors.labels("status_5xx").inc()
+            elif params.response.status == 401:
+                self.upstream_errors.labels("refused").inc()
+
+        async def failed(
+            _: aiohttp.ClientSession,
+            __: SimpleNamespace,
+            params: aiohttp.TraceRequestExceptionParams,
+        ) -> None:
+            if not isinstance(params.exception, asyncio.CancelledError):
+                self.upstream_errors.labels("connection").inc()
+
+        trace.on_request_start.append(start)
+        trace.on_request_end.append(end)
+        trace.on_request_exception.append(failed)
+        return trace
+
+
+METRICS = web.AppKey("metrics", Metrics)
+
+
+def _bytes_sent(response: web.StreamResponse) -> int:
+    if response.prepared:
+        return response.body_length  # streamed: counted as written, once it ended
+    body = response.body if isinstance(response, web.Response) else None
+    return len(body) if isinstance(body, bytes) else 0
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost: sees every answer as it goes out, errors already shaped into responses."""
+    metrics = request.app[METRICS]
+    started = time.monotonic()
+    try:
+        response = await handler(request)
+    except asyncio.CancelledError:
+        metrics.observe(request, CLIENT_GONE, time.monotonic() - started, 0)
+        raise
+    except web.HTTPException as exc:  # redirects; errors were answered further in
+        metrics.observe(request, str(exc.status), time.monotonic() - started, 0)
+        raise
+    metrics.observe(
+        request, str(response.status), time.monotonic() - started, _bytes_sent(response)
+    )
+    return response

@@ -1,0 +1,100 @@
+"""Quotas: what one user may keep in one app's database.
+
+Checked against the upstream's own database info before a write is forwarded: a write past the
+quota is refused whole (403 ``forbidden``, which stops a PouchDB replication instead of retrying
+it) and nothing stored is touched. ``DELETE`` of a document or of the remote copy is never
+refused, so a user can always get back under the quota. One extra upstream ``GET`` per write,
+and only when the app has a quota.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from gateway import keys
+from gateway.auth.records import Device
+from gateway.backend import ADMIN_CALL_TIMEOUT, Backend, member_name
+from gateway.errors import Forbidden, UpstreamUnavailable
+from gateway.limits import quota_for
+from gateway.paths import Kind, Target
+from gateway.upstream_auth import admin_headers, member_headers
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    docs: int
+    bytes: int
+
+
+def usage_of(info: object) -> Usage:
+    """Documents and bytes from a database info answer: CouchDB's ``sizes.external`` (the data
+    as stored, uncompressed), else what older servers report."""
+    if not isinstance(info, dict):
+        return Usage(0, 0)
+    sizes = info.get("sizes") if isinstance(info.get("sizes"), dict) else {}
+    assert isinstance(sizes, dict)
+    size = next(
+        (
+            v
+            for v in (sizes.get("external"), sizes.get("active"), info.get("data_size"))
+            if isinstance(v, int)
+        ),
+        0,
+    )
+    docs = info.get("doc_count")
+    return Usage(docs if isinstance(docs, int) else 0, size)
+
+
+async def db_usage(backend: Backend, uid: str, app: str, *, as_admin: bool = False) -> Usage | None:
+    """What one user keeps in one app's database; None when there is no such database."""
+    settings = backend.settings
+    headers = (
+        admin_headers(settings)
+        if as_admin
+        else member_headers(settings, member_name(uid), int(time.time()))
+    )
+    try:
+        async with backend.http.get(
+            backend.db_url(uid, app),
+            headers={**headers, "Accept": "application/json"},
+            timeout=ADMIN_CALL_TIMEOUT,
+        ) as resp:
+            if resp.status == 404:
+                return None
+            if resp.status != 200:
+                raise UpstreamUnavailable("the database did not say how much it holds")
+            return usage_of(await resp.json(content_type=None))
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        raise UpstreamUnavailable() from None
+
+
+def _is_write(method: str, target: Target) -> bool:
+    if target.kind is Kind.ENDPOINT:
+        return target.endpoint == "_bulk_docs" and method == "POST"
+    return method == "PUT" and target.kind in (Kind.DOC, Kind.ATTACHMENT)
+
+
+async def check_quota(request: web.Request, device: Device, target: Target) -> None:
+    """Refuse a write that would take the user's database for this app past its quota."""
+    if not _is_write(request.method, target):
+        return
+    quota = quota_for(request.app[keys.SETTINGS], target.app)
+    if not quota.bytes and not quota.docs:
+        return
+    usage = await db_usage(request.app[keys.BACKEND], device.uid, target.app)
+    if usage is None:
+        return  # no database: the write itself answers 404
+    if quota.docs and usage.docs >= quota.docs:
+        raise Forbidden(
+            f"document quota reached: {usage.docs} of {quota.docs} documents; delete some first"
+        )
+    incoming = request.content_length or 0
+    if quota.bytes and usage.bytes + incoming > quota.bytes:
+        raise Forbidden(
+            f"storage quota reached: {usage.bytes} of {quota.bytes} bytes used, "
+            f"this write needs {incoming} more"
+        )

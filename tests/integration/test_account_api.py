@@ -1,0 +1,62 @@
+"""Self-service through ``/account/api`` with a device token: devices, remote copies, account."""
+
+from __future__ import annotations
+
+from tests.harness import GatewayHarness
+
+
+async def test_devices_apps_and_account(gateway: GatewayHarness) -> None:
+    laptop = await gateway.new_device(name="laptop")
+    phone = await gateway.new_device(same_user_as=laptop, name="phone")
+    other = await gateway.new_device()
+
+    status, devices = await gateway.call("GET", "/account/api/devices", device=laptop)
+    assert status == 200
+    assert [(d["name"], d["current"]) for d in devices] == [("laptop", True), ("phone", False)]
+
+    assert (await gateway.call("PUT", "/db/notes/", device=laptop))[0] == 201
+    assert (await gateway.call("PUT", "/db/notes/n1", device=laptop, json={"e2e": "x"}))[0] == 201
+    status, apps = await gateway.call("GET", "/account/api/apps", device=phone)
+    assert status == 200
+    assert [(a["app"], a["doc_count"]) for a in apps] == [("notes", 1)]
+    assert isinstance(apps[0]["size"], int | None)
+
+    # Another person's device id or app is simply not found.
+    assert await gateway.call("DELETE", f"/account/api/devices/{phone.device}", device=other) == (
+        404,
+        {"error": "not_found", "reason": "no such device"},
+    )
+    assert await gateway.call("DELETE", "/account/api/apps/notes", device=other) == (
+        404,
+        {"error": "not_found", "reason": "no such app"},
+    )
+
+    assert await gateway.call("DELETE", "/account/api/apps/notes", device=phone) == (
+        200,
+        {"ok": True},
+    )
+    assert (await gateway.call("GET", "/account/api/apps", device=laptop))[1] == []
+    status, _ = await gateway.peek("GET", f"/{gateway.upstream_db(laptop, 'notes')}")
+    assert status == 404
+
+    assert (await gateway.call("DELETE", f"/account/api/devices/{phone.device}", device=laptop))[
+        0
+    ] == 200
+    assert await gateway.call("GET", "/account/api/devices", device=phone) == (
+        401,
+        {"error": "unauthorized", "reason": "invalid or revoked token"},
+    )
+
+    assert (await gateway.call("PUT", "/db/notes/", device=laptop))[0] == 201
+    assert await gateway.call("DELETE", "/account/api", device=laptop) == (200, {"ok": True})
+    assert (await gateway.call("GET", "/account/api", device=laptop))[0] == 401
+    status, _ = await gateway.peek("GET", f"/{gateway.upstream_db(laptop, 'notes')}")
+    assert status == 404
+    assert (await gateway.call("GET", "/account/api", device=other))[0] == 200
+
+
+async def test_requires_a_device_token(gateway: GatewayHarness) -> None:
+    assert await gateway.call("GET", "/account/api/apps") == (
+        401,
+        {"error": "unauthorized", "reason": "authentication required"},
+    )

@@ -1,0 +1,52 @@
+"""``couchgate admin set-password`` stores an Argon2id hash in the records database, which the
+dashboard of a running gateway (any replica) then accepts."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from gateway import keys
+from gateway.cli import main
+from gateway.dashboard.records import AdminRecords
+from tests.harness import GatewayHarness
+from tests.integration.test_cli import _use_settings_of
+
+MakeGateway = Callable[..., Awaitable[GatewayHarness]]
+
+
+async def test_set_password_from_stdin(
+    make_gateway: MakeGateway, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gw = await make_gateway()
+    _use_settings_of(gw, monkeypatch)
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert await asyncio.to_thread(main, ["admin", "set-password", "--stdin"]) == 2
+    assert "at least 12 characters" in capsys.readouterr().err
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    assert await asyncio.to_thread(main, ["admin", "set-password", "--stdin"]) == 0
+    out = capsys.readouterr()
+    assert "password" not in out.err and "a long enough" not in out.out
+
+    stored = await AdminRecords(gw.app[keys.BACKEND].records).password_hash()
+    assert stored is not None and stored.startswith("$argon2id$")
+    status, _ = await gw.call(
+        "POST",
+        "/admin/login",
+        data={"password": "a long enough password"},
+        headers={"Origin": gw.url},
+        allow_redirects=False,
+    )
+    assert status == 303
+    status, body = await gw.call(
+        "POST",
+        "/admin/login",
+        data={"password": "wrong password!!"},
+        headers={"Origin": gw.url},
+        allow_redirects=False,
+    )
+    assert status == 401 and "not the admin password" in body
