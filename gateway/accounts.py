@@ -17,8 +17,17 @@ from aiohttp import web
 from gateway import keys
 from gateway.auth.records import User
 from gateway.backend import Backend, db_name
+from gateway.errors import NotFound
 
 log = logging.getLogger(__name__)
+
+
+async def revoke(app: web.Application, uid: str, device: str) -> None:
+    """Revoke a device and end its open live feeds on this replica at once (other replicas
+    follow the records database and end theirs within one long poll)."""
+    if not await app[keys.IDENTITIES].revoke_device(uid, device):
+        raise NotFound("no such device")
+    app[keys.FEEDS].close_device(f"{uid}:{device}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import accounts, keys
-from gateway.auth import tokens
 from gateway.auth.identity import authenticate
 from gateway.auth.records import iso
-from gateway.auth.routes import revoke
+from gateway.auth.routes import revoke_device
 from gateway.config import APP_NAME
 from gateway.errors import NotFound
 
@@ -48,14 +47,8 @@ async def devices(request: web.Request) -> web.Response:
     )
 
 
-@routes.delete("/account/api/devices/{device}")
-async def revoke_device(request: web.Request) -> web.Response:
-    caller = await authenticate(request)
-    target = request.match_info["device"]
-    if not tokens.is_id(target):
-        raise NotFound("no such device")
-    await revoke(request.app, caller.uid, target)
-    return web.json_response({"ok": True})
+# The same act as DELETE /auth/devices/{id}, under the account API too: one handler serves both.
+routes.delete("/account/api/devices/{device}")(revoke_device)
 
 
 @routes.get("/account/api/apps")

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway import keys
+from gateway.accounts import revoke
 from gateway.auth import tokens
 from gateway.auth.identity import authenticate
 from gateway.auth.records import Device, GrantKind, iso
@@ -143,16 +144,10 @@ async def list_devices(request: web.Request) -> web.Response:
 
 @routes.delete("/auth/devices/{device}")
 async def revoke_device(request: web.Request) -> web.Response:
+    """Revoke one of the caller's own devices (also served as ``/account/api/devices/{id}``)."""
     caller = await authenticate(request)
     target = request.match_info["device"]
     if not tokens.is_id(target):
         raise NotFound("no such device")
     await revoke(request.app, caller.uid, target)
     return web.json_response({"ok": True})
-
-
-async def revoke(app: web.Application, uid: str, device: str) -> None:
-    """Revoke a device and end its open live feeds on this replica at once."""
-    if not await app[keys.IDENTITIES].revoke_device(uid, device):
-        raise NotFound("no such device")
-    app[keys.FEEDS].close_device(f"{uid}:{device}")

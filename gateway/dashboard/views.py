@@ -18,7 +18,6 @@ from aiohttp import web
 from gateway import accounts, keys
 from gateway.auth import tokens
 from gateway.auth.records import Device, User, iso
-from gateway.auth.routes import revoke
 from gateway.config import APP_NAME
 from gateway.dashboard import session
 from gateway.dashboard.figures import figures
@@ -221,7 +220,7 @@ async def revoke_device(request: web.Request) -> web.Response:
     device = request.match_info["device"]
     if not tokens.is_id(device):
         raise NotFound("no such device")
-    await revoke(request.app, uid, device)
+    await accounts.revoke(request.app, uid, device)
     raise redirect(f"/admin/users/{uid}?done=revoked")
 
 
