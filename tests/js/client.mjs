@@ -24,6 +24,8 @@ import { createInterface } from 'node:readline';
 import PouchDB from 'pouchdb';
 import memoryAdapter from 'pouchdb-adapter-memory';
 
+import { hasRev, waitUntil } from './waiting.mjs';
+
 PouchDB.plugin(memoryAdapter);
 
 const http = { requests: 0, failures: [] };
@@ -173,34 +175,7 @@ function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function waitUntil(predicate, timeoutMs, intervalMs = 25) {
-  const start = performance.now();
-  return new Promise((resolve) => {
-    const tick = async () => {
-      let done = false;
-      try {
-        done = await predicate();
-      } catch {
-        done = false;
-      }
-      const ms = performance.now() - start;
-      if (done) resolve({ ok: true, ms });
-      else if (ms > timeoutMs) resolve({ ok: false, ms });
-      else setTimeout(tick, intervalMs);
-    };
-    tick();
-  });
-}
 
-async function hasRev(db, docId, rev) {
-  try {
-    const doc = await db.get(docId);
-    return rev === undefined || doc._rev === rev;
-  } catch (err) {
-    if (err.status === 404) return false;
-    throw err;
-  }
-}
 
 async function isDeleted(db, docId) {
   try {

@@ -21,6 +21,8 @@ import { createInterface } from 'node:readline';
 import PouchDB from 'pouchdb';
 import memoryAdapter from 'pouchdb-adapter-memory';
 
+import { hasRev, waitUntil } from './waiting.mjs';
+
 import encryption, { localOptions } from '../../encryption_plugin/js/src/index.js';
 
 PouchDB.plugin(memoryAdapter);
@@ -109,33 +111,7 @@ async function docsOf(db) {
     .sort((x, y) => (x._id < y._id ? -1 : x._id > y._id ? 1 : 0));
 }
 
-function waitUntil(predicate, timeoutMs, intervalMs = 25) {
-  const start = performance.now();
-  return new Promise((resolve) => {
-    const tick = async () => {
-      let done = false;
-      try {
-        done = await predicate();
-      } catch {
-        done = false;
-      }
-      const ms = performance.now() - start;
-      if (done) resolve({ ok: true, ms });
-      else if (ms > timeoutMs) resolve({ ok: false, ms });
-      else setTimeout(tick, intervalMs);
-    };
-    tick();
-  });
-}
 
-async function hasRev(db, id, rev) {
-  try {
-    return (await db.get(id))._rev === rev;
-  } catch (err) {
-    if (err.status === 404) return false;
-    throw err;
-  }
-}
 
 function generateDocs(count, size) {
   const width = String(count).length;
