@@ -115,7 +115,10 @@ async def login(request: web.Request) -> web.Response:
     hashed = await records.password_hash()
     if hashed is None:
         return render(request, "login.html", {"configured": False, "error": None}, status=401)
+    limits = request.config_dict[keys.LIMITS]
+    limits.check_redeem(request)  # a guessing client IP is refused before any Argon2id work
     if not isinstance(password, str) or not await verify_password(hashed, password):
+        limits.failed_redeem(request)
         context = {"configured": True, "error": "That is not the admin password."}
         return render(request, "login.html", context, status=401)
     response = redirect("/admin/")

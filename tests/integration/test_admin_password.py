@@ -50,3 +50,26 @@ async def test_set_password_from_stdin(
         allow_redirects=False,
     )
     assert status == 401 and "not the admin password" in body
+
+
+async def test_guessing_the_admin_password_is_rate_limited_per_client_ip(
+    make_gateway: MakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gw = await make_gateway(ip_signins_per_hour=3)
+    _use_settings_of(gw, monkeypatch)
+    monkeypatch.setattr("sys.stdin", io.StringIO("the real admin password\n"))
+    assert await asyncio.to_thread(main, ["admin", "set-password", "--stdin"]) == 0
+
+    async def attempt(password: str) -> int:
+        status, _ = await gw.call(
+            "POST",
+            "/admin/login",
+            data={"password": password},
+            headers={"Origin": gw.url},
+            allow_redirects=False,
+        )
+        return status
+
+    assert [await attempt(f"guess number {i}") for i in range(3)] == [401, 401, 401]
+    # The budget is spent: even the right password waits now, and nothing is verified.
+    assert await attempt("the real admin password") == 429
