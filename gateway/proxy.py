@@ -10,6 +10,7 @@ Once a response has started nothing can become a JSON error, so every refusal ha
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import time
@@ -231,7 +232,8 @@ class _UpstreamCall:
         )
         data: Any = None
         if isinstance(self._body, bytes):
-            data = self._body
+            # A file-like payload is written in chunks; one large bytes write would hold the loop.
+            data = io.BytesIO(self._body)
             headers[hdrs.CONTENT_LENGTH] = str(len(self._body))
         elif self._body is not None:
             data = self._body  # the client's body, replayed: its Content-Length still holds

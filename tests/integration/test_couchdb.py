@@ -148,3 +148,26 @@ async def test_couchdbs_replicator_through_couchgate(
     assert status == 200 and result["ok"], result
     assert (await jwt_gateway.peek("GET", f"/{back}"))[1]["doc_count"] == 50
     assert (await jwt_gateway.call("GET", "/db/_session", device=device))[0] == 404
+
+
+async def test_a_document_over_8_mb_through_couchgate_to_couchdb(
+    jwt_gateway: GatewayHarness,
+) -> None:
+    """CouchDB 3 refuses documents over its max_document_size (8 MB before 3.x defaults grew);
+    the compose file and this container allow 16 MB, and couchgate passes 9 MB whole."""
+    import io
+    import json
+
+    device = await jwt_gateway.new_device()
+    assert (await jwt_gateway.call("PUT", "/db/notes/", device=device))[0] == 201
+    blob = os.urandom(9 * 1024 * 1024 // 2).hex()
+    status, body = await jwt_gateway.call(
+        "PUT",
+        "/db/notes/big",
+        device=device,
+        data=io.BytesIO(json.dumps({"blob": blob}).encode()),
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 201, body
+    status, doc = await jwt_gateway.call("GET", "/db/notes/big", device=device)
+    assert status == 200 and doc["blob"] == blob
