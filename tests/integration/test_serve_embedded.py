@@ -5,24 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from tests.pouch import device_remote, run_pouch
 from tests.served import Server
 from tests.upstreams import free_port
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[Server]:
-    served = Server(tmp_path / "data", free_port())
-    await served.start()
-    yield served
-    if served.proc is not None and served.proc.returncode is None:
-        served.proc.kill()
-        await served.proc.wait()
 
 
 async def test_serve_with_no_upstream_replicates_and_survives_kill_9(server: Server) -> None:

@@ -6,25 +6,12 @@ on and every document is there."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.pouch import PouchSession, device_remote, run_pouch
 from tests.served import SHUTDOWN_TIMEOUT_S, Device, Server
-from tests.upstreams import free_port
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[Server]:
-    served = Server(tmp_path / "data", free_port())
-    await served.start()
-    yield served
-    if served.proc is not None and served.proc.returncode is None:
-        served.proc.kill()
-        await served.proc.wait()
 
 
 async def _doc_count(device: Device, app: str) -> int:
