@@ -19,26 +19,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import secrets
 import shutil
 import statistics
 import sys
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench import replication_common as common
+
 MODES = ("plain", "sealed")
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--docs", type=int, default=2000, help="documents per replication")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds (median is reported)")
-    parser.add_argument("--doc-size", type=int, default=256, help="filler bytes per document")
-    parser.add_argument("--batch-size", type=int, default=100, help="PouchDB's batch_size")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead")
-    return parser.parse_args(argv)
 
 
 async def run_driver(timeout: float, **command: Any) -> dict[str, Any]:  # noqa: ASYNC109
@@ -122,28 +111,17 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(result: dict[str, Any]) -> str:
-    rates, ratio = result["docs_per_s"], result["ratio"]
-    return "\n".join(
-        [
-            f"PouchDB replication through couchgate, {result['docs']} docs of "
-            f"~{result['doc_size']} B, batch_size {result['batch_size']}, median of "
-            f"{result['rounds']} round(s), upstream {result['upstream']}",
-            f"{'':24}{'push docs/s':>12}{'pull docs/s':>14}",
-            f"{'plaintext':24}{rates['plain']['push']:>12.0f}{rates['plain']['pull']:>14.0f}",
-            f"{'sealed (ep1 plugin)':24}{rates['sealed']['push']:>12.0f}"
-            f"{rates['sealed']['pull']:>14.0f}",
-            f"{'ratio sealed/plain':24}{ratio['push']:>12.2f}{ratio['pull']:>14.2f}",
-        ]
+    title = (
+        f"PouchDB replication through couchgate, {result['docs']} docs of "
+        f"~{result['doc_size']} B, batch_size {result['batch_size']}, median of "
+        f"{result['rounds']} round(s), upstream {result['upstream']}"
     )
+    rows = [("plaintext", "plain"), ("sealed (ep1 plugin)", "sealed")]
+    return common.rate_table(title, rows, "ratio sealed/plain", result)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if str(ROOT) not in sys.path:  # run as a file rather than with -m from the root
-        sys.path.insert(0, str(ROOT))
-    result = asyncio.run(measure(args))
-    print(json.dumps(result) if args.json else report(result))
-    return 0
+    return common.run(measure, report, common.parse_args(__doc__, argv))
 
 
 if __name__ == "__main__":

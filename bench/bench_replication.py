@@ -18,24 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import secrets
 import statistics
 import sys
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--docs", type=int, default=2000, help="documents per replication")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds (median is reported)")
-    parser.add_argument("--doc-size", type=int, default=256, help="filler bytes per document")
-    parser.add_argument("--batch-size", type=int, default=100, help="PouchDB's batch_size")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead")
-    return parser.parse_args(argv)
+from bench import replication_common as common
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -44,7 +32,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from tests.upstreams import primary_upstream
 
     timings: dict[str, dict[str, list[float]]] = {
-        "direct": {"push": [], "pull": []}, "gateway": {"push": [], "pull": []},
+        "direct": {"push": [], "pull": []},
+        "gateway": {"push": [], "pull": []},
     }
     with primary_upstream() as upstream:
         gateway = await start_gateway(upstream)
@@ -54,20 +43,28 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 tag = f"{round_no}{secrets.token_hex(3)}"
                 direct_db = f"bench-direct-{tag}"
                 targets = {
-                    "direct": direct_remote(f"{upstream.url}/{direct_db}", upstream.user,
-                                            upstream.password),
+                    "direct": direct_remote(
+                        f"{upstream.url}/{direct_db}", upstream.user, upstream.password
+                    ),
                     "gateway": device_remote(device, f"bench-{tag}"),
                 }
                 order = ["direct", "gateway"] if round_no % 2 == 0 else ["gateway", "direct"]
                 for name in order:
-                    out = await run_pouch("bench", timeout=600, remote=targets[name],
-                                          count=args.docs, doc_size=args.doc_size,
-                                          batch_size=args.batch_size)
+                    out = await run_pouch(
+                        "bench",
+                        timeout=600,
+                        remote=targets[name],
+                        count=args.docs,
+                        doc_size=args.doc_size,
+                        batch_size=args.batch_size,
+                    )
                     for way in ("push", "pull"):
                         replication = out["result"][way]
                         if replication["docs_written"] != args.docs:
-                            raise RuntimeError(f"{name} {way} wrote {replication['docs_written']}"
-                                               f" of {args.docs} docs: {replication}")
+                            raise RuntimeError(
+                                f"{name} {way} wrote {replication['docs_written']}"
+                                f" of {args.docs} docs: {replication}"
+                            )
                         timings[name][way].append(replication["elapsed_ms"])
                 for db in (direct_db, gateway.upstream_db(device, f"bench-{tag}")):
                     await asyncio.to_thread(upstream.request, "DELETE", f"/{db}")
@@ -80,8 +77,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     rates = {name: {way: rate(ms) for way, ms in ways.items()} for name, ways in timings.items()}
     return {
-        "docs": args.docs, "rounds": args.rounds, "doc_size": args.doc_size,
-        "batch_size": args.batch_size, "upstream": kind,
+        "docs": args.docs,
+        "rounds": args.rounds,
+        "doc_size": args.doc_size,
+        "batch_size": args.batch_size,
+        "upstream": kind,
         "docs_per_s": rates,
         "ratio": {way: rates["gateway"][way] / rates["direct"][way] for way in ("push", "pull")},
         "elapsed_ms": timings,
@@ -89,28 +89,17 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(result: dict[str, Any]) -> str:
-    rates, ratio = result["docs_per_s"], result["ratio"]
-    lines = [
+    title = (
         f"PouchDB replication, {result['docs']} docs of ~{result['doc_size']} B, batch_size "
         f"{result['batch_size']}, median of {result['rounds']} round(s), upstream "
-        f"{result['upstream']}",
-        f"{'':22}{'push docs/s':>12}{'pull docs/s':>14}",
-        f"{'direct to upstream':22}{rates['direct']['push']:>12.0f}"
-        f"{rates['direct']['pull']:>14.0f}",
-        f"{'through couchgate':22}{rates['gateway']['push']:>12.0f}"
-        f"{rates['gateway']['pull']:>14.0f}",
-        f"{'ratio gateway/direct':22}{ratio['push']:>12.2f}{ratio['pull']:>14.2f}",
-    ]
-    return "\n".join(lines)
+        f"{result['upstream']}"
+    )
+    rows = [("direct to upstream", "direct"), ("through couchgate", "gateway")]
+    return common.rate_table(title, rows, "ratio gateway/direct", result)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if str(ROOT) not in sys.path:  # run as a file rather than with -m from the root
-        sys.path.insert(0, str(ROOT))
-    result = asyncio.run(measure(args))
-    print(json.dumps(result) if args.json else report(result))
-    return 0
+    return common.run(measure, report, common.parse_args(__doc__, argv))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,48 @@
+"""What the PouchDB replication benchmarks share: their flags, their table and their main."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_args(description: str | None, argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(description or "").split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=2000, help="documents per replication")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (median is reported)")
+    parser.add_argument("--doc-size", type=int, default=256, help="filler bytes per document")
+    parser.add_argument("--batch-size", type=int, default=100, help="PouchDB's batch_size")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    return parser.parse_args(argv)
+
+
+def rate_table(
+    title: str, rows: list[tuple[str, str]], ratio_label: str, result: dict[str, Any]
+) -> str:
+    """``rows`` are (label, key in result["docs_per_s"]); the last line is the ratio."""
+    rates, ratio = result["docs_per_s"], result["ratio"]
+    width = max(len(label) for label, _ in [*rows, (ratio_label, "")]) + 2
+    lines = [title, f"{'':{width}}{'push docs/s':>12}{'pull docs/s':>14}"]
+    for label, key in rows:
+        lines.append(f"{label:{width}}{rates[key]['push']:>12.0f}{rates[key]['pull']:>14.0f}")
+    lines.append(f"{ratio_label:{width}}{ratio['push']:>12.2f}{ratio['pull']:>14.2f}")
+    return "\n".join(lines)
+
+
+def run(
+    measure: Callable[[argparse.Namespace], Awaitable[dict[str, Any]]],
+    report: Callable[[dict[str, Any]], str],
+    args: argparse.Namespace,
+) -> int:
+    if str(ROOT) not in sys.path:  # run as a file rather than with -m from the root
+        sys.path.insert(0, str(ROOT))
+    result = asyncio.run(measure(args))
+    print(json.dumps(result) if args.json else report(result))
+    return 0
