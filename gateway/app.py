@@ -73,7 +73,7 @@ async def _chores(app: web.Application, backend: Backend) -> None:
     """Once the records are reachable: follow revocations and sweep expired records."""
     await ops.until_ready(backend)
     chores = [
-        asyncio.create_task(follow_revocations(backend, app[keys.FEEDS])),
+        asyncio.create_task(follow_revocations(backend, app[keys.FEEDS], app[keys.IDENTITIES])),
         asyncio.create_task(_sweep_forever(app[keys.IDENTITIES])),
     ]
     try:

@@ -31,6 +31,8 @@ CHALLENGE_TTL_S = 600
 ENROLL_TTL_S = 7 * 24 * 3600
 LINK_TTL_S = 300
 LAST_SEEN_GRANULARITY_S = 300
+RECENT_DEVICE_S = 2.0
+RECENT_DEVICES_MAX = 10_000
 _RETRIES = 5
 
 GrantKind = Literal["enroll", "link"]
@@ -83,6 +85,11 @@ def _user(data: dict[str, Any]) -> User:
 class IdentityStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # token hash -> (when checked, device). A replication sends several requests a second
+        # and each would otherwise wait for one more upstream read first. Kept for seconds only,
+        # and dropped at once when a revocation is seen: here, or on any replica through the
+        # records feed (gateway/auth/revocations.py).
+        self._recent: dict[str, tuple[float, Device]] = {}
 
     async def _get(self, doc_id: str) -> Document | None:
         try:
@@ -203,10 +210,24 @@ class IdentityStore:
         return token, _device(data)
 
     async def device_for_token(self, token: tokens.DeviceToken) -> Device | None:
+        now = time.monotonic()
+        recent = self._recent.get(token.hash)
+        if recent is not None and now - recent[0] < RECENT_DEVICE_S:
+            return recent[1]
         doc = await self._get(f"device:{token.uid}:{token.device}")
         if doc is None or not tokens.digests_equal(str(doc["token_hash"]), token.hash):
             return None
-        return _device(doc.json)
+        device = _device(doc.json)
+        if len(self._recent) >= RECENT_DEVICES_MAX:
+            self._recent.clear()
+        self._recent[token.hash] = (now, device)
+        return device
+
+    def forget_device(self, uid: str, device: str) -> None:
+        """Drop a device from the recent lookups, so its next request is checked upstream."""
+        for key, (_, known) in list(self._recent.items()):
+            if known.uid == uid and known.device == device:
+                del self._recent[key]
 
     async def touch_device(self, device: Device) -> None:
         """Record that a device was seen; at most every few minutes, and never worth a retry."""
@@ -225,7 +246,9 @@ class IdentityStore:
 
     async def revoke_device(self, uid: str, device: str) -> bool:
         doc = await self._get(f"device:{uid}:{device}")
-        return doc is not None and await self._delete(doc)
+        revoked = doc is not None and await self._delete(doc)
+        self.forget_device(uid, device)
+        return revoked
 
     # -- email challenges ----------------------------------------------------------------------
 

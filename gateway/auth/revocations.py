@@ -1,5 +1,6 @@
-"""Follow the records database so a device revoked through any replica (or the CLI) loses its
-open live feeds on this one too, within one long-poll round trip."""
+"""Follow the records database so a device revoked through any replica (or the CLI) is checked
+upstream again at its next request here and loses its open live feeds here too, within one
+long-poll round trip."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 
 import aiohttp
 
+from gateway.auth.records import IdentityStore
 from gateway.backend import Backend
 from gateway.feeds import FeedRegistry
 from gateway.upstream_auth import admin_headers
@@ -18,7 +20,9 @@ POLL_TIMEOUT_MS = 55_000
 RETRY_DELAY_S = 5.0
 
 
-async def follow_revocations(backend: Backend, feeds: FeedRegistry) -> None:
+async def follow_revocations(
+    backend: Backend, feeds: FeedRegistry, identities: IdentityStore
+) -> None:
     url = backend.url / backend.settings.records_db / "_changes"
     headers = admin_headers(backend.settings)
     timeout = aiohttp.ClientTimeout(
@@ -42,4 +46,7 @@ async def follow_revocations(backend: Backend, feeds: FeedRegistry) -> None:
         for row in body.get("results", []):
             doc_id = str(row.get("id", ""))
             if row.get("deleted") and doc_id.startswith("device:"):
-                feeds.close_device(doc_id.removeprefix("device:"))
+                key = doc_id.removeprefix("device:")
+                uid, _, device = key.partition(":")
+                identities.forget_device(uid, device)
+                feeds.close_device(key)

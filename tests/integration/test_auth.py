@@ -14,7 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from gateway import keys
-from gateway.auth.records import MAX_ATTEMPTS
+from gateway.auth.records import MAX_ATTEMPTS, RECENT_DEVICE_S
 from tests.harness import GatewayHarness
 from tests.upstreams import free_port
 
@@ -259,6 +259,7 @@ async def test_devices_list_and_revoke_takes_effect_at_once(gateway: GatewayHarn
     assert status == 200
     assert sorted(d["name"] for d in devices) == ["laptop", "phone"]
     assert all(set(d) == {"id", "name", "created", "last_seen"} for d in devices)
+    assert (await gateway.call("GET", "/auth/me", device=second))[0] == 200  # seen just now
     assert (await gateway.call("DELETE", f"/auth/devices/{second.device}", device=first))[0] == 200
     assert await gateway.call("GET", "/auth/me", device=second) == (
         401,
@@ -332,3 +333,24 @@ async def test_expired_challenges_and_codes_are_swept(gateway: GatewayHarness) -
     assert (await gateway.call("POST", "/auth/enroll", json={"code": code, "device": "d"}))[
         0
     ] == 201
+
+
+async def test_a_revocation_through_another_replica_is_honoured_here_within_a_poll(
+    make_gateway: MakeGateway,
+) -> None:
+    first = await make_gateway()
+    second = await make_gateway(records_db=first.settings.records_db)
+    laptop = await first.new_device()
+    phone = await first.new_device(same_user_as=laptop)
+    await asyncio.sleep(0.5)  # let the replicas' records watchers start following
+    assert (await first.call("GET", "/auth/me", device=phone))[0] == 200  # looked up, remembered
+    assert (await second.call("DELETE", f"/auth/devices/{phone.device}", device=laptop))[0] == 200
+    loop = asyncio.get_running_loop()
+    # Sooner than the remembered lookup would expire: the records feed said so. The embedded
+    # store is one process's (replicas need CouchDB): two gateways on one store directory share
+    # its file but not its wake-ups, so there only the lookup's expiry bounds it.
+    embedded = first.upstream.kind == "embedded"
+    deadline = loop.time() + (RECENT_DEVICE_S + 1 if embedded else RECENT_DEVICE_S * 0.75)
+    while (await first.call("GET", "/auth/me", device=phone))[0] != 401:
+        assert loop.time() < deadline, "the first replica still accepts a revoked device"
+        await asyncio.sleep(0.05)
