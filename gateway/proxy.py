@@ -186,7 +186,7 @@ async def _bulk_docs(request: web.Request, device: Device, target: Target) -> we
     if not kept:
         return web.json_response(policy.merge_bulk_results(docs, refused, []), status=201)
     payload = json.dumps({**body, "docs": kept}).encode()
-    async with _upstream_request(request, device, target, payload, live=False) as up:
+    async with _UpstreamCall(request, device, target, payload, live=False) as up:
         answer = await up.read()
         if up.status >= 300:
             return _response_from(up, answer)
@@ -268,12 +268,6 @@ class _UpstreamCall:
             self._response.release()
 
 
-def _upstream_request(
-    request: web.Request, device: Device, target: Target, body: Body, *, live: bool
-) -> _UpstreamCall:
-    return _UpstreamCall(request, device, target, body, live)
-
-
 class _CutOff(Exception):
     """A response that cannot be ended cleanly and must be cut off."""
 
@@ -283,7 +277,7 @@ async def forward(
 ) -> web.StreamResponse:
     """Forward one request and stream the answer back as it arrives."""
     live = is_live(target, request.query)
-    async with _upstream_request(request, device, target, body, live=live) as up:
+    async with _UpstreamCall(request, device, target, body, live=live) as up:
         response = web.StreamResponse(status=up.status, reason=up.reason)
         response.headers.extend(downstream_headers(up.headers))
         await response.prepare(request)
