@@ -8,12 +8,13 @@ Everything not listed here is refused before anything reaches the upstream.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote, urlencode
 
 from gateway.errors import (
     BadRequest,
@@ -57,6 +58,11 @@ class Target:
     endpoint: str = ""
     doc_id: str = ""
     """Decoded document id (for DOC, ATTACHMENT and LOCAL)."""
+    query: str = ""
+    """The query string forwarded upstream (see :func:`with_query`)."""
+    feed: str = ""
+    """For ``_changes``: the feed as the upstream will run it."""
+    since: str | None = None
 
     @property
     def route_class(self) -> str:
@@ -119,15 +125,32 @@ def classify(method: str, raw: str) -> Target:
     return Target(kind, app, raw_rest, doc_id=dfirst)
 
 
-def check_query(target: Target, params: Iterable[tuple[str, str]]) -> None:
-    """Refuse query parameters that would reach past the allow-list (design-doc filters, views)."""
+def with_query(target: Target, raw_query: str) -> Target:
+    """The target with the query it will forward; refuses what would reach past the allow-list.
+
+    For ``_changes`` the query is decided on as CouchDB reads it (keys in any case, the last of
+    repeated keys winning, ``feed=live`` meaning continuous), so it is rebuilt: keys in lower
+    case, each once, ``live`` spelled out. What couchgate checked is then exactly what the
+    upstream runs: a feed it knows to be live, a filter it allowed.
+    """
     if not target.is_live_feed_candidate:
-        return
-    for name, value in params:
-        if name == "filter" and value not in CHANGES_FILTERS:
-            raise Forbidden("only the _doc_ids and _selector filters are available")
-        if name == "view":
-            raise Forbidden("view filters are not available through couchgate")
+        return dataclasses.replace(target, query=raw_query)
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        key = name.lower()
+        if key in params:
+            raise BadRequest(f"the query parameter {key!r} is given more than once")
+        params[key] = "continuous" if key == "feed" and value == "live" else value
+    if params.get("filter", "_none") not in CHANGES_FILTERS | {"_none"}:
+        raise Forbidden("only the _doc_ids and _selector filters are available")
+    if "view" in params:
+        raise Forbidden("view filters are not available through couchgate")
+    return dataclasses.replace(
+        target,
+        query=urlencode(list(params.items())),
+        feed=params.get("feed", "normal"),
+        since=params.get("since"),
+    )
 
 
 def app_enabled(patterns: Iterable[str], app: str) -> bool:

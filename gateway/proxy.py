@@ -96,8 +96,8 @@ def downstream_headers(headers: CIMultiDictProxy[str]) -> CIMultiDict[str]:
     return _without(headers, DROP_DOWNSTREAM, "access-control-")
 
 
-def is_live(target: Target, query: Any) -> bool:
-    return target.is_live_feed_candidate and query.get("feed") in LIVE_FEEDS
+def is_live(target: Target) -> bool:
+    return target.is_live_feed_candidate and target.feed in LIVE_FEEDS
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -105,7 +105,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     raw_path = request.raw_path.partition("?")[0]
     target = paths.classify(request.method, raw_path[len(PREFIX) :])
     request[keys.ROUTE_CLASS] = target.route_class
-    paths.check_query(target, request.query.items())
+    target = paths.with_query(target, request.raw_path.partition("?")[2])
     device = await authenticate(request)
 
     if target.kind is Kind.SERVER:
@@ -205,8 +205,8 @@ def _response_from(up: aiohttp.ClientResponse, body: bytes) -> web.Response:
 
 def _upstream_url(request: web.Request, device: Device, target: Target) -> URL:
     base = request.app[keys.BACKEND].db_url(device.uid, target.app)
-    query = request.raw_path.partition("?")[2]
-    return URL(str(base) + target.raw_rest + (f"?{query}" if query else ""), encoded=True)
+    query = f"?{target.query}" if target.query else ""
+    return URL(str(base) + target.raw_rest + query, encoded=True)
 
 
 class _UpstreamCall:
@@ -276,20 +276,18 @@ async def forward(
     request: web.Request, device: Device, target: Target, *, body: Body = None
 ) -> web.StreamResponse:
     """Forward one request and stream the answer back as it arrives."""
-    live = is_live(target, request.query)
+    live = is_live(target)
     async with _UpstreamCall(request, device, target, body, live=live) as up:
         response = web.StreamResponse(status=up.status, reason=up.reason)
         response.headers.extend(downstream_headers(up.headers))
         await response.prepare(request)
         try:
             if live:
-                longpoll = request.query.get("feed") == "longpoll"
+                longpoll = target.feed == "longpoll"
                 with request.app[keys.FEEDS].open(device.key) as stop:
                     sent = await _pump_until(up, response, stop, keep=longpoll)
                 if stop.is_set() and longpoll:
-                    ending = (
-                        None if sent is None else longpoll_ending(sent, request.query.get("since"))
-                    )
+                    ending = None if sent is None else longpoll_ending(sent, target.since)
                     if ending is None:
                         raise _CutOff()
                     await response.write(ending)

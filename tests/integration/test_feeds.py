@@ -56,11 +56,20 @@ async def test_heartbeats_pass_through_as_they_come(gateway: GatewayHarness) -> 
     assert len(set(round(t, 2) for t in arrivals)) == 4
 
 
-async def test_a_revoked_device_loses_its_open_feed(gateway: GatewayHarness) -> None:
+@pytest.mark.parametrize(
+    "query",
+    [
+        "feed=continuous&heartbeat=500&since=now",
+        # CouchDB's other spellings of a live feed: the same rules must apply to them.
+        "feed=live&heartbeat=500&since=now",
+        "Feed=continuous&heartbeat=500&since=now",
+    ],
+)
+async def test_a_revoked_device_loses_its_open_feed(gateway: GatewayHarness, query: str) -> None:
     device = await gateway.new_device()
     other = await gateway.new_device(same_user_as=device)
     await gateway.call("PUT", "/db/notes/", device=device)
-    resp = await _feed(gateway, device, "feed=continuous&heartbeat=500&since=now")
+    resp = await _feed(gateway, device, query)
     try:
         assert resp.status == 200
         await asyncio.wait_for(resp.content.readany(), timeout=5)  # the feed is open

@@ -1,7 +1,7 @@
 import pytest
 
 from gateway.errors import CouchError
-from gateway.paths import Kind, app_enabled, check_query, classify
+from gateway.paths import Kind, app_enabled, classify, with_query
 
 
 @pytest.mark.parametrize(
@@ -71,24 +71,48 @@ def test_refused_paths(method: str, raw: str, status: int, error: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("query", "refused"),
+    ("raw", "error"),
     [
-        ([("feed", "continuous")], False),
-        ([("filter", "_doc_ids")], False),
-        ([("filter", "_selector")], False),
-        ([("filter", "app/by_type")], True),
-        ([("filter", "_view"), ("view", "a/b")], True),
-        ([("filter", "_doc_ids"), ("filter", "_design")], True),
+        ("filter=app%2Fby_type", "forbidden"),
+        ("Filter=app%2Fby_type", "forbidden"),
+        ("FILTER=_view&view=a/b", "forbidden"),
+        ("filter=_doc_ids&filter=_design", "bad_request"),
+        ("feed=normal&feed=continuous", "bad_request"),
+        ("feed=normal&Feed=continuous", "bad_request"),
+        ("view=a%2Fb", "forbidden"),
     ],
 )
-def test_changes_filters(query: list[tuple[str, str]], refused: bool) -> None:
-    target = classify("GET", "/notes/_changes")
-    if refused:
-        with pytest.raises(CouchError) as caught:
-            check_query(target, query)
-        assert caught.value.error == "forbidden"
-    else:
-        check_query(target, query)
+def test_changes_queries_that_reach_past_the_allow_list(raw: str, error: str) -> None:
+    with pytest.raises(CouchError) as caught:
+        with_query(classify("GET", "/notes/_changes"), raw)
+    assert caught.value.error == error
+
+
+@pytest.mark.parametrize(
+    ("raw", "feed", "forwarded"),
+    [
+        ("", "normal", ""),
+        ("feed=continuous&heartbeat=10000", "continuous", "feed=continuous&heartbeat=10000"),
+        ("feed=live&heartbeat=10000", "continuous", "feed=continuous&heartbeat=10000"),
+        ("Feed=longpoll&Since=12", "longpoll", "feed=longpoll&since=12"),
+        (
+            "filter=_doc_ids&doc_ids=%5B%22a%22%5D",
+            "normal",
+            "filter=_doc_ids&doc_ids=%5B%22a%22%5D",
+        ),
+        ("filter=_selector", "normal", "filter=_selector"),
+    ],
+)
+def test_changes_queries_are_forwarded_as_they_were_checked(
+    raw: str, feed: str, forwarded: str
+) -> None:
+    target = with_query(classify("GET", "/notes/_changes"), raw)
+    assert (target.feed, target.query) == (feed, forwarded)
+
+
+def test_other_queries_are_forwarded_untouched() -> None:
+    raw = "open_revs=%5B%221-a%22%5D&revs=true&latest=true&Feed=x&feed=y"
+    assert with_query(classify("GET", "/notes/doc"), raw).query == raw
 
 
 def test_app_patterns() -> None:
