@@ -29,8 +29,10 @@ async def read_capped(request: web.Request, limit: int) -> bytes:
 
 
 def parse_json(raw: bytes) -> Any:
+    """Strictly UTF-8, as CouchDB reads it: ``json.loads`` alone would also take UTF-16 and
+    UTF-32, and a body the gateway and the upstream read differently could pass the checks."""
     try:
-        return json.loads(raw)
+        return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("invalid UTF-8 JSON") from None
 

@@ -27,7 +27,14 @@ from gateway.auth.identity import authenticate
 from gateway.auth.records import Device
 from gateway.backend import member_name
 from gateway.bodies import parse_json, read_capped
-from gateway.errors import BadRequest, FileExists, Forbidden, NotFound, UpstreamUnavailable
+from gateway.errors import (
+    BadRequest,
+    FileExists,
+    Forbidden,
+    NotFound,
+    UnsupportedMediaType,
+    UpstreamUnavailable,
+)
 from gateway.paths import Kind, Target
 from gateway.upstream_auth import member_headers
 
@@ -141,18 +148,24 @@ def _sealed_only(request: web.Request, target: Target) -> bool:
 async def _put_doc(request: web.Request, device: Device, target: Target) -> web.StreamResponse:
     """Check the document, then forward it; attachments in a multipart body stream past.
 
-    Every content type is read: CouchDB parses any doc PUT that is not ``multipart/related`` as
-    JSON, so letting other types through unread would be a way around the policy.
+    Only the two forms CouchDB knows, recognised as CouchDB recognises them (the raw header
+    starting ``multipart/related;``, else JSON): any other spelling could be read one way here
+    and another upstream, so it is refused.
     """
     limit = request.app[keys.SETTINGS].max_request_size
     sealed_only = _sealed_only(request, target)
-    if request.content_type == "multipart/related":
+    raw_type = request.headers.get(hdrs.CONTENT_TYPE, "")
+    if raw_type.startswith("multipart/related;"):
         boundary = multipart.boundary_of(request.headers[hdrs.CONTENT_TYPE])
         part = await multipart.read_first_part(request.content, boundary, limit)
         document = parse_json(part.document)
         policy.check_doc(target.doc_id, document, encryption_required=sealed_only)
         rest = multipart.replay(part.head, request.content)
         return await forward(request, device, target, body=rest)
+    if request.content_type != "application/json" or raw_type.lower().startswith("multipart"):
+        raise UnsupportedMediaType(
+            "Content-Type must be application/json or multipart/related with a boundary"
+        )
     body = await read_capped(request, limit)
     policy.check_doc(target.doc_id, parse_json(body), encryption_required=sealed_only)
     return await forward(request, device, target, body=body)

@@ -100,7 +100,7 @@ async def _get(request: web.Request, db: str, doc_id: str) -> web.StreamResponse
 
 async def _read_edit_body(request: web.Request) -> tuple[Any, dict[str, bytes]]:
     content_type = request.headers.get("Content-Type", "")
-    if content_type.startswith("multipart/related"):
+    if content_type.startswith("multipart/related;"):  # CouchDB's own test, to the letter
         raw = await request.read()
         return multipart.related_document(raw, multipart.boundary_of(content_type))
     return await json_body(request), {}

@@ -285,7 +285,7 @@ async def test_a_plaintext_document_is_refused_by_put(
         "PUT", f"/db/{APP}/plain", device=device, json={"title": MARKER}
     )
     assert (status, body) == (403, NOT_ENCRYPTED)
-    # Another content type is still read as the JSON CouchDB would store.
+    # Another content type, which CouchDB would still store as JSON, is refused outright.
     status, body = await gateway.call(
         "PUT",
         f"/db/{APP}/plain",
@@ -293,7 +293,8 @@ async def test_a_plaintext_document_is_refused_by_put(
         data=json.dumps({"title": MARKER}),
         headers={"Content-Type": "application/octet-stream"},
     )
-    assert (status, body) == (403, NOT_ENCRYPTED)
+    assert (status, body["error"]) == (415, "bad_content_type")
+    assert (await gateway.call("GET", f"/db/{APP}/plain", device=device))[0] == 404
     status, _ = await gateway.call(
         "PUT", f"/db/{APP}/sealed", device=device, json=ep.seal_doc({"_id": "sealed"}, keyring)
     )

@@ -59,7 +59,8 @@ class Chunks:
     [
         ('multipart/related; boundary="abc"', b"abc"),
         ("multipart/related;boundary=abc", b"abc"),
-        ('Multipart/Related; type="application/json"; boundary="a b:c"', b"a b:c"),
+        ('Multipart/Related; type="application/json"; boundary="a.b:c"', b"a.b:c"),
+        ('multipart/related; boundary="b0d1e2f3a4"', b"b0d1e2f3a4"),
     ],
 )
 def test_boundary_of(content_type: str, expected: bytes) -> None:
@@ -72,6 +73,11 @@ def test_boundary_of(content_type: str, expected: bytes) -> None:
         "multipart/related",
         'multipart/related; boundary=""',
         "multipart/related; boundary=" + "x" * 71,
+        # CouchDB splits on ";" without honouring quotes: it would take "A" here.
+        'multipart/related; boundary="A;boundary=B"',
+        "multipart/related; boundary=A; boundary=B",
+        'multipart/related; boundary="a b"',
+        'multipart/related; boundary="ä"',
     ],
 )
 def test_boundary_of_refuses_a_missing_or_bad_boundary(content_type: str) -> None:
