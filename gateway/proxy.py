@@ -67,7 +67,15 @@ DROP_UPSTREAM = HOP_BY_HOP | {
     "origin",
     "referer",
 }
-DROP_DOWNSTREAM = HOP_BY_HOP | {"set-cookie", "server", "x-powered-by", "www-authenticate"}
+# Location names the upstream's own URL (host, database u<uid>-<app>): nothing for clients.
+DROP_DOWNSTREAM = HOP_BY_HOP | {
+    "set-cookie",
+    "server",
+    "x-powered-by",
+    "www-authenticate",
+    "location",
+    "content-location",
+}
 
 Body = bytes | AsyncIterable[bytes] | None
 """What goes upstream instead of the client's stream: bytes read whole (they get their own
@@ -281,42 +289,56 @@ class _UpstreamCall:
             self._response.release()
 
 
-class _CutOff(Exception):
-    """A response that cannot be ended cleanly and must be cut off."""
-
-
 async def forward(
     request: web.Request, device: Device, target: Target, *, body: Body = None
 ) -> web.StreamResponse:
     """Forward one request and stream the answer back as it arrives."""
-    live = is_live(target)
-    async with _UpstreamCall(request, device, target, body, live=live) as up:
-        response = web.StreamResponse(status=up.status, reason=up.reason)
-        response.headers.extend(downstream_headers(up.headers))
-        await response.prepare(request)
-        try:
-            if live:
-                longpoll = target.feed == "longpoll"
-                with request.app[keys.FEEDS].open(device.key) as stop:
-                    sent = await _pump_until(up, response, stop, keep=longpoll)
-                if stop.is_set() and longpoll:
-                    ending = None if sent is None else longpoll_ending(sent, target.since)
-                    if ending is None:
-                        raise _CutOff()
-                    await response.write(ending)
-            else:
+    if not is_live(target):
+        async with _UpstreamCall(request, device, target, body, live=False) as up:
+            response = await _start_response(request, up)
+            try:
                 async for chunk in up.content.iter_any():
                     await response.write(chunk)
-        except (aiohttp.ClientError, TimeoutError, _CutOff) as exc:
-            # Too late for a JSON error: cut the client off so it cannot mistake a truncated
-            # body for a whole one, and let it retry.
-            if not isinstance(exc, _CutOff):
-                log.warning("upstream failed mid-response: %s", type(exc).__name__)
-            if request.transport is not None:
-                request.transport.close()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                return _cut_off(request, response, exc)
+            await response.write_eof()
             return response
-        await response.write_eof()
-        return response
+    # A live feed is registered before it is opened, so a revocation that lands while the
+    # upstream is still answering ends it too.
+    with request.app[keys.FEEDS].open(device.key) as stop:
+        async with _UpstreamCall(request, device, target, body, live=True) as up:
+            response = await _start_response(request, up)
+            longpoll = target.feed == "longpoll"
+            try:
+                sent = await _pump_until(up, response, stop, keep=longpoll)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                return _cut_off(request, response, exc)
+            if stop.is_set() and longpoll:
+                ending = None if sent is None else longpoll_ending(sent, target.since)
+                if ending is None:
+                    return _cut_off(request, response, None)
+                await response.write(ending)
+            await response.write_eof()
+            return response
+
+
+async def _start_response(request: web.Request, up: aiohttp.ClientResponse) -> web.StreamResponse:
+    response = web.StreamResponse(status=up.status, reason=up.reason)
+    response.headers.extend(downstream_headers(up.headers))
+    await response.prepare(request)
+    return response
+
+
+def _cut_off(
+    request: web.Request, response: web.StreamResponse, failure: BaseException | None
+) -> web.StreamResponse:
+    """Too late for a JSON error: cut the client off so it cannot mistake a truncated body for
+    a whole one, and let it retry."""
+    if failure is not None:
+        log.warning("upstream failed mid-response: %s", type(failure).__name__)
+    if request.transport is not None:
+        request.transport.close()
+    return response
 
 
 LONGPOLL_KEEP = 1024 * 1024

@@ -90,6 +90,7 @@ class IdentityStore:
         # and dropped at once when a revocation is seen: here, or on any replica through the
         # records feed (gateway/auth/revocations.py).
         self._recent: dict[str, tuple[float, Device]] = {}
+        self._forgotten: dict[str, float] = {}  # "uid:device" -> when revoked (monotonic)
 
     async def _get(self, doc_id: str) -> Document | None:
         try:
@@ -106,11 +107,23 @@ class IdentityStore:
         return True
 
     async def _delete(self, doc: Document) -> bool:
+        """Delete this revision; False if it is gone or was changed meanwhile (single use)."""
         try:
             await doc.delete(discard_changes=True)
         except (ConflictError, NotFoundError):
             return False
         return True
+
+    async def _delete_record(self, doc_id: str) -> bool:
+        """Delete a record whatever happens to it meanwhile (a device's last-seen update must
+        not save it from revocation); False if there was none."""
+        for _ in range(_RETRIES):
+            doc = await self._get(doc_id)
+            if doc is None:
+                return False
+            if await self._delete(doc):
+                return True
+        raise RuntimeError(f"could not delete a record after {_RETRIES} conflicts")
 
     # -- users ---------------------------------------------------------------------------------
 
@@ -186,10 +199,8 @@ class IdentityStore:
         for device in await self.devices(uid):
             await self.revoke_device(uid, device.device)
         if user.email_hmac is not None:
-            email_doc = await self._get(f"email:{user.email_hmac}")
-            if email_doc is not None:
-                await self._delete(email_doc)
-        await self._delete(doc)
+            await self._delete_record(f"email:{user.email_hmac}")
+        await self._delete_record(f"user:{uid}")
         return user
 
     # -- devices -------------------------------------------------------------------------------
@@ -217,6 +228,8 @@ class IdentityStore:
         doc = await self._get(f"device:{token.uid}:{token.device}")
         if doc is None or not tokens.digests_equal(str(doc["token_hash"]), token.hash):
             return None
+        if self._forgotten.get(f"{token.uid}:{token.device}", -1.0) >= now:
+            return None  # revoked while this lookup was on its way: it may have read the record
         device = _device(doc.json)
         if len(self._recent) >= RECENT_DEVICES_MAX:
             self._recent.clear()
@@ -228,6 +241,10 @@ class IdentityStore:
         for key, (_, known) in list(self._recent.items()):
             if known.uid == uid and known.device == device:
                 del self._recent[key]
+        now = time.monotonic()
+        if len(self._forgotten) >= RECENT_DEVICES_MAX:
+            self._forgotten = {k: t for k, t in self._forgotten.items() if now - t < 60}
+        self._forgotten[f"{uid}:{device}"] = now
 
     async def touch_device(self, device: Device) -> None:
         """Record that a device was seen; at most every few minutes, and never worth a retry."""
@@ -245,8 +262,8 @@ class IdentityStore:
         return [_device(doc.json) async for doc in self._db.docs(prefix="device:")]
 
     async def revoke_device(self, uid: str, device: str) -> bool:
-        doc = await self._get(f"device:{uid}:{device}")
-        revoked = doc is not None and await self._delete(doc)
+        self.forget_device(uid, device)
+        revoked = await self._delete_record(f"device:{uid}:{device}")
         self.forget_device(uid, device)
         return revoked
 
