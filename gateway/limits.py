@@ -140,6 +140,11 @@ class Limits:
         if per_hour and (wait := self._buckets.wait(("ip", self._ip(request)), per_hour, HOUR)):
             raise TooManyRequests("too many sign-in attempts from this address", retry_after=wait)
 
+    def check_password_attempt(self, request: web.Request) -> None:
+        """Every admin sign-in attempt takes from the caller's IP budget before any Argon2id
+        work, so a burst of guesses is refused, not hashed."""
+        self._take_ip(request)
+
     def failed_redeem(self, request: web.Request) -> None:
         """A wrong or expired code: it counts against the caller's IP."""
         per_hour = self._settings.ip_signins_per_hour

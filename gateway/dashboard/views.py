@@ -22,10 +22,11 @@ from gateway.config import APP_NAME
 from gateway.dashboard import session
 from gateway.dashboard.figures import figures
 from gateway.dashboard.records import AdminRecords, verify_password
-from gateway.errors import NotFound
+from gateway.errors import NotFound, TooLarge
 
 JINJA = web.AppKey("dashboard_jinja", jinja2.Environment)
 MAX_LISTED_USERS = 500
+LOGIN_FORM_LIMIT = 16 * 1024
 
 routes = web.RouteTableDef()
 
@@ -109,16 +110,17 @@ async def login_page(request: web.Request) -> web.Response:
 @routes.post("/admin/login")
 async def login(request: web.Request) -> web.Response:
     session.check_same_site(request)
+    # Unauthenticated: read a small form only, and spend the caller's sign-in budget first.
+    if request.content_length is None or request.content_length > LOGIN_FORM_LIMIT:
+        raise TooLarge("the sign-in form is larger than it can be")
+    request.config_dict[keys.LIMITS].check_password_attempt(request)
     form = await request.post()
     password = form.get("password")
     records = AdminRecords(request.config_dict[keys.BACKEND].records)
     hashed = await records.password_hash()
     if hashed is None:
         return render(request, "login.html", {"configured": False, "error": None}, status=401)
-    limits = request.config_dict[keys.LIMITS]
-    limits.check_redeem(request)  # a guessing client IP is refused before any Argon2id work
     if not isinstance(password, str) or not await verify_password(hashed, password):
-        limits.failed_redeem(request)
         context = {"configured": True, "error": "That is not the admin password."}
         return render(request, "login.html", context, status=401)
     response = redirect("/admin/")

@@ -73,3 +73,12 @@ async def test_guessing_the_admin_password_is_rate_limited_per_client_ip(
     assert [await attempt(f"guess number {i}") for i in range(3)] == [401, 401, 401]
     # The budget is spent: even the right password waits now, and nothing is verified.
     assert await attempt("the real admin password") == 429
+    # A sign-in form is small: a large one is refused before it is read.
+    status, body = await gw.call(
+        "POST",
+        "/admin/login",
+        data={"password": "x" * 20000},
+        headers={"Origin": gw.url},
+        allow_redirects=False,
+    )
+    assert (status, body["error"]) == (413, "too_large")
