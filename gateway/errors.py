@@ -87,6 +87,10 @@ class Conflict(CouchError):
     status, error, default_reason = 409, "conflict", "Document update conflict."
 
 
+class LengthRequired(CouchError):
+    status, error, default_reason = 411, "length_required", "a Content-Length is required"
+
+
 class FileExists(CouchError):
     status, error = 412, "file_exists"
     default_reason = "The database could not be created, the file already exists."

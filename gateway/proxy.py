@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/db"
 ONE_SHOT_READ_TIMEOUT_S = 300
+LOCAL_DOC_LIMIT = 64 * 1024
 LIVE_FEEDS = {"longpoll", "continuous", "eventsource"}
 
 HOP_BY_HOP = frozenset(
@@ -140,6 +141,13 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return await _bulk_docs(request, device, target)
     if target.kind is Kind.DOC and request.method == "PUT":
         return await _put_doc(request, device, target)
+    if target.kind is Kind.LOCAL and request.method == "PUT":
+        # Checkpoints are small and hold no user data; a cap keeps them from becoming a place
+        # to keep data past the quota and the encryption policy.
+        body = await read_capped(request, LOCAL_DOC_LIMIT)
+        if not isinstance(parse_json(body), dict):
+            raise BadRequest("Document must be a JSON object")
+        return await forward(request, device, target, body=body)
     if target.kind is Kind.ATTACHMENT and request.method == "PUT" and _sealed_only(request, target):
         raise Forbidden(ATTACHMENT_PUT_REFUSED)
     return await forward(request, device, target)

@@ -18,7 +18,7 @@ from aiohttp import web
 from gateway import keys
 from gateway.auth.records import Device
 from gateway.backend import ADMIN_CALL_TIMEOUT, Backend, member_name
-from gateway.errors import Forbidden, UpstreamUnavailable
+from gateway.errors import Forbidden, LengthRequired, UpstreamUnavailable
 from gateway.limits import quota_for
 from gateway.paths import Kind, Target
 from gateway.upstream_auth import admin_headers, member_headers
@@ -92,8 +92,11 @@ async def check_quota(request: web.Request, device: Device, target: Target) -> N
         raise Forbidden(
             f"document quota reached: {usage.docs} of {quota.docs} documents; delete some first"
         )
-    incoming = request.content_length or 0
-    if quota.bytes and usage.bytes + incoming > quota.bytes:
+    incoming = request.content_length
+    if quota.bytes and incoming is None:
+        # Counting a chunked body as it streams would only find out once it is upstream.
+        raise LengthRequired("a write to an app with a storage quota needs a Content-Length")
+    if quota.bytes and usage.bytes + (incoming or 0) > quota.bytes:
         raise Forbidden(
             f"storage quota reached: {usage.bytes} of {quota.bytes} bytes used, "
             f"this write needs {incoming} more"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from tests.harness import GatewayHarness
 from tests.pouch import device_remote, run_pouch
@@ -77,6 +77,34 @@ async def test_byte_quota_counts_what_is_stored_and_the_write(make_gateway: Make
     assert (await gw.call("POST", "/db/notes/_bulk_docs", device=device, json=big))[0] == 201
     status, info = await gw.call("GET", "/db/photos/", device=device)
     assert info["doc_count"] == 10
+
+
+async def test_a_quota_cannot_be_passed_with_a_chunked_body_or_checkpoints(
+    make_gateway: MakeGateway,
+) -> None:
+    gw = await make_gateway(app_limits=json.dumps({"photos": {"quota_bytes": 2_000}}))
+    device = await gw.new_device()
+    assert (await gw.call("PUT", "/db/photos/", device=device))[0] == 201
+
+    async def chunked() -> AsyncIterator[bytes]:
+        yield json.dumps({"docs": docs("c", 1, size=300_000)}).encode()
+
+    status, body = await gw.call(
+        "POST",
+        "/db/photos/_bulk_docs",
+        device=device,
+        data=chunked(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert (status, body["error"]) == (411, "length_required")
+    # Checkpoint documents are for checkpoints: small, and JSON objects.
+    status, body = await gw.call(
+        "PUT", "/db/photos/_local/stash", device=device, json={"blob": "x" * 100_000}
+    )
+    assert (status, body["error"]) == (413, "too_large")
+    assert (await gw.call("PUT", "/db/photos/_local/cp", device=device, json={"seq": 1}))[0] == 201
+    status, info = await gw.call("GET", "/db/photos/", device=device)
+    assert info["doc_count"] == 0
 
 
 async def test_device_request_rate_is_limited_with_retry_after(make_gateway: MakeGateway) -> None:
