@@ -182,8 +182,22 @@ class Settings:
     device_requests_per_minute: int = field(
         default=1200,
         metadata=_doc(
-            "Requests one device may make per minute and app (a token bucket that holds one "
-            "minute's worth, per replica); past it: 429 with Retry-After. 0: no limit"
+            "Requests one device may make per minute, over all its apps (a token bucket that "
+            "holds one minute's worth, per replica; an app's own limit applies to its requests); "
+            "past it: 429 with Retry-After. 0: no limit"
+        ),
+    )
+    feeds_per_device: int = field(
+        default=20,
+        metadata=_doc(
+            "Live feeds one device may hold open at once (per replica); past it: 429. 0: no limit"
+        ),
+    )
+    apps_per_user: int = field(
+        default=20,
+        metadata=_doc(
+            "Apps (upstream databases) one user may have; past it, provisioning another is "
+            "refused with 403. 0: no limit"
         ),
     )
     address_signins_per_hour: int = field(

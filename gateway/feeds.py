@@ -48,5 +48,9 @@ class FeedRegistry:
         self._closed = True
         return sum(self.close_device(key) for key in list(self._by_device))
 
+    def open_for(self, device_key: str) -> int:
+        """How many live feeds one device holds open here."""
+        return len(self._by_device.get(device_key, ()))
+
     def __len__(self) -> int:
         return sum(len(feeds) for feeds in self._by_device.values())

@@ -118,9 +118,7 @@ class Limits:
         """Count one request of a signed-in device; 429 past its per-minute budget."""
         app = app_of(request)
         per_minute = self._per_app(app).device_requests_per_minute
-        if per_minute and (
-            wait := self._buckets.take(("device", device.key, app), per_minute, MINUTE)
-        ):
+        if per_minute and (wait := self._buckets.take(("device", device.key), per_minute, MINUTE)):
             raise TooManyRequests(
                 f"more than {per_minute} requests a minute from this device", retry_after=wait
             )

@@ -9,6 +9,8 @@ leave plaintext on the server. The gateway holds no keys: it checks the *shape* 
 and never tries to open it. Three kinds of document pass without an envelope: bare tombstones
 (nothing to hide), ``_local/*`` documents (replication checkpoints) and the passphrase-wrapped key
 record ``ep1-keywrap-<kid>``, which is ciphertext of its own and is held to its exact schema.
+Attachments are held to the shape the plugins store them in (ENVELOPE.md, "Attachments"): a
+random name, ``application/octet-stream``, and at least a nonce and a tag of bytes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from gateway.errors import BadRequest, CouchError, Forbidden
 
 DESIGN_REFUSED = "design documents are not available through couchgate"
 NOT_ENCRYPTED = "document is not encrypted"
+ATTACHMENT_NOT_ENCRYPTED = "attachment is not encrypted"
 BAD_WRAP = "not a valid ep1w key wrap record"
 
 ENVELOPE_FIELD = "e2e"
@@ -39,6 +42,12 @@ SALT_BYTES = 16
 WRAP_MIN_OPS, WRAP_MAX_OPS = 3, 16
 WRAP_MIN_MEM, WRAP_MAX_MEM = 64 * 1024 * 1024, 1024 * 1024 * 1024
 WRAP_FIELDS = frozenset({"v", "kdf", "ops", "mem", "salt", "kid", "n", "c"})
+# A sealed attachment (encryption_plugin.attachments, js/src/envelope.js): stored under 16 random
+# bytes in lower-case hex, typed octet-stream, holding ``nonce ‖ ct ‖ tag``.
+SEALED_ATTACHMENT_TYPE = "application/octet-stream"
+SEALED_ATTACHMENT_MIN_BYTES = NONCE_BYTES + TAG_BYTES
+
+_STORED_NAME = re.compile(r"[0-9a-f]{32}")
 
 _B64U = re.compile(r"[A-Za-z0-9_-]*")
 
@@ -62,9 +71,58 @@ def check_sealed(doc_id: str, doc: dict[str, Any]) -> None:
         return  # a bare tombstone, like DELETE: there is nothing in it to encrypt
     if doc_id.startswith(KEYWRAP_PREFIX):
         check_wrap_record(doc_id[len(KEYWRAP_PREFIX) :], doc)
-        return
-    if body != [ENVELOPE_FIELD] or not looks_like_envelope(doc[ENVELOPE_FIELD]):
+    elif body != [ENVELOPE_FIELD] or not looks_like_envelope(doc[ENVELOPE_FIELD]):
         raise Forbidden(NOT_ENCRYPTED)
+    if "_attachments" in doc:
+        check_sealed_attachments(doc["_attachments"])
+
+
+def check_sealed_attachments(attachments: object) -> None:
+    """Refuse ``_attachments`` unless every entry is stored as the plugins store a sealed one.
+
+    Each entry is a stub (already on the server), a multipart part that ``follows``, or inline
+    ``data``. Like the envelope, only the shape is checked: a random name, the one type, and
+    room for a nonce and a tag. Compressed forms (``encoding``) are refused: gzip of plaintext
+    would pass for bytes of any length.
+    """
+    if not isinstance(attachments, dict):
+        raise Forbidden(f"{ATTACHMENT_NOT_ENCRYPTED}: _attachments must be an object")
+    for name, entry in attachments.items():
+        reason = _unsealed_attachment(name, entry)
+        if reason is not None:
+            raise Forbidden(f"{ATTACHMENT_NOT_ENCRYPTED}: {reason}")
+
+
+def _unsealed_attachment(name: str, entry: object) -> str | None:
+    """Why one attachment entry does not look sealed, or None when it does."""
+    if not isinstance(entry, dict):
+        return "each attachment must be an object"
+    if not _STORED_NAME.fullmatch(name):
+        return "its name must be 32 lower-case hex digits"
+    if entry.get("content_type") != SEALED_ATTACHMENT_TYPE:
+        return f"its content_type must be {SEALED_ATTACHMENT_TYPE}"
+    stub, follows, inline = entry.get("stub") is True, entry.get("follows") is True, "data" in entry
+    if stub + follows + inline != 1:
+        return "it must be exactly one of a stub, a multipart part (follows) or inline data"
+    if stub:
+        return None  # already stored: this write does not change it
+    if "encoding" in entry:
+        return "a compressed attachment cannot be checked"
+    if follows:
+        for field in ("length", "encoded_length"):
+            if field in entry and not _at_least(entry[field], SEALED_ATTACHMENT_MIN_BYTES):
+                return f"its {field} is too short for a nonce and a tag"
+        return None
+    length = b64_length(entry["data"])
+    if length is None:
+        return "its data must be base64"
+    if length < SEALED_ATTACHMENT_MIN_BYTES:
+        return "its data is too short for a nonce and a tag"
+    return None
+
+
+def _at_least(value: object, least: int) -> bool:
+    return type(value) is int and value >= least
 
 
 def looks_like_envelope(value: object) -> bool:
@@ -125,6 +183,16 @@ def b64u_length(value: object) -> int | None:
     if base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii") != value:
         return None  # same bytes, another spelling (stray low bits in the last character)
     return len(data)
+
+
+def b64_length(value: object) -> int | None:
+    """The decoded length of strict, padded standard base64, or None for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return len(binascii.a2b_base64(value, strict_mode=True))
+    except (binascii.Error, ValueError):
+        return None
 
 
 def doc_id_of(doc: Any) -> str:

@@ -32,6 +32,8 @@ from gateway.errors import (
     FileExists,
     Forbidden,
     NotFound,
+    TooManyRequests,
+    Unauthorized,
     UnsupportedMediaType,
     UpstreamUnavailable,
 )
@@ -188,6 +190,12 @@ async def _put_doc(request: web.Request, device: Device, target: Target) -> web.
 
 
 async def _create_db(request: web.Request, device: Device, app: str) -> web.Response:
+    most = request.app[keys.SETTINGS].apps_per_user
+    user = await request.app[keys.IDENTITIES].user(device.uid)
+    if user is None:
+        raise Unauthorized("invalid or revoked token")  # the account was removed
+    if most and app not in user.apps and len(user.apps) >= most:
+        raise Forbidden(f"app limit reached: an account may have {most} apps")
     created = await request.app[keys.BACKEND].create_user_db(device.uid, app)
     await request.app[keys.IDENTITIES].add_app(device.uid, app)
     if not created:
@@ -313,7 +321,10 @@ async def forward(
             return response
     # A live feed is registered before it is opened, so a revocation that lands while the
     # upstream is still answering ends it too.
-    with request.app[keys.FEEDS].open(device.key) as stop:
+    feeds, most = request.app[keys.FEEDS], request.app[keys.SETTINGS].feeds_per_device
+    if most and feeds.open_for(device.key) >= most:
+        raise TooManyRequests(f"more than {most} live feeds open for this device", retry_after=10)
+    with feeds.open(device.key) as stop:
         async with _UpstreamCall(request, device, target, body, live=True) as up:
             response = await _start_response(request, up)
             longpoll = target.feed == "longpoll"

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import secrets
+from urllib.parse import quote
 
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Dialog, Page, expect
 
+import encryption_plugin as ep
 from tests.browser.conftest import ADMIN_PASSWORD, screenshot_path
 from tests.harness import GatewayHarness
 
@@ -113,3 +115,53 @@ async def test_two_devices_pair_and_sync_live(
     await expect(laptop.locator("#problem")).to_be_hidden()
     for ctx in (laptop_ctx, phone_ctx, admin_ctx):
         await ctx.close()
+
+
+async def test_a_pairing_link_asks_before_replacing_a_signed_in_session(
+    admin_gateway: GatewayHarness, browser: Browser
+) -> None:
+    """A link someone else made must not silently move a signed-in device to their account."""
+    gw = admin_gateway
+    _, code = await gw.enrollment_code()
+    ctx = await browser.new_context()
+    page = await ctx.new_page()
+    await page.goto(f"{gw.url}/demo/")
+    await page.fill("#enroll-code", code)
+    await page.click("#enroll-form button")
+    await page.click("#create-key")
+    fingerprint = page.locator("#fingerprint")
+    await expect(fingerprint).not_to_have_text("…")
+    own_fingerprint, own = await fingerprint.inner_text(), await _session_of(page)
+
+    other = await gw.new_device()
+    status, link_code = await gw.call("POST", "/auth/link", device=other)
+    assert status == 201, link_code
+    other_key = ep.Keyring.generate("notes")
+    link = (
+        f"{gw.url}/demo/#pair={quote(link_code['code'], safe='')}"
+        f"&key={quote(other_key.export(), safe='')}"
+    )
+    messages: list[str] = []
+
+    async def answer(dialog: Dialog, accept: bool) -> None:
+        messages.append(dialog.message)
+        await (dialog.accept() if accept else dialog.dismiss())
+
+    # Declined: nothing changes, and the page says the link was not used.
+    page.once("dialog", lambda dialog: answer(dialog, accept=False))
+    await page.goto("about:blank")
+    await page.goto(link)
+    await expect(page.locator("#problem")).to_contain_text("pairing link was not used")
+    await expect(fingerprint).to_have_text(own_fingerprint)
+    assert await _session_of(page) == own
+    assert len(messages) == 1 and other_key.fingerprint() in messages[0]
+    assert "sign this device out of its current account" in messages[0]
+
+    # Accepted: the device joins the other account, with its key.
+    page.once("dialog", lambda dialog: answer(dialog, accept=True))
+    await page.goto("about:blank")
+    await page.goto(link)
+    await expect(fingerprint).to_have_text(other_key.fingerprint())
+    assert (await _session_of(page))["user"] == other.user
+    assert len(messages) == 2
+    await ctx.close()

@@ -344,6 +344,54 @@ async def test_plaintext_is_refused_per_document_in_bulk_docs(
     assert status == 201 and results[0]["ok"] is True
 
 
+async def test_plaintext_attachments_beside_a_sealed_body_are_refused(
+    gateway: GatewayHarness, keyring: ep.Keyring
+) -> None:
+    """A well-formed envelope does not vouch for ``_attachments``: each must look sealed too."""
+    device = await provisioned(gateway)
+    diary = {"content_type": "text/plain", "data": b64(f"my secret diary {MARKER}")}
+    docs = [
+        {**ep.seal_doc({"_id": "a"}, keyring), "_attachments": {"diary.txt": diary}},
+        ep.seal_doc({"_id": "b", "_attachments": {"d.txt": diary}}, keyring),
+        {
+            **ep.seal_doc({"_id": "c"}, keyring),
+            "_attachments": {
+                uuid.uuid4().hex: {**diary, "content_type": "application/octet-stream"}
+            },
+        },
+    ]
+    status, results = await gateway.call(
+        "POST", f"/db/{APP}/_bulk_docs", device=device, json={"docs": docs}
+    )
+    assert status == 201
+    assert [r.get("ok") for r in results] == [None, True, None]
+    for index, doc_id in ((0, "a"), (2, "c")):
+        assert results[index]["id"] == doc_id
+        assert results[index]["error"] == "forbidden"
+        assert results[index]["reason"].startswith("attachment is not encrypted: ")
+    stored = await stored_docs(gateway, device)
+    assert [d["_id"] for d in stored] == ["b"]
+    assert ep.open_doc(stored[0], keyring)["_attachments"]["d.txt"]["data"] == diary["data"]
+    assert_no_trace(stored, MARKER)
+
+    # The same through a JSON PUT, and as a multipart part behind a sealed body.
+    status, answer = await gateway.call("PUT", f"/db/{APP}/a", device=device, json=docs[0])
+    assert (status, answer["error"]) == (403, "forbidden")
+    assert answer["reason"].startswith("attachment is not encrypted: ")
+    sealed_body = {**ep.seal_doc({"_id": "mp"}, keyring), "_rev": "1-" + "e" * 32}
+    content_type, body = multipart_related(sealed_body, {"diary.txt": MARKER.encode() * 4})
+    status, answer = await gateway.call(
+        "PUT",
+        f"/db/{APP}/mp?new_edits=false",
+        device=device,
+        data=body,
+        headers={"Content-Type": content_type},
+    )
+    assert (status, answer["error"]) == (403, "forbidden")
+    assert answer["reason"].startswith("attachment is not encrypted: ")
+    assert [d["_id"] for d in await stored_docs(gateway, device)] == ["b"]
+
+
 async def test_a_standalone_attachment_write_is_refused(gateway: GatewayHarness) -> None:
     device = await provisioned(gateway)
     status, body = await gateway.call(

@@ -149,3 +149,39 @@ async def test_sign_in_codes_are_limited_per_address_and_failures_per_ip(
     # ... even with a good code, until the window has passed.
     _, code = await gw.enrollment_code()
     assert (await gw.call("POST", "/auth/enroll", json={"code": code, "device": "d"}))[0] == 429
+
+
+async def test_live_feeds_per_device_and_apps_per_user_are_bounded(
+    make_gateway: MakeGateway,
+) -> None:
+    gw = await make_gateway(feeds_per_device=2, apps_per_user=2)
+    device = await gw.new_device()
+    for app in ("one", "two"):
+        assert (await gw.call("PUT", f"/db/{app}/", device=device))[0] == 201
+    status, body = await gw.call("PUT", "/db/three/", device=device)
+    assert (status, body) == (
+        403,
+        {"error": "forbidden", "reason": "app limit reached: an account may have 2 apps"},
+    )
+    assert (await gw.call("PUT", "/db/one/", device=device))[0] == 412  # its own: still fine
+
+    url = f"{gw.url}/db/one/_changes?feed=continuous&heartbeat=500&since=now"
+    feeds = [await gw.session.get(url, headers=device.headers) for _ in range(2)]
+    try:
+        assert [f.status for f in feeds] == [200, 200]
+        for feed in feeds:
+            await asyncio.wait_for(feed.content.readany(), timeout=5)
+        status, body = await gw.call(
+            "GET", "/db/one/_changes?feed=longpoll&since=now", device=device
+        )
+        assert (status, body["error"]) == (429, "too_many_requests")
+    finally:
+        for feed in feeds:
+            feed.close()
+    await asyncio.sleep(0.2)  # the gateway notices the closed feeds
+    again = await gw.session.get(url, headers=device.headers)
+    try:
+        assert again.status == 200
+        await asyncio.wait_for(again.content.readany(), timeout=5)
+    finally:
+        again.close()

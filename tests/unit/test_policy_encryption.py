@@ -6,6 +6,8 @@ checked against what devices actually send, not against a hand-written imitation
 
 from __future__ import annotations
 
+import base64
+import re
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ import encryption_plugin as ep
 from encryption_plugin.codec import b64u_encode
 from gateway.errors import CouchError
 from gateway.policy import (
+    ATTACHMENT_NOT_ENCRYPTED,
     NOT_ENCRYPTED,
     b64u_length,
     check_doc,
@@ -223,6 +226,135 @@ def test_a_missing_wrap_field_is_refused(wrap_record: dict[str, Any]) -> None:
 def test_a_wrap_record_can_be_deleted() -> None:
     doc_id = f"ep1-keywrap-{KID}"
     assert refusal(doc_id, {"_id": doc_id, "_rev": "1-a", "_deleted": True}) is None
+
+
+# -- attachments ------------------------------------------------------------------------------
+
+STORED_NAME = "0123456789abcdef" * 2
+OCTETS = "application/octet-stream"
+SEALED_BYTES = base64.b64encode(bytes(40)).decode()  # a nonce and a tag: the least ep1 stores
+
+
+def with_attachments(**attachments: Any) -> dict[str, Any]:
+    """A well-formed sealed document carrying ``attachments`` as they are given."""
+    return {**sealed("a", title="x"), "_attachments": attachments}
+
+
+def attachment_refusal(doc: dict[str, Any], doc_id: str = "a") -> str | None:
+    """The reason a document is refused for its attachments; fails on any other outcome."""
+    found = refusal(doc_id, doc)
+    if found is None:
+        return None
+    assert found["error"] == "forbidden"
+    assert found["reason"].startswith(f"{ATTACHMENT_NOT_ENCRYPTED}: "), found
+    return found["reason"]
+
+
+def test_attachments_sealed_by_the_python_plugin_pass() -> None:
+    doc = sealed(
+        "a",
+        _attachments={
+            "diary.txt": {"content_type": "text/plain", "data": base64.b64encode(b"dear").decode()},
+            "empty.bin": {"content_type": "x/y", "data": ""},
+            "big.png": {
+                "content_type": "image/png",
+                "data": base64.b64encode(bytes(5000)).decode(),
+            },
+        },
+    )
+    stored = doc["_attachments"]
+    assert len(stored) == 3 and all(re.fullmatch("[0-9a-f]{32}", name) for name in stored)
+    assert {entry["content_type"] for entry in stored.values()} == {OCTETS}
+    assert attachment_refusal(doc) is None
+
+
+def test_stubs_and_multipart_parts_of_sealed_attachments_pass() -> None:
+    stub = {"content_type": OCTETS, "stub": True, "digest": "md5-x", "length": 41, "revpos": 1}
+    part = {"content_type": OCTETS, "follows": True, "length": 40, "digest": "md5-y"}
+    other = "f" * 32
+    assert attachment_refusal(with_attachments(**{STORED_NAME: stub, other: part})) is None
+    part_without_length = {"content_type": OCTETS, "follows": True}
+    assert attachment_refusal(with_attachments(**{STORED_NAME: part_without_length})) is None
+    assert attachment_refusal({**sealed("a"), "_attachments": {}}) is None
+
+
+def test_the_reproduction_of_a_plaintext_attachment_is_refused() -> None:
+    diary = {"content_type": "text/plain", "data": base64.b64encode(b"my secret diary").decode()}
+    reason = attachment_refusal(with_attachments(**{"diary.txt": diary}))
+    assert reason is not None and "name" in reason
+
+
+@pytest.mark.parametrize(
+    ("name", "entry"),
+    [
+        # a readable or foreign name, with a body that would otherwise pass
+        ("diary.txt", {"content_type": OCTETS, "data": SEALED_BYTES}),
+        ("0123456789ABCDEF" * 2, {"content_type": OCTETS, "data": SEALED_BYTES}),
+        ("0123456789abcdef", {"content_type": OCTETS, "data": SEALED_BYTES}),
+        ("0123456789abcdef" * 2 + "0", {"content_type": OCTETS, "data": SEALED_BYTES}),
+        ("0123456789abcdef" * 2 + "\n", {"content_type": OCTETS, "data": SEALED_BYTES}),
+        # a telling type, or none
+        (STORED_NAME, {"content_type": "text/plain", "data": SEALED_BYTES}),
+        (STORED_NAME, {"content_type": OCTETS + "; charset=utf-8", "data": SEALED_BYTES}),
+        (STORED_NAME, {"data": SEALED_BYTES}),
+        (STORED_NAME, {"content_type": "text/plain", "stub": True}),
+        # inline data that is not ciphertext-sized strict base64
+        (STORED_NAME, {"content_type": OCTETS, "data": base64.b64encode(bytes(39)).decode()}),
+        (STORED_NAME, {"content_type": OCTETS, "data": ""}),
+        (STORED_NAME, {"content_type": OCTETS, "data": "my secret diary, written out in clear"}),
+        (STORED_NAME, {"content_type": OCTETS, "data": SEALED_BYTES + "\n"}),
+        (STORED_NAME, {"content_type": OCTETS, "data": SEALED_BYTES.rstrip("=")}),
+        (STORED_NAME, {"content_type": OCTETS, "data": SEALED_BYTES + "=="}),
+        (STORED_NAME, {"content_type": OCTETS, "data": SEALED_BYTES.replace("A", "-")}),
+        (STORED_NAME, {"content_type": OCTETS, "data": None}),
+        (STORED_NAME, {"content_type": OCTETS, "data": [1, 2, 3]}),
+        (STORED_NAME, {"content_type": OCTETS, "data": SEALED_BYTES, "encoding": "gzip"}),
+        # multipart parts too short to hold a nonce and a tag, or compressed
+        (STORED_NAME, {"content_type": OCTETS, "follows": True, "length": 39}),
+        (STORED_NAME, {"content_type": OCTETS, "follows": True, "length": "400"}),
+        (STORED_NAME, {"content_type": OCTETS, "follows": True, "length": True}),
+        (STORED_NAME, {"content_type": OCTETS, "follows": True, "encoded_length": 3}),
+        (STORED_NAME, {"content_type": OCTETS, "follows": True, "encoding": "gzip"}),
+        # neither a stub, nor a part, nor data; or more than one of them
+        (STORED_NAME, {"content_type": OCTETS}),
+        (STORED_NAME, {"content_type": OCTETS, "stub": "yes"}),
+        (STORED_NAME, {"content_type": OCTETS, "follows": 1, "length": 400}),
+        (STORED_NAME, {"content_type": OCTETS, "stub": True, "data": SEALED_BYTES}),
+        (STORED_NAME, {"content_type": OCTETS, "follows": True, "data": SEALED_BYTES}),
+        (STORED_NAME, {"content_type": OCTETS, "stub": True, "follows": True}),
+        # not an object
+        (STORED_NAME, SEALED_BYTES),
+        (STORED_NAME, None),
+    ],
+)
+def test_an_attachment_not_stored_as_sealed_is_refused(name: str, entry: object) -> None:
+    assert attachment_refusal(with_attachments(**{name: entry})) is not None
+
+
+@pytest.mark.parametrize("attachments", [[], "x", None, 1, [{"content_type": OCTETS}]])
+def test_attachments_must_be_an_object(attachments: object) -> None:
+    reason = attachment_refusal({**sealed("a"), "_attachments": attachments})
+    assert reason == f"{ATTACHMENT_NOT_ENCRYPTED}: _attachments must be an object"
+
+
+def test_one_plaintext_attachment_among_sealed_ones_refuses_the_document() -> None:
+    doc = sealed("a", _attachments={"x": {"content_type": "x/y", "data": SEALED_BYTES}})
+    doc["_attachments"]["leak.txt"] = {"content_type": "text/plain", "data": "aGk="}
+    assert attachment_refusal(doc) is not None
+
+
+def test_a_wrap_record_cannot_carry_plaintext_attachments(wrap_record: dict[str, Any]) -> None:
+    doc = {**wrap_record, "_attachments": {"hint.txt": {"content_type": "text/plain", "data": ""}}}
+    assert refusal(f"ep1-keywrap-{KID}", wrap_record) is None
+    assert attachment_refusal(doc, f"ep1-keywrap-{KID}") is not None
+
+
+def test_attachments_are_free_when_encryption_is_off() -> None:
+    doc = {
+        "_id": "a",
+        "_attachments": {"diary.txt": {"content_type": "text/plain", "data": "aGk="}},
+    }
+    check_doc("a", doc)
 
 
 # -- _bulk_docs -------------------------------------------------------------------------------

@@ -119,6 +119,28 @@ function parsePairing(text) {
   return { code: params.get('pair'), key: params.get('key'), enroll: params.get('enroll') };
 }
 
+/**
+ * Whether a pairing link may replace the session this device already has. A link opened from
+ * anywhere would otherwise sign the device into whatever account made it (login CSRF), and its
+ * new notes would sync there: so ask, naming what changes and the new key's fingerprint.
+ */
+function mayReplaceSession(key) {
+  if (!session?.token) return true;
+  let fingerprint;
+  try {
+    fingerprint = keyringFromExport(key, { appId: APP }).fingerprint();
+  } catch {
+    return true; // not a key for Notes: pairFrom refuses it before touching the session
+  }
+  return window.confirm(
+    'This device is already signed in to Notes.\n\n'
+    + 'Opening this pairing link will sign this device out of its current account and into '
+    + `another one, whose key has the fingerprint:\n\n${fingerprint}\n\n`
+    + 'Only continue if you made this link yourself, on your other device, and that device '
+    + 'shows the same fingerprint. Leave this account and join the other one?',
+  );
+}
+
 async function pairFrom(text) {
   const { code, key } = parsePairing(text);
   if (!code || !key) throw new Error('That is not a pairing text from Notes.');
@@ -166,7 +188,9 @@ async function main() {
   wire();
   const fragment = parsePairing(location.hash.slice(1));
   if (location.hash) history.replaceState(null, '', location.pathname); // the key leaves the URL bar
-  if (fragment.code && fragment.key) {
+  const pairing = Boolean(fragment.code && fragment.key);
+  const declined = pairing && !mayReplaceSession(fragment.key);
+  if (pairing && !declined) {
     setState('Pairing…');
     await pairFrom(`#pair=${encodeURIComponent(fragment.code)}&key=${encodeURIComponent(fragment.key)}`)
       .catch((err) => {
@@ -179,6 +203,7 @@ async function main() {
   if (!session?.token) show('signin');
   else if (!session.key) show('setup-key');
   else await startNotes();
+  if (declined) problem('The pairing link was not used: this device stays in its account.');
 }
 
 main().catch((err) => problem(`The app failed to start: ${err.message}`));
