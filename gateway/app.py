@@ -14,7 +14,7 @@ from aiohttp import web
 from gateway import __version__, account, dashboard, demo, keys, ops, proxy
 from gateway.auth.mailer import make_mailer
 from gateway.auth.records import IdentityStore
-from gateway.auth.revocations import follow_revocations
+from gateway.auth.revocations import current_seq, follow_revocations
 from gateway.auth.routes import routes as auth_routes
 from gateway.auth.signing import AuthKeys
 from gateway.backend import Backend, open_backend
@@ -61,19 +61,21 @@ async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
     async with open_upstream(app[keys.SETTINGS], [trace]) as backend:
         app[keys.BACKEND] = backend
         app[keys.IDENTITIES] = IdentityStore(backend.records)
-        await ops.try_records(backend)
-        chores = asyncio.create_task(_chores(app, backend))
+        since = await current_seq(backend) if await ops.try_records(backend) else "now"
+        chores = asyncio.create_task(_chores(app, backend, since))
         yield
         chores.cancel()
         await asyncio.gather(chores, return_exceptions=True)
         await app[keys.BACKGROUND].drain(SHUTDOWN_DRAIN_S)
 
 
-async def _chores(app: web.Application, backend: Backend) -> None:
+async def _chores(app: web.Application, backend: Backend, since: object) -> None:
     """Once the records are reachable: follow revocations and sweep expired records."""
     await ops.until_ready(backend)
     chores = [
-        asyncio.create_task(follow_revocations(backend, app[keys.FEEDS], app[keys.IDENTITIES])),
+        asyncio.create_task(
+            follow_revocations(backend, app[keys.FEEDS], app[keys.IDENTITIES], since)
+        ),
         asyncio.create_task(_sweep_forever(app[keys.IDENTITIES])),
     ]
     try:

@@ -20,15 +20,25 @@ POLL_TIMEOUT_MS = 55_000
 RETRY_DELAY_S = 5.0
 
 
+async def current_seq(backend: Backend) -> object:
+    """Where the records feed stands now; following from here, nothing after start-up is
+    missed however late the first long poll goes out."""
+    try:
+        info = await backend.records.info()
+    except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as exc:
+        log.warning("could not read the records feed's position (%s)", type(exc).__name__)
+        return "now"
+    return info.get("update_seq", "now")
+
+
 async def follow_revocations(
-    backend: Backend, feeds: FeedRegistry, identities: IdentityStore
+    backend: Backend, feeds: FeedRegistry, identities: IdentityStore, since: object = "now"
 ) -> None:
     url = backend.url / backend.settings.records_db / "_changes"
     headers = admin_headers(backend.settings)
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=10, sock_read=POLL_TIMEOUT_MS / 1000 + 30
     )
-    since = "now"
     while True:
         params = {"feed": "longpoll", "since": str(since), "timeout": str(POLL_TIMEOUT_MS)}
         try:

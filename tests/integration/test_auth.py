@@ -342,7 +342,6 @@ async def test_a_revocation_through_another_replica_is_honoured_here_within_a_po
     second = await make_gateway(records_db=first.settings.records_db)
     laptop = await first.new_device()
     phone = await first.new_device(same_user_as=laptop)
-    await asyncio.sleep(0.5)  # let the replicas' records watchers start following
     assert (await first.call("GET", "/auth/me", device=phone))[0] == 200  # looked up, remembered
     assert (await second.call("DELETE", f"/auth/devices/{phone.device}", device=laptop))[0] == 200
     loop = asyncio.get_running_loop()

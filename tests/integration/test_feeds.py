@@ -52,8 +52,8 @@ async def test_heartbeats_pass_through_as_they_come(gateway: GatewayHarness) -> 
             line += await asyncio.wait_for(resp.content.readany(), timeout=5)
     finally:
         resp.close()
-    # Each heartbeat came on its own, not all at once at the end of a buffer.
-    assert len(set(round(t, 2) for t in arrivals)) == 4
+    # The heartbeats came as they were sent, spread over time, not all at once from a buffer.
+    assert arrivals[-1] - arrivals[0] >= 0.3, arrivals
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,6 @@ async def test_a_revocation_through_another_replica_ends_the_feed_too(
     device = await first.new_device()
     other = await first.new_device(same_user_as=device)
     await first.call("PUT", "/db/notes/", device=device)
-    await asyncio.sleep(0.5)  # let the replicas' revocation watchers start following
     resp = await _feed(first, device, "feed=continuous&heartbeat=500&since=now")
     try:
         await asyncio.wait_for(resp.content.readany(), timeout=5)
