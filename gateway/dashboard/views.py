@@ -7,6 +7,7 @@ per app a document count and size. Documents are ciphertext and are never opened
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -25,7 +26,7 @@ from gateway.dashboard.records import AdminRecords, verify_password
 from gateway.errors import NotFound, TooLarge
 
 JINJA = web.AppKey("dashboard_jinja", jinja2.Environment)
-MAX_LISTED_USERS = 500
+USERS_PER_PAGE = 50
 LOGIN_FORM_LIMIT = 16 * 1024
 
 routes = web.RouteTableDef()
@@ -139,6 +140,13 @@ async def logout(request: web.Request) -> web.Response:
 # -- overview, find -------------------------------------------------------------------------
 
 
+def _page_number(request: web.Request) -> int:
+    try:
+        return max(0, int(request.query.get("page", "0")))
+    except ValueError:
+        return 0
+
+
 async def _overview(request: web.Request, current: session.AdminSession, **extra: Any) -> Any:
     identities = request.config_dict[keys.IDENTITIES]
     backend = request.config_dict[keys.BACKEND]
@@ -147,23 +155,27 @@ async def _overview(request: web.Request, current: session.AdminSession, **extra
     by_user: dict[str, list[Device]] = {}
     for device in devices:
         by_user.setdefault(device.uid, []).append(device)
-    rows = []
-    for user in users[:MAX_LISTED_USERS]:
-        mine = by_user.get(user.uid, [])
-        rows.append(
-            {
-                "uid": user.uid,
-                "created": iso(user.created),
-                "last_seen": _last_seen(mine),
-                "devices": len(mine),
-                "apps": await accounts.usage(backend, user),
-            }
-        )
+    pages = max(1, -(-len(users) // USERS_PER_PAGE))
+    page = min(_page_number(request), pages - 1)
+    shown = users[page * USERS_PER_PAGE : (page + 1) * USERS_PER_PAGE]
+    # One db-info call per app of each user shown: asked at once, not one after the other.
+    usages = await asyncio.gather(*(accounts.usage(backend, user) for user in shown))
+    rows = [
+        {
+            "uid": user.uid,
+            "created": iso(user.created),
+            "last_seen": _last_seen(by_user.get(user.uid, [])),
+            "devices": len(by_user.get(user.uid, [])),
+            "apps": usage,
+        }
+        for user, usage in zip(shown, usages, strict=True)
+    ]
     settings = request.config_dict[keys.SETTINGS]
     context = {
         "csrf": current.csrf,
         "rows": rows,
-        "more": max(0, len(users) - MAX_LISTED_USERS),
+        "page": page,
+        "pages": pages,
         "figures": figures(request, len(users), len(devices)),
         "registration": settings.registration,
         "allowlist": settings.allowlist,

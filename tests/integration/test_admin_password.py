@@ -82,3 +82,33 @@ async def test_guessing_the_admin_password_is_rate_limited_per_client_ip(
         allow_redirects=False,
     )
     assert (status, body["error"]) == (413, "too_large")
+
+
+async def test_the_user_list_is_paged(
+    make_gateway: MakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.dashboard.session import COOKIE
+    from gateway.dashboard.views import USERS_PER_PAGE
+
+    gw = await make_gateway()
+    _use_settings_of(gw, monkeypatch)
+    monkeypatch.setattr("sys.stdin", io.StringIO("the real admin password\n"))
+    assert await asyncio.to_thread(main, ["admin", "set-password", "--stdin"]) == 0
+    uids = [(await gw.enrollment_code())[0] for _ in range(USERS_PER_PAGE + 3)]
+    async with gw.session.post(
+        gw.url + "/admin/login",
+        data={"password": "the real admin password"},
+        headers={"Origin": gw.url},
+        allow_redirects=False,
+    ) as r:
+        assert r.status == 303
+        cookie = {"Cookie": f"{COOKIE}={r.cookies[COOKIE].value}"}
+    pages = []
+    for page in (0, 1):
+        async with gw.session.get(f"{gw.url}/admin/?page={page}", headers=cookie) as r:
+            assert r.status == 200
+            pages.append(await r.text())
+    shown = [[uid for uid in uids if uid in html] for html in pages]
+    assert len(shown[0]) == USERS_PER_PAGE and len(shown[1]) == 3
+    assert not set(shown[0]) & set(shown[1])
+    assert "page 1 of 2" in pages[0] and "page 2 of 2" in pages[1]
