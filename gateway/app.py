@@ -14,7 +14,12 @@ from aiohttp import web
 from gateway import __version__, account, dashboard, demo, keys, ops, proxy
 from gateway.auth.mailer import make_mailer
 from gateway.auth.records import IdentityStore
-from gateway.auth.revocations import current_seq, follow_revocations
+from gateway.auth.revocations import (
+    EMBEDDED_POLL_TIMEOUT_MS,
+    POLL_TIMEOUT_MS,
+    current_seq,
+    follow_revocations,
+)
 from gateway.auth.routes import routes as auth_routes
 from gateway.auth.signing import AuthKeys
 from gateway.backend import Backend, open_backend
@@ -74,7 +79,15 @@ async def _chores(app: web.Application, backend: Backend, since: object) -> None
     await ops.until_ready(backend)
     chores = [
         asyncio.create_task(
-            follow_revocations(backend, app[keys.FEEDS], app[keys.IDENTITIES], since)
+            follow_revocations(
+                backend,
+                app[keys.FEEDS],
+                app[keys.IDENTITIES],
+                since,
+                POLL_TIMEOUT_MS
+                if app[keys.SETTINGS].upstream_configured
+                else EMBEDDED_POLL_TIMEOUT_MS,
+            )
         ),
         asyncio.create_task(_sweep_forever(app[keys.IDENTITIES])),
     ]

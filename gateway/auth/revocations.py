@@ -17,6 +17,9 @@ from gateway.upstream_auth import admin_headers
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT_MS = 55_000
+# The embedded store wakes long polls only for writes of its own process; a CLI in another
+# process writes to the same file unseen, and only a poll's end re-reads it. So poll shortly.
+EMBEDDED_POLL_TIMEOUT_MS = 5_000
 RETRY_DELAY_S = 5.0
 
 
@@ -32,15 +35,17 @@ async def current_seq(backend: Backend) -> object:
 
 
 async def follow_revocations(
-    backend: Backend, feeds: FeedRegistry, identities: IdentityStore, since: object = "now"
+    backend: Backend,
+    feeds: FeedRegistry,
+    identities: IdentityStore,
+    since: object = "now",
+    poll_ms: int = POLL_TIMEOUT_MS,
 ) -> None:
     url = backend.url / backend.settings.records_db / "_changes"
     headers = admin_headers(backend.settings)
-    timeout = aiohttp.ClientTimeout(
-        total=None, sock_connect=10, sock_read=POLL_TIMEOUT_MS / 1000 + 30
-    )
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=poll_ms / 1000 + 30)
     while True:
-        params = {"feed": "longpoll", "since": str(since), "timeout": str(POLL_TIMEOUT_MS)}
+        params = {"feed": "longpoll", "since": str(since), "timeout": str(poll_ms)}
         try:
             async with backend.http.get(
                 url, params=params, headers=headers, timeout=timeout

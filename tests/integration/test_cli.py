@@ -234,3 +234,25 @@ async def test_users_usage_shows_documents_and_quota(
     assert await _cli("users", "usage") == 0
     assert capsys.readouterr().out.startswith(f"{device.user}  notes  docs 7/50  bytes ")
     assert await _cli("users", "usage", "nobody@example.org") == 2
+
+
+async def test_a_device_revoked_from_the_cli_loses_its_open_feed(
+    make_gateway: MakeGateway, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI is another process's worth of state (its own store or connection): the running
+    gateway learns of the revocation from the records feed, and ends the feed."""
+    gw = await make_gateway()
+    _use_settings_of(gw, monkeypatch)
+    device = await gw.new_device()
+    assert (await gw.call("PUT", "/db/notes/", device=device))[0] == 201
+    feed = await gw.session.get(
+        f"{gw.url}/db/notes/_changes?feed=continuous&heartbeat=500&since=now",
+        headers=device.headers,
+    )
+    try:
+        await asyncio.wait_for(feed.content.readany(), timeout=5)
+        assert await _cli("devices", "revoke", device.device) == 0
+        await asyncio.wait_for(feed.content.read(), timeout=20)  # ends: EOF, not a time-out
+    finally:
+        feed.close()
+    assert (await gw.call("GET", "/auth/me", device=device))[0] == 401
