@@ -55,18 +55,30 @@ def python_results() -> list[dict[str, Any]]:
         key, nonce = nacl.utils.random(32), nacl.utils.random(24)
         raw = crypto_aead_xchacha20poly1305_ietf_encrypt(body, b"", nonce, key)
         sealed = seal_doc(doc, keyring)
-        out.append({
-            "label": label, "op": "seal",
-            "ep1": rate(lambda d=doc: seal_doc(d, keyring)),
-            "raw": rate(lambda b=body, k=key: crypto_aead_xchacha20poly1305_ietf_encrypt(
-                b, b"", nacl.utils.random(24), k)),
-        })
-        out.append({
-            "label": label, "op": "open",
-            "ep1": rate(lambda s=sealed: open_doc(s, keyring)),
-            "raw": rate(lambda r=raw, n=nonce, k=key: crypto_aead_xchacha20poly1305_ietf_decrypt(
-                r, b"", n, k)),
-        })
+        out.append(
+            {
+                "label": label,
+                "op": "seal",
+                "ep1": rate(lambda d=doc: seal_doc(d, keyring)),
+                "raw": rate(
+                    lambda b=body, k=key: crypto_aead_xchacha20poly1305_ietf_encrypt(
+                        b, b"", nacl.utils.random(24), k
+                    )
+                ),
+            }
+        )
+        out.append(
+            {
+                "label": label,
+                "op": "open",
+                "ep1": rate(lambda s=sealed: open_doc(s, keyring)),
+                "raw": rate(
+                    lambda r=raw, n=nonce, k=key: crypto_aead_xchacha20poly1305_ietf_decrypt(
+                        r, b"", n, k
+                    )
+                ),
+            }
+        )
     return out
 
 
@@ -76,7 +88,10 @@ def node_results() -> list[dict[str, Any]] | None:
         return None
     proc = subprocess.run(
         [node, str(ROOT / "bench" / "bench_crypto.mjs"), "--json"],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     result: list[dict[str, Any]] = json.loads(proc.stdout)
     return result

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import secrets
 import shutil
-import statistics
 import sys
 from typing import Any
 
@@ -59,7 +58,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from tests.harness import start_gateway, stop_gateway
     from tests.upstreams import primary_upstream
 
-    timings: dict[str, dict[str, list[float]]] = {m: {"push": [], "pull": []} for m in MODES}
+    timings: common.Timings = {m: {"push": [], "pull": []} for m in MODES}
     with primary_upstream() as upstream:
         gateway = await start_gateway(upstream, plaintext_apps="plain-*")
         try:
@@ -79,14 +78,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                         doc_size=args.doc_size,
                         batch_size=args.batch_size,
                     )
-                    for way in ("push", "pull"):
-                        replication = out["result"][way]
-                        if replication["docs_written"] != args.docs or out["e2e_errors"]:
-                            raise RuntimeError(
-                                f"{mode} {way} wrote {replication['docs_written']}"
-                                f" of {args.docs} docs: {replication}"
-                            )
-                        timings[mode][way].append(replication["elapsed_ms"])
+                    common.record(timings, mode, out, args.docs, ok=not out["e2e_errors"])
                 for app in apps.values():
                     db = gateway.upstream_db(device, app)
                     await asyncio.to_thread(upstream.request, "DELETE", f"/{db}")
@@ -94,20 +86,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             await stop_gateway(gateway)
         kind = upstream.kind
 
-    def rate(ms: list[float]) -> float:
-        return float(args.docs / (statistics.median(ms) / 1000))
-
-    rates = {mode: {way: rate(ms) for way, ms in ways.items()} for mode, ways in timings.items()}
-    return {
-        "docs": args.docs,
-        "rounds": args.rounds,
-        "doc_size": args.doc_size,
-        "batch_size": args.batch_size,
-        "upstream": kind,
-        "docs_per_s": rates,
-        "ratio": {way: rates["sealed"][way] / rates["plain"][way] for way in ("push", "pull")},
-        "elapsed_ms": timings,
-    }
+    return common.summary(args, kind, timings, "sealed", "plain")
 
 
 def report(result: dict[str, Any]) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
-import statistics
 import sys
 from typing import Any
 
@@ -31,7 +30,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from tests.pouch import device_remote, direct_remote, run_pouch
     from tests.upstreams import primary_upstream
 
-    timings: dict[str, dict[str, list[float]]] = {
+    timings: common.Timings = {
         "direct": {"push": [], "pull": []},
         "gateway": {"push": [], "pull": []},
     }
@@ -58,34 +57,14 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                         doc_size=args.doc_size,
                         batch_size=args.batch_size,
                     )
-                    for way in ("push", "pull"):
-                        replication = out["result"][way]
-                        if replication["docs_written"] != args.docs:
-                            raise RuntimeError(
-                                f"{name} {way} wrote {replication['docs_written']}"
-                                f" of {args.docs} docs: {replication}"
-                            )
-                        timings[name][way].append(replication["elapsed_ms"])
+                    common.record(timings, name, out, args.docs)
                 for db in (direct_db, gateway.upstream_db(device, f"bench-{tag}")):
                     await asyncio.to_thread(upstream.request, "DELETE", f"/{db}")
         finally:
             await stop_gateway(gateway)
         kind = upstream.kind
 
-    def rate(ms: list[float]) -> float:
-        return float(args.docs / (statistics.median(ms) / 1000))
-
-    rates = {name: {way: rate(ms) for way, ms in ways.items()} for name, ways in timings.items()}
-    return {
-        "docs": args.docs,
-        "rounds": args.rounds,
-        "doc_size": args.doc_size,
-        "batch_size": args.batch_size,
-        "upstream": kind,
-        "docs_per_s": rates,
-        "ratio": {way: rates["gateway"][way] / rates["direct"][way] for way in ("push", "pull")},
-        "elapsed_ms": timings,
-    }
+    return common.summary(args, kind, timings, "gateway", "direct")
 
 
 def report(result: dict[str, Any]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -46,3 +47,39 @@ def run(
     result = asyncio.run(measure(args))
     print(json.dumps(result) if args.json else report(result))
     return 0
+
+
+Timings = dict[str, dict[str, list[float]]]
+
+
+def record(timings: Timings, name: str, out: dict[str, Any], docs: int, ok: bool = True) -> None:
+    """Keep one run's push and pull times; a run that did not move every document is an error,
+    not a fast result."""
+    for way in ("push", "pull"):
+        replication = out["result"][way]
+        if replication["docs_written"] != docs or not ok:
+            raise RuntimeError(
+                f"{name} {way} wrote {replication['docs_written']} of {docs} docs: {replication}"
+            )
+        timings[name][way].append(replication["elapsed_ms"])
+
+
+def summary(
+    args: argparse.Namespace, upstream: str, timings: Timings, numerator: str, denominator: str
+) -> dict[str, Any]:
+    """Median docs/s of each variant and the ratio ``numerator / denominator``."""
+
+    def rate(ms: list[float]) -> float:
+        return float(args.docs / (statistics.median(ms) / 1000))
+
+    rates = {name: {way: rate(ms) for way, ms in ways.items()} for name, ways in timings.items()}
+    return {
+        "docs": args.docs,
+        "rounds": args.rounds,
+        "doc_size": args.doc_size,
+        "batch_size": args.batch_size,
+        "upstream": upstream,
+        "docs_per_s": rates,
+        "ratio": {w: rates[numerator][w] / rates[denominator][w] for w in ("push", "pull")},
+        "elapsed_ms": timings,
+    }
