@@ -141,10 +141,11 @@ def _revs_info(
     return info
 
 
-def open_doc(
-    conn: sqlite3.Connection, name: str, doc_id: str, rev: str | None, opts: DocOptions
-) -> Rendered:
-    """``GET /db/doc``: the winner (404 "deleted" when it is deleted) or the asked revision."""
+def _doc_at(
+    conn: sqlite3.Connection, name: str, doc_id: str, rev: str | None
+) -> tuple[int, StoredDoc, str]:
+    """The database id, the stored document and the revision asked for (the winner when none
+    is; 404 "deleted" when the winner is a deletion, as CouchDB answers)."""
     db = get_db(conn, name)
     stored = load_doc(conn, db.id, doc_id)
     if stored is None:
@@ -153,9 +154,18 @@ def open_doc(
         if stored.deleted:
             raise NotFound("deleted")
         rev = stored.winner
-    elif opts.latest and rev in stored.tree:
+    return db.id, stored, rev
+
+
+def open_doc(
+    conn: sqlite3.Connection, name: str, doc_id: str, rev: str | None, opts: DocOptions
+) -> Rendered:
+    """``GET /db/doc``: the winner (404 "deleted" when it is deleted) or the asked revision."""
+    asked = rev
+    db_id, stored, rev = _doc_at(conn, name, doc_id, rev)
+    if asked is not None and opts.latest and rev in stored.tree:
         rev = revtree.leaves_under(stored.tree, rev)[0]
-    rendered = render(conn, db.id, stored, rev, opts)
+    rendered = render(conn, db_id, stored, rev, opts)
     if rendered is None:
         raise NotFound("missing")
     return rendered
@@ -418,23 +428,16 @@ def get_attachment(
     conn: sqlite3.Connection, name: str, doc_id: str, att: str, rev: str | None
 ) -> tuple[attachments.AttMeta, bytes]:
     """An attachment of the winner, or of revision ``rev`` while its body is kept."""
-    db = get_db(conn, name)
-    stored = load_doc(conn, db.id, doc_id)
-    if stored is None:
-        raise NotFound("missing")
-    if rev is None:
-        if stored.deleted:
-            raise NotFound("deleted")
-        rev = stored.winner
+    db_id, _, rev = _doc_at(conn, name, doc_id, rev)
     row = conn.execute(
-        "SELECT atts FROM revs WHERE db = ? AND doc = ? AND rev = ?", (db.id, doc_id, rev)
+        "SELECT atts FROM revs WHERE db = ? AND doc = ? AND rev = ?", (db_id, doc_id, rev)
     ).fetchone()
     if row is None:
         raise NotFound("missing")
     meta = (json.loads(row[0]) if row[0] else {}).get(att)
     if meta is None:
         raise NotFound("Document is missing attachment")
-    data = attachments.get_blob(conn, db.id, meta["digest"])
+    data = attachments.get_blob(conn, db_id, meta["digest"])
     if data is None:
         raise NotFound("Document is missing attachment")
     return meta, data
