@@ -379,13 +379,8 @@ async def test_plaintext_attachments_beside_a_sealed_body_are_refused(
     assert (status, answer["error"]) == (403, "forbidden")
     assert answer["reason"].startswith("attachment is not encrypted: ")
     sealed_body = {**ep.seal_doc({"_id": "mp"}, keyring), "_rev": "1-" + "e" * 32}
-    content_type, body = multipart_related(sealed_body, {"diary.txt": MARKER.encode() * 4})
-    status, answer = await gateway.call(
-        "PUT",
-        f"/db/{APP}/mp?new_edits=false",
-        device=device,
-        data=body,
-        headers={"Content-Type": content_type},
+    status, answer = await put_as_replicator(
+        gateway, device, sealed_body, {"diary.txt": MARKER.encode() * 4}
     )
     assert (status, answer["error"]) == (403, "forbidden")
     assert answer["reason"].startswith("attachment is not encrypted: ")
@@ -407,6 +402,20 @@ async def test_a_standalone_attachment_write_is_refused(gateway: GatewayHarness)
             "error": "forbidden",
             "reason": "an encrypted app writes attachments sealed, inside their document",
         },
+    )
+
+
+async def put_as_replicator(
+    gateway: GatewayHarness, device: Device, doc: dict[str, Any], attachments: dict[str, bytes]
+) -> tuple[int, Any]:
+    """PUT ``/db/<app>/mp?new_edits=false`` as ``multipart/related``, as CouchDB's replicator."""
+    content_type, body = multipart_related(doc, attachments)
+    return await gateway.call(
+        "PUT",
+        f"/db/{APP}/mp?new_edits=false",
+        device=device,
+        data=body,
+        headers={"Content-Type": content_type},
     )
 
 
@@ -449,15 +458,11 @@ async def test_multipart_doc_puts_are_checked_and_their_attachments_stream(
     )
     stored_name, stored = next(iter(sealed["_attachments"].items()))
     body_doc = {k: v for k, v in sealed.items() if k != "_attachments"}
-    content_type, body = multipart_related(
-        {**body_doc, "_rev": "1-" + "c" * 32}, {stored_name: base64.b64decode(stored["data"])}
-    )
-    status, answer = await gateway.call(
-        "PUT",
-        f"/db/{APP}/mp?new_edits=false",
-        device=device,
-        data=body,
-        headers={"Content-Type": content_type},
+    status, answer = await put_as_replicator(
+        gateway,
+        device,
+        {**body_doc, "_rev": "1-" + "c" * 32},
+        {stored_name: base64.b64decode(stored["data"])},
     )
     assert status == 201, answer
     async with gateway.session.get(
