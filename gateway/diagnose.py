@@ -38,6 +38,9 @@ class Finding:
     level: Level
     text: str
     fix: str = ""
+    # "auth" for what decides whether the upstream accepts couchgate's members: a problem found
+    # in CouchDB's configuration names the cause that a refused probe only shows.
+    topic: str = ""
 
     def line(self) -> str:
         return f"{self.level}: {self.text}" + (f"; fix: {self.fix}" if self.fix else "")
@@ -51,8 +54,8 @@ def note(text: str) -> Finding:
     return Finding("note", text)
 
 
-def problem(text: str, fix: str) -> Finding:
-    return Finding("problem", text, fix)
+def problem(text: str, fix: str, *, topic: str = "") -> Finding:
+    return Finding("problem", text, fix, topic)
 
 
 async def diagnose(backend: Backend, configured: Settings) -> list[Finding]:
@@ -66,8 +69,11 @@ async def diagnose(backend: Backend, configured: Settings) -> list[Finding]:
     upstream = await _upstream(backend, configured)
     found += upstream
     if all(f.level != "problem" for f in upstream):
-        found += await _auth_mode(backend)
-        found += await _upstream_config(backend, configured)
+        probe = await _auth_mode(backend)
+        config = await _upstream_config(backend, configured)
+        if any(f.level == "problem" and f.topic == "auth" for f in config):
+            probe = [f for f in probe if f.level != "problem"]  # one cause, one problem line
+        found += probe + config
     found += _cors(settings)
     found += await _smtp(settings)
     return found
@@ -224,6 +230,7 @@ async def _upstream_config(backend: Backend, configured: Settings) -> list[Findi
             problem(
                 f"CouchDB's [chttpd] authentication_handlers lack {HANDLER[mode]}",
                 f"add {{chttpd_auth, {HANDLER[mode]}}} (deploy/couchdb/local.ini)",
+                topic="auth",
             )
         )
     if mode == "jwt":
@@ -262,14 +269,16 @@ def _jwt_key(settings: Settings, stored: str | None) -> list[Finding]:
         "(deploy/couchdb/jwt-entrypoint.sh does this from the environment)"
     )
     if stored is None:
-        return [problem(f"CouchDB has no [jwt_keys] {name}", fix)]
+        return [problem(f"CouchDB has no [jwt_keys] {name}", fix, topic="auth")]
     try:
         key = base64.b64decode(stored.strip(), validate=True)
     except (binascii.Error, ValueError):
-        return [problem(f"CouchDB's [jwt_keys] {name} is not base64", fix)]
+        return [problem(f"CouchDB's [jwt_keys] {name} is not base64", fix, topic="auth")]
     assert settings.upstream_jwt_secret is not None  # Settings requires it in jwt mode
     if not hmac.compare_digest(key, settings.upstream_jwt_secret.encode()):
-        return [problem(f"CouchDB's [jwt_keys] {name} is not couchgate's JWT secret", fix)]
+        return [
+            problem(f"CouchDB's [jwt_keys] {name} is not couchgate's JWT secret", fix, topic="auth")
+        ]
     return [ok(f"CouchDB's [jwt_keys] {name} matches couchgate's JWT secret")]
 
 
@@ -283,6 +292,7 @@ def _proxy_secret(settings: Settings, secret: str | None, use_secret: str | None
             problem(
                 "CouchDB's [chttpd_auth] secret is not couchgate's proxy secret",
                 f"set it to {env_name('upstream_proxy_secret')} (COUCHDB_SECRET in the image)",
+                topic="auth",
             )
         )
     if (use_secret or "false").lower() != "true":
@@ -291,6 +301,7 @@ def _proxy_secret(settings: Settings, secret: str | None, use_secret: str | None
                 "CouchDB takes X-Auth-CouchDB-UserName without its token: whoever reaches "
                 "CouchDB can act as any user",
                 "set [chttpd_auth] proxy_use_secret = true",
+                topic="auth",
             )
         )
     if not out:

@@ -1,9 +1,13 @@
 """Real CouchDB-compatible servers for the integration tests.
 
-First that applies: ``COUCHDB_URL`` (any real CouchDB; credentials in the URL or in
-``COUCHDB_USER`` / ``COUCHDB_PASSWORD``, JWT secret in ``COUCHDB_JWT_SECRET``), a ``couchdb:3``
-container through testcontainers when a Docker engine answers, else pouchdb-server from the npm
-registry (``tests/js``) on a free loopback port in a temporary directory. None is mocked.
+Apache CouchDB is the reference. The first way to one that applies: ``COUCHDB_URL`` (any real
+CouchDB; credentials in the URL or in ``COUCHDB_USER`` / ``COUCHDB_PASSWORD``, secrets in
+``COUCHDB_JWT_SECRET`` and ``COUCHDB_PROXY_SECRET``); a CouchDB release started on loopback by
+``couchdb-test-server`` (``COUCHDB_TEST_SERVER`` names the script, or it is on ``PATH``) with the
+project's own ``deploy/couchdb/local.ini``; a ``couchdb:3`` container through testcontainers when a
+Docker engine answers. pouchdb-server from the npm registry (``tests/js``) runs beside it on a free
+loopback port. None is mocked. With ``COUCHGATE_REQUIRE_COUCHDB`` set (CI sets it), finding no
+CouchDB is an error rather than a skip.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,6 +32,13 @@ JS_DIR = Path(__file__).parent / "js"
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "couchgate-test-admin"
 JWT_SECRET = "couchgate-test-jwt-secret-0123456789abcdef"
+PROXY_SECRET = "couchgate-test-proxy-secret-0123456789abcdef"
+REPO = Path(__file__).resolve().parent.parent
+DEPLOY_INI = REPO / "deploy" / "couchdb" / "local.ini"
+CLUSTER_INI = REPO / "deploy" / "couchdb" / "cluster.ini"
+# What the tests add to the deployment's settings: the proxy authentication handler, which the
+# deployment leaves off (its default is jwt), so the proxy mode can be exercised as well.
+TEST_INI = Path(__file__).parent / "couchdb" / "test.ini"
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,7 @@ class Upstream:
     user: str | None
     password: str | None
     jwt_secret: str | None = None
+    proxy_secret: str | None = None
 
     @property
     def is_couchdb(self) -> bool:
@@ -51,9 +63,14 @@ class Upstream:
         return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
     def request(self, method: str, path: str, body: object = None) -> tuple[int, object]:
-        """A blocking admin request, for test set-up and for peeking at what is stored."""
+        """A blocking admin request, for test set-up and for peeking at what is stored. Asks for
+        JSON: CouchDB answers ``multipart/related`` to ``?attachments=true`` otherwise."""
         data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json", **self.admin_headers()}
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            **self.admin_headers(),
+        }
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
@@ -200,18 +217,185 @@ def couchdb_from_env() -> Upstream | None:
     if parts.port:
         netloc += f":{parts.port}"
     url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-    return Upstream("couchdb", url, user, password, os.environ.get("COUCHDB_JWT_SECRET"))
+    return Upstream(
+        "couchdb",
+        url,
+        user,
+        password,
+        os.environ.get("COUCHDB_JWT_SECRET"),
+        os.environ.get("COUCHDB_PROXY_SECRET"),
+    )
+
+
+def couchdb_test_server() -> Path | None:
+    """The script that runs a CouchDB release on loopback, where this machine has one."""
+    named = os.environ.get("COUCHDB_TEST_SERVER")
+    if named:
+        return Path(named) if Path(named).is_file() else None
+    found = shutil.which("couchdb-test-server")
+    return Path(found) if found else None
+
+
+@dataclass
+class CouchRelease:
+    """A CouchDB started by ``couchdb-test-server``: its directory and one Upstream per node."""
+
+    workdir: Path
+    inis: tuple[Path, ...]
+    nodes: list[Upstream]
+    restarted: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def node_dir(self, index: int) -> Path:
+        return self.workdir / f"node{index + 1}"
+
+    def node_name(self, index: int) -> str:
+        """The Erlang node name couchdb-test-server gives node ``index`` (0-based)."""
+        base = urlsplit(self.nodes[0].url).port
+        return f"couchdb-{base}-{index + 1}@127.0.0.1"
+
+    def stop_node(self, index: int) -> None:
+        """End one node's Erlang VM at once (SIGKILL), as a crash would."""
+        marker = str(self.node_dir(index) / "local.ini")
+        subprocess.run(["pkill", "-KILL", "-f", "--", marker], check=False)
+        deadline = time.monotonic() + 30
+        while _port_open(self.nodes[index].url) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def start_node(self, index: int) -> None:
+        """Start a stopped node again with the configuration ``couchdb-test-server`` wrote for it
+        (same name, cookie and data), and wait until it answers."""
+        release = self.workdir / "release" / "couchdb"
+        nd = self.node_dir(index)
+        files = [release / "etc" / "default.ini", nd / "local.ini", *self.inis, nd / "zz-local.ini"]
+        env = {
+            **os.environ,
+            "COUCHDB_ARGS_FILE": str(nd / "vm.args"),
+            "COUCHDB_INI_FILES": " ".join(str(f) for f in files),
+        }
+        log = open(nd / "stdout.log", "ab")  # noqa: SIM115 - handed to the child, closed below
+        try:
+            proc = subprocess.Popen(
+                ["setsid", "./bin/couchdb"],
+                cwd=release,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        finally:
+            log.close()
+        self.restarted.append(proc)
+        _wait_until_up(self.nodes[index].url + "/_up", deadline_s=60)
+
+
+def _port_open(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), 1):
+            return True
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
-def primary_upstream() -> Iterator[Upstream]:
-    """The best real upstream this machine offers (see the module docstring)."""
+def couchdb_release(
+    *, nodes: int = 1, inis: tuple[Path, ...] | None = None, jwt_secret: str | None = JWT_SECRET
+) -> Iterator[CouchRelease]:
+    """Apache CouchDB started by ``couchdb-test-server`` in a temporary directory: one node, or a
+    joined cluster of ``nodes`` (one Upstream per node, each on its own port). The deployment's
+    own ini files are applied, so the tests run CouchDB as production does; ``inis`` replaces
+    them, and ``jwt_secret=None`` leaves the JWT key to those files."""
+    script = couchdb_test_server()
+    if script is None:
+        raise RuntimeError("no couchdb-test-server on this machine (COUCHDB_TEST_SERVER, PATH)")
+    if inis is None:
+        inis = (DEPLOY_INI, TEST_INI) if nodes == 1 else (DEPLOY_INI, CLUSTER_INI, TEST_INI)
+    workdir = Path(tempfile.mkdtemp(prefix="couchgate-couchdb-"))
+    port = _free_port_run(nodes)
+    args = [
+        "bash",
+        str(script),
+        "start",
+        str(workdir),
+        "--port",
+        str(port),
+        "--nodes",
+        str(nodes),
+        "--admin",
+        f"{ADMIN_USER}:{ADMIN_PASSWORD}",
+        "--proxy-secret",
+        PROXY_SECRET,
+    ]
+    if jwt_secret is not None:
+        args += ["--jwt-secret", jwt_secret]
+    for ini in inis:
+        args += ["--ini", str(ini)]
+    release: CouchRelease | None = None
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=180)
+        if done.returncode != 0:
+            raise RuntimeError(f"couchdb-test-server failed: {done.stderr.strip()[-2000:]}")
+        release = CouchRelease(
+            workdir,
+            inis,
+            [
+                Upstream(
+                    "couchdb",
+                    f"http://127.0.0.1:{port + i}",
+                    ADMIN_USER,
+                    ADMIN_PASSWORD,
+                    jwt_secret,
+                    PROXY_SECRET,
+                )
+                for i in range(nodes)
+            ],
+        )
+        yield release
+    finally:
+        subprocess.run(["bash", str(script), "stop", str(workdir)], check=False, timeout=120)
+        if release is not None:
+            for proc in release.restarted:
+                proc.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _free_port_run(count: int) -> int:
+    """A port P with P .. P+count-1 free, and P+1000+1 .. P+1000+count (Erlang's distribution
+    ports, which couchdb-test-server derives from P) free as well."""
+    for _ in range(50):
+        base = free_port()
+        wanted = [base + i for i in range(count)] + [base + 1001 + i for i in range(count)]
+        if base + 1001 + count < 65535 and all(_port_free(p) for p in wanted):
+            return base
+    raise RuntimeError("no run of free ports for CouchDB")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def apache_couchdb() -> Iterator[Upstream | None]:
+    """Apache CouchDB, by the first way this machine offers (see the module docstring), or
+    None when it offers none."""
     from_env = couchdb_from_env()
     if from_env is not None:
         yield from_env
+    elif couchdb_test_server() is not None:
+        with couchdb_release() as release:
+            yield release.nodes[0]
     elif _docker_available():
         with couchdb_container() as up:
             yield up
     else:
-        with pouchdb_server() as up:
-            yield up
+        yield None
+
+
+def couchdb_required() -> bool:
+    """Whether a missing CouchDB fails the run (CI) rather than skipping its tests."""
+    return bool(os.environ.get("COUCHGATE_REQUIRE_COUCHDB"))

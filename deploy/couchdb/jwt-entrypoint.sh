@@ -6,11 +6,14 @@
 set -eu
 
 : "${COUCHGATE_JWT_SECRET:?set COUCHGATE_UPSTREAM_JWT_SECRET in .env}"
-ini=/opt/couchdb/etc/local.d/zz-couchgate-jwt.ini
+# Where the image reads its settings, and what runs next; the tests point both elsewhere to run
+# this very script against a CouchDB outside Docker.
+ini=${COUCHGATE_JWT_INI:-/opt/couchdb/etc/local.d/zz-couchgate-jwt.ini}
+next=${COUCHGATE_NEXT_ENTRYPOINT:-/docker-entrypoint.sh}
 umask 077
 key=$(printf '%s' "$COUCHGATE_JWT_SECRET" | base64 | tr -d '\n')
 printf '[jwt_keys]\nhmac:_default = %s\n' "$key" > "$ini"
-chown couchdb:couchdb "$ini"
+if id couchdb >/dev/null 2>&1; then chown couchdb:couchdb "$ini"; fi
 unset COUCHGATE_JWT_SECRET key
 
-exec /docker-entrypoint.sh "$@"
+exec "$next" "$@"

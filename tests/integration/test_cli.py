@@ -112,7 +112,8 @@ async def test_check_reports_what_it_verified(
     assert await _cli("check") == 0
     lines = capsys.readouterr().out.splitlines()
     print("\n".join(lines))
-    assert lines[0] == "ok: configuration (admin mode, registration open)"
+    mode = gw.settings.upstream_auth
+    assert lines[0] == f"ok: configuration ({mode} mode, registration open)"
     assert lines[-1].startswith("note: no browser origins are allowed")
     assert not [line for line in lines if line.startswith("problem:")]
     assert any(line.startswith("ok: admin credentials accepted") for line in lines)

@@ -90,7 +90,8 @@ def test_the_jwt_key_is_written_from_the_environment(compose: dict[str, Any]) ->
     couchdb = compose["services"]["couchdb"]
     assert couchdb["entrypoint"] == ["tini", "--", "sh", "/opt/couchgate/jwt-entrypoint.sh"]
     script = (ROOT / "deploy/couchdb/jwt-entrypoint.sh").read_text()
-    assert "hmac:_default" in script and "exec /docker-entrypoint.sh" in script
+    assert "hmac:_default" in script and "/docker-entrypoint.sh" in script
+    assert 'exec "$next"' in script
     ini = (ROOT / "deploy/couchdb/local.ini").read_text()
     assert "jwt_authentication_handler" in ini
     sizes = dict(re.findall(r"^(max_\w+) = (\d+)$", ini, re.M))
