@@ -5,8 +5,8 @@ Usage (from the repository root, after ``npm ci`` in tests/js and encryption_plu
     python -m bench.bench_e2e [--docs 2000] [--rounds 3] [--doc-size 256]
                               [--batch-size 100] [--json]
 
-Starts the upstream the integration tests would use (``COUCHDB_URL``, Docker's ``couchdb:3``, else
-pouchdb-server) and one couchgate in front of it, whose ``plain-*`` apps are plaintext and every
+Starts the upstream the flags name (``--upstream``, ``--mode``: see bench_replication) and one
+couchgate in front of it, whose ``plain-*`` apps are plaintext and every
 other app requires the envelope. Then, in one run and alternating the order round by round, the
 real PouchDB (tests/js/e2e.mjs under Node) pushes the same N generated documents from an
 in-memory db into an empty remote db and pulls them back into an empty local one: once plain,
@@ -56,11 +56,10 @@ async def run_driver(timeout: float, **command: Any) -> dict[str, Any]:  # noqa:
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from encryption_plugin import Keyring
     from tests.harness import start_gateway, stop_gateway
-    from tests.upstreams import primary_upstream
 
     timings: common.Timings = {m: {"push": [], "pull": []} for m in MODES}
-    with primary_upstream() as upstream:
-        gateway = await start_gateway(upstream, plaintext_apps="plain-*")
+    with common.bench_upstream(args) as (upstream, settings):
+        gateway = await start_gateway(upstream, plaintext_apps="plain-*", **settings)
         try:
             device = await gateway.new_device()
             for round_no in range(args.rounds):

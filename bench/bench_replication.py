@@ -4,14 +4,17 @@ Usage (from the repository root, after ``npm ci`` in tests/js):
 
     python -m bench.bench_replication [--docs 2000] [--rounds 3] [--doc-size 256]
                                       [--batch-size 100] [--json]
+                                      [--upstream couchdb|pouchdb-server] [--mode jwt|proxy|admin]
 
-Starts the upstream the integration tests would use (``COUCHDB_URL``, Docker's ``couchdb:3``, else
-pouchdb-server) and a couchgate in front of it (the tests' harness), then, in one run and
-alternating the order round by round, has the real PouchDB client (tests/js/client.mjs under
-Node) push N documents from an in-memory db into an empty remote db and pull them back into an
-empty local one: once straight at the upstream as its admin, once through ``/db/<app>`` with a
-device token. Prints docs/s for each (median over the rounds) and the ratio gateway/direct.
-Timings come from inside Node and cover the replication only, not Node's start-up.
+Starts the upstream the flags name (``--upstream couchdb``, the default: ``COUCHDB_URL`` or a
+CouchDB release through couchdb-test-server, falling back to pouchdb-server where there is none;
+``--mode`` sets couchgate's upstream auth mode) and a couchgate in front of it (the tests'
+harness), then, in one run and alternating the order round by round, has the real PouchDB
+client (tests/js/client.mjs under Node) push N documents from an in-memory db into an empty
+remote db and pull them back into an empty local one: once straight at the upstream as its
+admin, once through ``/db/<app>`` with a device token. Prints docs/s for each (median over the
+rounds) and the ratio gateway/direct. Timings come from inside Node and cover the replication
+only, not Node's start-up.
 """
 
 from __future__ import annotations
@@ -28,14 +31,13 @@ from bench import replication_common as common
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from tests.harness import start_gateway, stop_gateway
     from tests.pouch import device_remote, direct_remote, run_pouch
-    from tests.upstreams import primary_upstream
 
     timings: common.Timings = {
         "direct": {"push": [], "pull": []},
         "gateway": {"push": [], "pull": []},
     }
-    with primary_upstream() as upstream:
-        gateway = await start_gateway(upstream)
+    with common.bench_upstream(args) as (upstream, settings):
+        gateway = await start_gateway(upstream, **settings)
         try:
             device = await gateway.new_device()
             for round_no in range(args.rounds):
@@ -71,7 +73,7 @@ def report(result: dict[str, Any]) -> str:
     title = (
         f"PouchDB replication, {result['docs']} docs of ~{result['doc_size']} B, batch_size "
         f"{result['batch_size']}, median of {result['rounds']} round(s), upstream "
-        f"{result['upstream']}"
+        f"{result['upstream']} ({result['mode']} mode)"
     )
     rows = [("direct to upstream", "direct"), ("through couchgate", "gateway")]
     return common.rate_table(title, rows, "ratio gateway/direct", result)

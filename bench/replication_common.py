@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.upstreams import Upstream
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +25,35 @@ def parse_args(description: str | None, argv: list[str] | None) -> argparse.Name
     parser.add_argument("--doc-size", type=int, default=256, help="filler bytes per document")
     parser.add_argument("--batch-size", type=int, default=100, help="PouchDB's batch_size")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    parser.add_argument(
+        "--upstream",
+        choices=["couchdb", "pouchdb-server"],
+        default="couchdb",
+        help="Apache CouchDB (COUCHDB_URL or couchdb-test-server; the default, falling back to "
+        "pouchdb-server when there is none) or pouchdb-server",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=["jwt", "proxy", "admin"],
+        default="jwt",
+        help="couchgate's upstream auth mode against CouchDB (pouchdb-server: always admin)",
+    )
     return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def bench_upstream(args: argparse.Namespace) -> Iterator[tuple[Upstream, dict[str, object]]]:
+    """The upstream the flags ask for, and the gateway settings for its auth mode."""
+    from tests.conftest import couchdb_settings
+    from tests.upstreams import apache_couchdb, pouchdb_server
+
+    with contextlib.ExitStack() as stack:
+        couchdb = stack.enter_context(apache_couchdb()) if args.upstream == "couchdb" else None
+        if couchdb is not None:
+            yield couchdb, couchdb_settings(couchdb, args.mode)
+        else:
+            args.mode = "admin"
+            yield stack.enter_context(pouchdb_server()), {}
 
 
 def rate_table(
@@ -79,6 +111,7 @@ def summary(
         "doc_size": args.doc_size,
         "batch_size": args.batch_size,
         "upstream": upstream,
+        "mode": args.mode,
         "docs_per_s": rates,
         "ratio": {w: rates[numerator][w] / rates[denominator][w] for w in ("push", "pull")},
         "elapsed_ms": timings,
