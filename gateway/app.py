@@ -23,6 +23,7 @@ from gateway.auth.revocations import (
 from gateway.auth.routes import routes as auth_routes
 from gateway.auth.signing import AuthKeys
 from gateway.backend import Backend, open_backend
+from gateway.changes_hub import ChangesHub
 from gateway.config import Settings
 from gateway.embedded import embedded_upstream
 from gateway.feeds import FeedRegistry
@@ -66,11 +67,15 @@ async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
     async with open_upstream(app[keys.SETTINGS], [trace]) as backend:
         app[keys.BACKEND] = backend
         app[keys.IDENTITIES] = IdentityStore(backend.records)
+        hub = app[keys.CHANGES_HUB] = ChangesHub(backend)
         since = await current_seq(backend) if await ops.try_records(backend) else "now"
         chores = asyncio.create_task(_chores(app, backend, since))
+        watch = asyncio.create_task(hub.watch()) if app[keys.SETTINGS].feed_multiplexing else None
         yield
-        chores.cancel()
-        await asyncio.gather(chores, return_exceptions=True)
+        for task in (chores, watch):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await app[keys.BACKGROUND].drain(SHUTDOWN_DRAIN_S)
 
 

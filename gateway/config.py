@@ -193,6 +193,13 @@ class Settings:
             "Live feeds one device may hold open at once (per replica); past it: 429. 0: no limit"
         ),
     )
+    feed_multiplexing: bool = field(
+        default=True,
+        metadata=_doc(
+            "Hold idle live feeds in couchgate (one _db_updates watch per process, one upstream "
+            "read per change) instead of one upstream request each; off: every feed forwarded"
+        ),
+    )
     apps_per_user: int = field(
         default=20,
         metadata=_doc(

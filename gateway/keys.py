@@ -12,6 +12,7 @@ from gateway.auth.mailer import Mailer
 from gateway.auth.records import Device, IdentityStore
 from gateway.auth.signing import AuthKeys
 from gateway.backend import Backend
+from gateway.changes_hub import ChangesHub
 from gateway.config import Settings
 from gateway.feeds import FeedRegistry
 from gateway.limits import Limits
@@ -25,6 +26,7 @@ MAILER = web.AppKey("mailer", Mailer)
 FEEDS = web.AppKey("feeds", FeedRegistry)
 BACKGROUND = web.AppKey("background", Background)
 LIMITS = web.AppKey("limits", Limits)
+CHANGES_HUB = web.AppKey("changes_hub", ChangesHub)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 ROUTE_CLASS = web.RequestKey("route_class", str)

@@ -22,7 +22,7 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from gateway import keys, multipart, paths, policy, quotas
+from gateway import changes_hub, keys, multipart, paths, policy, quotas
 from gateway.auth.identity import authenticate
 from gateway.auth.records import Device
 from gateway.backend import member_name
@@ -325,6 +325,13 @@ async def forward(
     if most and feeds.open_for(device.key) >= most:
         raise TooManyRequests(f"more than {most} live feeds open for this device", retry_after=10)
     with feeds.open(device.key) as stop:
+        hub = request.app.get(keys.CHANGES_HUB)
+        if changes_hub.multiplexable(target, request.method, hub):
+            assert hub is not None
+            if request.method == "POST" and not isinstance(body, bytes):
+                body = await read_capped(request, changes_hub.POST_BODY_LIMIT)
+            held = body if isinstance(body, bytes) else None
+            return await hub.serve(request, device.uid, target, held, stop)
         async with _UpstreamCall(request, device, target, body, live=True) as up:
             response = await _start_response(request, up)
             longpoll = target.feed == "longpoll"
