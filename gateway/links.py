@@ -9,8 +9,8 @@ would otherwise put an attacker's site into an invitation that carries a live co
 
 from __future__ import annotations
 
-import ipaddress
 import io
+import ipaddress
 
 import segno
 
