@@ -9,8 +9,6 @@ from playwright.async_api import Browser, Page, expect
 from tests.browser.conftest import screenshot_path
 from tests.harness import GatewayHarness
 
-PHONE = {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True}
-
 
 async def _fits_the_screen(page: Page) -> None:
     overflow = await page.evaluate(
@@ -21,7 +19,9 @@ async def _fits_the_screen(page: Page) -> None:
 
 async def test_first_visit_on_a_phone(gateway: GatewayHarness, browser: Browser) -> None:
     gw = gateway
-    ctx = await browser.new_context(**PHONE)
+    ctx = await browser.new_context(
+        viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True
+    )
     page = await ctx.new_page()
 
     # The browser's own Accept header gets the page.

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import segno
 
-from gateway import cli
+from gateway import __version__, cli
 from gateway.cli import main
 from tests.harness import GatewayHarness
 from tests.integration.test_cli import _use_settings_of
@@ -34,7 +34,7 @@ class JsonLogServer(Server):
 
 async def test_serve_says_where_it_listens_and_what_next(server: Server) -> None:
     text = server.log.read_text()
-    assert f"couchgate {cli.__version__} is ready at {server.url}/" in text
+    assert f"couchgate {__version__} is ready at {server.url}/" in text
     assert f"admin dashboard  {server.url}/admin/" in text
     assert f"demo app         {server.url}/demo/" in text
     assert "couchgate users add <email>" in text
