@@ -1,4 +1,4 @@
-"""End-to-end encryption of CouchDB documents in the ``ep1`` envelope (see ENVELOPE.md).
+"""End-to-end encryption of CouchDB documents in the ``ep1`` envelope (docs/encryption-format.md).
 
 Seal on the device before a document goes to the server, open after it comes back::
 

@@ -1,6 +1,6 @@
 """Key export for a second device: ``ep1k:`` strings and their base32 form.
 
-Format (ENVELOPE.md, "Key export")::
+Format (docs/encryption-format.md, "Key export")::
 
     payload = 0x01 ‖ K_root ‖ chk             chk = BLAKE2b(digest 4, person "ep1-export",
     text    = "ep1k:" app_id ":" b64u(payload)                app_id ‖ 0x00 ‖ 0x01 ‖ K_root)

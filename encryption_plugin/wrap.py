@@ -1,6 +1,6 @@
 """Passphrase-wrapped copy of ``K_root``, optionally stored on the server.
 
-Record (ENVELOPE.md)::
+Record (docs/encryption-format.md, "Passphrase wrap record")::
 
     {"v": "ep1w", "kdf": "argon2id13", "ops": 3, "mem": 67108864,
      "salt": b64u(16), "kid": b64u(8), "n": b64u(24), "c": b64u(32 + 16)}

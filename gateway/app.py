@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from gateway import __version__, account, dashboard, demo, keys, ops, proxy
+from gateway import account, dashboard, demo, keys, ops, proxy, welcome
 from gateway.auth.mailer import make_mailer
 from gateway.auth.records import IdentityStore
 from gateway.auth.revocations import (
@@ -125,10 +125,6 @@ async def _end_feeds(app: web.Application) -> None:
         log.info("shutting down: ended %d live feed(s)", ended)
 
 
-async def root(request: web.Request) -> web.Response:
-    return web.json_response({"couchgate": "Welcome", "version": __version__})
-
-
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[
@@ -151,7 +147,7 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(on_prepare)
     app.on_shutdown.append(_end_feeds)
 
-    app.router.add_get("/", root)
+    app.router.add_get("/", welcome.root)
     app.router.add_get("/healthz", ops.healthz)
     app.router.add_get("/readyz", ops.readyz)
     app.router.add_get("/metrics", ops.metrics)

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from gateway import __version__
+from gateway import __version__, links
 from gateway.app import RUNNER_OPTIONS, create_app, open_upstream
 from gateway.auth.records import IdentityStore, iso
 from gateway.auth.signing import AuthKeys
@@ -28,6 +28,7 @@ from gateway.config import ConfigError, Settings, env_name, load_settings
 from gateway.dashboard import commands as admin_commands
 from gateway.diagnose import diagnose
 from gateway.embedded import data_dir, local_secret_key
+from gateway.helptext import command, group
 from gateway.limits import quota_for
 from gateway.logs import setup_logging
 from gateway.quotas import db_usage
@@ -39,44 +40,135 @@ class CommandError(Exception):
     """A failure an admin can act on; its text is the one line printed."""
 
 
+DESCRIPTION = """\
+couchgate: an end-to-end-encrypted sync server for local-first apps. Devices replicate their
+PouchDB or CouchDB databases through it; it signs people in without passwords and keeps each
+user's data in databases of their own. Every command reads the same settings (defaults, then
+--config FILE, then COUCHGATE_* environment variables, then flags)."""
+
+EXAMPLES = """\
+examples:
+  couchgate serve                          # listen on 127.0.0.1:5980, data in the embedded store
+  couchgate users add you@example.org      # an enrollment code and link for a first device
+  couchgate admin set-password             # then sign in to the dashboard at /admin/
+  couchgate check                          # diagnose the configuration and the upstream
+
+Run `couchgate COMMAND --help` for one command's options."""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="couchgate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="couchgate",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"couchgate {__version__}")
     parser.add_argument("--config", metavar="FILE", help="TOML settings file")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the gateway")
-    serve.add_argument("--host", help="address to listen on")
-    serve.add_argument("--port", type=int, help="port to listen on")
+    serve = command(
+        commands,
+        "serve",
+        "run the sync server",
+        "Run the sync server until Ctrl+C or SIGTERM. Without an upstream CouchDB it keeps the\n"
+        "data in its own embedded store (a directory of SQLite files). Once it listens it prints\n"
+        "where, and what to do next.",
+        "couchgate serve --host 0.0.0.0 --port 8080\n"
+        "COUCHGATE_UPSTREAM_USER=admin COUCHGATE_UPSTREAM_PASSWORD=... \\\n"
+        "  couchgate serve --upstream-url http://127.0.0.1:5984   # in front of CouchDB",
+    )
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 5980)")
     serve.add_argument("--upstream-url", help="CouchDB base URL (default: the embedded store)")
     serve.add_argument("--data-dir", help="directory of the embedded store's data")
-
-    commands.add_parser(
-        "check", help="diagnose configuration, upstream, auth mode, size limits, CORS and SMTP"
+    serve.add_argument(
+        "--log-format", choices=["text", "json"], help="log lines as text or one JSON object each"
     )
 
-    users = commands.add_parser("users", help="manage accounts").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
+    command(
+        commands,
+        "check",
+        "diagnose the configuration and the upstream",
+        "Check the settings, whether the upstream answers and accepts couchgate's credentials,\n"
+        "its auth mode, size limits, CORS and SMTP. Prints one line per finding; exits with\n"
+        "status 2 if any is a problem.",
+        "couchgate check",
     )
-    add = users.add_parser("add", help="create an account and print an enrollment code")
-    add.add_argument("email")
-    add.add_argument("--json", action="store_true", help="print {user, enrollment_code}")
-    listing = users.add_parser("list", help="list accounts")
-    listing.add_argument("--json", action="store_true")
-    remove = users.add_parser("remove", help="delete an account, its devices and its data")
+
+    users = group(
+        commands,
+        "users",
+        "add, list and remove accounts",
+        "Manage accounts: add one (with an enrollment code), list, remove, see their usage.",
+        "couchgate users add you@example.org\ncouchgate users list",
+    )
+    add = command(
+        users,
+        "add",
+        "create an account and print an enrollment code and link",
+        "Create an account for an email address (or reuse the existing one) and print a\n"
+        "single-use enrollment code that signs one device in, and the link that opens the demo\n"
+        "app with the code filled in (built from COUCHGATE_PUBLIC_URL, else from the listening\n"
+        "address). The address itself is not stored, only a keyed hash of it.",
+        "couchgate users add you@example.org --qr    # scan the QR code with a phone",
+    )
+    add.add_argument("email", help="the person's email address")
+    add.add_argument("--qr", action="store_true", help="also draw the link as a QR code")
+    add.add_argument(
+        "--json", action="store_true", help="print one JSON line: {user, enrollment_code, link}"
+    )
+    listing = command(
+        users,
+        "list",
+        "list accounts",
+        "List every account: its id, when it was made, its devices and apps.",
+        "couchgate users list --json",
+    )
+    listing.add_argument("--json", action="store_true", help="print one JSON line")
+    remove = command(
+        users,
+        "remove",
+        "delete an account, its devices and its data",
+        "Delete an account at once: its devices are signed out and every database of it is\n"
+        "deleted from the upstream. There is no undo.",
+        "couchgate users remove you@example.org",
+    )
     remove.add_argument("user", help="user id or email address")
-    usage = users.add_parser("usage", help="documents and bytes stored, per user and app")
-    usage.add_argument("user", nargs="?", help="user id or email address (default: everyone)")
-    usage.add_argument("--json", action="store_true")
-
-    devices = commands.add_parser("devices", help="manage devices").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
+    usage = command(
+        users,
+        "usage",
+        "documents and bytes stored, per user and app",
+        "Show how many documents and bytes each user stores per app, next to the quotas.",
+        "couchgate users usage you@example.org",
     )
-    dev_list = devices.add_parser("list", help="list devices")
+    usage.add_argument("user", nargs="?", help="user id or email address (default: everyone)")
+    usage.add_argument("--json", action="store_true", help="print one JSON line")
+
+    devices = group(
+        commands,
+        "devices",
+        "list and revoke devices",
+        "Manage the devices signed in to accounts.",
+        "couchgate devices list\ncouchgate devices revoke f2rd6ktbwmq4xnce",
+    )
+    dev_list = command(
+        devices,
+        "list",
+        "list devices",
+        "List signed-in devices: id, user, name, when made and last seen.",
+        "couchgate devices list --user 3ma5lkhyqi7dlkzn",
+    )
     dev_list.add_argument("--user", help="only this user's devices")
-    dev_list.add_argument("--json", action="store_true")
-    revoke = devices.add_parser("revoke", help="revoke a device at once")
-    revoke.add_argument("device", help="device id")
+    dev_list.add_argument("--json", action="store_true", help="print one JSON line")
+    revoke = command(
+        devices,
+        "revoke",
+        "sign a device out at once",
+        "Revoke a device: its token stops working and its live feeds end within seconds.",
+        "couchgate devices revoke f2rd6ktbwmq4xnce",
+    )
+    revoke.add_argument("device", help="device id (see `couchgate devices list`)")
     admin_commands.add_parser(commands)
     return parser
 
@@ -89,6 +181,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             "port": args.port,
             "upstream_url": args.upstream_url,
             "data_dir": args.data_dir,
+            "log_format": args.log_format,
         }
     try:
         return load_settings(config_file=args.config, overrides=overrides)
@@ -156,11 +249,49 @@ def _serve(settings: Settings) -> int:
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        print=None,
+        # aiohttp calls this once every listening socket is open: the moment to say "ready".
+        print=lambda *_: _announce(settings),
         shutdown_timeout=settings.shutdown_timeout,
         **RUNNER_OPTIONS,
     )
     return EXIT_OK
+
+
+def ready_fields(settings: Settings) -> dict[str, str]:
+    """Where ``serve`` can be reached and what to do next, for the start-up announcement."""
+    base = links.site_url(settings)
+    return {
+        "url": base + "/",
+        "admin_url": base + "/admin/",
+        "demo_url": base + "/demo/",
+        # A placeholder, not an address: log lines never carry one.
+        "next_step": "couchgate users add <email>",
+    }
+
+
+def _announce(settings: Settings) -> None:
+    """Say once, as Jupyter or Grafana do, where couchgate listens and what to do next: a block
+    for a person at a terminal, or one structured line for a log pipeline."""
+    fields = ready_fields(settings)
+    if settings.log_format == "json":
+        logging.getLogger("couchgate").info("couchgate is ready", extra=fields)
+        return
+    where = (
+        f"data in {data_dir(settings)}"
+        if not settings.upstream_configured
+        else "in front of the upstream CouchDB"
+    )
+    print(
+        f"\ncouchgate {__version__} is ready at {fields['url']} ({where})\n\n"
+        f"  admin dashboard  {fields['admin_url']}"
+        "  (set its password: couchgate admin set-password)\n"
+        f"  demo app         {fields['demo_url']}\n"
+        f"  next step        in another terminal, `{fields['next_step']}`\n"
+        "                   prints an enrollment link that signs a first device in\n\n"
+        "Press Ctrl+C to stop.\n",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _print_json(value: Any) -> None:
@@ -183,11 +314,18 @@ async def _users_add(backend: Backend, args: argparse.Namespace) -> int:
     email_hmac = AuthKeys.from_settings(backend.settings).email_hmac(args.email)
     uid, created = await identities.create_user(email_hmac)
     code, expires = await identities.create_grant("enroll", uid)
+    link = links.enroll_link(links.site_url(backend.settings), code)
     if args.json:
-        _print_json({"user": uid, "enrollment_code": code})
+        _print_json({"user": uid, "enrollment_code": code, "link": link})
     else:
         print(f"user {uid} ({'created' if created else 'already existed'})")
         print(f"enrollment code: {code}  (single use, until {iso(expires)})")
+        print(f"link: {link}")
+        if backend.settings.public_url is None:
+            hint = f"set {env_name('public_url')} for a link other machines can open"
+            print(f"  (from the listening address; {hint})")
+    if args.qr:
+        print(links.qr_terminal(link), end="")
     return EXIT_OK
 
 

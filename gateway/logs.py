@@ -16,6 +16,8 @@ from gateway.config import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 EXTRA_FIELDS = ("method", "route", "status", "bytes", "ms", "request_id")
+# The start-up announcement of `couchgate serve` (gateway.cli.ready_fields).
+READY_FIELDS = ("url", "admin_url", "demo_url", "next_step")
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,7 +28,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for name in EXTRA_FIELDS:
+        for name in EXTRA_FIELDS + READY_FIELDS:
             if name in record.__dict__:
                 out[name] = record.__dict__[name]
         if record.exc_info:

@@ -4,13 +4,14 @@ A refused document in ``_bulk_docs`` is refused alone, as CouchDB reports a fail
 the others are written, and the answer carries ``{"id", "error", "reason"}`` in its place.
 
 With encryption required for an app (the default; see ``plaintext_apps``), a document may carry
-nothing but ``_``-fields and one ``e2e`` envelope (ENVELOPE.md), so a misconfigured client cannot
-leave plaintext on the server. The gateway holds no keys: it checks the *shape* of the envelope
-and never tries to open it. Three kinds of document pass without an envelope: bare tombstones
-(nothing to hide), ``_local/*`` documents (replication checkpoints) and the passphrase-wrapped key
-record ``ep1-keywrap-<kid>``, which is ciphertext of its own and is held to its exact schema.
-Attachments are held to the shape the plugins store them in (ENVELOPE.md, "Attachments"): a
-random name, ``application/octet-stream``, and at least a nonce and a tag of bytes.
+nothing but ``_``-fields and one ``e2e`` envelope (docs/encryption-format.md), so a misconfigured
+client cannot leave plaintext on the server. The gateway holds no keys: it checks the *shape* of
+the envelope and never tries to open it. Three kinds of document pass without an envelope: bare
+tombstones (nothing to hide), ``_local/*`` documents (replication checkpoints) and the
+passphrase-wrapped key record ``ep1-keywrap-<kid>``, which is ciphertext of its own and is held
+to its exact schema. Attachments are held to the shape the plugins store them in
+(docs/encryption-format.md, "Attachments"): a random name, ``application/octet-stream``, and at
+least a nonce and a tag of bytes.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ ENVELOPE_FIELD = "e2e"
 LOCAL_PREFIX = "_local/"
 KEYWRAP_PREFIX = "ep1-keywrap-"
 
-# ep1 sizes (ENVELOPE.md): an 8-byte key id, a 24-byte XChaCha20 nonce, a 16-byte Poly1305 tag.
+# ep1 sizes (docs/encryption-format.md): an 8-byte key id, a 24-byte XChaCha20 nonce, a 16-byte
+# Poly1305 tag.
 KID_BYTES = 8
 NONCE_BYTES = 24
 TAG_BYTES = 16
@@ -147,7 +149,7 @@ def looks_like_envelope(value: object) -> bool:
 
 
 def check_wrap_record(kid_in_id: str, doc: dict[str, Any]) -> None:
-    """Accept ``ep1-keywrap-<kid>`` only as the wrap record of ENVELOPE.md, for that kid.
+    """Accept ``ep1-keywrap-<kid>`` only as the wrap record (docs/encryption-format.md) of its kid.
 
     The id is the one place a device looks for the wrapped key, so what is stored there must be
     exactly a record a client can unwrap; any other field would be plaintext beside it.

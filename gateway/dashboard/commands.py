@@ -13,15 +13,27 @@ from typing import Any
 
 from gateway.backend import Backend
 from gateway.dashboard.records import MIN_PASSWORD_LENGTH, AdminRecords
+from gateway.helptext import command, group
 
 
 def add_parser(commands: Any) -> None:
     """Add the ``admin`` group to the CLI's sub-parsers."""
-    admin = commands.add_parser("admin", help="the admin dashboard").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
+    admin = group(
+        commands,
+        "admin",
+        "the admin dashboard",
+        "Manage the admin dashboard at /admin/.",
+        "couchgate admin set-password",
     )
-    set_password = admin.add_parser(
-        "set-password", help="set the password of the admin dashboard (/admin/)"
+    set_password = command(
+        admin,
+        "set-password",
+        "set the password of the admin dashboard (/admin/)",
+        "Set the password of the admin dashboard at /admin/. It is asked for twice and not\n"
+        "echoed, or read from standard input with --stdin; it is stored as an Argon2id hash in\n"
+        "the records database, so every replica accepts it, and signs out every other session.",
+        "couchgate admin set-password\n"
+        "printf '%s\\n' \"$PASSWORD\" | couchgate admin set-password --stdin",
     )
     set_password.add_argument(
         "--stdin", action="store_true", help="read the password from standard input"

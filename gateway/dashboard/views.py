@@ -13,10 +13,9 @@ from typing import Any
 
 import aiohttp_jinja2
 import jinja2
-import segno
 from aiohttp import web
 
-from gateway import accounts, keys
+from gateway import accounts, keys, links
 from gateway.auth import tokens
 from gateway.auth.records import Device, User, iso
 from gateway.config import APP_NAME
@@ -299,14 +298,16 @@ async def invite(request: web.Request) -> web.Response:
     email_hmac = request.config_dict[keys.AUTH_KEYS].email_hmac(email) if email else None
     uid, created = await identities.create_user(email_hmac)
     code, expires = await identities.create_grant("enroll", uid)
-    link = f"{session.own_origin(request)}/demo/#enroll={code}"
+    # Only from configuration: the Host header is the client's to choose (see gateway.links).
+    base = links.public_base(request.config_dict[keys.SETTINGS])
+    link = None if base is None else links.enroll_link(base, code)
     invite = {
         "uid": uid,
         "created": created,
         "code": code,
         "expires": iso(expires),
         "link": link,
-        "qr": segno.make(link, error="m").svg_inline(scale=4, border=2),
+        "qr": None if link is None else links.qr_svg(link),
         "made": iso(time.time()),
     }
     return render(request, "invite.html", {"csrf": current.csrf, "invite": invite, "error": None})

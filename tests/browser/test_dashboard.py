@@ -62,11 +62,11 @@ async def test_sign_in_find_and_delete_app_data(
     status, _ = await gw.peek("GET", f"/{gw.upstream_db(ada, 'notes')}")
     assert status == 404
 
-    # An invitation: the code as text and as a QR code.
+    # An invitation: the code as text; without public_url no link (see test_invitation_links).
     await page.goto(f"{gw.url}/admin/invitations")
     await page.click("form[action='/admin/invitations'] button")
     code = (await page.inner_text("#enrollment-code")).strip()
-    await expect(page.locator(".qr svg")).to_be_visible()
+    await expect(page.locator("#no-link")).to_be_visible()
     await page.screenshot(path=screenshot_path("dashboard-invitation.png"), full_page=True)
     status, body = await gw.call("POST", "/auth/enroll", json={"code": code, "device": "new"})
     assert status == 201, body

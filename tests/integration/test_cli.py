@@ -54,7 +54,7 @@ async def test_users_and_devices_lifecycle(
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
     added = json.loads(out[0])
-    assert set(added) == {"user", "enrollment_code"}
+    assert set(added) == {"user", "enrollment_code", "link"}
 
     status, signed_in = await gw.call(
         "POST", "/auth/enroll", json={"code": added["enrollment_code"], "device": "laptop"}

@@ -1,5 +1,5 @@
 /**
- * @couchgate/encryption-plugin: the ep1 envelope for PouchDB (see ENVELOPE.md).
+ * @couchgate/encryption-plugin: the ep1 envelope for PouchDB (see docs/encryption-format.md).
  *
  *   PouchDB.plugin(encryption); await remote.useEncryption(exportString, { onError });
  *

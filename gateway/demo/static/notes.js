@@ -206,4 +206,6 @@ async function main() {
   if (declined) problem('The pairing link was not used: this device stays in its account.');
 }
 
+// A link opened in a tab that already shows the demo only changes the fragment: start over.
+window.addEventListener('hashchange', () => location.reload());
 main().catch((err) => problem(`The app failed to start: ${err.message}`));
