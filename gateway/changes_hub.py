@@ -67,7 +67,9 @@ DEFAULT_TIMEOUT_MS = 60_000  # CouchDB's [chttpd] changes_timeout
 DEFAULT_HEARTBEAT_MS = 60_000  # heartbeat=true
 BATCH = 500  # rows per read of a continuous feed
 SHARED_READ_LIMIT = 16 * 1024 * 1024
-WATCH_HEARTBEAT_MS = 30_000
+# CouchDB sends _db_updates' response headers with its first line: a short heartbeat makes a
+# reconnected watch known (and every waiting feed re-checked) within seconds even when idle.
+WATCH_HEARTBEAT_MS = 5_000
 RECONNECT_S = (0.2, 1.0, 5.0)
 POST_BODY_LIMIT = 256 * 1024
 
@@ -146,7 +148,7 @@ class ChangesHub:
         url = backend.url.with_path(backend.url.path.rstrip("/") + "/_db_updates").with_query(
             feed="continuous", since="now", heartbeat=str(WATCH_HEARTBEAT_MS)
         )
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=90)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=30)
         headers = {**admin_headers(backend.settings), "Accept": "application/json"}
         async with backend.http.get(url, headers=headers, timeout=timeout) as resp:
             if resp.status in (400, 404, 405, 501):
@@ -425,7 +427,9 @@ class _Feed:
                     return await self._answer(read)
                 # Nothing after our position up to the read's: wait from there, so this feed
                 # shares the next read with every other feed of the database that waits too.
-                self.since = read.last_seq
+                # Not with a filter: CouchDB counts its ``pending`` from where the read began.
+                if "filter" not in self.read_params:
+                    self.since = read.last_seq
             must_read = self.waiter.woken.is_set()
             if must_read:
                 continue

@@ -354,6 +354,15 @@ def _parse(name: str, hint: Any, raw: object) -> object:
         if isinstance(raw, list) and all(isinstance(x, str) for x in raw):
             return tuple(raw)
         raise ConfigError(name, "must be a list of strings (comma-separated in the environment)")
+    if hint is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(name, f"must be true or false; got {raw!r}")
     if hint is int:
         if isinstance(raw, bool):
             raise ConfigError(name, "must be a whole number")

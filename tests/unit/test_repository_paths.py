@@ -21,6 +21,9 @@ OUTSIDE = {
     ),
     "this machine's temporary files": re.compile(r"(?<![\w.])/tmp/[A-Za-z0-9_.-]"),
 }
+# CI's entry point may name the one thing this workplace keeps beside every checkout for CI: the
+# Apache CouchDB release it starts (and it runs without it, see .ci/run).
+ALLOWED = {(".ci/run", "../shared/couchdb")}
 # A Markdown link to a relative target: [text](path) or [text](path#anchor).
 MD_LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)\s]+)\)")
 
@@ -48,6 +51,11 @@ def test_no_tracked_file_names_a_path_outside_the_repository() -> None:
         for what, pattern in OUTSIDE.items() if text else ():
             assert text is not None
             for match in pattern.finditer(text):
+                if any(
+                    name == where and text.startswith(what, match.start())
+                    for where, what in ALLOWED
+                ):
+                    continue
                 line = text.count("\n", 0, match.start()) + 1
                 found.append(f"{name}:{line}: {match.group(0)!r} ({what})")
     assert found == []
