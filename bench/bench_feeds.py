@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -123,6 +124,9 @@ def upstream_connections(proc: psutil.Process, gateway_port: int) -> int:
     )
 
 
+ARRIVED = asyncio.Event()  # set whenever any feed gets a row
+
+
 class Feed:
     def __init__(self, db_index: int) -> None:
         self.db_index = db_index
@@ -146,10 +150,12 @@ async def run_feed(
                         row = json.loads(line)
                         if "id" in row:
                             feed.seen.setdefault(row["id"], time.monotonic())
+                            ARRIVED.set()
                 return
             answer = json.loads(await r.read())
             for row in answer["results"]:
                 feed.seen.setdefault(row["id"], time.monotonic())
+            ARRIVED.set()
             since = answer["last_seq"]
 
 
@@ -226,7 +232,9 @@ async def measure_mode(args: argparse.Namespace, mode: str, upstream_env: dict[s
                 waiting = [f for f in feeds if f.db_index == db_index]
                 deadline = time.monotonic() + 60
                 while not all(doc in f.seen for f in waiting) and time.monotonic() < deadline:
-                    await asyncio.sleep(0.005)
+                    ARRIVED.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(ARRIVED.wait(), timeout=1)
                 delays += [(f.seen.get(doc, deadline) - started) * 1000 for f in waiting]
             figures.update(_percentiles(delays))
             failed.cancel()
