@@ -27,7 +27,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -37,6 +37,7 @@ from yarl import URL
 
 from gateway.backend import Backend, db_name, member_name
 from gateway.errors import UpstreamUnavailable
+from gateway.feeds import Stop
 from gateway.paths import Target
 from gateway.upstream_auth import admin_headers, member_headers
 
@@ -106,9 +107,19 @@ class _TooLarge(Exception):
     """A read too big to share: the feed ends and the client asks again."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Waiter:
-    woken: asyncio.Event = field(default_factory=asyncio.Event)
+    """One held feed as its database sees it: whether a change came since it last looked, and
+    the future its feed waits on right now (one per wait, no task)."""
+
+    woken: bool = False
+    waiting: asyncio.Future[str] | None = None
+
+    def wake(self, why: str = "woken") -> None:
+        if why == "woken":
+            self.woken = True
+        if self.waiting is not None and not self.waiting.done():
+            self.waiting.set_result(why)
 
 
 class ChangesHub:
@@ -185,7 +196,7 @@ class ChangesHub:
         for key in [key for key in self._reads if key[0] == db]:
             del self._reads[key]
         for waiter in self._waiters.get(db, ()):
-            waiter.woken.set()
+            waiter.wake()
 
     def waiting(self) -> int:
         return sum(len(w) for w in self._waiters.values())
@@ -277,7 +288,7 @@ class ChangesHub:
         uid: str,
         target: Target,
         body: bytes | None,
-        stop: asyncio.Event,
+        stop: Stop,
     ) -> web.StreamResponse:
         """Answer one long poll or continuous feed from the hub."""
         params = dict(parse_qsl(target.query, keep_blank_values=True))
@@ -316,7 +327,7 @@ class _Feed:
         app: str,
         params: dict[str, str],
         body: bytes | None,
-        stop: asyncio.Event,
+        stop: Stop,
     ) -> None:
         self.hub, self.request, self.uid, self.app = hub, request, uid, app
         self.db = db_name(uid, app)
@@ -375,29 +386,26 @@ class _Feed:
         return self.response or web.StreamResponse()
 
     async def _wait(self, deadline: float | None) -> str:
-        """Until woken, stopped, or a heartbeat or the deadline is due."""
+        """Until woken, stopped, or a heartbeat or the deadline is due: "woken", "stop",
+        "deadline" or "heartbeat"."""
         loop = asyncio.get_running_loop()
         waits = [self.heartbeat_s] if self.heartbeat_s is not None else []
         if deadline is not None:
             waits.append(max(deadline - loop.time(), 0))
-        woken = asyncio.ensure_future(self.waiter.woken.wait())
-        stopped = asyncio.ensure_future(self.stop.wait())
+        waiting: asyncio.Future[str] = loop.create_future()
+        self.waiter.waiting = waiting
+        timer = loop.call_later(min(waits), self.waiter.wake, "tick") if waits else None
+        unsubscribe = self.stop.on_set(lambda: self.waiter.wake("stop"))
         try:
-            done, _ = await asyncio.wait(
-                {woken, stopped},
-                timeout=min(waits) if waits else None,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+            why = await waiting
         finally:
-            woken.cancel()
-            stopped.cancel()
-        if stopped in done:
-            return "stop"
-        if woken in done:
-            return "woken"
-        if deadline is not None and loop.time() >= deadline:
-            return "deadline"
-        return "heartbeat"
+            self.waiter.waiting = None
+            unsubscribe()
+            if timer is not None:
+                timer.cancel()
+        if why == "tick":
+            return "deadline" if deadline is not None and loop.time() >= deadline else "heartbeat"
+        return why
 
     def _held(self) -> bool:
         """Whether nothing can have changed since our position: the watch vouches for it."""
@@ -420,7 +428,7 @@ class _Feed:
         await self._resolve_now()
         must_read = True
         while True:
-            self.waiter.woken.clear()
+            self.waiter.woken = False
             if must_read and not self._held():
                 read = await self.read()
                 if read.status != 200 or read.rows:
@@ -430,7 +438,7 @@ class _Feed:
                 # Not with a filter: CouchDB counts its ``pending`` from where the read began.
                 if "filter" not in self.read_params:
                     self.since = read.last_seq
-            must_read = self.waiter.woken.is_set()
+            must_read = self.waiter.woken
             if must_read:
                 continue
             why = await self._wait(deadline)
@@ -462,7 +470,7 @@ class _Feed:
         deadline = None if self.timeout_s is None else loop.time() + self.timeout_s
         must_read = True
         while True:
-            self.waiter.woken.clear()
+            self.waiter.woken = False
             if must_read and not self._held():
                 batch = BATCH if self.limit is None else min(BATCH, self.limit - sent)
                 read = await self.read({**self.read_params, "limit": str(batch)})
@@ -478,7 +486,7 @@ class _Feed:
                     deadline = loop.time() + self.timeout_s
                 if read.rows and read.pending != 0:
                     continue  # more to read at once
-            must_read = self.waiter.woken.is_set()
+            must_read = self.waiter.woken
             if must_read:
                 continue
             why = await self._wait(deadline)

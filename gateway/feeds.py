@@ -12,18 +12,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+
+
+class Stop(asyncio.Event):
+    """A feed's "stop" event, which can also call back when set: a feed held by couchgate
+    (``changes_hub``) waits on one future of its own rather than a task per event."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._callbacks: set[Callable[[], None]] = set()
+
+    def set(self) -> None:
+        super().set()
+        for callback in list(self._callbacks):
+            callback()
+
+    def on_set(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` when the event is set (at once if it is); returns its remover."""
+        if self.is_set():
+            callback()
+            return lambda: None
+        self._callbacks.add(callback)
+        return lambda: self._callbacks.discard(callback)
 
 
 class FeedRegistry:
     def __init__(self) -> None:
-        self._by_device: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
+        self._by_device: defaultdict[str, set[Stop]] = defaultdict(set)
         self._closed = False
 
     @contextlib.contextmanager
-    def open(self, device_key: str) -> Iterator[asyncio.Event]:
+    def open(self, device_key: str) -> Iterator[Stop]:
         """Register one live feed for the life of the ``with`` block; the event means "stop"."""
-        stop = asyncio.Event()
+        stop = Stop()
         if self._closed:
             stop.set()
         self._by_device[device_key].add(stop)
