@@ -7,6 +7,7 @@ CouchDB with JWT or proxy authentication can run.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 
@@ -15,6 +16,10 @@ import jwt
 from gateway.config import Settings
 
 JWT_LIFETIME_S = 60
+# A token is made once per member per window and reused within it (signing costs tens of
+# microseconds, on every proxied request); issued at the window's start, it still has at least
+# JWT_LIFETIME_S - JWT_REUSE_S seconds to live when last used.
+JWT_REUSE_S = 30
 PROXY_USER_HEADER = "X-Auth-CouchDB-UserName"
 PROXY_ROLES_HEADER = "X-Auth-CouchDB-Roles"
 PROXY_TOKEN_HEADER = "X-Auth-CouchDB-Token"
@@ -30,8 +35,13 @@ def jwt_claims(member: str, now: int) -> dict[str, object]:
 
 
 def jwt_header(secret: str, kid: str | None, member: str, now: int) -> str:
+    return _signed(secret, kid, member, now - now % JWT_REUSE_S)
+
+
+@functools.lru_cache(maxsize=4096)
+def _signed(secret: str, kid: str | None, member: str, issued: int) -> str:
     headers = {"kid": kid} if kid else None
-    token = jwt.encode(jwt_claims(member, now), secret, algorithm="HS256", headers=headers)
+    token = jwt.encode(jwt_claims(member, issued), secret, algorithm="HS256", headers=headers)
     return "Bearer " + token
 
 
