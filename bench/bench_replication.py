@@ -29,6 +29,7 @@ from bench import replication_common as common
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from gateway.metrics import METRICS
     from tests.harness import start_gateway, stop_gateway
     from tests.pouch import device_remote, direct_remote, run_pouch
 
@@ -62,11 +63,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     common.record(timings, name, out, args.docs)
                 for db in (direct_db, gateway.upstream_db(device, f"bench-{tag}")):
                     await asyncio.to_thread(upstream.request, "DELETE", f"/{db}")
+            overhead = common.gateway_overhead(gateway.app[METRICS].registry)
         finally:
             await stop_gateway(gateway)
         kind = upstream.kind
 
-    return common.summary(args, kind, timings, "gateway", "direct")
+    return {**common.summary(args, kind, timings, "gateway", "direct"), "overhead": overhead}
 
 
 def report(result: dict[str, Any]) -> str:
@@ -76,7 +78,8 @@ def report(result: dict[str, Any]) -> str:
         f"{result['upstream']} ({result['mode']} mode)"
     )
     rows = [("direct to upstream", "direct"), ("through couchgate", "gateway")]
-    return common.rate_table(title, rows, "ratio gateway/direct", result)
+    table = common.rate_table(title, rows, "ratio gateway/direct", result)
+    return "\n".join([table, *common.overhead_lines(result.get("overhead", {}))])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,6 +56,57 @@ def bench_upstream(args: argparse.Namespace) -> Iterator[tuple[Upstream, dict[st
             yield stack.enter_context(pouchdb_server()), {}
 
 
+def gateway_overhead(registry: Any) -> dict[str, dict[str, float]]:
+    """Per route class: requests, and the p50/p99 of the time spent in couchgate itself (its
+    ``couchgate_gateway_seconds`` histogram; quantiles interpolated within buckets)."""
+    buckets: dict[str, list[tuple[float, float]]] = {}
+    for family in registry.collect():
+        if family.name != "couchgate_gateway_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                bound = float(sample.labels["le"])
+                buckets.setdefault(sample.labels["route"], []).append((bound, sample.value))
+    out = {}
+    for route, cumulative in buckets.items():
+        cumulative.sort()
+        total = cumulative[-1][1]
+        if total:
+            out[route] = {
+                "requests": total,
+                "p50_ms": _quantile(cumulative, 0.5) * 1000,
+                "p99_ms": _quantile(cumulative, 0.99) * 1000,
+            }
+    return out
+
+
+def _quantile(cumulative: list[tuple[float, float]], q: float) -> float:
+    """Prometheus' histogram_quantile: linear within the bucket the rank falls in."""
+    rank = q * cumulative[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in cumulative:
+        if count >= rank:
+            if bound == float("inf"):
+                return lower_bound
+            span = count - lower_count
+            share = (rank - lower_count) / span if span else 0.0
+            return lower_bound + (bound - lower_bound) * share
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+def overhead_lines(overhead: dict[str, dict[str, float]]) -> list[str]:
+    if not overhead:
+        return []
+    lines = ["time in couchgate per request (its own, upstream waits taken out):",
+             f"  {'route class':28}{'requests':>10}{'p50 ms':>9}{'p99 ms':>9}"]
+    for route, row in sorted(overhead.items(), key=lambda kv: -kv[1]["requests"]):
+        lines.append(
+            f"  {route:28}{row['requests']:>10.0f}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
+        )
+    return lines
+
+
 def rate_table(
     title: str, rows: list[tuple[str, str]], ratio_label: str, result: dict[str, Any]
 ) -> str:

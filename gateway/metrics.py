@@ -12,6 +12,7 @@ keys, so ``keys`` importing it would be a cycle.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from types import SimpleNamespace
 
@@ -32,6 +33,16 @@ SIGN_IN_STEPS = {
 }
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 CLIENT_GONE = "499"  # nginx's code for a client that left before its answer
+OVERHEAD_BUCKETS = (
+    0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 1
+)
+LIVE = web.RequestKey("live_feed", bool)
+"""Set by the proxy on live feeds, whose life is the client's, not couchgate's work."""
+# The upstream waits of the request being handled, summed by the session's trace: what the
+# gateway itself took is the request's time less these.
+_UPSTREAM_WAIT: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar(
+    "couchgate_upstream_wait", default=None
+)
 
 
 class Metrics:
@@ -66,6 +77,14 @@ class Metrics:
             "Time until the upstream's response headers",
             ["method"],
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.overhead = Histogram(
+            "couchgate_gateway_seconds",
+            "Time a request spent in couchgate itself: its whole time less the upstream's time "
+            "to answer each call it made (live feeds not counted)",
+            ["route"],
+            buckets=OVERHEAD_BUCKETS,
             registry=r,
         )
         self.upstream_errors = Counter(
@@ -110,7 +129,11 @@ class Metrics:
             _: aiohttp.ClientSession, ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams
         ) -> None:
             method = params.method if params.method in METHODS else "other"
-            self.upstream_latency.labels(method).observe(time.monotonic() - ctx.started)
+            waited = time.monotonic() - ctx.started
+            self.upstream_latency.labels(method).observe(waited)
+            spent = _UPSTREAM_WAIT.get()
+            if spent is not None:
+                spent[0] += waited
             if params.response.status >= 500:
                 self.upstream_errors.labels("status_5xx").inc()
             elif params.response.status == 401:
@@ -133,6 +156,13 @@ class Metrics:
 METRICS = web.AppKey("metrics", Metrics)
 
 
+def note_upstream_wait(seconds: float) -> None:
+    """Count time spent waiting on the upstream's body (a streamed answer) as the upstream's."""
+    spent = _UPSTREAM_WAIT.get()
+    if spent is not None:
+        spent[0] += seconds
+
+
 def _bytes_sent(response: web.StreamResponse) -> int:
     if response.prepared:
         return response.body_length  # streamed: counted as written, once it ended
@@ -145,6 +175,8 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     """Outermost: sees every answer as it goes out, errors already shaped into responses."""
     metrics = request.app[METRICS]
     started = time.monotonic()
+    waited = [0.0]
+    _UPSTREAM_WAIT.set(waited)  # this request's task only: each has its own context
     try:
         response = await handler(request)
     except asyncio.CancelledError:
@@ -153,7 +185,8 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     except web.HTTPException as exc:  # redirects; errors were answered further in
         metrics.observe(request, str(exc.status), time.monotonic() - started, 0)
         raise
-    metrics.observe(
-        request, str(response.status), time.monotonic() - started, _bytes_sent(response)
-    )
+    elapsed = time.monotonic() - started
+    metrics.observe(request, str(response.status), elapsed, _bytes_sent(response))
+    if not request.get(LIVE, False):
+        metrics.overhead.labels(route_class(request)).observe(max(elapsed - waited[0], 0.0))
     return response

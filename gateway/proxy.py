@@ -14,7 +14,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -22,7 +22,7 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from gateway import changes_hub, keys, multipart, paths, policy, quotas
+from gateway import changes_hub, keys, metrics, multipart, paths, policy, quotas
 from gateway.auth.identity import authenticate
 from gateway.auth.records import Device
 from gateway.backend import member_name
@@ -313,12 +313,13 @@ async def forward(
         async with _UpstreamCall(request, device, target, body, live=False) as up:
             response = await _start_response(request, up)
             try:
-                async for chunk in up.content.iter_any():
+                async for chunk in _timed(up.content.iter_any()):
                     await response.write(chunk)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 return _cut_off(request, response, exc)
             await response.write_eof()
             return response
+    request[metrics.LIVE] = True
     # A live feed is registered before it is opened, so a revocation that lands while the
     # upstream is still answering ends it too.
     feeds, most = request.app[keys.FEEDS], request.app[keys.SETTINGS].feeds_per_device
@@ -346,6 +347,19 @@ async def forward(
                 await response.write(ending)
             await response.write_eof()
             return response
+
+
+async def _timed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The upstream's body chunk by chunk, the waits for it counted as the upstream's time."""
+    while True:
+        started = time.monotonic()
+        try:
+            chunk = await anext(chunks)
+        except StopAsyncIteration:
+            metrics.note_upstream_wait(time.monotonic() - started)
+            return
+        metrics.note_upstream_wait(time.monotonic() - started)
+        yield chunk
 
 
 async def _start_response(request: web.Request, up: aiohttp.ClientResponse) -> web.StreamResponse:
