@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import statistics
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -26,6 +27,11 @@ def parse_args(description: str | None, argv: list[str] | None) -> argparse.Name
     parser.add_argument("--batch-size", type=int, default=100, help="PouchDB's batch_size")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
     parser.add_argument(
+        "--busy",
+        action="store_true",
+        help="run a CPU-bound process beside the benchmark, as on a busy machine",
+    )
+    parser.add_argument(
         "--upstream",
         choices=["couchdb", "pouchdb-server"],
         default="couchdb",
@@ -39,6 +45,20 @@ def parse_args(description: str | None, argv: list[str] | None) -> argparse.Name
         help="couchgate's upstream auth mode against CouchDB (pouchdb-server: always admin)",
     )
     return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def busy_machine(busy: bool) -> Iterator[None]:
+    """With ``busy``, one process spinning on a core for the benchmark's whole run."""
+    if not busy:
+        yield
+        return
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 @contextlib.contextmanager
@@ -117,6 +137,13 @@ def rate_table(
     for label, key in rows:
         lines.append(f"{label:{width}}{rates[key]['push']:>12.0f}{rates[key]['pull']:>14.0f}")
     lines.append(f"{ratio_label:{width}}{ratio['push']:>12.2f}{ratio['pull']:>14.2f}")
+    spread = result.get("round_ratios")
+    if spread:
+        low_high = {w: f"{min(v):.2f}-{max(v):.2f}" for w, v in spread.items()}
+        label = "  rounds, lowest-highest"
+        lines.append(f"{label:{width}}{low_high['push']:>12}{low_high['pull']:>14}")
+    if result.get("busy"):
+        lines.append("(a CPU-bound process ran beside it: --busy)")
     return "\n".join(lines)
 
 
@@ -127,7 +154,9 @@ def run(
 ) -> int:
     if str(ROOT) not in sys.path:  # run as a file rather than with -m from the root
         sys.path.insert(0, str(ROOT))
-    result = asyncio.run(measure(args))
+    with busy_machine(args.busy):
+        result = asyncio.run(measure(args))
+    result["busy"] = args.busy
     print(json.dumps(result) if args.json else report(result))
     return 0
 
@@ -150,12 +179,23 @@ def record(timings: Timings, name: str, out: dict[str, Any], docs: int, ok: bool
 def summary(
     args: argparse.Namespace, upstream: str, timings: Timings, numerator: str, denominator: str
 ) -> dict[str, Any]:
-    """Median docs/s of each variant and the ratio ``numerator / denominator``."""
+    """Median docs/s of each variant, the ratio ``numerator / denominator`` of the medians, and
+    the spread: each round's own ratio (rounds interleave the variants, so a round's pair ran
+    under the same conditions)."""
 
-    def rate(ms: list[float]) -> float:
-        return float(args.docs / (statistics.median(ms) / 1000))
+    def rate(ms: float) -> float:
+        return float(args.docs / (ms / 1000))
 
-    rates = {name: {way: rate(ms) for way, ms in ways.items()} for name, ways in timings.items()}
+    rates = {
+        name: {way: rate(statistics.median(ms)) for way, ms in ways.items()}
+        for name, ways in timings.items()
+    }
+    per_round = {
+        way: sorted(
+            d / n for n, d in zip(timings[numerator][way], timings[denominator][way], strict=True)
+        )
+        for way in ("push", "pull")
+    }
     return {
         "docs": args.docs,
         "rounds": args.rounds,
@@ -165,5 +205,6 @@ def summary(
         "mode": args.mode,
         "docs_per_s": rates,
         "ratio": {w: rates[numerator][w] / rates[denominator][w] for w in ("push", "pull")},
+        "round_ratios": per_round,
         "elapsed_ms": timings,
     }
