@@ -247,6 +247,7 @@ def _serve(settings: Settings) -> int:
         log.warning("email_delivery=console: sign-in codes are printed here, not emailed")
     web.run_app(
         create_app(settings),
+        loop=event_loop(),
         host=settings.host,
         port=settings.port,
         # aiohttp calls this once every listening socket is open: the moment to say "ready".
@@ -255,6 +256,16 @@ def _serve(settings: Settings) -> int:
         **RUNNER_OPTIONS,
     )
     return EXIT_OK
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's event loop where it is installed (it is a dependency on Linux and macOS): the
+    proxy's per-request work is mostly the loop's and the transports'; else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def ready_fields(settings: Settings) -> dict[str, str]:

@@ -106,3 +106,15 @@ def test_settings_are_frozen() -> None:
 def test_no_upstream_means_the_embedded_store() -> None:
     s = load_settings(env={"COUCHGATE_SECRET_KEYS": KEY, "COUCHGATE_DATA_DIR": "/var/lib/cg"})
     assert not s.upstream_configured and s.data_dir == "/var/lib/cg"
+
+
+def test_serve_runs_on_uvloop_where_it_is_installed() -> None:
+    import uvloop
+
+    from gateway.cli import event_loop
+
+    loop = event_loop()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
