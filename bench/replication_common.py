@@ -27,6 +27,13 @@ def parse_args(description: str | None, argv: list[str] | None) -> argparse.Name
     parser.add_argument("--batch-size", type=int, default=100, help="PouchDB's batch_size")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
     parser.add_argument(
+        "--loop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="the event loop of the benchmark's process, and so of the gateway it runs "
+        "(couchgate serve runs on uvloop where installed)",
+    )
+    parser.add_argument(
         "--busy",
         action="store_true",
         help="run a CPU-bound process beside the benchmark, as on a busy machine",
@@ -154,8 +161,12 @@ def run(
 ) -> int:
     if str(ROOT) not in sys.path:  # run as a file rather than with -m from the root
         sys.path.insert(0, str(ROOT))
-    with busy_machine(args.busy):
-        result = asyncio.run(measure(args))
+    from gateway.cli import event_loop
+
+    factory = event_loop if args.loop == "uvloop" else asyncio.new_event_loop
+    with busy_machine(args.busy), asyncio.Runner(loop_factory=factory) as runner:
+        result = runner.run(measure(args))
+    result["loop"] = args.loop
     result["busy"] = args.busy
     print(json.dumps(result) if args.json else report(result))
     return 0
