@@ -11,6 +11,7 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,7 +87,7 @@ class Written:
 
 
 def update_docs(
-    conn: sqlite3.Connection, name: str, edits: list[Edit | CouchError], *, new_edits: bool
+    conn: sqlite3.Connection, name: str, edits: Sequence[Edit | CouchError], *, new_edits: bool
 ) -> list[Written | CouchError]:
     """Apply edits in order, each all-or-nothing (a savepoint), reporting per document."""
     db = get_db(conn, name)
@@ -163,6 +164,10 @@ def _apply(
         rev = new_rev_id(pos, parent, edit, atts)
         if rev in tree:
             raise Conflict()
+        if parent is not None and parent not in tree:
+            # A new document written with a _rev: CouchDB makes it a child of that revision,
+            # known by id only (its body "missing"), as a replicated ancestor would be.
+            tree = revtree.add_child(tree, None, parent, False)
         tree = revtree.add_child(tree, parent, rev, edit.deleted)
     else:
         assert edit.path is not None
@@ -208,9 +213,9 @@ def _apply(
 
 def _parent_for(tree: revtree.Tree, edit: Edit) -> str | None:
     """The revision an interactive edit extends, or ``Conflict`` as CouchDB decides it."""
+    if not tree:
+        return edit.rev  # CouchDB checks no revision of a document it does not have
     if edit.rev is None:
-        if not tree:
-            return None
         current = revtree.winner(tree)
         if not tree[current].deleted:
             raise Conflict()

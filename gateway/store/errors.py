@@ -23,6 +23,14 @@ class DocValidation(CouchError):
     status, error, default_reason = 400, "doc_validation", "Document is invalid."
 
 
+class IllegalDocId(CouchError):
+    status, error, default_reason = 400, "illegal_docid", "Invalid document id"
+
+
+class QueryParseError(CouchError):
+    status, error, default_reason = 400, "query_parse_error", "Invalid query"
+
+
 class MissingStub(CouchError):
     status, error, default_reason = 412, "missing_stub", "Invalid attachment stub."
 

@@ -11,7 +11,8 @@ from aiohttp import web
 from gateway.errors import BadRequest, Conflict, CouchError, MethodNotAllowed
 
 from . import engine, multipart, reads
-from .documents import Edit, check_doc_id, parse_edit
+from .documents import Edit, check_attachment_name, check_doc_id, parse_edit
+from .errors import MissingStub, QueryParseError
 from .params import (
     flag,
     integer,
@@ -28,7 +29,8 @@ from .state import STATE
 async def document(
     request: web.Request, db: str, doc_id: str, att_segments: list[str]
 ) -> web.StreamResponse:
-    check_doc_id(doc_id)
+    if request.method not in ("GET", "HEAD"):
+        check_doc_id(doc_id)  # a read of any id is just "missing", as in CouchDB
     if doc_id.startswith("_local/"):
         if att_segments:
             raise BadRequest("_local documents do not have attachments")
@@ -61,7 +63,29 @@ def _options(request: web.Request, follows: bool = False) -> reads.DocOptions:
 
 
 def _accepts(request: web.Request, mime: str) -> bool:
-    return mime in request.headers.get("Accept", "")
+    """Whether the client takes ``mime``, by mochiweb's rule that CouchDB uses: no ``Accept`` at
+    all takes anything; else the type itself, ``type/*`` or ``*/*`` with a non-zero q."""
+    header = request.headers.get("Accept")
+    if header is None:
+        return True
+    kind = mime.split("/", 1)[0]
+    for item in header.split(","):
+        name, *params = (part.strip() for part in item.split(";"))
+        if name.lower() not in (mime, f"{kind}/*", "*/*"):
+            continue
+        if all(not _zero_q(param) for param in params):
+            return True
+    return False
+
+
+def _zero_q(param: str) -> bool:
+    key, _, value = param.partition("=")
+    if key.strip().lower() != "q":
+        return False
+    try:
+        return float(value) == 0
+    except ValueError:
+        return False
 
 
 async def _get(request: web.Request, db: str, doc_id: str) -> web.StreamResponse:
@@ -187,6 +211,8 @@ async def _attachment(request: web.Request, db: str, doc_id: str, att: str) -> w
             headers["Content-Length"] = str(len(data))
             return web.Response(headers={**headers, "Content-Type": meta["content_type"]})
         return web.Response(body=data, headers={**headers, "Content-Type": meta["content_type"]})
+    if request.method in ("PUT", "DELETE"):
+        check_attachment_name(att)
     if request.method == "PUT":
         data = await request.read()
         content_type = request.headers.get("Content-Type", "application/octet-stream")
@@ -207,29 +233,31 @@ async def _attachment(request: web.Request, db: str, doc_id: str, att: str) -> w
 async def _bulk_docs(request: web.Request, db: str) -> web.StreamResponse:
     _allow(request, "POST")
     body = await json_object(request)
-    docs = body.get("docs")
-    if not isinstance(docs, list):
+    if "docs" not in body:
         raise BadRequest("POST body must include `docs` parameter.")
+    docs = body["docs"]
+    if not isinstance(docs, list):
+        raise BadRequest("`docs` parameter must be an array.")
     new_edits = body.get("new_edits", True)
     if not isinstance(new_edits, bool):
         raise BadRequest("`new_edits` parameter must be a boolean.")
-    edits: list[Edit | CouchError] = []
-    ids: list[object] = []
+    edits: list[Edit] = []
     for doc in docs:
-        if new_edits and isinstance(doc, dict) and "_id" not in doc:
+        if isinstance(doc, dict) and "_id" not in doc:
             doc = {"_id": uuid.uuid4().hex, **doc}
-        ids.append(doc.get("_id") if isinstance(doc, dict) else None)
-        try:
-            edits.append(parse_edit(doc, new_edits=new_edits))
-        except CouchError as exc:
-            edits.append(exc)
+        # CouchDB parses every document before writing any: one invalid one refuses them all.
+        edits.append(parse_edit(doc, new_edits=new_edits))
     state = request.app[STATE]
     results = await state.storage.write(engine.update_docs, db, edits, new_edits=new_edits)
     state.hub.notify(db)
     answer: list[dict[str, Any]] = []
-    for doc_id, result in zip(ids, results, strict=True):
+    for edit, result in zip(edits, results, strict=True):
+        if isinstance(result, MissingStub):
+            # CouchDB throws missing_stub out of the whole request (412), after writing the
+            # documents that did not need the stub: the same here.
+            raise result
         if isinstance(result, CouchError):
-            answer.append({"id": doc_id, "error": result.error, "reason": result.reason})
+            answer.append({"id": edit.id, "error": result.error, "reason": result.reason})
         elif new_edits:
             answer.append({"ok": True, "id": result.id, "rev": result.rev})
     return json_response(answer, status=201)
@@ -262,9 +290,14 @@ async def _all_docs(request: web.Request, db: str) -> web.StreamResponse:
     keys = json_param(q, "keys")
     if request.method == "POST":
         body = await json_object(request)
-        keys = body.get("keys", keys)
+        if "keys" in body:
+            if keys is not None:
+                raise _keys_with_range()  # keys given twice: CouchDB's words are the same
+            keys = body["keys"]
     if keys is not None and not isinstance(keys, list):
         raise BadRequest("`keys` parameter must be an array.")
+    if keys is not None and any(name in q for name in _RANGE_PARAMS):
+        raise _keys_with_range()
     query = reads.RangeQuery(
         keys=keys,
         start=_key(q, "startkey", "start_key", "startkey_docid", "start_key_doc_id"),
@@ -275,6 +308,7 @@ async def _all_docs(request: web.Request, db: str) -> web.StreamResponse:
         skip=integer(q, "skip", 0) or 0,
         include_docs=flag(q, "include_docs"),
         conflicts=flag(q, "conflicts"),
+        attachments=flag(q, "attachments"),
         update_seq=flag(q, "update_seq"),
     )
     if "key" in q:
@@ -287,6 +321,13 @@ async def _all_docs(request: web.Request, db: str) -> web.StreamResponse:
             }
         )
     return json_response(await request.app[STATE].storage.read(reads.all_docs, db, query))
+
+
+_RANGE_PARAMS = ("key", "startkey", "start_key", "endkey", "end_key")
+
+
+def _keys_with_range() -> QueryParseError:
+    return QueryParseError("`keys` is incompatible with `key`, `start_key` and `end_key`")
 
 
 def _key(query: Any, *names: str) -> str | None:

@@ -15,6 +15,7 @@ from gateway.errors import BadRequest, NotFound
 
 from . import attachments, revtree
 from .engine import Db, get_db
+from .errors import bad_rev
 
 
 @dataclass(frozen=True)
@@ -257,11 +258,16 @@ def revs_diff(conn: sqlite3.Connection, name: str, body: dict[str, Any]) -> dict
     db = get_db(conn, name)
     answer: dict[str, Any] = {}
     for doc_id, revs in body.items():
-        if not isinstance(revs, list):
+        # CouchDB answers 500 (function_clause) for a non-list or a non-string; 400 here.
+        if not isinstance(revs, list) or not all(isinstance(r, str) for r in revs):
             raise BadRequest("Revisions must be a list")
+        try:
+            asked = [revtree.normalize(r) for r in revs]
+        except ValueError:
+            raise bad_rev() from None
         stored = load_doc(conn, db.id, doc_id)
         tree = stored.tree if stored else {}
-        missing = revtree.missing_revs(tree, [str(r) for r in revs])
+        missing = revtree.missing_revs(tree, asked)
         if not missing:
             continue
         entry: dict[str, Any] = {"missing": missing}
@@ -284,20 +290,22 @@ class RangeQuery:
     skip: int = 0
     include_docs: bool = False
     conflicts: bool = False
+    attachments: bool = False  # with include_docs: bodies inline, as CouchDB sends them
     update_seq: bool = False
 
 
 def all_docs(conn: sqlite3.Connection, name: str, q: RangeQuery) -> dict[str, Any]:
     db = get_db(conn, name)
-    opts = DocOptions(conflicts=q.conflicts)
+    opts = DocOptions(conflicts=q.conflicts, attachments=q.attachments)
     rows: list[dict[str, Any]] = []
+    offset: int | None
     if q.keys is not None:
         keys = q.keys[::-1] if q.descending else q.keys
         for key in keys[q.skip :]:
             if q.limit is not None and len(rows) >= q.limit:
                 break
             rows.append(_key_row(conn, db, key, q, opts))
-        offset = 0
+        offset = None  # CouchDB has no offset for a keys query
     else:
         for stored in _range(conn, db.id, q):
             row: dict[str, Any] = {
