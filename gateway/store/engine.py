@@ -19,7 +19,7 @@ from gateway.errors import Conflict, CouchError, FileExists, NotFound
 
 from . import attachments, revtree
 from .documents import Edit
-from .errors import db_not_found
+from .errors import MissingStub, db_not_found
 
 DEFAULT_SECURITY = {"members": {"roles": ["_admin"]}, "admins": {"roles": ["_admin"]}}
 
@@ -103,6 +103,8 @@ def update_docs(
                 rev = put_local(conn, db, edit)
             else:
                 rev = _apply(conn, db, state, edit, new_edits=new_edits)
+        except MissingStub:
+            raise  # CouchDB refuses the whole batch (on one shard, none of it is written)
         except CouchError as exc:
             conn.execute("ROLLBACK TO doc")
             conn.execute("RELEASE doc")
@@ -164,10 +166,6 @@ def _apply(
         rev = new_rev_id(pos, parent, edit, atts)
         if rev in tree:
             raise Conflict()
-        if parent is not None and parent not in tree:
-            # A new document written with a _rev: CouchDB makes it a child of that revision,
-            # known by id only (its body "missing"), as a replicated ancestor would be.
-            tree = revtree.add_child(tree, None, parent, False)
         tree = revtree.add_child(tree, parent, rev, edit.deleted)
     else:
         assert edit.path is not None
@@ -213,9 +211,9 @@ def _apply(
 
 def _parent_for(tree: revtree.Tree, edit: Edit) -> str | None:
     """The revision an interactive edit extends, or ``Conflict`` as CouchDB decides it."""
-    if not tree:
-        return edit.rev  # CouchDB checks no revision of a document it does not have
     if edit.rev is None:
+        if not tree:
+            return None
         current = revtree.winner(tree)
         if not tree[current].deleted:
             raise Conflict()

@@ -12,7 +12,7 @@ from gateway.errors import BadRequest, Conflict, CouchError, MethodNotAllowed
 
 from . import engine, multipart, reads
 from .documents import Edit, check_attachment_name, check_doc_id, parse_edit
-from .errors import MissingStub, QueryParseError
+from .errors import QueryParseError
 from .params import (
     flag,
     integer,
@@ -252,10 +252,6 @@ async def _bulk_docs(request: web.Request, db: str) -> web.StreamResponse:
     state.hub.notify(db)
     answer: list[dict[str, Any]] = []
     for edit, result in zip(edits, results, strict=True):
-        if isinstance(result, MissingStub):
-            # CouchDB throws missing_stub out of the whole request (412), after writing the
-            # documents that did not need the stub: the same here.
-            raise result
         if isinstance(result, CouchError):
             answer.append({"id": edit.id, "error": result.error, "reason": result.reason})
         elif new_edits:
