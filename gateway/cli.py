@@ -31,6 +31,7 @@ from gateway.embedded import data_dir, local_secret_key
 from gateway.limits import quota_for
 from gateway.logs import setup_logging
 from gateway.quotas import db_usage
+from gateway.store import cli as store_cli
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -78,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke = devices.add_parser("revoke", help="revoke a device at once")
     revoke.add_argument("device", help="device id")
     admin_commands.add_parser(commands)
+    store_cli.add_parser(commands)
     return parser
 
 
@@ -112,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings(args)
         if args.command == "serve":
             return _serve(settings)
+        if args.command == "store":
+            return store_cli.run(args, data_dir(settings))
         if args.command == "check":
             return asyncio.run(
                 _with_backend(settings, lambda backend: _check(backend, settings), ensure=False)

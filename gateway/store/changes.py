@@ -104,6 +104,10 @@ def current_seq(conn: sqlite3.Connection, name: str) -> int:
     return get_db(conn, name).update_seq
 
 
+# The event of every database at once: what _db_updates feeds wait on.
+ALL_DBS = "/all"
+
+
 class FeedHub:
     """One ``asyncio.Event`` per database, set (and replaced) after every committed write.
 
@@ -125,6 +129,38 @@ class FeedHub:
             self.notify(name)
 
     def notify(self, name: str) -> None:
-        event = self._events.pop(name, None)
-        if event is not None:
-            event.set()
+        for key in (name, ALL_DBS):
+            event = self._events.pop(key, None)
+            if event is not None:
+                event.set()
+
+    def notify_all(self) -> None:
+        """Another process wrote: which databases it touched is not known, so wake every feed."""
+        for name in list(self._events):
+            event = self._events.pop(name, None)
+            if event is not None:
+                event.set()
+
+
+@dataclass(frozen=True)
+class DbUpdatesPage:
+    rows: list[dict[str, Any]]
+    last_seq: int
+
+
+def read_db_updates(conn: sqlite3.Connection, since: int, limit: int | None) -> DbUpdatesPage:
+    """Databases created, updated or deleted after ``since``, each once at its latest event."""
+    rows = [
+        {"db_name": name, "type": kind, "seq": str(seq)}
+        for name, kind, seq in conn.execute(
+            "SELECT db_name, type, seq FROM db_updates WHERE seq > ? ORDER BY seq LIMIT ?",
+            (since, -1 if limit is None else limit),
+        )
+    ]
+    if rows:
+        return DbUpdatesPage(rows, int(rows[-1]["seq"]))
+    return DbUpdatesPage(rows, max(since, current_db_updates_seq(conn)))
+
+
+def current_db_updates_seq(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT coalesce(max(seq), 0) FROM db_updates").fetchone()[0])

@@ -55,6 +55,17 @@ def create_db(conn: sqlite3.Connection, name: str) -> None:
         )
     except sqlite3.IntegrityError:
         raise FileExists() from None
+    record_db_event(conn, name, "created")
+
+
+def record_db_event(conn: sqlite3.Connection, name: str, kind: str) -> None:
+    """Note ``created``/``updated``/``deleted`` of ``name`` for ``_db_updates``."""
+    conn.execute(
+        "INSERT INTO db_updates (db_name, seq, type)"
+        " VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM db_updates), ?)"
+        " ON CONFLICT (db_name) DO UPDATE SET seq = excluded.seq, type = excluded.type",
+        (name, kind),
+    )
 
 
 def delete_db(conn: sqlite3.Connection, name: str) -> None:
@@ -62,6 +73,7 @@ def delete_db(conn: sqlite3.Connection, name: str) -> None:
     for table in ("docs", "revs", "blobs", "local_docs"):
         conn.execute(f"DELETE FROM {table} WHERE db = ?", (db.id,))
     conn.execute("DELETE FROM dbs WHERE id = ?", (db.id,))
+    record_db_event(conn, name, "deleted")
 
 
 def set_security(conn: sqlite3.Connection, name: str, security: dict[str, Any]) -> None:
@@ -113,6 +125,8 @@ def update_docs(
         conn.execute("RELEASE doc")
         results.append(Written(edit.id, rev))
     state.save(conn)
+    if state.seq != db.update_seq:
+        record_db_event(conn, name, "updated")
     return results
 
 

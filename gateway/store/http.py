@@ -17,7 +17,14 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from gateway.errors import BadRequest, CouchError, MethodNotAllowed, NotFound, Unauthorized
+from gateway.errors import (
+    BadRequest,
+    CouchError,
+    MethodNotAllowed,
+    NotFound,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 
 from . import engine, http_changes, http_docs, reads
 from .documents import valid_db_name
@@ -50,6 +57,7 @@ def create_store_app(
 
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
+    state.storage.on_external_write = state.hub.notify_all
     await state.storage.open()
     state.uuid = await state.storage.write(engine.server_uuid, uuid.uuid4().hex)
     yield
@@ -154,6 +162,8 @@ async def _server(request: web.Request, segments: list[str]) -> web.StreamRespon
     if segments == ["_all_dbs"]:
         _allow(request, "GET", "HEAD")
         return json_response(await state.storage.read(reads.list_dbs))
+    if segments == ["_db_updates"]:
+        return await http_changes.db_updates(request)
     if segments == ["_uuids"]:
         _allow(request, "GET", "HEAD")
         count = integer(request.query, "count", 1) or 1
@@ -167,6 +177,7 @@ async def _database(request: web.Request, db: str) -> web.StreamResponse:
     state = request.app[STATE]
     if request.method in ("GET", "HEAD"):
         info = await state.storage.read(reads.db_info, db)
+        info["compact_running"] = state.storage.compacting
         return json_response(info)
     if request.method == "PUT":
         await state.storage.write(engine.create_db, db)
@@ -212,8 +223,13 @@ async def _ensure_full_commit(request: web.Request, db: str) -> web.StreamRespon
 
 
 async def _compact(request: web.Request, db: str) -> web.StreamResponse:
+    """CouchDB's ``_compact``: started in the background, answered at once (202)."""
     _allow(request, "POST")
-    await request.app[STATE].storage.read(reads.get_revs_limit, db)
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    storage = request.app[STATE].storage
+    found = await storage.read(engine.get_db, db)
+    storage.start_compaction(found.id)
     return json_response({"ok": True}, status=202)
 
 

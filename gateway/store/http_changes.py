@@ -21,7 +21,15 @@ from aiohttp import web
 from gateway.errors import BadRequest, MethodNotAllowed, NotFound
 
 from . import selector
-from .changes import ChangesPage, ChangesQuery, current_seq, read_changes
+from .changes import (
+    ALL_DBS,
+    ChangesPage,
+    ChangesQuery,
+    current_db_updates_seq,
+    current_seq,
+    read_changes,
+    read_db_updates,
+)
 from .params import dumps, flag, integer, json_object, json_param, json_response
 from .state import STATE, StoreState
 
@@ -214,3 +222,67 @@ async def _wait(event: asyncio.Event, heartbeat_s: float | None, deadline: float
     except TimeoutError:
         return False
     return True
+
+
+async def db_updates(request: web.Request) -> web.StreamResponse:
+    """``GET|POST /_db_updates`` as CouchDB has it: normal, longpoll, continuous, eventsource."""
+    if request.method not in ("GET", "HEAD", "POST"):
+        raise MethodNotAllowed(("GET", "HEAD", "POST"))
+    state = request.app[STATE]
+    q = request.query
+    feed = q.get("feed", "normal")
+    if feed not in ("normal", "longpoll", "continuous", "eventsource"):
+        raise BadRequest("Supported `feed` types: normal, continuous, longpoll, eventsource")
+    now = await state.storage.read(current_db_updates_seq)
+    since = _since(q.get("since", 0), now)
+    limit = integer(q, "limit")
+    heartbeat_s, timeout_s = _timing(q)
+    if feed == "normal":
+        page = await state.storage.read(read_db_updates, since, limit)
+        return json_response({"results": page.rows, "last_seq": str(page.last_seq)})
+    deadline = _deadline(timeout_s)
+    sse = feed == "eventsource"
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream" if sse else "application/json",
+            "Cache-Control": "no-cache",
+        }
+    )
+    await response.prepare(request)
+    while True:
+        event = state.hub.event(ALL_DBS)
+        page = await state.storage.read(read_db_updates, since, limit)
+        since = page.last_seq
+        if feed == "longpoll" and (page.rows or state.hub.closed or _expired(deadline)):
+            body = {"results": page.rows, "last_seq": str(page.last_seq)}
+            await response.write(dumps(body) + b"\n")
+            break
+        for row in page.rows:
+            await response.write(_sse(row) if sse else dumps(row) + b"\n")
+        if limit is not None and page.rows:
+            limit -= len(page.rows)
+            if limit <= 0:
+                break
+        if page.rows:
+            deadline = _deadline(timeout_s)
+            continue
+        if state.hub.closed or _expired(deadline) or _client_gone(request):
+            break
+        if not await _wait(event, heartbeat_s, deadline) and heartbeat_s:
+            await response.write(b"event: heartbeat\ndata: \n\n" if sse else b"\n")
+    if feed == "continuous":
+        await response.write(dumps({"last_seq": str(since)}) + b"\n")
+    await response.write_eof()
+    return response
+
+
+def _timing(q: Mapping[str, str]) -> tuple[float | None, float | None]:
+    """``heartbeat`` and ``timeout`` in seconds, as _changes reads them."""
+    heartbeat = q.get("heartbeat")
+    heartbeat_s: float | None = None
+    if heartbeat is not None:
+        heartbeat_s = 60.0 if heartbeat == "true" else (integer(q, "heartbeat") or 60_000) / 1000
+    timeout_ms = integer(q, "timeout")
+    if timeout_ms is not None:
+        return heartbeat_s, timeout_ms / 1000
+    return heartbeat_s, None if heartbeat_s is not None else DEFAULT_TIMEOUT_MS / 1000

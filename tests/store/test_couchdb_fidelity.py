@@ -83,7 +83,8 @@ async def test_bulk_docs_invalid_document_refuses_the_whole_request(
         400,
         {
             "error": "bad_request",
-            "reason": "When `new_edits: false`, the document needs `_rev` or `_revisions` specified",
+            "reason": "When `new_edits: false`, the document needs `_rev` or `_revisions`"
+            " specified",
         },
     )
 
