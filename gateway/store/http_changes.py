@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Mapping
@@ -258,7 +259,7 @@ async def db_updates(request: web.Request) -> web.StreamResponse:
             await response.write(dumps(body) + b"\n")
             break
         for row in page.rows:
-            await response.write(_sse(row) if sse else dumps(row) + b"\n")
+            await response.write(_global_changes_sse(row) if sse else dumps(row) + b"\n")
         if limit is not None and page.rows:
             limit -= len(page.rows)
             if limit <= 0:
@@ -274,6 +275,17 @@ async def db_updates(request: web.Request) -> web.StreamResponse:
         await response.write(dumps({"last_seq": str(since)}) + b"\n")
     await response.write_eof()
     return response
+
+
+def _global_changes_sse(row: dict[str, Any]) -> bytes:
+    """CouchDB's eventsource ``_db_updates`` passes on the rows of its ``_global_changes``
+    database: ``{"seq", "id": "type:db_name", "changes": [{"rev"}]}``, the id line quoted. The
+    store has no such database; the revision is made of the seq (opaque, as CouchDB's is)."""
+    seq = row["seq"]
+    kind = f"{row['type']}:{row['db_name']}"
+    rev = f"1-{hashlib.md5(f'{kind}:{seq}'.encode()).hexdigest()}"
+    data = {"seq": seq, "id": kind, "changes": [{"rev": rev}]}
+    return b"data: " + dumps(data) + b"\nid: " + dumps(seq) + b"\n\n"
 
 
 def _timing(q: Mapping[str, str]) -> tuple[float | None, float | None]:
