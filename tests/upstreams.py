@@ -53,7 +53,12 @@ class Upstream:
     def request(self, method: str, path: str, body: object = None) -> tuple[int, object]:
         """A blocking admin request, for test set-up and for peeking at what is stored."""
         data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json", **self.admin_headers()}
+        # JSON asked for by name: without an Accept header CouchDB answers multipart where it can.
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            **self.admin_headers(),
+        }
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:

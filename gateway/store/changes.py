@@ -30,6 +30,7 @@ class ChangesQuery:
     attachments: bool = False
     doc_ids: frozenset[str] | None = None
     selector: Mapping[str, Any] | None = None
+    design_only: bool = False  # filter=_design
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ def read_changes(conn: sqlite3.Connection, name: str, q: ChangesQuery) -> Change
     if q.doc_ids is not None:
         where.append(f"id IN ({','.join('?' * len(q.doc_ids))})")
         args.extend(sorted(q.doc_ids))
+    if q.design_only:
+        where.append("id >= '_design/' AND id < '_design0'")
     order = "DESC" if q.descending else "ASC"
     sql = (
         f"SELECT id, seq, rev, deleted, tree FROM docs WHERE {' AND '.join(where)}"
@@ -84,20 +87,27 @@ def read_changes(conn: sqlite3.Connection, name: str, q: ChangesQuery) -> Change
     if full_scan or (not rows and q.descending):
         # Nothing further matches up to the snapshot's seq: let the client resume from there.
         last_seq = db.update_seq
-    pending = 0
-    if not q.descending and rows and q.limit is not None and not full_scan:
-        pending_args: list[Any] = [db.id, last_seq]
-        extra = ""
-        if q.doc_ids is not None:
-            extra = f" AND id IN ({','.join('?' * len(q.doc_ids))})"
-            pending_args.extend(sorted(q.doc_ids))
-        pending = int(
-            conn.execute(
-                f"SELECT count(*) FROM docs WHERE db = ? AND seq > ?{extra}",
-                pending_args,
-            ).fetchone()[0]
-        )
-    return ChangesPage(rows, last_seq, pending)
+    return ChangesPage(rows, last_seq, _pending(conn, db.id, q, rows, last_seq))
+
+
+def _pending(
+    conn: sqlite3.Connection, db: int, q: ChangesQuery, rows: list[dict[str, Any]], last_seq: int
+) -> int:
+    """CouchDB's ``pending``: the changes after the last one it read. A ``_doc_ids`` or
+    ``_design`` filter reads only the matching documents, and there CouchDB counts every change
+    after ``since`` less those it sent; so does a descending read."""
+    if q.descending:
+        total = conn.execute("SELECT count(*) FROM docs WHERE db = ?", (db,)).fetchone()[0]
+        return max(0, int(total) - len(rows))
+    if q.doc_ids is not None or q.design_only:
+        after = conn.execute(
+            "SELECT count(*) FROM docs WHERE db = ? AND seq > ?", (db, q.since)
+        ).fetchone()[0]
+        return max(0, int(after) - len(rows))
+    after = conn.execute(
+        "SELECT count(*) FROM docs WHERE db = ? AND seq > ?", (db, last_seq)
+    ).fetchone()[0]
+    return int(after)
 
 
 def current_seq(conn: sqlite3.Connection, name: str) -> int:

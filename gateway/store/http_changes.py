@@ -19,9 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import BadRequest, MethodNotAllowed, NotFound
+from gateway.errors import BadRequest, MethodNotAllowed, NotFound, UnsupportedMediaType
 
-from . import selector
+from . import reads, selector
 from .changes import (
     ALL_DBS,
     ChangesPage,
@@ -31,7 +31,7 @@ from .changes import (
     read_changes,
     read_db_updates,
 )
-from .params import dumps, flag, integer, json_object, json_param, json_response
+from .params import dumps, integer, json_object, json_param, json_response
 from .state import STATE, StoreState
 
 DEFAULT_TIMEOUT_MS = 60_000
@@ -52,8 +52,11 @@ async def changes(request: web.Request, db: str) -> web.StreamResponse:
         raise MethodNotAllowed(("GET", "POST"))
     state = request.app[STATE]
     body: dict[str, Any] = {}
-    if request.method == "POST" and await request.read():
-        body = await json_object(request)
+    if request.method == "POST":
+        if request.content_type != "application/json":
+            raise UnsupportedMediaType("Content-Type must be application/json")
+        if await request.read():
+            body = await json_object(request)
     params = await _params(request, state, db, body)
     if params.feed == "normal":
         page = await state.storage.read(read_changes, db, params.query)
@@ -68,6 +71,8 @@ async def _params(
 ) -> FeedParams:
     q = request.query
     feed = q.get("feed", "normal")
+    if feed == "live":
+        feed = "continuous"  # CouchDB's other name for it
     if feed not in ("normal", "longpoll", "continuous", "eventsource"):
         raise BadRequest("Supported `feed` types: normal, continuous, live, longpoll, eventsource")
     seq_now = await state.storage.read(current_seq, db)  # 404 before anything is sent
@@ -81,34 +86,61 @@ async def _params(
             raise BadRequest("`doc_ids` filter parameter is not a list of doc ids.")
         doc_ids = frozenset(raw)
     elif filter_name == "_selector":
-        if "selector" not in body:
+        if request.method != "POST":
             raise BadRequest("Selector must be specified in POST payload")
+        if not isinstance(body.get("selector"), dict):
+            raise BadRequest("Selector error: expected a JSON object")
         chosen = selector.validate(body["selector"])
-    elif filter_name is not None:
-        raise BadRequest(f"filter {filter_name!r} is not supported by the embedded store")
-    limit = integer(q, "limit")
-    heartbeat = q.get("heartbeat")
-    heartbeat_s: float | None = None
-    if heartbeat is not None:
-        heartbeat_s = 60.0 if heartbeat == "true" else (integer(q, "heartbeat") or 60_000) / 1000
-    timeout_ms = integer(q, "timeout")
-    timeout_s: float | None = None
-    if timeout_ms is not None:
-        timeout_s = timeout_ms / 1000
-    elif heartbeat_s is None:
-        timeout_s = DEFAULT_TIMEOUT_MS / 1000
+    elif filter_name == "_view":
+        raise BadRequest("`view` filter parameter is not provided.")
+    elif filter_name is not None and filter_name != "_design":
+        await _design_filter(state, db, str(filter_name))
+    heartbeat_s, timeout_s = _timing(q)
     query = ChangesQuery(
         since=since,
-        limit=None if limit is None else max(limit, 1),
-        descending=flag(q, "descending"),
+        limit=_limit(q),
+        descending=_true(q, "descending"),
         all_docs=q.get("style") == "all_docs",
-        include_docs=flag(q, "include_docs"),
-        conflicts=flag(q, "conflicts"),
-        attachments=flag(q, "attachments"),
+        include_docs=_true(q, "include_docs"),
+        conflicts=_true(q, "conflicts"),
+        attachments=_true(q, "attachments"),
         doc_ids=doc_ids,
         selector=chosen,
+        design_only=filter_name == "_design",
     )
     return FeedParams(feed, query, heartbeat_s, timeout_s)
+
+
+def _true(q: Mapping[str, str], name: str) -> bool:
+    """_changes reads a flag as CouchDB does there: "true" is true, anything else false."""
+    return q.get(name) == "true"
+
+
+def _limit(q: Mapping[str, str]) -> int | None:
+    """``limit`` as CouchDB's _changes reads it."""
+    raw = q.get("limit")
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        # CouchDB answers 500 (badarg); a refusal in its shape here.
+        raise BadRequest("Invalid value for integer: 'limit'") from None
+    return None if value < 0 else value  # CouchDB sends everything for a negative limit
+
+
+async def _design_filter(state: StoreState, db: str, name: str) -> None:
+    """``ddoc/filter``: CouchDB's 404 when the design document is missing; the store runs no
+    JavaScript, so a filter function it has is refused."""
+    parts = name.split("/")
+    if len(parts) != 2:
+        raise BadRequest("`filter` must be of the form `designname/filtername`")
+    ddoc = parts[0]
+    try:
+        await state.storage.read(reads.open_doc, db, f"_design/{ddoc}", None, reads.DocOptions())
+    except NotFound:
+        raise NotFound("missing") from None
+    raise BadRequest(f"filter {name!r} is not supported by the embedded store")
 
 
 def _since(raw: object, seq_now: int) -> int:
@@ -171,10 +203,12 @@ async def _continuous(
     await response.prepare(request)
     query = params.query
     deadline = _deadline(params.timeout_s)
+    pending = 0
     try:
         while not state.hub.closed:
             event = state.hub.event(db)
             page = await state.storage.read(read_changes, db, query)
+            pending = page.pending
             for row in page.rows:
                 await response.write(_sse(row) if sse else dumps(row) + b"\n")
             query = replace(query, since=page.last_seq)
@@ -192,7 +226,7 @@ async def _continuous(
     except NotFound:  # the database was deleted mid-feed: end the stream
         pass
     if not sse:
-        await response.write(dumps({"last_seq": query.since, "pending": 0}) + b"\n")
+        await response.write(dumps({"last_seq": query.since, "pending": pending}) + b"\n")
     await response.write_eof()
     return response
 
@@ -293,7 +327,14 @@ def _timing(q: Mapping[str, str]) -> tuple[float | None, float | None]:
     heartbeat = q.get("heartbeat")
     heartbeat_s: float | None = None
     if heartbeat is not None:
-        heartbeat_s = 60.0 if heartbeat == "true" else (integer(q, "heartbeat") or 60_000) / 1000
+        if heartbeat == "true":
+            heartbeat_s = 60.0
+        elif heartbeat.isdigit() and int(heartbeat) > 0:
+            heartbeat_s = int(heartbeat) / 1000
+        else:
+            raise BadRequest(
+                "Invalid heartbeat value. Expecting a positive integer value (in milliseconds)."
+            )
     timeout_ms = integer(q, "timeout")
     if timeout_ms is not None:
         return heartbeat_s, timeout_ms / 1000

@@ -20,6 +20,12 @@ _COMPARE = {
     "$lte": lambda a, b: a <= b,
 }
 _MISSING = object()
+_SUPPORTED = frozenset({"$eq", "$ne", "$exists", "$in", "$nin", *_COMPARE})
+# Mango's other operators: CouchDB has them, the store's matcher does not.
+_MANGO = frozenset(
+    {"$type", "$size", "$mod", "$regex", "$all", "$elemMatch", "$allMatch", "$keyMapMatch"}
+    | {"$beginsWith"}
+)
 
 
 # The matcher recurses per level; CouchDB takes any depth, here deeper selectors are a 400.
@@ -44,11 +50,9 @@ def _check(selector: Mapping[str, Any], depth: int) -> None:
                 _check(sub, depth + 1)
         elif key == "$not":
             _check(value if isinstance(value, Mapping) else {}, depth + 1)
-        elif (
-            key.startswith("$")
-            and key not in ("$eq", "$ne", "$exists", "$in", "$nin")
-            and (key not in _COMPARE)
-        ):
+        elif key.startswith("$") and key not in _SUPPORTED:
+            if key not in _MANGO:
+                raise BadRequest(f"Invalid operator: {key}")  # CouchDB's words
             raise BadRequest(f"Selector operator {key} is not supported by the embedded store")
         elif isinstance(value, Mapping):
             _check(value, depth + 1)

@@ -13,6 +13,7 @@ import os
 from typing import Any
 from urllib.parse import quote
 
+from gateway.store.attachments import couch_digest
 from tests.harness import Device, GatewayHarness
 from tests.pouch import PouchSession, device_remote, run_pouch, unexpected_http_failures
 
@@ -164,9 +165,18 @@ async def test_attachments_both_ways(gateway: GatewayHarness) -> None:
         return {name: {"content_type": ctype, "data": base64.b64encode(data).decode()}
                 for name, (ctype, data) in atts.items()}
 
-    def expected(atts: dict[str, tuple[str, bytes]]) -> dict[str, dict[str, Any]]:
-        return {name: {"content_type": ctype, "digest": md5_digest(data), "length": len(data),
-                       "sha256": hashlib.sha256(data).hexdigest()}
+    def digest(data: bytes, ctype: str, *, remote: bool) -> str:
+        # PouchDB digests what it holds; CouchDB (and the embedded store) digest text/* as they
+        # store it, gzipped.
+        if not remote or gateway.upstream.kind == "pouchdb-server":
+            return md5_digest(data)
+        return couch_digest(data, ctype)
+
+    def expected(
+        atts: dict[str, tuple[str, bytes]], *, remote: bool = False
+    ) -> dict[str, dict[str, Any]]:
+        return {name: {"content_type": ctype, "digest": digest(data, ctype, remote=remote),
+                       "length": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                 for name, (ctype, data) in atts.items()}
 
     out = await run_pouch("attachments", doc_id="album", first=wire(blobs), second=wire(more),
@@ -179,7 +189,8 @@ async def test_attachments_both_ways(gateway: GatewayHarness) -> None:
     assert result["b_after_pull"]["attachments"] == expected(blobs)
     everything = expected(blobs | more)
     assert result["a_after_pull"]["attachments"] == everything
-    assert result["remote"]["attachments"] == everything
+    on_remote = expected(blobs | more, remote=True)
+    assert result["remote"]["attachments"] == on_remote
     assert result["a_after_pull"]["rev"] == result["remote"]["rev"]
     assert result["remote_get"] == {
         name: {"length": att["length"], "sha256": att["sha256"]}
@@ -189,7 +200,7 @@ async def test_attachments_both_ways(gateway: GatewayHarness) -> None:
     status, doc = await peek(gateway, phone, "/album")
     assert status == 200
     assert {name: (stub["digest"], stub["length"]) for name, stub in doc["_attachments"].items()} \
-        == {name: (att["digest"], att["length"]) for name, att in everything.items()}
+        == {name: (att["digest"], att["length"]) for name, att in on_remote.items()}
 
 
 AWKWARD_IDS = ["a/b", "a+b", "a b", "100%", "ünïcødé", "日本", "🎉 party", "a%2Fb", "?q=1&x#y",
