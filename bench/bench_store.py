@@ -169,11 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, dict[str, float]] = {}
     sizes: dict[str, tuple[int, int]] = {}
     with tempfile.TemporaryDirectory(prefix="couchgate-bench-") as tmp:
-        data_dir = Path(tmp) / "data"
+        data_dir = Path(tmp) / "replication"
         with running_store(data_dir) as proc:
             store = Server("embedded store", proc.url, proc.user, proc.password)
             rows["embedded store (SQLite, fsync)"] = replication(store, args.docs, args.timeout)
-            sizes["embedded store"] = store_sizes(store, data_dir)
+        sizes_dir = Path(tmp) / "sizes"  # its own file: nothing else in it
+        with running_store(sizes_dir) as proc:
+            store = Server("embedded store", proc.url, proc.user, proc.password)
+            sizes["embedded store"] = store_sizes(store, sizes_dir)
     couch_up = couchdb_from_env()
     if couch_up is not None:
         couch = as_server("CouchDB", couch_up)

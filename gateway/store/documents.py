@@ -111,7 +111,7 @@ def parse_edit(
     if path is not None:
         # CouchDB takes _revisions as the truth when both are given.
         doc_rev = path[0]
-    if not new_edits and not checked_id.startswith("_local/"):
+    if not new_edits:
         if doc_rev is None:
             raise BadRequest(
                 "When `new_edits: false`, the document needs `_rev` or `_revisions` specified"

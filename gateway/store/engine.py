@@ -19,7 +19,7 @@ from gateway.errors import Conflict, CouchError, FileExists, NotFound
 
 from . import attachments, revtree
 from .documents import Edit
-from .errors import MissingStub, db_not_found
+from .errors import LocalRevFormat, MissingStub, db_not_found
 
 DEFAULT_SECURITY = {"members": {"roles": ["_admin"]}, "admins": {"roles": ["_admin"]}}
 
@@ -264,34 +264,37 @@ def _dump(value: object) -> str:
 
 
 def put_local(conn: sqlite3.Connection, db: Db, edit: Edit) -> str:
-    row = conn.execute(
-        "SELECT rev FROM local_docs WHERE db = ? AND id = ?", (db.id, edit.id)
-    ).fetchone()
-    current = f"0-{row[0]}" if row else None
-    if edit.rev != current:
-        raise Conflict()
+    """CouchDB's rules for ``_local`` documents: no conflicts at all. The new revision is
+    ``0-(N+1)`` for a given ``0-N`` (``0-1`` without one), whatever is stored; ``_deleted``
+    removes the document, there or not, and answers ``0-0``."""
+    number = _local_number(edit.rev)
     if edit.deleted:
-        if row is None:
-            raise NotFound("missing")
         conn.execute("DELETE FROM local_docs WHERE db = ? AND id = ?", (db.id, edit.id))
         return "0-0"
-    number = (row[0] if row else 0) + 1
     conn.execute(
         "INSERT OR REPLACE INTO local_docs (db, id, rev, body) VALUES (?, ?, ?, ?)",
-        (db.id, edit.id, number, _dump(edit.body)),
+        (db.id, edit.id, number + 1, _dump(edit.body)),
     )
-    return f"0-{number}"
+    return f"0-{number + 1}"
+
+
+def _local_number(rev: str | None) -> int:
+    if rev is None:
+        return 0
+    pos, _, number = rev.partition("-")
+    if pos != "0" or not number.isdigit():
+        raise LocalRevFormat()
+    return int(number)
 
 
 def delete_local(conn: sqlite3.Connection, name: str, doc_id: str, rev: str | None) -> str:
+    """``DELETE /db/_local/id``: any revision (or none) deletes what is there."""
     db = get_db(conn, name)
     row = conn.execute(
         "SELECT rev FROM local_docs WHERE db = ? AND id = ?", (db.id, doc_id)
     ).fetchone()
     if row is None:
         raise NotFound("missing")
-    if rev != f"0-{row[0]}":
-        raise Conflict()
     conn.execute("DELETE FROM local_docs WHERE db = ? AND id = ?", (db.id, doc_id))
     return "0-0"
 

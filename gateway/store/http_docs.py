@@ -33,7 +33,7 @@ async def document(
         check_doc_id(doc_id)  # a read of any id is just "missing", as in CouchDB
     if doc_id.startswith("_local/"):
         if att_segments:
-            raise BadRequest("_local documents do not have attachments")
+            raise BadRequest("_local documents do not accept attachments.")
         return await _local(request, db, doc_id)
     if att_segments:
         return await _attachment(request, db, doc_id, "/".join(att_segments))
@@ -51,7 +51,7 @@ def _options(request: web.Request, follows: bool = False) -> reads.DocOptions:
     meta = flag(q, "meta")
     since = json_param(q, "atts_since")
     return reads.DocOptions(
-        revs=flag(q, "revs") or meta,
+        revs=flag(q, "revs"),  # meta=true is conflicts, deleted_conflicts and revs_info
         revs_info=flag(q, "revs_info") or meta,
         conflicts=flag(q, "conflicts") or meta,
         deleted_conflicts=flag(q, "deleted_conflicts") or meta,
@@ -184,12 +184,14 @@ def _written(written: engine.Written, *, status: int) -> web.Response:
 async def _local(request: web.Request, db: str, doc_id: str) -> web.StreamResponse:
     state = request.app[STATE]
     if request.method in ("GET", "HEAD"):
-        return json_response(await state.storage.read(reads.get_local, db, doc_id))
+        revs = flag(request.query, "revs")
+        return json_response(await state.storage.read(reads.get_local, db, doc_id, revs))
     if request.method == "PUT":
         body = await json_body(request)
         edit = parse_edit(body, new_edits=True, doc_id=doc_id, rev=request.query.get("rev"))
         rev = await state.storage.write(engine.put_local_doc, db, edit)
-        return json_response({"ok": True, "id": doc_id, "rev": rev}, status=201)
+        status = 200 if edit.deleted else 201
+        return json_response({"ok": True, "id": doc_id, "rev": rev}, status=status)
     if request.method == "DELETE":
         asked = request.query.get("rev") or request.headers.get("If-Match", "").strip('"') or None
         rev = await state.storage.write(engine.delete_local, db, doc_id, asked)
@@ -345,9 +347,22 @@ def _allow(request: web.Request, *methods: str) -> None:
         raise MethodNotAllowed(methods)
 
 
+async def _local_docs(request: web.Request, db: str) -> web.StreamResponse:
+    _allow(request, "GET", "HEAD")
+    q = request.query
+    query = reads.RangeQuery(
+        descending=flag(q, "descending"),
+        limit=integer(q, "limit"),
+        skip=integer(q, "skip", 0) or 0,
+        include_docs=flag(q, "include_docs"),
+    )
+    return json_response(await request.app[STATE].storage.read(reads.local_docs, db, query))
+
+
 DB_ENDPOINTS: dict[str, Callable[[web.Request, str], Awaitable[web.StreamResponse]]] = {
     "_bulk_docs": _bulk_docs,
     "_bulk_get": _bulk_get,
     "_revs_diff": _revs_diff,
     "_all_docs": _all_docs,
+    "_local_docs": _local_docs,
 }

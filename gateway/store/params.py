@@ -45,7 +45,7 @@ def json_param(query: Mapping[str, str], name: str) -> Any:
     try:
         return strict_loads(value)
     except ValueError:
-        raise BadRequest(f"Invalid JSON in query parameter {name!r}") from None
+        raise bad_json() from None  # CouchDB's words for a query parameter too
 
 
 def normalized_rev(rev: str) -> str:

@@ -193,19 +193,23 @@ def _open_revs(
     opts: DocOptions,
 ) -> list[tuple[str, Rendered | None]]:
     if revs is None:
-        wanted = revtree.leaves(stored.tree)
+        wanted = sorted(revtree.leaves(stored.tree), key=revtree.rev_order)
     elif opts.latest:
         wanted = []
         for rev in revs:
             under = revtree.leaves_under(stored.tree, rev) if rev in stored.tree else [rev]
             wanted.extend(r for r in under if r not in wanted)
     else:
-        wanted = list(revs)
-    out: list[tuple[str, Rendered | None]] = []
+        wanted = list(dict.fromkeys(revs))
+    found: list[tuple[str, Rendered | None]] = []
+    missing: list[tuple[str, Rendered | None]] = []
     for rev in wanted:
-        found = render(conn, db.id, stored, rev, opts) if rev in stored.tree else None
-        out.append((rev, found))
-    return out
+        rendered = render(conn, db.id, stored, rev, opts) if rev in stored.tree else None
+        (found if rendered is not None else missing).append((rev, rendered))
+    # CouchDB answers the revisions it has, then those it lacks, each in revision order.
+    found.sort(key=lambda pair: revtree.rev_order(pair[0]))
+    missing.sort(key=lambda pair: revtree.rev_order(pair[0]))
+    return found + missing
 
 
 def bulk_get(
@@ -234,12 +238,15 @@ def bulk_get(
         if stored is None:
             docs.append(_bulk_error(doc_id, rev or "undefined", "not_found", "missing"))
         elif rev is None:
-            found = render(conn, db.id, stored, stored.winner, req_opts)
-            docs.append(
-                {"ok": found.doc}
-                if found
-                else _bulk_error(doc_id, stored.winner, "not_found", "missing")
-            )
+            # Every leaf, deleted ones too, in the key tree's order (CouchDB's open_revs=all
+            # inside _bulk_get).
+            for leaf in revtree.tree_order_leaves(stored.tree):
+                found = render(conn, db.id, stored, leaf, req_opts)
+                docs.append(
+                    {"ok": found.doc}
+                    if found
+                    else _bulk_error(doc_id, leaf, "not_found", "missing")
+                )
         else:
             for got_rev, got in _open_revs(conn, db, stored, [str(rev)], req_opts):
                 docs.append(
@@ -420,7 +427,9 @@ def get_revs_limit(conn: sqlite3.Connection, name: str) -> int:
     return get_db(conn, name).revs_limit
 
 
-def get_local(conn: sqlite3.Connection, name: str, doc_id: str) -> dict[str, Any]:
+def get_local(
+    conn: sqlite3.Connection, name: str, doc_id: str, revs: bool = False
+) -> dict[str, Any]:
     db = get_db(conn, name)
     row = conn.execute(
         "SELECT rev, body FROM local_docs WHERE db = ? AND id = ?", (db.id, doc_id)
@@ -429,7 +438,25 @@ def get_local(conn: sqlite3.Connection, name: str, doc_id: str) -> dict[str, Any
         raise NotFound("missing")
     doc: dict[str, Any] = {"_id": doc_id, "_rev": f"0-{row[0]}"}
     doc.update(json.loads(row[1]))
+    if revs:
+        doc["_revisions"] = {"start": 0, "ids": [str(row[0])]}
     return doc
+
+
+def local_docs(conn: sqlite3.Connection, name: str, q: RangeQuery) -> dict[str, Any]:
+    """``_local_docs``: CouchDB lists them without totals (``total_rows`` and ``offset`` null)."""
+    db = get_db(conn, name)
+    order = "DESC" if q.descending else "ASC"
+    rows = []
+    for doc_id, rev, body in conn.execute(
+        f"SELECT id, rev, body FROM local_docs WHERE db = ? ORDER BY id {order} LIMIT ? OFFSET ?",
+        (db.id, -1 if q.limit is None else q.limit, q.skip),
+    ):
+        row: dict[str, Any] = {"id": doc_id, "key": doc_id, "value": {"rev": f"0-{rev}"}}
+        if q.include_docs:
+            row["doc"] = {"_id": doc_id, "_rev": f"0-{rev}", **json.loads(body)}
+        rows.append(row)
+    return {"total_rows": None, "offset": None, "rows": rows}
 
 
 def get_attachment(

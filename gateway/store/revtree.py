@@ -74,9 +74,35 @@ def rev_pos(rev: str) -> int:
 def _sort_key(tree: Tree, rev: str) -> tuple[bool, int, bytes]:
     """CouchDB's order of leaves: live before deleted, then higher position, then higher id,
     compared as CouchDB stores it (bytes; a 32-digit hex id as its 16 bytes)."""
+    return (not tree[rev].deleted, *rev_order(rev))
+
+
+def rev_order(rev: str) -> tuple[int, bytes]:
+    """CouchDB's order of two revisions: position, then id as stored (bytes)."""
     pos, rev_id = parse_rev(rev)
-    raw = bytes.fromhex(rev_id) if _HEX32_RE.match(rev_id) else rev_id.encode()
-    return (not tree[rev].deleted, pos, raw)
+    return pos, bytes.fromhex(rev_id) if _HEX32_RE.match(rev_id) else rev_id.encode()
+
+
+def tree_order_leaves(tree: Tree) -> list[str]:
+    """Leaves in the order of CouchDB's key tree: roots, then children, sorted by revision, depth
+    first (``_bulk_get`` without a ``rev`` lists them so)."""
+    children: dict[str, list[str]] = {}
+    roots: list[str] = []
+    for rev, node in tree.items():
+        if node.parent is not None and node.parent in tree:
+            children.setdefault(node.parent, []).append(rev)
+        else:
+            roots.append(rev)
+    found: list[str] = []
+    stack = sorted(roots, key=rev_order, reverse=True)
+    while stack:
+        rev = stack.pop()
+        kids = children.get(rev)
+        if kids:
+            stack.extend(sorted(kids, key=rev_order, reverse=True))
+        else:
+            found.append(rev)
+    return found
 
 
 def leaves(tree: Tree) -> list[str]:
