@@ -7,9 +7,11 @@ raw segments. aiohttp's router decodes before matching, so one catch-all route h
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -22,8 +24,10 @@ from gateway.errors import (
     CouchError,
     MethodNotAllowed,
     NotFound,
+    TooLarge,
     Unauthorized,
     UnsupportedMediaType,
+    json_error,
 )
 
 from . import engine, http_changes, http_docs, reads
@@ -34,6 +38,7 @@ from .state import STATE, StoreState
 from .storage import Storage
 
 DEFAULT_MAX_REQUEST = 64 * 1024 * 1024
+log = logging.getLogger("couchgate.store")
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -74,11 +79,25 @@ async def _end_feeds(app: web.Application) -> None:
 
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The outermost layer: every ``CouchError`` becomes CouchDB's JSON error body."""
+    """The outermost layer: every refusal, aiohttp's own (a body over ``client_max_size``) and
+    an unforeseen failure too, goes out as CouchDB's JSON error body, never as text/plain."""
     try:
         return await handler(request)
     except CouchError as exc:
         return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status == 413:
+            return TooLarge().response()
+        error = "unknown_error" if exc.status >= 500 else "bad_request"
+        return json_error(exc.status, error, exc.reason)
+    except (ConnectionError, asyncio.CancelledError):
+        raise  # the client went away: there is nobody to answer
+    except Exception as exc:
+        # The type only: a message could hold a document's content.
+        log.error("store request failed: %s", type(exc).__name__)
+        return CouchError().response()
 
 
 _OPEN_PATHS = frozenset({"/", "/_up"})

@@ -8,9 +8,15 @@ Every scenario also pins CouchDB's answer, so it says what CouchDB does even whe
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
-from tests.store.conftest import Couch, fresh_db_name
+import aiohttp
+from aiohttp.test_utils import TestServer
+
+from gateway.store import create_store_app
+from tests.store.conftest import ADMIN, Couch, auth_header, fresh_db_name
 
 
 async def new_db(server: Couch) -> str:
@@ -429,3 +435,25 @@ async def test_compressible_attachment_digests(vs_couchdb: list[Couch]) -> None:
 
     digests = await on_both(vs_couchdb, scenario)
     assert digests["c.bin"][0] != digests["a.txt"][0] and digests["a.txt"][1] == 17
+
+
+async def test_a_body_over_the_limit_is_couchdbs_413(
+    tmp_path: Path, aiohttp_server: Callable[..., Awaitable[TestServer]]
+) -> None:
+    """aiohttp's own refusal (``client_max_size``) goes out as CouchDB's JSON, not text/plain."""
+    app = create_store_app(
+        tmp_path, admin_user=ADMIN[0], admin_password=ADMIN[1], max_request_size=1024
+    )
+    server = await aiohttp_server(app)
+    async with aiohttp.ClientSession(headers={"Authorization": auth_header(*ADMIN)}) as session:
+        url = str(server.make_url("/"))
+        async with session.put(url + "big") as resp:
+            assert resp.status == 201
+        async with session.post(
+            url + "big/_bulk_docs", data=b'{"docs":[{"x":"' + b"y" * 4096 + b'"}]}'
+        ) as resp:
+            assert resp.status == 413 and resp.content_type == "application/json"
+            assert await resp.json() == {
+                "error": "too_large",
+                "reason": "the request entity is too large",
+            }
