@@ -87,14 +87,16 @@ def free_blobs(conn: sqlite3.Connection, db: int | None = None) -> int:
 def give_back_space(conn: sqlite3.Connection, *, full: bool) -> None:
     """Return freed pages to the file system (outside any transaction).
 
-    ``full`` rewrites the file (``VACUUM``), as an on-demand compaction may; the background one
-    only checkpoints the WAL and, where the file allows it, vacuums incrementally.
+    ``full`` rewrites the file (``VACUUM``) and truncates the WAL, which waits for readers: what
+    ``couchgate store compact`` does. The background run must never hold the writer up, so it
+    only vacuums incrementally (where the file allows it) and checkpoints passively.
     """
     if full:
         conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     else:
-        conn.execute("PRAGMA incremental_vacuum")
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA incremental_vacuum").fetchall()  # it frees a page per step
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def compact_connection(conn: sqlite3.Connection, *, full: bool = True) -> Freed:

@@ -35,6 +35,7 @@ from . import compaction
 
 P = ParamSpec("P")
 WAKE_POLL_S = 0.1
+WAL_LIMIT = 4 * 1024 * 1024
 T = TypeVar("T")
 
 SCHEMA = """
@@ -100,6 +101,8 @@ def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
+    # The WAL goes back to this size after each checkpoint instead of keeping its largest.
+    conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
     conn.execute("PRAGMA foreign_keys=OFF")
     return conn
 
