@@ -99,14 +99,10 @@ def parse_edit(
     deleted = obj.get("_deleted", False)
     if not isinstance(deleted, bool):
         raise DocValidation("Bad special document member: _deleted")
-    doc_rev = obj.get("_rev", rev)
-    if rev is not None and doc_rev != rev:
+    url_rev = _normalized(rev)
+    doc_rev = _normalized(obj["_rev"]) if "_rev" in obj else url_rev
+    if url_rev is not None and doc_rev != url_rev:
         raise BadRequest("Document rev from request body and query string have different values")
-    if doc_rev is not None:
-        try:
-            doc_rev = revtree.normalize(doc_rev)
-        except ValueError:
-            raise bad_rev() from None
     path = _revisions_path(obj.get("_revisions"))
     if path is not None:
         # CouchDB takes _revisions as the truth when both are given.
@@ -129,6 +125,15 @@ def parse_edit(
         body=body,
         attachments=_attachments(atts) if atts else None,
     )
+
+
+def _normalized(rev: object) -> str | None:
+    if rev is None:
+        return None
+    try:
+        return revtree.normalize(rev)  # type: ignore[arg-type]
+    except ValueError:
+        raise bad_rev() from None
 
 
 def _attachments(atts: Mapping[str, Any]) -> dict[str, Any]:

@@ -150,9 +150,12 @@ async def post_document(request: web.Request, db: str) -> web.StreamResponse:
 
 
 async def _delete(request: web.Request, db: str, doc_id: str) -> web.StreamResponse:
+    storage = request.app[STATE].storage
+    # CouchDB looks the document up before it reads the revision: a missing one is 404 first.
+    await storage.read(reads.revisions_of, db, doc_id)
     rev = rev_param(request.query, request)
     if rev is None:
-        await request.app[STATE].storage.read(reads.open_doc, db, doc_id, None, reads.DocOptions())
+        await storage.read(reads.open_doc, db, doc_id, None, reads.DocOptions())
         raise Conflict()
     edit = Edit(doc_id, rev, None, True, {}, None)
     written = await _write_one(request, db, edit, new_edits=True)

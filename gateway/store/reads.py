@@ -158,6 +158,14 @@ def _doc_at(
     return db.id, stored, rev
 
 
+def revisions_of(conn: sqlite3.Connection, name: str, doc_id: str) -> StoredDoc:
+    """The stored document (its tree), or 404 "missing" when it was never written."""
+    stored = load_doc(conn, get_db(conn, name).id, doc_id)
+    if stored is None:
+        raise NotFound("missing")
+    return stored
+
+
 def open_doc(
     conn: sqlite3.Connection, name: str, doc_id: str, rev: str | None, opts: DocOptions
 ) -> Rendered:

@@ -457,3 +457,19 @@ async def test_a_body_over_the_limit_is_couchdbs_413(
                 "error": "too_large",
                 "reason": "the request entity is too large",
             }
+
+
+async def test_revision_in_the_url_and_the_body(vs_couchdb: list[Couch]) -> None:
+    async def scenario(server: Couch) -> Any:
+        db = await new_db(server)
+        return [
+            await server.req("PUT", f"/{db}/_local/q?rev=bogus", {}),
+            await server.req("PUT", f"/{db}/q?rev=bogus", {}),
+            await server.req("PUT", f"/{db}/q?rev=01-a", {"_rev": "1-a"}),
+            await server.req("PUT", f"/{db}/q?rev=1-a", {"_rev": "2-a"}),
+            await server.req("DELETE", f"/{db}/q?rev=bogus"),
+        ]
+
+    answers = await on_both(vs_couchdb, scenario)
+    assert answers[0] == (400, {"error": "bad_request", "reason": "Invalid rev format"})
+    assert answers[2][0] == 409 and answers[3][0] == 400
