@@ -164,7 +164,7 @@ def _apply(
     tree: dict[str, revtree.RevNode] = revtree.loads(row[0]) if row else {}
     was_deleted: bool | None = bool(row[1]) if row else None
     if new_edits:
-        parent = _parent_for(tree, edit)
+        parent = _parent_for(tree, edit, written_before=db.update_seq > 0)
         pos = revtree.rev_pos(parent) + 1 if parent else 1
         base = _rev_atts(conn, db.id, edit.id, parent) if parent else {}
         atts = attachments.resolve(
@@ -180,6 +180,10 @@ def _apply(
         rev = new_rev_id(pos, parent, edit, atts)
         if rev in tree:
             raise Conflict()
+        if parent is not None and parent not in tree:
+            # A new document named with a _rev: CouchDB makes it that revision's child, known
+            # by id only (its body "missing"), as a replicated ancestor would be.
+            tree = revtree.add_child(tree, None, parent, False)
         tree = revtree.add_child(tree, parent, rev, edit.deleted)
     else:
         assert edit.path is not None
@@ -223,11 +227,18 @@ def _apply(
     return rev
 
 
-def _parent_for(tree: revtree.Tree, edit: Edit) -> str | None:
-    """The revision an interactive edit extends, or ``Conflict`` as CouchDB decides it."""
+def _parent_for(tree: revtree.Tree, edit: Edit, *, written_before: bool) -> str | None:
+    """The revision an interactive edit extends, or ``Conflict`` as CouchDB decides it.
+
+    A ``_rev`` naming a document CouchDB does not have is taken as its parent, except in a
+    database (a shard, there) nothing was ever written to, where it is a conflict: CouchDB
+    3.5.2's own inconsistency, kept so that the two answer alike.
+    """
+    if not tree:
+        if edit.rev is not None and not written_before:
+            raise Conflict()
+        return edit.rev
     if edit.rev is None:
-        if not tree:
-            return None
         current = revtree.winner(tree)
         if not tree[current].deleted:
             raise Conflict()

@@ -15,13 +15,14 @@ from .documents import Edit, check_attachment_name, check_doc_id, parse_edit
 from .errors import QueryParseError
 from .params import (
     flag,
-    integer,
     json_body,
     json_object,
     json_param,
     json_response,
+    option,
     rev_list,
     rev_param,
+    view_integer,
 )
 from .state import STATE
 
@@ -48,16 +49,16 @@ async def document(
 
 def _options(request: web.Request, follows: bool = False) -> reads.DocOptions:
     q = request.query
-    meta = flag(q, "meta")
+    meta = option(q, "meta")
     since = json_param(q, "atts_since")
     return reads.DocOptions(
-        revs=flag(q, "revs"),  # meta=true is conflicts, deleted_conflicts and revs_info
-        revs_info=flag(q, "revs_info") or meta,
-        conflicts=flag(q, "conflicts") or meta,
-        deleted_conflicts=flag(q, "deleted_conflicts") or meta,
-        attachments=flag(q, "attachments"),
+        revs=option(q, "revs"),  # meta=true is conflicts, deleted_conflicts and revs_info
+        revs_info=option(q, "revs_info") or meta,
+        conflicts=option(q, "conflicts") or meta,
+        deleted_conflicts=option(q, "deleted_conflicts") or meta,
+        attachments=option(q, "attachments"),
         atts_since=tuple(rev_list(since, "atts_since")) if since is not None else (),
-        latest=flag(q, "latest"),
+        latest=option(q, "latest"),
         follows=follows,
     )
 
@@ -132,7 +133,7 @@ async def _read_edit_body(request: web.Request) -> tuple[Any, dict[str, bytes]]:
 
 async def _put(request: web.Request, db: str, doc_id: str) -> web.StreamResponse:
     body, follows = await _read_edit_body(request)
-    new_edits = flag(request.query, "new_edits", True)
+    new_edits = request.query.get("new_edits") != "false"  # CouchDB: only "false" is false
     edit = parse_edit(body, new_edits=new_edits, doc_id=doc_id, rev=rev_param(request.query))
     edit.follows = follows
     written = await _write_one(request, db, edit, new_edits=new_edits)
@@ -187,7 +188,7 @@ def _written(written: engine.Written, *, status: int) -> web.Response:
 async def _local(request: web.Request, db: str, doc_id: str) -> web.StreamResponse:
     state = request.app[STATE]
     if request.method in ("GET", "HEAD"):
-        revs = flag(request.query, "revs")
+        revs = option(request.query, "revs")
         return json_response(await state.storage.read(reads.get_local, db, doc_id, revs))
     if request.method == "PUT":
         body = await json_body(request)
@@ -271,9 +272,9 @@ async def _bulk_get(request: web.Request, db: str) -> web.StreamResponse:
     if not isinstance(docs, list):
         raise BadRequest("Missing JSON list of 'docs'.")
     opts = reads.DocOptions(
-        revs=flag(request.query, "revs"),
-        attachments=flag(request.query, "attachments"),
-        latest=flag(request.query, "latest"),
+        revs=option(request.query, "revs"),
+        attachments=option(request.query, "attachments"),
+        latest=option(request.query, "latest"),
     )
     results = await request.app[STATE].storage.read(reads.bulk_get, db, docs, opts)
     return json_response({"results": results})
@@ -305,8 +306,8 @@ async def _all_docs(request: web.Request, db: str) -> web.StreamResponse:
         end=_key(q, "endkey", "end_key", "endkey_docid", "end_key_doc_id"),
         inclusive_end=flag(q, "inclusive_end", True),
         descending=flag(q, "descending"),
-        limit=integer(q, "limit"),
-        skip=integer(q, "skip", 0) or 0,
+        limit=view_integer(q, "limit"),
+        skip=view_integer(q, "skip", 0) or 0,
         include_docs=flag(q, "include_docs"),
         conflicts=flag(q, "conflicts"),
         attachments=flag(q, "attachments"),
@@ -339,9 +340,9 @@ def _key(query: Any, *names: str) -> str | None:
         if name.endswith(("docid", "doc_id")):
             return str(query[name])
         value = json_param(query, name)
-        if not isinstance(value, str):
-            raise BadRequest(f"{name} must be a JSON string for _all_docs")
-        return value
+        # Document ids are strings; CouchDB collates every other key below all of them, and
+        # "" is below every id too.
+        return value if isinstance(value, str) else ""
     return None
 
 
@@ -355,8 +356,8 @@ async def _local_docs(request: web.Request, db: str) -> web.StreamResponse:
     q = request.query
     query = reads.RangeQuery(
         descending=flag(q, "descending"),
-        limit=integer(q, "limit"),
-        skip=integer(q, "skip", 0) or 0,
+        limit=view_integer(q, "limit"),
+        skip=view_integer(q, "skip", 0) or 0,
         include_docs=flag(q, "include_docs"),
     )
     return json_response(await request.app[STATE].storage.read(reads.local_docs, db, query))

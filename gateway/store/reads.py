@@ -228,19 +228,18 @@ def bulk_get(
     results: list[dict[str, Any]] = []
     for req in requests:
         if not isinstance(req, dict) or not isinstance(req.get("id"), str):
-            results.append(
-                {
-                    "id": None,
-                    "docs": [_bulk_error(None, None, "bad_request", "id must be a string")],
-                }
-            )
+            # CouchDB's words for anything without a string id ({"id": 5} is its 500).
+            error = _bulk_error(None, None, "bad_request", "document must be a JSON object")
+            results.append({"id": None, "docs": [error]})
             continue
         doc_id: str = req["id"]
-        rev = req.get("rev")
-        since = req.get("atts_since")
-        req_opts = opts
-        if isinstance(since, list):
-            req_opts = DocOptions(**{**opts.__dict__, "atts_since": tuple(map(str, since))})
+        try:
+            rev, req_opts = _bulk_get_request(req, opts)
+        except _BadItem as bad:
+            results.append(
+                {"id": doc_id, "docs": [_bulk_error(doc_id, bad.rev, "bad_request", bad.reason)]}
+            )
+            continue
         stored = load_doc(conn, db.id, doc_id)
         docs: list[dict[str, Any]] = []
         if stored is None:
@@ -256,7 +255,7 @@ def bulk_get(
                     else _bulk_error(doc_id, leaf, "not_found", "missing")
                 )
         else:
-            for got_rev, got in _open_revs(conn, db, stored, [str(rev)], req_opts):
+            for got_rev, got in _open_revs(conn, db, stored, [rev], req_opts):
                 docs.append(
                     {"ok": got.doc} if got else _bulk_error(doc_id, got_rev, "not_found", "missing")
                 )
@@ -264,7 +263,36 @@ def bulk_get(
     return results
 
 
-def _bulk_error(doc_id: str | None, rev: str | None, error: str, reason: str) -> dict[str, Any]:
+class _BadItem(Exception):
+    def __init__(self, rev: object, reason: str) -> None:
+        super().__init__(reason)
+        self.rev, self.reason = rev, reason
+
+
+def _bulk_get_request(req: dict[str, Any], opts: DocOptions) -> tuple[str | None, DocOptions]:
+    """One ``_bulk_get`` item's revision and options; ``_BadItem`` carries CouchDB's refusal
+    (per item, naming the offending value as its ``rev``)."""
+    rev = req.get("rev")
+    if rev is not None:
+        try:
+            rev = revtree.normalize(rev)
+        except ValueError:
+            raise _BadItem(rev, "Invalid rev format") from None
+    since = req.get("atts_since")
+    if since is None:
+        return rev, opts
+    if not isinstance(since, list):
+        raise _BadItem(since, "att_since value must be array of revs.")
+    checked = []
+    for value in since:
+        try:
+            checked.append(revtree.normalize(value))
+        except ValueError:
+            raise _BadItem(value, "Invalid rev format") from None
+    return rev, DocOptions(**{**opts.__dict__, "atts_since": tuple(checked)})
+
+
+def _bulk_error(doc_id: str | None, rev: object, error: str, reason: str) -> dict[str, Any]:
     return {"error": {"id": doc_id, "rev": rev, "error": error, "reason": reason}}
 
 

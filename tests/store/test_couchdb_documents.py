@@ -270,3 +270,88 @@ async def test_local_bad_revision_on_put_is_a_400(store: Couch) -> None:
         400,
         {"error": "error", "reason": "Invalid rev format"},
     )
+
+
+async def test_all_docs_options_and_refusals(vs_couchdb: list[Couch]) -> None:
+    async def scenario(server: Couch) -> Any:
+        db = await seeded(server)
+        queries = [
+            "startkey=5",
+            "endkey=5",
+            "startkey=[1]",
+            "endkey={}",
+            "key=null",
+            "startkey=null",
+            "keys=[1,null,%22doc%22]",
+            "startkey_docid=a",
+            "limit=-1",
+            "skip=-1",
+            "limit=x",
+            "limit=1.5",
+            "limit=%2B1",
+            "descending=yes",
+            "include_docs=1",
+            "inclusive_end=no&endkey=%22doc%22",
+            "update_seq=x",
+            "startkey=bogus",
+            "include_docs=true&conflicts=true",
+            "descending=true&startkey=%22other%22&endkey=%22doc%22&inclusive_end=false",
+            "skip=1&limit=1",
+        ]
+        return [(q, await server.req("GET", f"/{db}/_all_docs?{q}")) for q in queries]
+
+    answers = dict(await on_both(vs_couchdb, scenario))
+    assert answers["limit=-1"] == (
+        400,
+        {"error": "query_parse_error", "reason": 'Invalid value for positive integer: "-1"'},
+    )
+    assert answers["descending=yes"] == (
+        400,
+        {"error": "query_parse_error", "reason": 'Invalid boolean parameter: "yes"'},
+    )
+    assert [row["id"] for row in answers["startkey=5"][1]["rows"]] == ["doc", "other"]
+    assert answers["endkey=5"][1]["rows"] == []
+
+
+async def test_document_options_take_only_true(vs_couchdb: list[Couch]) -> None:
+    """Reads ignore an option's value other than "true"; ``new_edits`` is off only for "false"."""
+
+    async def scenario(server: Couch) -> Any:
+        db = await seeded(server)
+        reads = [
+            await server.req("GET", f"/{db}/doc?{q}")
+            for q in ("revs=yes", "conflicts=1", "attachments=yes", "latest=x", "meta=no")
+        ]
+        bulk = await server.req(
+            "POST", f"/{db}/_bulk_get?revs=yes&latest=1", {"docs": [{"id": "other"}]}
+        )
+        written = await server.req("PUT", f"/{db}/nx?new_edits=no", {"_rev": "1-a"})
+        return reads, bulk, written[0], shape(written[1]["rev"])
+
+    reads, _bulk, status, rev = await on_both(vs_couchdb, scenario)
+    assert reads == [(200, {"_id": "doc", "_rev": "3-z", "v": "z"})] * 5
+    assert (status, rev) == (201, "2-*")
+
+
+async def test_bulk_get_item_refusals(vs_couchdb: list[Couch]) -> None:
+    async def scenario(server: Couch) -> Any:
+        db = await seeded(server)
+        items = [
+            {"id": "doc", "rev": "bogus"},
+            {"id": "doc", "rev": 5},
+            {},
+            5,
+            {"id": "doc", "atts_since": "x"},
+            {"id": "doc", "rev": "3-z", "atts_since": ["bogus"]},
+            {"id": "doc", "rev": "03-z"},
+        ]
+        return await server.req("POST", f"/{db}/_bulk_get", {"docs": items})
+
+    status, body = await on_both(vs_couchdb, scenario)
+    assert status == 200
+    assert body["results"][0]["docs"][0]["error"] == {
+        "id": "doc",
+        "rev": "bogus",
+        "error": "bad_request",
+        "reason": "Invalid rev format",
+    }

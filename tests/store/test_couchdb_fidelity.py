@@ -209,22 +209,48 @@ async def test_revision_format_is_couchdbs(vs_couchdb: list[Couch]) -> None:
     assert root == {"_id": "z", "_rev": "0-a", "_revisions": {"start": 0, "ids": ["a"]}}
 
 
-async def test_new_document_written_with_a_rev_is_a_conflict(vs_couchdb: list[Couch]) -> None:
-    """Any revision format is taken, but naming one of a document that does not exist is a
-    conflict (CouchDB 3.5.2 on a fresh database; some older databases there take it instead)."""
+async def test_new_document_written_with_a_rev(vs_couchdb: list[Couch]) -> None:
+    """CouchDB makes such a document the named revision's child, unless nothing was ever
+    written to the database (to the shard, on CouchDB): then it is a conflict."""
 
     async def scenario(server: Couch) -> Any:
         db = await new_db(server)
-        put = await server.req("PUT", f"/{db}/a", {"_rev": "1-x"})
+        first = await server.req("PUT", f"/{db}/a", {"_rev": "1-x"})
+        _, bulk_first = await server.req(
+            "POST", f"/{db}/_bulk_docs", {"docs": [{"_id": "b", "_rev": "0-y"}]}
+        )
+        await server.req("PUT", f"/{db}/other", {})
+        put_status, put = await server.req("PUT", f"/{db}/a", {"_rev": "1-x"})
         _, bulk = await server.req(
             "POST", f"/{db}/_bulk_docs", {"docs": [{"_id": "b", "_rev": "0-y"}]}
         )
-        return put, bulk
+        _, doc = await server.req("GET", f"/{db}/a?revs_info=true&revs=true")
+        again = await server.req("PUT", f"/{db}/a", {"_rev": "0-x"})
+        info = [
+            (shape(i["rev"]) if i["status"] != "missing" else i["rev"], i["status"])
+            for i in doc["_revs_info"]
+        ]
+        return (
+            first,
+            bulk_first,
+            put_status,
+            shape(put["rev"]),
+            shape(bulk[0]["rev"]),
+            info,
+            doc["_revisions"]["ids"][1:],
+            again,
+        )
 
     conflict = {"error": "conflict", "reason": "Document update conflict."}
     assert await on_both(vs_couchdb, scenario) == (
         (409, conflict),
         [{"id": "b", **conflict}],
+        201,
+        "2-*",
+        "1-*",
+        [("2-*", "available"), ("1-x", "missing")],
+        ["x"],
+        (409, conflict),
     )
 
 
