@@ -35,6 +35,7 @@ from .params import dumps, integer, json_object, json_param, json_response
 from .state import STATE, StoreState
 
 DEFAULT_TIMEOUT_MS = 60_000
+SQL_MAX = 2**63 - 1  # SQLite's integers: a larger limit means no limit
 # How often an idle feed without heartbeat checks whether its client went away.
 _IDLE_CHECK_S = 5.0
 
@@ -126,7 +127,9 @@ def _limit(q: Mapping[str, str]) -> int | None:
     except ValueError:
         # CouchDB answers 500 (badarg); a refusal in its shape here.
         raise BadRequest("Invalid value for integer: 'limit'") from None
-    return None if value < 0 else value  # CouchDB sends everything for a negative limit
+    if value < 0:
+        return None  # CouchDB sends everything for a negative limit
+    return min(value, SQL_MAX)
 
 
 async def _design_filter(state: StoreState, db: str, name: str) -> None:
@@ -144,21 +147,22 @@ async def _design_filter(state: StoreState, db: str, name: str) -> None:
 
 
 def _since(raw: object, seq_now: int) -> int:
-    """``since``: ``now``, an integer, or a CouchDB-style ``"N-opaque"`` (we use its number)."""
+    """``since``: ``now``, an integer, or a CouchDB-style ``"N-opaque"`` (we use its number).
+    One beyond the current seq means "nothing yet": it reads as the current seq."""
     if raw == "now":
         return seq_now
     if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
-        return raw
+        return min(raw, seq_now)
     if isinstance(raw, str):
         head = raw.split("-", 1)[0]
-        if head.isdigit():
-            return int(head)
+        if head.isascii() and head.isdigit():
+            return min(int(head), seq_now)
         with contextlib.suppress(ValueError):
             decoded = json.loads(raw)
-            if isinstance(decoded, int) and decoded >= 0:
-                return decoded
-            if isinstance(decoded, list) and decoded and isinstance(decoded[0], int):
-                return int(decoded[0])
+            if isinstance(decoded, int) and not isinstance(decoded, bool) and decoded >= 0:
+                return min(decoded, seq_now)
+            if isinstance(decoded, list) and decoded and type(decoded[0]) is int:
+                return max(0, min(decoded[0], seq_now))
     raise BadRequest("Malformed sequence supplied in 'since' parameter.")
 
 
@@ -172,21 +176,24 @@ async def _longpoll(
     """Answer at once if there are changes, else wait for the first write (or the timeout)."""
     deadline = _deadline(params.timeout_s)
     response: web.StreamResponse | None = None
-    while True:
-        event = state.hub.event(db)
-        page = await state.storage.read(read_changes, db, params.query)
-        if page.rows or state.hub.closed or _expired(deadline) or _client_gone(request):
-            break
+    try:
+        while True:
+            event = state.hub.event(db)
+            page = await state.storage.read(read_changes, db, params.query)
+            if page.rows or state.hub.closed or _expired(deadline) or _client_gone(request):
+                break
+            if response is None:
+                response = web.StreamResponse(headers={"Content-Type": "application/json"})
+                await response.prepare(request)
+            if not await _wait(event, params.heartbeat_s, deadline) and params.heartbeat_s:
+                await response.write(b"\n")
         if response is None:
-            response = web.StreamResponse(headers={"Content-Type": "application/json"})
-            await response.prepare(request)
-        if not await _wait(event, params.heartbeat_s, deadline) and params.heartbeat_s:
-            await response.write(b"\n")
-    if response is None:
-        return json_response(_page_json(page))
-    await response.write(dumps(_page_json(page)) + b"\n")
-    await response.write_eof()
-    return response
+            return json_response(_page_json(page))
+        await response.write(dumps(_page_json(page)) + b"\n")
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client went away: nothing more to send
+    return response if response is not None else web.Response()
 
 
 async def _continuous(
@@ -223,11 +230,14 @@ async def _continuous(
                 break
             if not await _wait(event, params.heartbeat_s, deadline) and params.heartbeat_s:
                 await response.write(b"event: heartbeat\ndata: \n\n" if sse else b"\n")
+        if not sse:
+            await response.write(dumps({"last_seq": query.since, "pending": pending}) + b"\n")
+        await response.write_eof()
     except NotFound:  # the database was deleted mid-feed: end the stream
-        pass
-    if not sse:
-        await response.write(dumps({"last_seq": query.since, "pending": pending}) + b"\n")
-    await response.write_eof()
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client went away: nothing more to send
     return response
 
 
@@ -275,15 +285,31 @@ async def db_updates(request: web.Request) -> web.StreamResponse:
     if feed == "normal":
         page = await state.storage.read(read_db_updates, since, limit)
         return json_response({"results": page.rows, "last_seq": str(page.last_seq)})
-    deadline = _deadline(timeout_s)
-    sse = feed == "eventsource"
     response = web.StreamResponse(
         headers={
-            "Content-Type": "text/event-stream" if sse else "application/json",
+            "Content-Type": "text/event-stream" if feed == "eventsource" else "application/json",
             "Cache-Control": "no-cache",
         }
     )
     await response.prepare(request)
+    with contextlib.suppress(ConnectionResetError):  # the client may go away at any point
+        await _db_updates_feed(request, response, feed, since, limit, heartbeat_s, timeout_s)
+    return response
+
+
+async def _db_updates_feed(
+    request: web.Request,
+    response: web.StreamResponse,
+    feed: str,
+    since: int,
+    limit: int | None,
+    heartbeat_s: float | None,
+    timeout_s: float | None,
+) -> None:
+    """The live ``_db_updates`` feeds, on a prepared response."""
+    state = request.app[STATE]
+    sse = feed == "eventsource"
+    deadline = _deadline(timeout_s)
     while True:
         event = state.hub.event(ALL_DBS)
         page = await state.storage.read(read_db_updates, since, limit)
@@ -308,7 +334,6 @@ async def db_updates(request: web.Request) -> web.StreamResponse:
     if feed == "continuous":
         await response.write(dumps({"last_seq": str(since)}) + b"\n")
     await response.write_eof()
-    return response
 
 
 def _global_changes_sse(row: dict[str, Any]) -> bytes:

@@ -42,7 +42,7 @@ def view_integer(query: Mapping[str, str], name: str, default: int | None = None
     number = int(value)
     if number < 0:
         raise QueryParseError(f"Invalid value for positive integer: {json.dumps(value)}")
-    return number
+    return min(number, 2**63 - 1)  # SQLite's largest: a larger limit or skip means the same
 
 
 def integer(query: Mapping[str, str], name: str, default: int | None = None) -> int | None:
@@ -55,7 +55,7 @@ def integer(query: Mapping[str, str], name: str, default: int | None = None) -> 
         raise BadRequest(f"Invalid value for integer: {name!r}") from None
     if number < 0:
         raise BadRequest(f"Invalid value for positive integer: {name!r}")
-    return number
+    return min(number, 2**63 - 1)
 
 
 def json_param(query: Mapping[str, str], name: str) -> Any:

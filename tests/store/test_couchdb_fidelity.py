@@ -499,3 +499,19 @@ async def test_revision_in_the_url_and_the_body(vs_couchdb: list[Couch]) -> None
     answers = await on_both(vs_couchdb, scenario)
     assert answers[0] == (400, {"error": "bad_request", "reason": "Invalid rev format"})
     assert answers[2][0] == 409 and answers[3][0] == 400
+
+
+async def test_numbers_beyond_sqlite_are_not_500s(store: Couch) -> None:
+    """A since, limit or skip beyond SQLite's integers was an OverflowError (a 500)."""
+    db = await new_db(store)
+    await store.req("PUT", f"/{db}/a", {})
+    huge = "9" * 30
+    for path in (
+        f"/{db}/_changes?since={huge}",
+        f"/{db}/_changes?limit={huge}",
+        f"/{db}/_all_docs?limit={huge}&skip={huge}",
+        f"/_db_updates?since={huge}&limit={huge}",
+    ):
+        status, body = await store.req("GET", path)
+        assert status == 200, (path, body)
+    assert (await store.req("GET", f"/{db}/_changes?since=%C2%B2"))[0] == 400
