@@ -100,7 +100,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return CouchError().response()
 
 
-_OPEN_PATHS = frozenset({"/", "/_up"})
+_OPEN_PATHS = frozenset({"/", "/_up", "/_session"})
 
 
 @web.middleware
@@ -108,6 +108,8 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
     """Basic auth as the one admin for everything but the welcome and health endpoints."""
     if request.method in ("GET", "HEAD") and request.rel_url.raw_path in _OPEN_PATHS:
         return await handler(request)
+    if request.rel_url.raw_path == "/_session":
+        return await handler(request)  # it answers for itself
     state = request.app[STATE]
     if not _is_admin(request.headers.get("Authorization", ""), state):
         raise Unauthorized("Name or password is incorrect.")
@@ -181,6 +183,8 @@ async def _server(request: web.Request, segments: list[str]) -> web.StreamRespon
     if segments == ["_all_dbs"]:
         _allow(request, "GET", "HEAD")
         return json_response(await state.storage.read(reads.list_dbs))
+    if segments == ["_session"]:
+        return _session(request)
     if segments == ["_db_updates"]:
         return await http_changes.db_updates(request)
     if segments == ["_uuids"]:
@@ -190,6 +194,26 @@ async def _server(request: web.Request, segments: list[str]) -> web.StreamRespon
             raise BadRequest("count parameter too large")
         return json_response({"uuids": [uuid.uuid4().hex for _ in range(count)]})
     raise NotFound("Database does not exist.")
+
+
+def _session(request: web.Request) -> web.StreamResponse:
+    """``/_session`` as CouchDB answers it for Basic auth (the store's only kind): who is asking.
+
+    There are no cookie sessions here. ``POST`` answers 404, which CouchDB's replicator takes as
+    "no session support" and goes on with Basic auth, so it can replicate to and from the store.
+    """
+    state = request.app[STATE]
+    if request.method not in ("GET", "HEAD"):
+        raise NotFound("cookie sessions are not supported by the embedded store")
+    header = request.headers.get("Authorization")
+    info: dict[str, object] = {"authentication_handlers": ["default"]}
+    if header is None:
+        return json_response({"ok": True, "userCtx": {"name": None, "roles": []}, "info": info})
+    if not _is_admin(header, state):
+        raise Unauthorized("Name or password is incorrect.")
+    info["authenticated"] = "default"
+    user = {"name": state.admin_user, "roles": ["_admin"]}
+    return json_response({"ok": True, "userCtx": user, "info": info})
 
 
 async def _database(request: web.Request, db: str) -> web.StreamResponse:

@@ -142,6 +142,34 @@ async def test_replication_after_compaction(store: Couch, store_server: TestServ
         assert copied == source
 
 
+async def test_couchdb_replicates_with_the_compacted_store(
+    store: Couch, store_server: TestServer, couchdb: Couch
+) -> None:
+    """CouchDB's own replicator pulls from the compacted store and pushes back into a fresh
+    store database: every leaf, conflict and attachment arrives."""
+    db = fresh_db_name("c")
+    await churn(store, db)
+    await store_server.app[STATE].storage.compact(full=True)
+    auth = {"Authorization": store.session.headers["Authorization"]}
+    copy, back = fresh_db_name("c"), fresh_db_name("c")
+    await store.req("PUT", f"/{back}")
+    for source, target in (
+        ({"url": f"{store.url}/{db}", "headers": auth}, copy),
+        (copy, {"url": f"{store.url}/{back}", "headers": auth}),
+    ):
+        status, result = await couchdb.req(
+            "POST", "/_replicate", {"source": source, "target": target, "create_target": True}
+        )
+        assert status == 200 and result["ok"] is True, result
+    for doc_id in ("a", "b", "c"):
+        path = f"{doc_id}?conflicts=true&attachments=true&revs=true"
+        _, mine = await store.req("GET", f"/{db}/{path}")
+        _, theirs = await couchdb.req("GET", f"/{copy}/{path}")
+        _, returned = await store.req("GET", f"/{back}/{path}")
+        assert theirs == mine == returned
+    await couchdb.req("DELETE", f"/{copy}")
+
+
 async def test_background_compaction_after_many_writes(tmp_path: Path) -> None:
     from gateway.store import engine
     from gateway.store.documents import parse_edit

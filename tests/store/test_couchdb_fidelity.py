@@ -515,3 +515,27 @@ async def test_numbers_beyond_sqlite_are_not_500s(store: Couch) -> None:
         status, body = await store.req("GET", path)
         assert status == 200, (path, body)
     assert (await store.req("GET", f"/{db}/_changes?since=%C2%B2"))[0] == 400
+
+
+async def test_session_answers_who_is_asking(vs_couchdb: list[Couch]) -> None:
+    """``GET /_session`` as CouchDB answers it. CouchDB also lists its cookie and JWT handlers
+    in ``info``; the store has Basic auth only, so only ``userCtx`` and refusals are compared."""
+    answers = []
+    for server in vs_couchdb:
+        _, mine = await server.req("GET", "/_session")
+        user = server.session.headers["Authorization"]
+        async with aiohttp.ClientSession() as anonymous:
+            async with anonymous.get(server.url + "/_session") as resp:
+                nobody = (resp.status, (await resp.json())["userCtx"])
+            wrong = base64.b64encode(f"{ADMIN[0]}-nobody:wrong".encode()).decode()
+            async with anonymous.get(
+                server.url + "/_session", headers={"Authorization": f"Basic {wrong}"}
+            ) as resp:
+                refused = (resp.status, await resp.json())
+        answers.append((mine["ok"], mine["userCtx"]["roles"], nobody, refused, bool(user)))
+    assert answers[0] == answers[1]
+    assert answers[0][2] == (200, {"name": None, "roles": []})
+    assert answers[0][3] == (
+        401,
+        {"error": "unauthorized", "reason": "Name or password is incorrect."},
+    )
