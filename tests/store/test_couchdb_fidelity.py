@@ -3,6 +3,26 @@ and on Apache CouchDB 3.5.2 and compared exactly (revision hashes of interactive
 sequences are CouchDB's own, so only their shape is compared).
 
 Every scenario also pins CouchDB's answer, so it says what CouchDB does even where it skips.
+
+The differences that remain, each also named where the store decides it:
+
+- Sequences are integers here, ``"N-opaque"`` strings on CouchDB; both only ever handed back.
+- CouchDB parses JSON of any depth; the store refuses what Python's parser cannot nest (about
+  900 levels) and selectors deeper than ``selector.MAX_DEPTH`` with a 400 (params, selector).
+- Where CouchDB answers 500 the store refuses in CouchDB's shape with a 400: ``_revs_diff`` with
+  a non-list or non-string revision, ``_revisions`` with no ids, ``_bulk_get`` with
+  ``{"docs": 5}`` or ``{"id": 5}``, ``_changes?limit=x``, a ``_local`` PUT with a revision that
+  is not ``0-N`` (CouchDB's ``{"error": "error"}`` body, with 400).
+- ``_revisions`` ids below position 0 are dropped (a revision id here names its position).
+- The store is one shard: what CouchDB does per shard (order of ``_changes`` across shards,
+  ``missing_stub`` writing other shards' documents, a new document with ``_rev`` on a shard
+  never written) is what CouchDB does with ``q=1``.
+- ``/_session`` knows Basic auth only (no cookies); ``info`` lists ``default`` alone.
+- Attachments are stored as given: no ``encoding``/``encoded_length`` with
+  ``att_encoding_info``; their digests are CouchDB's all the same.
+- ``_db_updates`` has no rows for CouchDB's own ``_dbs``; eventsource revisions are opaque.
+- No JavaScript: design-document filters and views, and Mango's ``$regex``, ``$elemMatch``
+  and the like, are a 400.
 """
 
 from __future__ import annotations
