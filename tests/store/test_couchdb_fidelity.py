@@ -452,6 +452,17 @@ async def test_deep_selector_is_a_4xx_in_couchdbs_shape(store: Couch) -> None:
             )
             assert resp.status == 400 and resp.content_type == "application/json"
             assert set(__import__("json").loads(content)) == {"error", "reason"}
+    deep = "[" * 8000 + "]" * 8000
+    for path, body in (
+        (f"/{db}/_bulk_docs", '{"docs":[{"_id":"deep","x":' + deep + "}]}"),
+        (f"/{db}/_revs_diff", '{"x":' + deep + "}"),
+        (f"/{db}/deep", '{"x":' + deep + "}"),
+    ):
+        method = "PUT" if path.endswith("/deep") else "POST"
+        assert await store.req(method, path, data=body.encode()) == (
+            400,
+            {"error": "bad_request", "reason": "JSON nested too deeply"},
+        )
     shallow = '{"selector":' + '{"$and":[' * 50 + '{"a":1}' + "]}" * 50 + "}"
     status, page = await store.req(
         "POST", f"/{db}/_changes?filter=_selector", data=shallow.encode()
