@@ -145,12 +145,16 @@ def couchdb_sizes(server: Server) -> tuple[int, int]:
     edit_history(server, db)
     before = int(server.call("GET", f"/{db}")["sizes"]["file"])
     server.call("POST", f"/{db}/_compact", {})
-    while True:  # CouchDB compacts in the background
-        time.sleep(0.5)
+    # CouchDB compacts each shard in the background: done when none runs and the size holds.
+    last = -1
+    while True:
+        time.sleep(1)
         info = server.call("GET", f"/{db}")
-        if not info["compact_running"]:
+        size = int(info["sizes"]["file"])
+        if not info["compact_running"] and size == last:
             break
-    after = int(info["sizes"]["file"])
+        last = size
+    after = size
     server.call("DELETE", f"/{db}")
     return before, after
 
