@@ -32,6 +32,7 @@ from gateway.helptext import command, group
 from gateway.limits import quota_for
 from gateway.logs import setup_logging
 from gateway.quotas import db_usage
+from gateway.store import cli as store_cli
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -170,6 +171,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("device", help="device id (see `couchgate devices list`)")
     admin_commands.add_parser(commands)
+    store_cli.add_parser(commands)
     return parser
 
 
@@ -205,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings(args)
         if args.command == "serve":
             return _serve(settings)
+        if args.command == "store":
+            return store_cli.run(args, data_dir(settings))
         if args.command == "check":
             return asyncio.run(
                 _with_backend(settings, lambda backend: _check(backend, settings), ensure=False)

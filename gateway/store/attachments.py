@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import sqlite3
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,12 +23,32 @@ AttMeta = dict[str, Any]
 Atts = dict[str, AttMeta]
 
 
+# CouchDB's default [attachments] compressible_types and compression_level.
+_COMPRESSIBLE_PREFIXES = ("text/",)
+_COMPRESSIBLE = frozenset({"application/javascript", "application/json", "application/xml"})
+_LEVEL = 8
+
+
 def digest_of(data: bytes) -> str:
     return "md5-" + base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
-def put_blob(conn: sqlite3.Connection, db: int, data: bytes) -> str:
-    digest = digest_of(data)
+def compressible(content_type: str) -> bool:
+    base = content_type.split(";", 1)[0].strip()
+    return base.startswith(_COMPRESSIBLE_PREFIXES) or base in _COMPRESSIBLE
+
+
+def couch_digest(data: bytes, content_type: str) -> str:
+    """The digest CouchDB gives these bytes: it stores compressible types gzipped (level 8)
+    and digests what it stores, so replicas agree on digests only if we do the same."""
+    if not compressible(content_type):
+        return digest_of(data)
+    gzip = zlib.compressobj(_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS, 8)
+    return digest_of(gzip.compress(data) + gzip.flush())
+
+
+def put_blob(conn: sqlite3.Connection, db: int, data: bytes, content_type: str) -> str:
+    digest = couch_digest(data, content_type)
     conn.execute(
         "INSERT OR IGNORE INTO blobs (db, digest, data) VALUES (?, ?, ?)", (db, digest, data)
     )
@@ -91,7 +112,7 @@ def resolve(
             revpos = spec["revpos"]
         resolved[name] = {
             "content_type": content_type,
-            "digest": put_blob(conn, db, data),
+            "digest": put_blob(conn, db, data, content_type),
             "length": len(data),
             "revpos": revpos,
         }

@@ -30,6 +30,7 @@ class ChangesQuery:
     attachments: bool = False
     doc_ids: frozenset[str] | None = None
     selector: Mapping[str, Any] | None = None
+    design_only: bool = False  # filter=_design
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ def read_changes(conn: sqlite3.Connection, name: str, q: ChangesQuery) -> Change
     if q.doc_ids is not None:
         where.append(f"id IN ({','.join('?' * len(q.doc_ids))})")
         args.extend(sorted(q.doc_ids))
+    if q.design_only:
+        where.append("id >= '_design/' AND id < '_design0'")
     order = "DESC" if q.descending else "ASC"
     sql = (
         f"SELECT id, seq, rev, deleted, tree FROM docs WHERE {' AND '.join(where)}"
@@ -84,24 +87,35 @@ def read_changes(conn: sqlite3.Connection, name: str, q: ChangesQuery) -> Change
     if full_scan or (not rows and q.descending):
         # Nothing further matches up to the snapshot's seq: let the client resume from there.
         last_seq = db.update_seq
-    pending = 0
-    if not q.descending and rows and q.limit is not None and not full_scan:
-        pending_args: list[Any] = [db.id, last_seq]
-        extra = ""
-        if q.doc_ids is not None:
-            extra = f" AND id IN ({','.join('?' * len(q.doc_ids))})"
-            pending_args.extend(sorted(q.doc_ids))
-        pending = int(
-            conn.execute(
-                f"SELECT count(*) FROM docs WHERE db = ? AND seq > ?{extra}",
-                pending_args,
-            ).fetchone()[0]
-        )
-    return ChangesPage(rows, last_seq, pending)
+    return ChangesPage(rows, last_seq, _pending(conn, db.id, q, rows, last_seq))
+
+
+def _pending(
+    conn: sqlite3.Connection, db: int, q: ChangesQuery, rows: list[dict[str, Any]], last_seq: int
+) -> int:
+    """CouchDB's ``pending``: the changes after the last one it read. A ``_doc_ids`` or
+    ``_design`` filter reads only the matching documents, and there CouchDB counts every change
+    after ``since`` less those it sent; so does a descending read."""
+    if q.descending:
+        total = conn.execute("SELECT count(*) FROM docs WHERE db = ?", (db,)).fetchone()[0]
+        return max(0, int(total) - len(rows))
+    if q.doc_ids is not None or q.design_only:
+        after = conn.execute(
+            "SELECT count(*) FROM docs WHERE db = ? AND seq > ?", (db, q.since)
+        ).fetchone()[0]
+        return max(0, int(after) - len(rows))
+    after = conn.execute(
+        "SELECT count(*) FROM docs WHERE db = ? AND seq > ?", (db, last_seq)
+    ).fetchone()[0]
+    return int(after)
 
 
 def current_seq(conn: sqlite3.Connection, name: str) -> int:
     return get_db(conn, name).update_seq
+
+
+# The event of every database at once: what _db_updates feeds wait on.
+ALL_DBS = "/all"
 
 
 class FeedHub:
@@ -125,6 +139,38 @@ class FeedHub:
             self.notify(name)
 
     def notify(self, name: str) -> None:
-        event = self._events.pop(name, None)
-        if event is not None:
-            event.set()
+        for key in (name, ALL_DBS):
+            event = self._events.pop(key, None)
+            if event is not None:
+                event.set()
+
+    def notify_all(self) -> None:
+        """Another process wrote: which databases it touched is not known, so wake every feed."""
+        for name in list(self._events):
+            event = self._events.pop(name, None)
+            if event is not None:
+                event.set()
+
+
+@dataclass(frozen=True)
+class DbUpdatesPage:
+    rows: list[dict[str, Any]]
+    last_seq: int
+
+
+def read_db_updates(conn: sqlite3.Connection, since: int, limit: int | None) -> DbUpdatesPage:
+    """Databases created, updated or deleted after ``since``, each once at its latest event."""
+    rows = [
+        {"db_name": name, "type": kind, "seq": str(seq)}
+        for name, kind, seq in conn.execute(
+            "SELECT db_name, type, seq FROM db_updates WHERE seq > ? ORDER BY seq LIMIT ?",
+            (since, -1 if limit is None else limit),
+        )
+    ]
+    if rows:
+        return DbUpdatesPage(rows, int(rows[-1]["seq"]))
+    return DbUpdatesPage(rows, max(since, current_db_updates_seq(conn)))
+
+
+def current_db_updates_seq(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT coalesce(max(seq), 0) FROM db_updates").fetchone()[0])

@@ -6,6 +6,8 @@ Pure: no storage. The engine applies an ``Edit``; handlers build one from JSON (
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,7 +16,7 @@ from typing import Any
 from gateway.errors import BadRequest
 
 from . import revtree
-from .errors import DocValidation, bad_rev
+from .errors import DocValidation, IllegalDocId, bad_rev
 
 _DB_NAME_RE = re.compile(r"^[a-z][a-z0-9_$()+/-]*$")
 MAX_DB_NAME = 238
@@ -31,8 +33,17 @@ _SPECIAL = frozenset(
         "_conflicts",
         "_deleted_conflicts",
         "_local_seq",
+        # What the _replicator database's scheduler writes back, and 3.x's access lists.
+        "_replication_state",
+        "_replication_state_time",
+        "_replication_state_reason",
+        "_replication_id",
+        "_replication_stats",
+        "_access",
     }
 )
+# Special members kept in the stored body (the rest are consumed or only ever rendered).
+_KEPT = frozenset(name for name in _SPECIAL if name.startswith(("_replication_", "_access")))
 
 
 def valid_db_name(name: str) -> bool:
@@ -41,10 +52,12 @@ def valid_db_name(name: str) -> bool:
 
 def check_doc_id(doc_id: object) -> str:
     """CouchDB's id rule: a non-empty string; ``_`` only for ``_design/`` and ``_local/``."""
-    if not isinstance(doc_id, str) or doc_id == "":
-        raise BadRequest("Document id must be a string")
+    if not isinstance(doc_id, str):
+        raise IllegalDocId("Document id must be a string")
+    if doc_id == "":
+        raise IllegalDocId("Document id must not be empty")
     if doc_id.startswith("_") and not doc_id.startswith(("_design/", "_local/")):
-        raise BadRequest("Only reserved document ids may start with underscore.")
+        raise IllegalDocId("Only reserved document ids may start with underscore.")
     return doc_id
 
 
@@ -68,7 +81,9 @@ class Edit:
 def parse_edit(
     obj: object, *, new_edits: bool, doc_id: str | None = None, rev: str | None = None
 ) -> Edit:
-    """Validate one written document. ``doc_id``/``rev`` come from the URL when there is one."""
+    """Validate one written document as ``couch_doc:from_json_obj`` does; every refusal here
+    refuses the whole request (CouchDB parses a ``_bulk_docs`` body before writing any of it).
+    ``doc_id``/``rev`` come from the URL when there is one."""
     if not isinstance(obj, Mapping):
         raise BadRequest("Document must be a JSON object")
     raw_id = doc_id if doc_id is not None else obj.get("_id")
@@ -77,54 +92,107 @@ def parse_edit(
     checked_id = check_doc_id(raw_id)
     body: dict[str, Any] = {}
     for key, value in obj.items():
-        if not key.startswith("_"):
+        if not key.startswith("_") or key in _KEPT:
             body[key] = value
         elif key not in _SPECIAL:
             raise DocValidation(f"Bad special document member: {key}")
-    doc_rev = obj.get("_rev", rev)
-    if rev is not None and doc_rev != rev:
+    deleted = obj.get("_deleted", False)
+    if not isinstance(deleted, bool):
+        raise DocValidation("Bad special document member: _deleted")
+    url_rev = _normalized(rev)
+    doc_rev = _normalized(obj["_rev"]) if "_rev" in obj else url_rev
+    if url_rev is not None and doc_rev != url_rev:
         raise BadRequest("Document rev from request body and query string have different values")
-    if (
-        doc_rev is not None
-        and not checked_id.startswith("_local/")
-        and not revtree.is_valid_rev(doc_rev)
-    ):
-        raise bad_rev()
     path = _revisions_path(obj.get("_revisions"))
-    if doc_rev is None and path:
-        doc_rev = path[0]
-    if doc_rev is not None and path is not None and path[0] != doc_rev:
+    if path is not None:
         # CouchDB takes _revisions as the truth when both are given.
         doc_rev = path[0]
-    if not new_edits and not checked_id.startswith("_local/"):
+    if not new_edits:
         if doc_rev is None:
-            raise BadRequest("When `new_edits: false`, the document needs `_rev` or `_revisions`.")
+            raise BadRequest(
+                "When `new_edits: false`, the document needs `_rev` or `_revisions` specified"
+            )
         if path is None:
             path = [doc_rev]
     atts = obj.get("_attachments")
     if atts is not None and not isinstance(atts, Mapping):
-        raise BadRequest("_attachments must be an object")
+        raise DocValidation("Bad special document member: _attachments")
     return Edit(
         id=checked_id,
-        rev=doc_rev if isinstance(doc_rev, str) else None,
+        rev=doc_rev,
         path=path,
-        deleted=bool(obj.get("_deleted", False)),
+        deleted=deleted,
         body=body,
-        attachments=dict(atts) if atts else None,
+        attachments=_attachments(atts) if atts else None,
     )
 
 
+def _normalized(rev: object) -> str | None:
+    if rev is None:
+        return None
+    try:
+        return revtree.normalize(rev)  # type: ignore[arg-type]
+    except ValueError:
+        raise bad_rev() from None
+
+
+def _attachments(atts: Mapping[str, Any]) -> dict[str, Any]:
+    """Names and inline data checked up front, as CouchDB does while parsing the document.
+
+    Entries that are not objects are dropped: CouchDB ignores them.
+    """
+    checked: dict[str, Any] = {}
+    for name, spec in atts.items():
+        if not isinstance(spec, Mapping):
+            continue
+        check_attachment_name(name)
+        if not spec.get("stub") and not spec.get("follows"):
+            data = spec.get("data")
+            if not isinstance(data, str) or not _is_base64(data):
+                raise BadRequest(f"Invalid attachment data for {name}")
+        checked[name] = spec
+    return checked
+
+
+def check_attachment_name(name: str) -> None:
+    if name.startswith("_"):
+        raise BadRequest(f"Attachment name '{name}' starts with prohibited character '_'")
+
+
+def _is_base64(data: str) -> bool:
+    try:
+        base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
 def _revisions_path(raw: object) -> list[str] | None:
+    """``_revisions`` as a path of revisions, newest first, with CouchDB's refusals."""
     if raw is None:
         return None
     if not isinstance(raw, Mapping):
-        raise bad_rev()
+        raise DocValidation("Bad special document member: _revisions")
     start, ids = raw.get("start"), raw.get("ids")
-    if not isinstance(start, int) or not isinstance(ids, list) or not ids:
+    if not isinstance(start, int) or isinstance(start, bool):
+        raise DocValidation("_revisions.start isn't an integer.")
+    if not isinstance(ids, list):
+        raise DocValidation("_revisions.ids isn't a array.")
+    if not ids:
+        # CouchDB answers 500 (function_clause) here; a refusal is what it means.
         raise bad_rev()
-    if start - len(ids) < 0 or not all(isinstance(i, str) and i for i in ids):
-        raise bad_rev()
-    path = [f"{start - offset}-{rev_id}" for offset, rev_id in enumerate(ids)]
-    if not all(revtree.is_valid_rev(rev) for rev in path):
-        raise bad_rev()
+    if start < 0:
+        raise DocValidation("RevId isn't a string")  # CouchDB's words for a negative start
+    path: list[str] = []
+    for offset, rev_id in enumerate(ids):
+        if not isinstance(rev_id, str):
+            raise DocValidation("RevId isn't a string")
+        try:
+            checked = revtree.parse_rev_id(rev_id)
+        except ValueError:
+            raise DocValidation("RevId isn't a valid hexadecimal") from None
+        # CouchDB keeps ids below position 0 too (start 1 with three ids); a revision here
+        # names its position, so the path ends at 0 and the rest of the ancestry is dropped.
+        if start - offset >= 0:
+            path.append(f"{start - offset}-{checked}")
     return path

@@ -11,6 +11,7 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from gateway.errors import Conflict, CouchError, FileExists, NotFound
 
 from . import attachments, revtree
 from .documents import Edit
-from .errors import db_not_found
+from .errors import LocalRevFormat, MissingStub, db_not_found
 
 DEFAULT_SECURITY = {"members": {"roles": ["_admin"]}, "admins": {"roles": ["_admin"]}}
 
@@ -54,6 +55,17 @@ def create_db(conn: sqlite3.Connection, name: str) -> None:
         )
     except sqlite3.IntegrityError:
         raise FileExists() from None
+    record_db_event(conn, name, "created")
+
+
+def record_db_event(conn: sqlite3.Connection, name: str, kind: str) -> None:
+    """Note ``created``/``updated``/``deleted`` of ``name`` for ``_db_updates``."""
+    conn.execute(
+        "INSERT INTO db_updates (db_name, seq, type)"
+        " VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM db_updates), ?)"
+        " ON CONFLICT (db_name) DO UPDATE SET seq = excluded.seq, type = excluded.type",
+        (name, kind),
+    )
 
 
 def delete_db(conn: sqlite3.Connection, name: str) -> None:
@@ -61,6 +73,7 @@ def delete_db(conn: sqlite3.Connection, name: str) -> None:
     for table in ("docs", "revs", "blobs", "local_docs"):
         conn.execute(f"DELETE FROM {table} WHERE db = ?", (db.id,))
     conn.execute("DELETE FROM dbs WHERE id = ?", (db.id,))
+    record_db_event(conn, name, "deleted")
 
 
 def set_security(conn: sqlite3.Connection, name: str, security: dict[str, Any]) -> None:
@@ -86,7 +99,7 @@ class Written:
 
 
 def update_docs(
-    conn: sqlite3.Connection, name: str, edits: list[Edit | CouchError], *, new_edits: bool
+    conn: sqlite3.Connection, name: str, edits: Sequence[Edit | CouchError], *, new_edits: bool
 ) -> list[Written | CouchError]:
     """Apply edits in order, each all-or-nothing (a savepoint), reporting per document."""
     db = get_db(conn, name)
@@ -102,6 +115,8 @@ def update_docs(
                 rev = put_local(conn, db, edit)
             else:
                 rev = _apply(conn, db, state, edit, new_edits=new_edits)
+        except MissingStub:
+            raise  # CouchDB refuses the whole batch (on one shard, none of it is written)
         except CouchError as exc:
             conn.execute("ROLLBACK TO doc")
             conn.execute("RELEASE doc")
@@ -110,6 +125,8 @@ def update_docs(
         conn.execute("RELEASE doc")
         results.append(Written(edit.id, rev))
     state.save(conn)
+    if state.seq != db.update_seq:
+        record_db_event(conn, name, "updated")
     return results
 
 
@@ -147,7 +164,7 @@ def _apply(
     tree: dict[str, revtree.RevNode] = revtree.loads(row[0]) if row else {}
     was_deleted: bool | None = bool(row[1]) if row else None
     if new_edits:
-        parent = _parent_for(tree, edit)
+        parent = _parent_for(tree, edit, written_before=db.update_seq > 0)
         pos = revtree.rev_pos(parent) + 1 if parent else 1
         base = _rev_atts(conn, db.id, edit.id, parent) if parent else {}
         atts = attachments.resolve(
@@ -163,6 +180,10 @@ def _apply(
         rev = new_rev_id(pos, parent, edit, atts)
         if rev in tree:
             raise Conflict()
+        if parent is not None and parent not in tree:
+            # A new document named with a _rev: CouchDB makes it that revision's child, known
+            # by id only (its body "missing"), as a replicated ancestor would be.
+            tree = revtree.add_child(tree, None, parent, False)
         tree = revtree.add_child(tree, parent, rev, edit.deleted)
     else:
         assert edit.path is not None
@@ -206,11 +227,18 @@ def _apply(
     return rev
 
 
-def _parent_for(tree: revtree.Tree, edit: Edit) -> str | None:
-    """The revision an interactive edit extends, or ``Conflict`` as CouchDB decides it."""
+def _parent_for(tree: revtree.Tree, edit: Edit, *, written_before: bool) -> str | None:
+    """The revision an interactive edit extends, or ``Conflict`` as CouchDB decides it.
+
+    A ``_rev`` naming a document CouchDB does not have is taken as its parent, except in a
+    database (a shard, there) nothing was ever written to, where it is a conflict: CouchDB
+    3.5.2's own inconsistency, kept so that the two answer alike.
+    """
+    if not tree:
+        if edit.rev is not None and not written_before:
+            raise Conflict()
+        return edit.rev
     if edit.rev is None:
-        if not tree:
-            return None
         current = revtree.winner(tree)
         if not tree[current].deleted:
             raise Conflict()
@@ -247,34 +275,37 @@ def _dump(value: object) -> str:
 
 
 def put_local(conn: sqlite3.Connection, db: Db, edit: Edit) -> str:
-    row = conn.execute(
-        "SELECT rev FROM local_docs WHERE db = ? AND id = ?", (db.id, edit.id)
-    ).fetchone()
-    current = f"0-{row[0]}" if row else None
-    if edit.rev != current:
-        raise Conflict()
+    """CouchDB's rules for ``_local`` documents: no conflicts at all. The new revision is
+    ``0-(N+1)`` for a given ``0-N`` (``0-1`` without one), whatever is stored; ``_deleted``
+    removes the document, there or not, and answers ``0-0``."""
+    number = _local_number(edit.rev)
     if edit.deleted:
-        if row is None:
-            raise NotFound("missing")
         conn.execute("DELETE FROM local_docs WHERE db = ? AND id = ?", (db.id, edit.id))
         return "0-0"
-    number = (row[0] if row else 0) + 1
     conn.execute(
         "INSERT OR REPLACE INTO local_docs (db, id, rev, body) VALUES (?, ?, ?, ?)",
-        (db.id, edit.id, number, _dump(edit.body)),
+        (db.id, edit.id, number + 1, _dump(edit.body)),
     )
-    return f"0-{number}"
+    return f"0-{number + 1}"
+
+
+def _local_number(rev: str | None) -> int:
+    if rev is None:
+        return 0
+    pos, _, number = rev.partition("-")
+    if pos != "0" or not number.isdigit():
+        raise LocalRevFormat()
+    return int(number)
 
 
 def delete_local(conn: sqlite3.Connection, name: str, doc_id: str, rev: str | None) -> str:
+    """``DELETE /db/_local/id``: any revision (or none) deletes what is there."""
     db = get_db(conn, name)
     row = conn.execute(
         "SELECT rev FROM local_docs WHERE db = ? AND id = ?", (db.id, doc_id)
     ).fetchone()
     if row is None:
         raise NotFound("missing")
-    if rev != f"0-{row[0]}":
-        raise Conflict()
     conn.execute("DELETE FROM local_docs WHERE db = ? AND id = ?", (db.id, doc_id))
     return "0-0"
 

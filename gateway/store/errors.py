@@ -23,6 +23,21 @@ class DocValidation(CouchError):
     status, error, default_reason = 400, "doc_validation", "Document is invalid."
 
 
+class IllegalDocId(CouchError):
+    status, error, default_reason = 400, "illegal_docid", "Invalid document id"
+
+
+class LocalRevFormat(CouchError):
+    """A ``_local`` revision that is not ``0-N``: CouchDB's words, per document in
+    ``_bulk_docs``; on a PUT CouchDB answers them with a 500, here with a 400."""
+
+    status, error, default_reason = 400, "error", "Invalid rev format"
+
+
+class QueryParseError(CouchError):
+    status, error, default_reason = 400, "query_parse_error", "Invalid query"
+
+
 class MissingStub(CouchError):
     status, error, default_reason = 412, "missing_stub", "Invalid attachment stub."
 

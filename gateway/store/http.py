@@ -7,9 +7,11 @@ raw segments. aiohttp's router decodes before matching, so one catch-all route h
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -17,7 +19,16 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from gateway.errors import BadRequest, CouchError, MethodNotAllowed, NotFound, Unauthorized
+from gateway.errors import (
+    BadRequest,
+    CouchError,
+    MethodNotAllowed,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+    json_error,
+)
 
 from . import engine, http_changes, http_docs, reads
 from .documents import valid_db_name
@@ -27,6 +38,7 @@ from .state import STATE, StoreState
 from .storage import Storage
 
 DEFAULT_MAX_REQUEST = 64 * 1024 * 1024
+log = logging.getLogger("couchgate.store")
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -50,6 +62,7 @@ def create_store_app(
 
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
+    state.storage.on_external_write = state.hub.notify_all
     await state.storage.open()
     state.uuid = await state.storage.write(engine.server_uuid, uuid.uuid4().hex)
     yield
@@ -66,14 +79,28 @@ async def _end_feeds(app: web.Application) -> None:
 
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The outermost layer: every ``CouchError`` becomes CouchDB's JSON error body."""
+    """The outermost layer: every refusal, aiohttp's own (a body over ``client_max_size``) and
+    an unforeseen failure too, goes out as CouchDB's JSON error body, never as text/plain."""
     try:
         return await handler(request)
     except CouchError as exc:
         return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status == 413:
+            return TooLarge().response()
+        error = "unknown_error" if exc.status >= 500 else "bad_request"
+        return json_error(exc.status, error, exc.reason)
+    except (ConnectionError, asyncio.CancelledError):
+        raise  # the client went away: there is nobody to answer
+    except Exception as exc:
+        # The type only: a message could hold a document's content.
+        log.error("store request failed: %s", type(exc).__name__)
+        return CouchError().response()
 
 
-_OPEN_PATHS = frozenset({"/", "/_up"})
+_OPEN_PATHS = frozenset({"/", "/_up", "/_session"})
 
 
 @web.middleware
@@ -81,6 +108,8 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
     """Basic auth as the one admin for everything but the welcome and health endpoints."""
     if request.method in ("GET", "HEAD") and request.rel_url.raw_path in _OPEN_PATHS:
         return await handler(request)
+    if request.rel_url.raw_path == "/_session":
+        return await handler(request)  # it answers for itself
     state = request.app[STATE]
     if not _is_admin(request.headers.get("Authorization", ""), state):
         raise Unauthorized("Name or password is incorrect.")
@@ -154,6 +183,10 @@ async def _server(request: web.Request, segments: list[str]) -> web.StreamRespon
     if segments == ["_all_dbs"]:
         _allow(request, "GET", "HEAD")
         return json_response(await state.storage.read(reads.list_dbs))
+    if segments == ["_session"]:
+        return _session(request)
+    if segments == ["_db_updates"]:
+        return await http_changes.db_updates(request)
     if segments == ["_uuids"]:
         _allow(request, "GET", "HEAD")
         count = integer(request.query, "count", 1) or 1
@@ -163,10 +196,31 @@ async def _server(request: web.Request, segments: list[str]) -> web.StreamRespon
     raise NotFound("Database does not exist.")
 
 
+def _session(request: web.Request) -> web.StreamResponse:
+    """``/_session`` as CouchDB answers it for Basic auth (the store's only kind): who is asking.
+
+    There are no cookie sessions here. ``POST`` answers 404, which CouchDB's replicator takes as
+    "no session support" and goes on with Basic auth, so it can replicate to and from the store.
+    """
+    state = request.app[STATE]
+    if request.method not in ("GET", "HEAD"):
+        raise NotFound("cookie sessions are not supported by the embedded store")
+    header = request.headers.get("Authorization")
+    info: dict[str, object] = {"authentication_handlers": ["default"]}
+    if header is None:
+        return json_response({"ok": True, "userCtx": {"name": None, "roles": []}, "info": info})
+    if not _is_admin(header, state):
+        raise Unauthorized("Name or password is incorrect.")
+    info["authenticated"] = "default"
+    user = {"name": state.admin_user, "roles": ["_admin"]}
+    return json_response({"ok": True, "userCtx": user, "info": info})
+
+
 async def _database(request: web.Request, db: str) -> web.StreamResponse:
     state = request.app[STATE]
     if request.method in ("GET", "HEAD"):
         info = await state.storage.read(reads.db_info, db)
+        info["compact_running"] = state.storage.compacting
         return json_response(info)
     if request.method == "PUT":
         await state.storage.write(engine.create_db, db)
@@ -212,8 +266,13 @@ async def _ensure_full_commit(request: web.Request, db: str) -> web.StreamRespon
 
 
 async def _compact(request: web.Request, db: str) -> web.StreamResponse:
+    """CouchDB's ``_compact``: started in the background, answered at once (202)."""
     _allow(request, "POST")
-    await request.app[STATE].storage.read(reads.get_revs_limit, db)
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    storage = request.app[STATE].storage
+    found = await storage.read(engine.get_db, db)
+    storage.start_compaction(found.id)
     return json_response({"ok": True}, status=202)
 
 

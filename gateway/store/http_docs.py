@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -11,16 +12,18 @@ from aiohttp import web
 from gateway.errors import BadRequest, Conflict, CouchError, MethodNotAllowed
 
 from . import engine, multipart, reads
-from .documents import Edit, check_doc_id, parse_edit
+from .documents import Edit, check_attachment_name, check_doc_id, parse_edit
+from .errors import QueryParseError
 from .params import (
     flag,
-    integer,
     json_body,
     json_object,
     json_param,
     json_response,
+    option,
     rev_list,
     rev_param,
+    view_integer,
 )
 from .state import STATE
 
@@ -28,10 +31,11 @@ from .state import STATE
 async def document(
     request: web.Request, db: str, doc_id: str, att_segments: list[str]
 ) -> web.StreamResponse:
-    check_doc_id(doc_id)
+    if request.method not in ("GET", "HEAD"):
+        check_doc_id(doc_id)  # a read of any id is just "missing", as in CouchDB
     if doc_id.startswith("_local/"):
         if att_segments:
-            raise BadRequest("_local documents do not have attachments")
+            raise BadRequest("_local documents do not accept attachments.")
         return await _local(request, db, doc_id)
     if att_segments:
         return await _attachment(request, db, doc_id, "/".join(att_segments))
@@ -46,22 +50,44 @@ async def document(
 
 def _options(request: web.Request, follows: bool = False) -> reads.DocOptions:
     q = request.query
-    meta = flag(q, "meta")
+    meta = option(q, "meta")
     since = json_param(q, "atts_since")
     return reads.DocOptions(
-        revs=flag(q, "revs") or meta,
-        revs_info=flag(q, "revs_info") or meta,
-        conflicts=flag(q, "conflicts") or meta,
-        deleted_conflicts=flag(q, "deleted_conflicts") or meta,
-        attachments=flag(q, "attachments"),
+        revs=option(q, "revs"),  # meta=true is conflicts, deleted_conflicts and revs_info
+        revs_info=option(q, "revs_info") or meta,
+        conflicts=option(q, "conflicts") or meta,
+        deleted_conflicts=option(q, "deleted_conflicts") or meta,
+        attachments=option(q, "attachments"),
         atts_since=tuple(rev_list(since, "atts_since")) if since is not None else (),
-        latest=flag(q, "latest"),
+        latest=option(q, "latest"),
         follows=follows,
     )
 
 
 def _accepts(request: web.Request, mime: str) -> bool:
-    return mime in request.headers.get("Accept", "")
+    """Whether the client takes ``mime``, by mochiweb's rule that CouchDB uses: no ``Accept`` at
+    all takes anything; else the type itself, ``type/*`` or ``*/*`` with a non-zero q."""
+    header = request.headers.get("Accept")
+    if header is None:
+        return True
+    kind = mime.split("/", 1)[0]
+    for item in header.split(","):
+        name, *params = (part.strip() for part in item.split(";"))
+        if name.lower() not in (mime, f"{kind}/*", "*/*"):
+            continue
+        if all(not _zero_q(param) for param in params):
+            return True
+    return False
+
+
+def _zero_q(param: str) -> bool:
+    key, _, value = param.partition("=")
+    if key.strip().lower() != "q":
+        return False
+    try:
+        return float(value) == 0
+    except ValueError:
+        return False
 
 
 async def _get(request: web.Request, db: str, doc_id: str) -> web.StreamResponse:
@@ -75,6 +101,10 @@ async def _get(request: web.Request, db: str, doc_id: str) -> web.StreamResponse
         )
         mixed = _accepts(request, "multipart/mixed")
         opts = _options(request, follows=mixed)
+        if mixed:
+            # CouchDB's multipart answer always carries the bodies (less atts_since's): its
+            # replicator asks without attachments=true and fails on a stub.
+            opts = replace(opts, attachments=True)
         results = await storage.read(reads.open_revs, db, doc_id, revs, opts)
         if mixed:
             boundary = multipart.new_boundary()
@@ -108,7 +138,7 @@ async def _read_edit_body(request: web.Request) -> tuple[Any, dict[str, bytes]]:
 
 async def _put(request: web.Request, db: str, doc_id: str) -> web.StreamResponse:
     body, follows = await _read_edit_body(request)
-    new_edits = flag(request.query, "new_edits", True)
+    new_edits = request.query.get("new_edits") != "false"  # CouchDB: only "false" is false
     edit = parse_edit(body, new_edits=new_edits, doc_id=doc_id, rev=rev_param(request.query))
     edit.follows = follows
     written = await _write_one(request, db, edit, new_edits=new_edits)
@@ -126,9 +156,12 @@ async def post_document(request: web.Request, db: str) -> web.StreamResponse:
 
 
 async def _delete(request: web.Request, db: str, doc_id: str) -> web.StreamResponse:
+    storage = request.app[STATE].storage
+    # CouchDB looks the document up before it reads the revision: a missing one is 404 first.
+    await storage.read(reads.revisions_of, db, doc_id)
     rev = rev_param(request.query, request)
     if rev is None:
-        await request.app[STATE].storage.read(reads.open_doc, db, doc_id, None, reads.DocOptions())
+        await storage.read(reads.open_doc, db, doc_id, None, reads.DocOptions())
         raise Conflict()
     edit = Edit(doc_id, rev, None, True, {}, None)
     written = await _write_one(request, db, edit, new_edits=True)
@@ -160,12 +193,14 @@ def _written(written: engine.Written, *, status: int) -> web.Response:
 async def _local(request: web.Request, db: str, doc_id: str) -> web.StreamResponse:
     state = request.app[STATE]
     if request.method in ("GET", "HEAD"):
-        return json_response(await state.storage.read(reads.get_local, db, doc_id))
+        revs = option(request.query, "revs")
+        return json_response(await state.storage.read(reads.get_local, db, doc_id, revs))
     if request.method == "PUT":
         body = await json_body(request)
         edit = parse_edit(body, new_edits=True, doc_id=doc_id, rev=request.query.get("rev"))
         rev = await state.storage.write(engine.put_local_doc, db, edit)
-        return json_response({"ok": True, "id": doc_id, "rev": rev}, status=201)
+        status = 200 if edit.deleted else 201
+        return json_response({"ok": True, "id": doc_id, "rev": rev}, status=status)
     if request.method == "DELETE":
         asked = request.query.get("rev") or request.headers.get("If-Match", "").strip('"') or None
         rev = await state.storage.write(engine.delete_local, db, doc_id, asked)
@@ -187,6 +222,8 @@ async def _attachment(request: web.Request, db: str, doc_id: str, att: str) -> w
             headers["Content-Length"] = str(len(data))
             return web.Response(headers={**headers, "Content-Type": meta["content_type"]})
         return web.Response(body=data, headers={**headers, "Content-Type": meta["content_type"]})
+    if request.method in ("PUT", "DELETE"):
+        check_attachment_name(att)
     if request.method == "PUT":
         data = await request.read()
         content_type = request.headers.get("Content-Type", "application/octet-stream")
@@ -207,29 +244,27 @@ async def _attachment(request: web.Request, db: str, doc_id: str, att: str) -> w
 async def _bulk_docs(request: web.Request, db: str) -> web.StreamResponse:
     _allow(request, "POST")
     body = await json_object(request)
-    docs = body.get("docs")
-    if not isinstance(docs, list):
+    if "docs" not in body:
         raise BadRequest("POST body must include `docs` parameter.")
+    docs = body["docs"]
+    if not isinstance(docs, list):
+        raise BadRequest("`docs` parameter must be an array.")
     new_edits = body.get("new_edits", True)
     if not isinstance(new_edits, bool):
         raise BadRequest("`new_edits` parameter must be a boolean.")
-    edits: list[Edit | CouchError] = []
-    ids: list[object] = []
+    edits: list[Edit] = []
     for doc in docs:
-        if new_edits and isinstance(doc, dict) and "_id" not in doc:
+        if isinstance(doc, dict) and "_id" not in doc:
             doc = {"_id": uuid.uuid4().hex, **doc}
-        ids.append(doc.get("_id") if isinstance(doc, dict) else None)
-        try:
-            edits.append(parse_edit(doc, new_edits=new_edits))
-        except CouchError as exc:
-            edits.append(exc)
+        # CouchDB parses every document before writing any: one invalid one refuses them all.
+        edits.append(parse_edit(doc, new_edits=new_edits))
     state = request.app[STATE]
     results = await state.storage.write(engine.update_docs, db, edits, new_edits=new_edits)
     state.hub.notify(db)
     answer: list[dict[str, Any]] = []
-    for doc_id, result in zip(ids, results, strict=True):
+    for edit, result in zip(edits, results, strict=True):
         if isinstance(result, CouchError):
-            answer.append({"id": doc_id, "error": result.error, "reason": result.reason})
+            answer.append({"id": edit.id, "error": result.error, "reason": result.reason})
         elif new_edits:
             answer.append({"ok": True, "id": result.id, "rev": result.rev})
     return json_response(answer, status=201)
@@ -242,9 +277,9 @@ async def _bulk_get(request: web.Request, db: str) -> web.StreamResponse:
     if not isinstance(docs, list):
         raise BadRequest("Missing JSON list of 'docs'.")
     opts = reads.DocOptions(
-        revs=flag(request.query, "revs"),
-        attachments=flag(request.query, "attachments"),
-        latest=flag(request.query, "latest"),
+        revs=option(request.query, "revs"),
+        attachments=option(request.query, "attachments"),
+        latest=option(request.query, "latest"),
     )
     results = await request.app[STATE].storage.read(reads.bulk_get, db, docs, opts)
     return json_response({"results": results})
@@ -262,19 +297,25 @@ async def _all_docs(request: web.Request, db: str) -> web.StreamResponse:
     keys = json_param(q, "keys")
     if request.method == "POST":
         body = await json_object(request)
-        keys = body.get("keys", keys)
+        if "keys" in body:
+            if keys is not None:
+                raise _keys_with_range()  # keys given twice: CouchDB's words are the same
+            keys = body["keys"]
     if keys is not None and not isinstance(keys, list):
         raise BadRequest("`keys` parameter must be an array.")
+    if keys is not None and any(name in q for name in _RANGE_PARAMS):
+        raise _keys_with_range()
     query = reads.RangeQuery(
         keys=keys,
         start=_key(q, "startkey", "start_key", "startkey_docid", "start_key_doc_id"),
         end=_key(q, "endkey", "end_key", "endkey_docid", "end_key_doc_id"),
         inclusive_end=flag(q, "inclusive_end", True),
         descending=flag(q, "descending"),
-        limit=integer(q, "limit"),
-        skip=integer(q, "skip", 0) or 0,
+        limit=view_integer(q, "limit"),
+        skip=view_integer(q, "skip", 0) or 0,
         include_docs=flag(q, "include_docs"),
         conflicts=flag(q, "conflicts"),
+        attachments=flag(q, "attachments"),
         update_seq=flag(q, "update_seq"),
     )
     if "key" in q:
@@ -289,6 +330,13 @@ async def _all_docs(request: web.Request, db: str) -> web.StreamResponse:
     return json_response(await request.app[STATE].storage.read(reads.all_docs, db, query))
 
 
+_RANGE_PARAMS = ("key", "startkey", "start_key", "endkey", "end_key")
+
+
+def _keys_with_range() -> QueryParseError:
+    return QueryParseError("`keys` is incompatible with `key`, `start_key` and `end_key`")
+
+
 def _key(query: Any, *names: str) -> str | None:
     """A JSON key parameter (``startkey="a"``); the ``*_docid`` spellings are plain strings."""
     for name in names:
@@ -297,9 +345,9 @@ def _key(query: Any, *names: str) -> str | None:
         if name.endswith(("docid", "doc_id")):
             return str(query[name])
         value = json_param(query, name)
-        if not isinstance(value, str):
-            raise BadRequest(f"{name} must be a JSON string for _all_docs")
-        return value
+        # Document ids are strings; CouchDB collates every other key below all of them, and
+        # "" is below every id too.
+        return value if isinstance(value, str) else ""
     return None
 
 
@@ -308,9 +356,22 @@ def _allow(request: web.Request, *methods: str) -> None:
         raise MethodNotAllowed(methods)
 
 
+async def _local_docs(request: web.Request, db: str) -> web.StreamResponse:
+    _allow(request, "GET", "HEAD")
+    q = request.query
+    query = reads.RangeQuery(
+        descending=flag(q, "descending"),
+        limit=view_integer(q, "limit"),
+        skip=view_integer(q, "skip", 0) or 0,
+        include_docs=flag(q, "include_docs"),
+    )
+    return json_response(await request.app[STATE].storage.read(reads.local_docs, db, query))
+
+
 DB_ENDPOINTS: dict[str, Callable[[web.Request, str], Awaitable[web.StreamResponse]]] = {
     "_bulk_docs": _bulk_docs,
     "_bulk_get": _bulk_get,
     "_revs_diff": _revs_diff,
     "_all_docs": _all_docs,
+    "_local_docs": _local_docs,
 }

@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway.errors import BadRequest
 
+from .params import strict_loads
 from .reads import Rendered
 
 Part = tuple[dict[str, str], bytes]
@@ -118,7 +119,7 @@ def related_document(body: bytes, boundary: str) -> tuple[Any, dict[str, bytes]]
     if not parts:
         raise BadRequest("empty multipart body")
     try:
-        doc = json.loads(parts[0][1])
+        doc = strict_loads(parts[0][1].decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("invalid UTF-8 JSON") from None
     atts = doc.get("_attachments") if isinstance(doc, dict) else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,16 +13,36 @@ from aiohttp import web
 from gateway.errors import BadRequest
 
 from . import revtree
-from .errors import bad_json, bad_rev
+from .errors import QueryParseError, bad_json, bad_rev
 
 
 def flag(query: Mapping[str, str], name: str, default: bool = False) -> bool:
+    """A view (``_all_docs``) flag: "true" or "false", else CouchDB's ``query_parse_error``."""
     value = query.get(name)
     if value is None:
         return default
     if value in ("true", "false"):
         return value == "true"
-    raise BadRequest(f"Invalid boolean parameter: {name!r}")
+    raise QueryParseError(f"Invalid boolean parameter: {json.dumps(value)}")
+
+
+def option(query: Mapping[str, str], name: str) -> bool:
+    """A document read's option: CouchDB takes "true" and ignores any other value."""
+    return query.get(name) == "true"
+
+
+def view_integer(query: Mapping[str, str], name: str, default: int | None = None) -> int | None:
+    """A view's ``limit``/``skip`` with CouchDB's refusals (Erlang's integer syntax: "+1" is 1)."""
+    value = query.get(name)
+    if value is None:
+        return default
+    digits = value[1:] if value[:1] in ("+", "-") else value
+    if not (digits.isascii() and digits.isdigit()):
+        raise QueryParseError(f"Invalid value for integer: {json.dumps(value)}")
+    number = int(value)
+    if number < 0:
+        raise QueryParseError(f"Invalid value for positive integer: {json.dumps(value)}")
+    return min(number, 2**63 - 1)  # SQLite's largest: a larger limit or skip means the same
 
 
 def integer(query: Mapping[str, str], name: str, default: int | None = None) -> int | None:
@@ -33,7 +55,7 @@ def integer(query: Mapping[str, str], name: str, default: int | None = None) -> 
         raise BadRequest(f"Invalid value for integer: {name!r}") from None
     if number < 0:
         raise BadRequest(f"Invalid value for positive integer: {name!r}")
-    return number
+    return min(number, 2**63 - 1)
 
 
 def json_param(query: Mapping[str, str], name: str) -> Any:
@@ -41,9 +63,16 @@ def json_param(query: Mapping[str, str], name: str) -> Any:
     if value is None:
         return None
     try:
-        return json.loads(value)
+        return strict_loads(value)
     except ValueError:
-        raise BadRequest(f"Invalid JSON in query parameter {name!r}") from None
+        raise bad_json() from None  # CouchDB's words for a query parameter too
+
+
+def normalized_rev(rev: str) -> str:
+    try:
+        return revtree.normalize(rev)
+    except ValueError:
+        raise bad_rev() from None
 
 
 def rev_param(query: Mapping[str, str], request: web.Request | None = None) -> str | None:
@@ -51,25 +80,59 @@ def rev_param(query: Mapping[str, str], request: web.Request | None = None) -> s
     rev = query.get("rev")
     if rev is None and request is not None and (match := request.headers.get("If-Match")):
         rev = match.strip('"')
-    if rev is not None and not revtree.is_valid_rev(rev):
-        raise bad_rev()
-    return rev
+    return None if rev is None else normalized_rev(rev)
 
 
 def rev_list(value: object, name: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
         raise BadRequest(f"{name} must be a JSON array of revisions")
-    for rev in value:
-        if not revtree.is_valid_rev(rev):
-            raise bad_rev()
-    return list(value)
+    return [normalized_rev(rev) for rev in value]
+
+
+class TooDeep(ValueError):
+    """JSON nested deeper than Python's parser goes."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number out of range")
+    return value
+
+
+# A \u escape of a UTF-16 surrogate: only then can a decoded string hold a lone one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def strict_loads(text: str) -> Any:
+    """JSON as CouchDB's parser takes it: no NaN or Infinity, no number beyond a double, no
+    lone surrogate; ``ValueError`` otherwise, also for nesting deeper than Python's parser goes
+    (CouchDB takes any depth: the one difference, named here)."""
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise TooDeep("JSON nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("lone surrogate") from None
+        except RecursionError:
+            raise TooDeep("JSON nested too deeply") from None
+    return value
 
 
 async def json_body(request: web.Request) -> Any:
     """The request body as JSON, or CouchDB's ``bad_request`` "invalid UTF-8 JSON"."""
     raw = await request.read()
     try:
-        return json.loads(raw.decode("utf-8"))
+        return strict_loads(raw.decode("utf-8"))
+    except TooDeep:
+        raise BadRequest("JSON nested too deeply") from None
     except (ValueError, UnicodeDecodeError):
         raise bad_json() from None
 

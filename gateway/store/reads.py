@@ -15,6 +15,7 @@ from gateway.errors import BadRequest, NotFound
 
 from . import attachments, revtree
 from .engine import Db, get_db
+from .errors import bad_rev
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,14 @@ def _doc_at(
     return db.id, stored, rev
 
 
+def revisions_of(conn: sqlite3.Connection, name: str, doc_id: str) -> StoredDoc:
+    """The stored document (its tree), or 404 "missing" when it was never written."""
+    stored = load_doc(conn, get_db(conn, name).id, doc_id)
+    if stored is None:
+        raise NotFound("missing")
+    return stored
+
+
 def open_doc(
     conn: sqlite3.Connection, name: str, doc_id: str, rev: str | None, opts: DocOptions
 ) -> Rendered:
@@ -192,19 +201,23 @@ def _open_revs(
     opts: DocOptions,
 ) -> list[tuple[str, Rendered | None]]:
     if revs is None:
-        wanted = revtree.leaves(stored.tree)
+        wanted = sorted(revtree.leaves(stored.tree), key=revtree.rev_order)
     elif opts.latest:
         wanted = []
         for rev in revs:
             under = revtree.leaves_under(stored.tree, rev) if rev in stored.tree else [rev]
             wanted.extend(r for r in under if r not in wanted)
     else:
-        wanted = list(revs)
-    out: list[tuple[str, Rendered | None]] = []
+        wanted = list(dict.fromkeys(revs))
+    found: list[tuple[str, Rendered | None]] = []
+    missing: list[tuple[str, Rendered | None]] = []
     for rev in wanted:
-        found = render(conn, db.id, stored, rev, opts) if rev in stored.tree else None
-        out.append((rev, found))
-    return out
+        rendered = render(conn, db.id, stored, rev, opts) if rev in stored.tree else None
+        (found if rendered is not None else missing).append((rev, rendered))
+    # CouchDB answers the revisions it has, then those it lacks, each in revision order.
+    found.sort(key=lambda pair: revtree.rev_order(pair[0]))
+    missing.sort(key=lambda pair: revtree.rev_order(pair[0]))
+    return found + missing
 
 
 def bulk_get(
@@ -215,32 +228,34 @@ def bulk_get(
     results: list[dict[str, Any]] = []
     for req in requests:
         if not isinstance(req, dict) or not isinstance(req.get("id"), str):
-            results.append(
-                {
-                    "id": None,
-                    "docs": [_bulk_error(None, None, "bad_request", "id must be a string")],
-                }
-            )
+            # CouchDB's words for anything without a string id ({"id": 5} is its 500).
+            error = _bulk_error(None, None, "bad_request", "document must be a JSON object")
+            results.append({"id": None, "docs": [error]})
             continue
         doc_id: str = req["id"]
-        rev = req.get("rev")
-        since = req.get("atts_since")
-        req_opts = opts
-        if isinstance(since, list):
-            req_opts = DocOptions(**{**opts.__dict__, "atts_since": tuple(map(str, since))})
+        try:
+            rev, req_opts = _bulk_get_request(req, opts)
+        except _BadItem as bad:
+            results.append(
+                {"id": doc_id, "docs": [_bulk_error(doc_id, bad.rev, "bad_request", bad.reason)]}
+            )
+            continue
         stored = load_doc(conn, db.id, doc_id)
         docs: list[dict[str, Any]] = []
         if stored is None:
             docs.append(_bulk_error(doc_id, rev or "undefined", "not_found", "missing"))
         elif rev is None:
-            found = render(conn, db.id, stored, stored.winner, req_opts)
-            docs.append(
-                {"ok": found.doc}
-                if found
-                else _bulk_error(doc_id, stored.winner, "not_found", "missing")
-            )
+            # Every leaf, deleted ones too, in the key tree's order (CouchDB's open_revs=all
+            # inside _bulk_get).
+            for leaf in revtree.tree_order_leaves(stored.tree):
+                found = render(conn, db.id, stored, leaf, req_opts)
+                docs.append(
+                    {"ok": found.doc}
+                    if found
+                    else _bulk_error(doc_id, leaf, "not_found", "missing")
+                )
         else:
-            for got_rev, got in _open_revs(conn, db, stored, [str(rev)], req_opts):
+            for got_rev, got in _open_revs(conn, db, stored, [rev], req_opts):
                 docs.append(
                     {"ok": got.doc} if got else _bulk_error(doc_id, got_rev, "not_found", "missing")
                 )
@@ -248,7 +263,36 @@ def bulk_get(
     return results
 
 
-def _bulk_error(doc_id: str | None, rev: str | None, error: str, reason: str) -> dict[str, Any]:
+class _BadItem(Exception):
+    def __init__(self, rev: object, reason: str) -> None:
+        super().__init__(reason)
+        self.rev, self.reason = rev, reason
+
+
+def _bulk_get_request(req: dict[str, Any], opts: DocOptions) -> tuple[str | None, DocOptions]:
+    """One ``_bulk_get`` item's revision and options; ``_BadItem`` carries CouchDB's refusal
+    (per item, naming the offending value as its ``rev``)."""
+    rev = req.get("rev")
+    if rev is not None:
+        try:
+            rev = revtree.normalize(rev)
+        except ValueError:
+            raise _BadItem(rev, "Invalid rev format") from None
+    since = req.get("atts_since")
+    if since is None:
+        return rev, opts
+    if not isinstance(since, list):
+        raise _BadItem(since, "att_since value must be array of revs.")
+    checked = []
+    for value in since:
+        try:
+            checked.append(revtree.normalize(value))
+        except ValueError:
+            raise _BadItem(value, "Invalid rev format") from None
+    return rev, DocOptions(**{**opts.__dict__, "atts_since": tuple(checked)})
+
+
+def _bulk_error(doc_id: str | None, rev: object, error: str, reason: str) -> dict[str, Any]:
     return {"error": {"id": doc_id, "rev": rev, "error": error, "reason": reason}}
 
 
@@ -257,11 +301,16 @@ def revs_diff(conn: sqlite3.Connection, name: str, body: dict[str, Any]) -> dict
     db = get_db(conn, name)
     answer: dict[str, Any] = {}
     for doc_id, revs in body.items():
-        if not isinstance(revs, list):
+        # CouchDB answers 500 (function_clause) for a non-list or a non-string; 400 here.
+        if not isinstance(revs, list) or not all(isinstance(r, str) for r in revs):
             raise BadRequest("Revisions must be a list")
+        try:
+            asked = [revtree.normalize(r) for r in revs]
+        except ValueError:
+            raise bad_rev() from None
         stored = load_doc(conn, db.id, doc_id)
         tree = stored.tree if stored else {}
-        missing = revtree.missing_revs(tree, [str(r) for r in revs])
+        missing = revtree.missing_revs(tree, asked)
         if not missing:
             continue
         entry: dict[str, Any] = {"missing": missing}
@@ -284,20 +333,22 @@ class RangeQuery:
     skip: int = 0
     include_docs: bool = False
     conflicts: bool = False
+    attachments: bool = False  # with include_docs: bodies inline, as CouchDB sends them
     update_seq: bool = False
 
 
 def all_docs(conn: sqlite3.Connection, name: str, q: RangeQuery) -> dict[str, Any]:
     db = get_db(conn, name)
-    opts = DocOptions(conflicts=q.conflicts)
+    opts = DocOptions(conflicts=q.conflicts, attachments=q.attachments)
     rows: list[dict[str, Any]] = []
+    offset: int | None
     if q.keys is not None:
         keys = q.keys[::-1] if q.descending else q.keys
         for key in keys[q.skip :]:
             if q.limit is not None and len(rows) >= q.limit:
                 break
             rows.append(_key_row(conn, db, key, q, opts))
-        offset = 0
+        offset = None  # CouchDB has no offset for a keys query
     else:
         for stored in _range(conn, db.id, q):
             row: dict[str, Any] = {
@@ -412,7 +463,9 @@ def get_revs_limit(conn: sqlite3.Connection, name: str) -> int:
     return get_db(conn, name).revs_limit
 
 
-def get_local(conn: sqlite3.Connection, name: str, doc_id: str) -> dict[str, Any]:
+def get_local(
+    conn: sqlite3.Connection, name: str, doc_id: str, revs: bool = False
+) -> dict[str, Any]:
     db = get_db(conn, name)
     row = conn.execute(
         "SELECT rev, body FROM local_docs WHERE db = ? AND id = ?", (db.id, doc_id)
@@ -421,7 +474,25 @@ def get_local(conn: sqlite3.Connection, name: str, doc_id: str) -> dict[str, Any
         raise NotFound("missing")
     doc: dict[str, Any] = {"_id": doc_id, "_rev": f"0-{row[0]}"}
     doc.update(json.loads(row[1]))
+    if revs:
+        doc["_revisions"] = {"start": 0, "ids": [str(row[0])]}
     return doc
+
+
+def local_docs(conn: sqlite3.Connection, name: str, q: RangeQuery) -> dict[str, Any]:
+    """``_local_docs``: CouchDB lists them without totals (``total_rows`` and ``offset`` null)."""
+    db = get_db(conn, name)
+    order = "DESC" if q.descending else "ASC"
+    rows = []
+    for doc_id, rev, body in conn.execute(
+        f"SELECT id, rev, body FROM local_docs WHERE db = ? ORDER BY id {order} LIMIT ? OFFSET ?",
+        (db.id, -1 if q.limit is None else q.limit, q.skip),
+    ):
+        row: dict[str, Any] = {"id": doc_id, "key": doc_id, "value": {"rev": f"0-{rev}"}}
+        if q.include_docs:
+            row["doc"] = {"_id": doc_id, "_rev": f"0-{rev}", **json.loads(body)}
+        rows.append(row)
+    return {"total_rows": None, "offset": None, "rows": rows}
 
 
 def get_attachment(

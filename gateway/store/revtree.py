@@ -16,7 +16,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-_REV_RE = re.compile(r"^([1-9][0-9]{0,15})-([0-9a-zA-Z]+)$")
+# CouchDB splits at the first "-" and reads the position with Erlang's list_to_integer (an
+# optional "+", then digits, so "01" and "+1" are 1); the id is any string, except that 32
+# characters must be hexadecimal (CouchDB stores those as 16 bytes and prints them lower-case).
+_POS_RE = re.compile(r"^\+?[0-9]+$")
+_HEX32_RE = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,24 +36,73 @@ Tree = Mapping[str, RevNode]
 
 def parse_rev(rev: str) -> tuple[int, str]:
     """``"3-abc"`` -> ``(3, "abc")``; ``ValueError`` for anything CouchDB would call malformed."""
-    match = _REV_RE.match(rev) if isinstance(rev, str) else None
-    if match is None:
-        raise ValueError(f"invalid revision {rev!r}")
-    return int(match.group(1)), match.group(2)
+    if not isinstance(rev, str):
+        raise ValueError("a revision is a string")
+    pos, sep, rev_id = rev.partition("-")
+    if not sep or _POS_RE.match(pos) is None:
+        raise ValueError("invalid revision position")
+    return int(pos), parse_rev_id(rev_id)
+
+
+def parse_rev_id(rev_id: str) -> str:
+    """A revision id as CouchDB keeps it (32 characters: hexadecimal, lower-cased)."""
+    if len(rev_id.encode()) == 32:
+        if _HEX32_RE.match(rev_id) is None:
+            raise ValueError("a 32-character revision id is hexadecimal")
+        return rev_id.lower()
+    return rev_id
+
+
+def normalize(rev: str) -> str:
+    """The revision as CouchDB echoes it (``"01-A..."`` is ``"1-a..."``); ``ValueError`` if bad."""
+    pos, rev_id = parse_rev(rev)
+    return f"{pos}-{rev_id}"
 
 
 def is_valid_rev(rev: object) -> bool:
-    return isinstance(rev, str) and _REV_RE.match(rev) is not None
+    try:
+        parse_rev(rev)  # type: ignore[arg-type]
+    except ValueError:
+        return False
+    return True
 
 
 def rev_pos(rev: str) -> int:
     return parse_rev(rev)[0]
 
 
-def _sort_key(tree: Tree, rev: str) -> tuple[bool, int, str]:
-    """CouchDB's order of leaves: live before deleted, then higher position, then higher hash."""
-    pos, hash_ = parse_rev(rev)
-    return (not tree[rev].deleted, pos, hash_)
+def _sort_key(tree: Tree, rev: str) -> tuple[bool, int, bytes]:
+    """CouchDB's order of leaves: live before deleted, then higher position, then higher id,
+    compared as CouchDB stores it (bytes; a 32-digit hex id as its 16 bytes)."""
+    return (not tree[rev].deleted, *rev_order(rev))
+
+
+def rev_order(rev: str) -> tuple[int, bytes]:
+    """CouchDB's order of two revisions: position, then id as stored (bytes)."""
+    pos, rev_id = parse_rev(rev)
+    return pos, bytes.fromhex(rev_id) if _HEX32_RE.match(rev_id) else rev_id.encode()
+
+
+def tree_order_leaves(tree: Tree) -> list[str]:
+    """Leaves in the order of CouchDB's key tree: roots, then children, sorted by revision, depth
+    first (``_bulk_get`` without a ``rev`` lists them so)."""
+    children: dict[str, list[str]] = {}
+    roots: list[str] = []
+    for rev, node in tree.items():
+        if node.parent is not None and node.parent in tree:
+            children.setdefault(node.parent, []).append(rev)
+        else:
+            roots.append(rev)
+    found: list[str] = []
+    stack = sorted(roots, key=rev_order, reverse=True)
+    while stack:
+        rev = stack.pop()
+        kids = children.get(rev)
+        if kids:
+            stack.extend(sorted(kids, key=rev_order, reverse=True))
+        else:
+            found.append(rev)
+    return found
 
 
 def leaves(tree: Tree) -> list[str]:

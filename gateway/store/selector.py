@@ -20,32 +20,42 @@ _COMPARE = {
     "$lte": lambda a, b: a <= b,
 }
 _MISSING = object()
+_SUPPORTED = frozenset({"$eq", "$ne", "$exists", "$in", "$nin", *_COMPARE})
+# Mango's other operators: CouchDB has them, the store's matcher does not.
+_MANGO = frozenset(
+    {"$type", "$size", "$mod", "$regex", "$all", "$elemMatch", "$allMatch", "$keyMapMatch"}
+    | {"$beginsWith"}
+)
+
+
+# The matcher recurses per level; CouchDB takes any depth, here deeper selectors are a 400.
+MAX_DEPTH = 100
 
 
 def validate(selector: object) -> Mapping[str, Any]:
     if not isinstance(selector, Mapping):
         raise BadRequest("Selector must be a JSON object")
-    _check(selector)
+    _check(selector, 0)
     return selector
 
 
-def _check(selector: Mapping[str, Any]) -> None:
+def _check(selector: Mapping[str, Any], depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise BadRequest(f"Selector nested deeper than {MAX_DEPTH} levels")
     for key, value in selector.items():
         if key in ("$and", "$or", "$nor"):
             if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
                 raise BadRequest(f"{key} takes a list of selectors")
             for sub in value:
-                _check(sub)
+                _check(sub, depth + 1)
         elif key == "$not":
-            _check(value if isinstance(value, Mapping) else {})
-        elif (
-            key.startswith("$")
-            and key not in ("$eq", "$ne", "$exists", "$in", "$nin")
-            and (key not in _COMPARE)
-        ):
+            _check(value if isinstance(value, Mapping) else {}, depth + 1)
+        elif key.startswith("$") and key not in _SUPPORTED:
+            if key not in _MANGO:
+                raise BadRequest(f"Invalid operator: {key}")  # CouchDB's words
             raise BadRequest(f"Selector operator {key} is not supported by the embedded store")
         elif isinstance(value, Mapping):
-            _check(value)
+            _check(value, depth + 1)
 
 
 def matches(selector: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:

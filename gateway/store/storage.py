@@ -11,19 +11,31 @@ queue in front of it is the honest shape), each call one ``BEGIN IMMEDIATE`` tra
 with ``synchronous=FULL`` before the HTTP answer goes out. Reads run on a small pool, each thread
 with its own connection and each call inside one read transaction, i.e. one WAL snapshot. Nothing
 runs on the event loop.
+
+Two things run beside the requests, both as jobs on the writer thread: compaction (see
+``compaction``) every ``AUTO_EVERY`` writes or hourly, and a poll of ``PRAGMA data_version`` on
+the writer's own connection every ``WAKE_POLL_S``: it changes only when *another* connection
+committed (another process, such as ``couchgate store compact`` or a second store on the same
+directory), and then ``on_external_write`` wakes every live feed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
+from . import compaction
+
 P = ParamSpec("P")
+WAKE_POLL_S = 0.1
+WAL_LIMIT = 4 * 1024 * 1024
 T = TypeVar("T")
 
 SCHEMA = """
@@ -66,6 +78,14 @@ CREATE TABLE IF NOT EXISTS blobs (
     data BLOB NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS blobs_key ON blobs (db, digest);
+-- _db_updates: each database's latest event, at a server-wide seq (as CouchDB's
+-- _global_changes keeps one document per database).
+CREATE TABLE IF NOT EXISTS db_updates (
+    db_name TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS db_updates_by_seq ON db_updates (seq);
 CREATE TABLE IF NOT EXISTS local_docs (
     db INTEGER NOT NULL,
     id TEXT NOT NULL,
@@ -81,6 +101,8 @@ def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
+    # The WAL goes back to this size after each checkpoint instead of keeping its largest.
+    conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
     conn.execute("PRAGMA foreign_keys=OFF")
     return conn
 
@@ -88,8 +110,17 @@ def connect(path: Path) -> sqlite3.Connection:
 class Storage:
     """The file plus its writer thread and reader pool; ``open()``/``close()`` from cleanup_ctx."""
 
-    def __init__(self, path: Path, *, readers: int = 4) -> None:
+    def __init__(
+        self, path: Path, *, readers: int = 4, auto_compact_every: int = compaction.AUTO_EVERY
+    ) -> None:
         self.path = path
+        self.on_external_write: Callable[[], None] | None = None
+        self.auto_compact_every = auto_compact_every
+        self._writes = 0
+        self._last_compaction = time.monotonic()
+        self._compacting: asyncio.Task[compaction.Freed] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._data_version: int | None = None
         self._readers_count = readers
         # Threads exist only between open() and close(); placeholders spawn nothing until used.
         self._writer_pool = ThreadPoolExecutor(max_workers=1)
@@ -107,14 +138,84 @@ class Storage:
         )
         loop = asyncio.get_running_loop()
         self._writer = await loop.run_in_executor(self._writer_pool, self._open_writer)
+        self._watcher = asyncio.create_task(self._watch())
 
     def _open_writer(self) -> sqlite3.Connection:
         conn = connect(self.path)
+        # Only a new, empty file takes this: freed pages can then go back to the file system.
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         conn.executescript(SCHEMA)
+        self._data_version = int(conn.execute("PRAGMA data_version").fetchone()[0])
         return conn
+
+    def _external_write_seen(self) -> bool:
+        """On the writer thread: whether another connection committed since the last look."""
+        conn = self._writer
+        if conn is None:
+            return False
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        changed = version != self._data_version
+        self._data_version = version
+        return changed
+
+    async def _watch(self) -> None:
+        """Cross-process wake-ups and the hourly compaction, until close()."""
+        loop = asyncio.get_running_loop()
+        while self._writer is not None:
+            await asyncio.sleep(WAKE_POLL_S)
+            try:
+                changed = await loop.run_in_executor(self._writer_pool, self._external_write_seen)
+            except (RuntimeError, sqlite3.Error):
+                return  # closing
+            if changed and self.on_external_write is not None:
+                self.on_external_write()
+            idle_for = time.monotonic() - self._last_compaction
+            if self._writes and idle_for > compaction.AUTO_PERIOD_S:
+                self.start_compaction()
+
+    def start_compaction(self, db: int | None = None) -> asyncio.Task[compaction.Freed]:
+        """Compact in the background (one at a time); the task says what was freed."""
+        if self._compacting is None or self._compacting.done():
+            self._writes = 0
+            self._last_compaction = time.monotonic()
+            self._compacting = asyncio.create_task(self.compact(db))
+        return self._compacting
+
+    async def compaction_finished(self) -> None:
+        """Wait for the background compaction in progress, if any."""
+        if self._compacting is not None:
+            await asyncio.shield(self._compacting)
+
+    @property
+    def compacting(self) -> bool:
+        return self._compacting is not None and not self._compacting.done()
+
+    async def compact(self, db: int | None = None, *, full: bool = False) -> compaction.Freed:
+        """Free old revision bodies and unreferenced blobs, one chunk per write transaction."""
+        freed = compaction.Freed()
+        position: tuple[int, str] | None = (0, "") if db is None else (db, "")
+        while position is not None:
+            position, count = await self.write(compaction.prune_chunk, position, db)
+            freed.bodies += count
+        freed.blobs = await self.write(compaction.free_blobs, db)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer_pool, self._give_back_space, full)
+        return freed
+
+    def _give_back_space(self, full: bool) -> None:
+        conn = self._writer
+        if conn is None:
+            raise RuntimeError("storage is closed")
+        compaction.give_back_space(conn, full=full)
+        self._data_version = int(conn.execute("PRAGMA data_version").fetchone()[0])
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
+        for task in (self._watcher, self._compacting):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         writer = self._writer
         self._writer = None
         if writer is not None:
@@ -131,7 +232,11 @@ class Storage:
     ) -> T:
         """Run ``fn(conn, ...)`` in one immediate transaction on the writer thread."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer_pool, lambda: self._in_write(fn, args, kw))
+        result = await loop.run_in_executor(self._writer_pool, lambda: self._in_write(fn, args, kw))
+        self._writes += 1
+        if self.auto_compact_every and self._writes >= self.auto_compact_every:
+            self.start_compaction()
+        return result
 
     def _in_write(self, fn: Callable[..., T], args: tuple[object, ...], kw: dict[str, object]) -> T:
         conn = self._writer

@@ -236,9 +236,8 @@ async def test_python_and_javascript_open_what_the_other_sealed(
     assert [plaintext(doc) for doc in pulled["result"]["docs"]] == [from_js, from_python]
 
     async with gateway.session.get(
-        f"{url}/from-js",
-        params={"attachments": "true"},
-        headers={**phone.headers, "Accept": "application/json"},  # else multipart, as CouchDB
+        f"{url}/from-js", params={"attachments": "true"},
+        headers={**phone.headers, "Accept": "application/json"},  # else CouchDB sends multipart
     ) as r:
         assert r.status == 200
         stored = json.loads(await r.text())  # pouchdb-server answers JSON as text/plain
@@ -468,9 +467,8 @@ async def test_multipart_doc_puts_are_checked_and_their_attachments_stream(
     )
     assert status == 201, answer
     async with gateway.session.get(
-        f"{device.db_url(APP)}/mp",
-        params={"attachments": "true"},
-        headers={**device.headers, "Accept": "application/json"},
+        f"{device.db_url(APP)}/mp", params={"attachments": "true"},
+        headers={**device.headers, "Accept": "application/json"},  # else CouchDB sends multipart
     ) as r:
         opened = ep.open_doc(json.loads(await r.text()), keyring)
     assert base64.b64decode(opened["_attachments"]["a.bin"]["data"]) == data

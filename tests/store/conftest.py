@@ -1,5 +1,10 @@
 """Fixtures for the embedded store: the store on a loopback test server, and a tiny CouchDB
-client that talks to it and to the real upstream (pouchdb-server here) the same way."""
+client that talks to it and to the reference servers the same way.
+
+The reference is Apache CouchDB (``COUCHDB_URL``, or the session's CouchDB container) and, as a
+second opinion, pouchdb-server. Comparisons with CouchDB skip, saying so, when none is
+configured; pouchdb-server always runs.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import base64
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +23,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.store import create_store_app
-from tests.upstreams import Upstream
+from tests.upstreams import Upstream, pouchdb_server
 
 ADMIN = ("admin", "store-test-password")
 _names = itertools.count()
@@ -42,7 +47,12 @@ class Couch:
         headers: dict[str, str] | None = None,
         raw: bool = False,
     ) -> tuple[int, Any]:
-        send_headers = {"Content-Type": "application/json", **(headers or {})}
+        # As PouchDB asks: CouchDB answers */* with multipart where it can.
+        send_headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            **(headers or {}),
+        }
         payload = data if data is not None else (None if body is None else json.dumps(body))
         async with self.session.request(
             method, self.url + path, data=payload, headers=send_headers
@@ -86,9 +96,34 @@ async def store(store_server: TestServer) -> AsyncIterator[Couch]:
         yield Couch("embedded", url, session)
 
 
+@pytest.fixture(scope="session")
+def pouchdb_upstream() -> Iterator[Upstream]:
+    with pouchdb_server() as up:
+        yield up
+
+
+def _couchdb_upstream(request: pytest.FixtureRequest) -> Upstream:
+    upstream: Upstream = request.getfixturevalue("upstream")
+    if not upstream.is_couchdb:
+        pytest.skip("no Apache CouchDB configured (set COUCHDB_URL to compare with it)")
+    return upstream
+
+
+@pytest.fixture(params=["couchdb", "pouchdb-server"])
+async def reference(request: pytest.FixtureRequest) -> AsyncIterator[Couch]:
+    """A real server the store is compared with: CouchDB (the reference), then pouchdb-server."""
+    if request.param == "couchdb":
+        upstream = _couchdb_upstream(request)
+    else:
+        upstream = request.getfixturevalue("pouchdb_upstream")
+    async with aiohttp.ClientSession(headers=upstream.admin_headers()) as session:
+        yield Couch(upstream.kind, upstream.url, session)
+
+
 @pytest.fixture
-async def reference(upstream: Upstream) -> AsyncIterator[Couch]:
-    """The real server the store is compared with (pouchdb-server, or CouchDB when configured)."""
+async def couchdb(request: pytest.FixtureRequest) -> AsyncIterator[Couch]:
+    """Apache CouchDB alone, for scenarios where pouchdb-server is known to differ."""
+    upstream = _couchdb_upstream(request)
     async with aiohttp.ClientSession(headers=upstream.admin_headers()) as session:
         yield Couch(upstream.kind, upstream.url, session)
 
@@ -96,3 +131,8 @@ async def reference(upstream: Upstream) -> AsyncIterator[Couch]:
 @pytest.fixture
 async def both(store: Couch, reference: Couch) -> list[Couch]:
     return [store, reference]
+
+
+@pytest.fixture
+async def vs_couchdb(store: Couch, couchdb: Couch) -> list[Couch]:
+    return [store, couchdb]

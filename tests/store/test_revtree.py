@@ -20,9 +20,16 @@ def chain(*revs: str, deleted_leaf: bool = False) -> dict[str, RevNode]:
     return tree
 
 
-def test_parse_rev() -> None:
+def test_parse_rev_as_couchdb_does() -> None:
+    """CouchDB 3.5.2 takes any id and position 0, reads the position as Erlang's integer and
+    keeps a 32-character id as 16 bytes (so it must be hex, and prints lower-case)."""
     assert revtree.parse_rev("12-abc") == (12, "abc")
-    for bad in ("", "abc", "0-abc", "-1-a", "1-", "x-1", "1_abc", "01-a"):
+    assert revtree.parse_rev("0-abc") == (0, "abc")
+    assert revtree.parse_rev("1-") == (1, "")
+    assert revtree.parse_rev("1-a-b") == (1, "a-b")
+    assert revtree.normalize("01-a") == revtree.normalize("+1-a") == "1-a"
+    assert revtree.normalize("1-" + "AB" * 16) == "1-" + "ab" * 16
+    for bad in ("", "abc", "-1-a", "x-1", "1_abc", " 1-a", "1", "1-" + "z" * 32):
         with pytest.raises(ValueError):
             revtree.parse_rev(bad)
 
