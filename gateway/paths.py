@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qsl, unquote, urlencode
 
+from gateway import changes_filter
 from gateway.errors import (
     BadRequest,
     CouchError,
@@ -125,7 +127,7 @@ def classify(method: str, raw: str) -> Target:
     return Target(kind, app, raw_rest, doc_id=dfirst)
 
 
-def with_query(target: Target, raw_query: str) -> Target:
+def with_query(target: Target, raw_query: str, method: str = "GET") -> Target:
     """The target with the query it will forward; refuses what would reach past the allow-list.
 
     For ``_changes`` the query is decided on as CouchDB reads it (keys in any case, the last of
@@ -145,12 +147,28 @@ def with_query(target: Target, raw_query: str) -> Target:
         raise Forbidden("only the _doc_ids and _selector filters are available")
     if "view" in params:
         raise Forbidden("view filters are not available through couchgate")
+    if method != "POST":
+        # A GET carries its filter's argument in the query, or (a selector) cannot carry it.
+        if params.get("filter") == "_selector":
+            raise BadRequest(changes_filter.SELECTOR_MISSING)
+        if params.get("filter") == "_doc_ids":
+            changes_filter.doc_ids_from_query(params.get("doc_ids"))
     return dataclasses.replace(
         target,
         query=urlencode(list(params.items())),
         feed=params.get("feed", "normal"),
         since=params.get("since"),
     )
+
+
+def with_selector(target: Target, selector: object) -> Target:
+    """A POST ``_changes`` target whose query carries the body's checked selector, for upstreams
+    that read it only there (pouchdb-server), and no ``doc_ids`` or selector of the client's own."""
+    query = parse_qsl(target.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in query if k not in ("selector", "doc_ids")]
+    if selector is not None:
+        kept.append(("selector", json.dumps(selector, separators=(",", ":"))))
+    return dataclasses.replace(target, query=urlencode(kept))
 
 
 def app_enabled(patterns: Iterable[str], app: str) -> bool:

@@ -16,13 +16,14 @@ import logging
 import time
 from collections.abc import AsyncIterable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import aiohttp
 from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from gateway import keys, multipart, paths, policy, quotas
+from gateway import changes_filter, keys, multipart, paths, policy, quotas
 from gateway.auth.identity import authenticate
 from gateway.auth.records import Device
 from gateway.backend import member_name
@@ -123,7 +124,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     raw_path = request.raw_path.partition("?")[0]
     target = paths.classify(request.method, raw_path[len(PREFIX) :])
     request[keys.ROUTE_CLASS] = target.route_class
-    target = paths.with_query(target, request.raw_path.partition("?")[2])
+    target = paths.with_query(target, request.raw_path.partition("?")[2], request.method)
     device = await authenticate(request)
 
     if target.kind is Kind.SERVER:
@@ -141,6 +142,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return await _delete_db(request, device, target.app)
     if target.kind is Kind.ENDPOINT and target.endpoint == "_bulk_docs":
         return await _bulk_docs(request, device, target)
+    if target.kind is Kind.ENDPOINT and target.endpoint == "_changes" and request.method == "POST":
+        return await _post_changes(request, device, target)
     if target.kind is Kind.DOC and request.method == "PUT":
         return await _put_doc(request, device, target)
     if target.kind is Kind.LOCAL and request.method == "PUT":
@@ -187,6 +190,23 @@ async def _put_doc(request: web.Request, device: Device, target: Target) -> web.
     body = await read_capped(request, limit)
     policy.check_doc(target.doc_id, parse_json(body), encryption_required=sealed_only)
     return await forward(request, device, target, body=body)
+
+
+async def _post_changes(request: web.Request, device: Device, target: Target) -> web.StreamResponse:
+    """A POST ``_changes`` (its filter's argument in the body), refused as CouchDB refuses one."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    raw = await read_capped(request, request.app[keys.SETTINGS].max_request_size)
+    if not raw:
+        raise BadRequest("Missing request body")
+    filter_name = dict(parse_qsl(target.query)).get("filter")
+    body = changes_filter.check_body(filter_name, parse_json(raw))
+    # Only the chosen filter's argument goes on: CouchDB ignores the rest, pouchdb-server would
+    # apply a ``doc_ids`` whatever the filter.
+    kept = {name: body[name] for name in ("selector", "doc_ids") if filter_name == "_" + name}
+    selector = kept.get("selector")
+    forwarded = json.dumps(kept).encode()
+    return await forward(request, device, paths.with_selector(target, selector), body=forwarded)
 
 
 async def _create_db(request: web.Request, device: Device, app: str) -> web.Response:

@@ -106,8 +106,17 @@ def test_changes_queries_that_reach_past_the_allow_list(raw: str, error: str) ->
 def test_changes_queries_are_forwarded_as_they_were_checked(
     raw: str, feed: str, forwarded: str
 ) -> None:
-    target = with_query(classify("GET", "/notes/_changes"), raw)
+    # As a POST: a GET's filter arguments are checked too (test_get_filters_need_their_argument).
+    target = with_query(classify("POST", "/notes/_changes"), raw, "POST")
     assert (target.feed, target.query) == (feed, forwarded)
+
+
+@pytest.mark.parametrize(
+    "raw", ["filter=_selector", "filter=_doc_ids", "filter=_doc_ids&doc_ids=%7B%7D"]
+)
+def test_get_filters_need_their_argument(raw: str) -> None:
+    with pytest.raises(CouchError):
+        with_query(classify("GET", "/notes/_changes"), raw)
 
 
 def test_other_queries_are_forwarded_untouched() -> None:
