@@ -15,8 +15,10 @@ record at once, one gets a conflict and retries or gives up, so limits hold acro
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -82,9 +84,37 @@ def _user(data: dict[str, Any]) -> User:
     return User(data["uid"], data["created"], tuple(data.get("apps", ())), data.get("email_hmac"))
 
 
+class KeyedLocks:
+    """One lock per key, held only while someone holds or waits for it, so the table stays as
+    small as the number of keys in use this moment."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 class IdentityStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Redemptions of one challenge run one at a time here: dozens of parallel updates of one
+        # record crash pouchdb-server. Across replicas the revision check still decides.
+        self._redeeming = KeyedLocks()
         # token hash -> (when checked, device). A replication sends several requests a second
         # and each would otherwise wait for one more upstream read first. Kept for seconds only,
         # and dropped at once when a revocation is seen: here, or on any replica through the
@@ -289,6 +319,10 @@ class IdentityStore:
         guesses through several replicas each cost an attempt. A right code consumes the
         challenge; so does the last wrong one.
         """
+        async with self._redeeming.hold(challenge_id):
+            return await self._redeem(challenge_id, code_hash)
+
+    async def _redeem(self, challenge_id: str, code_hash: str) -> str | None:
         for _ in range(_RETRIES):
             doc = await self._get(f"challenge:{challenge_id}")
             if doc is None:
