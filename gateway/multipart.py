@@ -72,6 +72,20 @@ class FirstPart:
         return bytes(self._buffer)
 
     @property
+    def headers(self) -> bytes:
+        """The first part's header block (after the delimiter line); only once :attr:`complete`."""
+        if self._headers_from is None or self._body_start is None:
+            raise ValueError("the first part is not complete yet")
+        return bytes(self._buffer[self._headers_from : self._body_start])
+
+    @property
+    def body_end(self) -> int:
+        """Where the first part's body ends in :attr:`head` (its closing delimiter starts)."""
+        if self._body_end is None:
+            raise ValueError("the first part is not complete yet")
+        return self._body_end
+
+    @property
     def document(self) -> bytes:
         """The first part's body (the JSON document); only once :attr:`complete`."""
         if self._body_start is None or self._body_end is None:
@@ -138,3 +152,155 @@ async def replay(head: bytes, rest: ByteStream) -> AsyncIterator[bytes]:
         yield head
     while chunk := await rest.readany():
         yield chunk
+
+
+HEADERS_LIMIT = 16 * 1024
+_CRLF = b"\r\n"
+_FILENAME = re.compile(r'attachment; filename="([^"\\]*)"')
+
+
+class Refused:
+    """Holds why a body stopped being forwarded, for the answer to the client."""
+
+    def __init__(self) -> None:
+        self.error: BadRequest | None = None
+
+
+class PartsChecker:
+    """Let a multipart body past its first part through only as far as it is well framed.
+
+    Every part after the document must be an attachment the document announces (``follows``),
+    in the document's order, named in exactly the header CouchDB's replicator writes:
+    ``Content-Disposition: attachment; filename="<name>"``. express-pouchdb's parser reads a part
+    without a file name as JSON and dies of the parse error, and one that names another
+    attachment would store bytes under a name the gateway never checked. Part bodies stream; a
+    header block is held back until it is whole and checked, so a refused part never reaches
+    the upstream, nor does the closing delimiter of a body that ends short.
+    """
+
+    def __init__(self, boundary: bytes, follows: list[str]) -> None:
+        self._delimiter = _CRLF + b"--" + boundary
+        self._expected = list(follows)
+        self._buffer = bytearray()
+        self._state = "body"
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Take the next bytes; return those that may go upstream now. Raises BadRequest."""
+        self._buffer += chunk
+        released = bytearray()
+        while True:
+            step = self._step()
+            if step is None:
+                break
+            released += step
+        return bytes(released)
+
+    def finish(self) -> None:
+        """The body ended: refuse it unless it closed after the last announced attachment."""
+        if self._state != "done":
+            raise BadRequest("multipart request ended before its closing delimiter")
+
+    def _take(self, size: int) -> bytes:
+        taken = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return taken
+
+    def _step(self) -> bytes | None:
+        if self._state == "done":
+            return self._take(len(self._buffer)) if self._buffer else None
+        if self._state == "body":
+            at = self._buffer.find(self._delimiter)
+            if at < 0:
+                keep = len(self._delimiter) - 1
+                return self._take(len(self._buffer) - keep) if len(self._buffer) > keep else None
+            self._state = "delimiter"
+            return self._take(at + len(self._delimiter))
+        if self._state == "delimiter":
+            if len(self._buffer) < 2:
+                return None
+            if self._buffer[:2] == b"--":
+                if self._expected:
+                    raise BadRequest(
+                        "multipart request ended before the attachments its document announces"
+                    )
+                self._state = "done"
+                return b""
+            if self._buffer[:2] != _CRLF:
+                raise BadRequest("multipart delimiter not followed by CRLF")
+            self._state = "headers"
+            return b""
+        end = self._buffer.find(_CRLF * 2)
+        if end < 0:
+            if len(self._buffer) > HEADERS_LIMIT:
+                raise BadRequest("multipart part headers are too long")
+            return None
+        self._check_headers(bytes(self._buffer[2:end]))
+        self._state = "body"
+        return self._take(end + 4)
+
+    def _check_headers(self, block: bytes) -> None:
+        if not self._expected:
+            raise BadRequest("multipart part that no attachment of the document announces")
+        name = self._expected.pop(0)
+        dispositions = []
+        for line in block.split(_CRLF) if block else []:
+            field, colon, value = line.partition(b":")
+            if not colon or not field or field.strip() != field or line[:1] in (b" ", b"\t"):
+                raise BadRequest("malformed multipart part header")
+            if field.lower() == b"content-disposition":
+                dispositions.append(value.strip())
+        if len(dispositions) != 1:
+            raise BadRequest(
+                'each attachment part needs one Content-Disposition: attachment; filename="..."'
+            )
+        try:
+            match = _FILENAME.fullmatch(dispositions[0].decode("utf-8"))
+        except UnicodeDecodeError:
+            match = None
+        if match is None or match.group(1) != name or "%22" in name or "&#" in name:
+            raise BadRequest(
+                "attachment parts must follow in the document's order, each named "
+                'Content-Disposition: attachment; filename="<its name>"'
+            )
+
+
+def follows_names(document: object) -> list[str]:
+    """The attachments a multipart document says follow it, in its order (CouchDB's)."""
+    attachments = document.get("_attachments") if isinstance(document, dict) else None
+    if not isinstance(attachments, dict):
+        return []
+    return [n for n, a in attachments.items() if isinstance(a, dict) and a.get("follows") is True]
+
+
+def check_first_part(part: FirstPart, boundary: bytes) -> None:
+    """The document part as express-pouchdb and CouchDB both read it: the body opens with the
+    delimiter (no preamble, no padding), and no file name makes the document an attachment."""
+    if not part.head.startswith(b"--" + boundary + _CRLF):
+        raise BadRequest("a multipart document body must open with its boundary delimiter")
+    if b"filename" in part.headers.lower():
+        raise BadRequest("the document part of a multipart request cannot name a file")
+
+
+async def checked_replay(
+    part: FirstPart, boundary: bytes, follows: list[str], rest: ByteStream, refused: Refused
+) -> AsyncIterator[bytes]:
+    """The document part, then the rest of the body as far as :class:`PartsChecker` lets it.
+
+    A refusal is kept in ``refused`` and ends the stream with an error, which cuts the upstream
+    request short: the proxy then answers the refusal rather than the broken upload.
+    """
+    checker = PartsChecker(boundary, follows)
+    head = part.head
+    try:
+        yield head[: part.body_end]
+        out = checker.feed(head[part.body_end :])
+        if out:
+            yield out
+        while chunk := await rest.readany():
+            out = checker.feed(chunk)
+            if out:
+                yield out
+        checker.finish()
+    except BadRequest as error:
+        refused.error = error
+        raise

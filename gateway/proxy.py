@@ -181,8 +181,16 @@ async def _put_doc(request: web.Request, device: Device, target: Target) -> web.
         part = await multipart.read_first_part(request.content, boundary, limit)
         document = parse_json(part.document)
         policy.check_doc(target.doc_id, document, encryption_required=sealed_only)
-        rest = multipart.replay(part.head, request.content)
-        return await forward(request, device, target, body=rest)
+        multipart.check_first_part(part, boundary)
+        refused = multipart.Refused()
+        follows = multipart.follows_names(document)
+        rest = multipart.checked_replay(part, boundary, follows, request.content, refused)
+        try:
+            return await forward(request, device, target, body=rest)
+        except UpstreamUnavailable:
+            if refused.error is not None:
+                raise refused.error from None
+            raise
     if request.content_type != "application/json" or raw_type.lower().startswith("multipart"):
         raise UnsupportedMediaType(
             "Content-Type must be application/json or multipart/related with a boundary"
