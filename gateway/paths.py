@@ -28,6 +28,7 @@ from gateway.errors import (
 )
 
 APP = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 READ = ("GET", "HEAD")
 READ_WRITE = ("GET", "HEAD", "PUT", "DELETE")
@@ -92,6 +93,8 @@ def classify(method: str, raw: str) -> Target:
         return Target(Kind.SERVER)
     if not raw.startswith("/"):
         raise NotFound("Database does not exist.")
+    if _BAD_ESCAPE.search(raw):
+        raise BadRequest("invalid_url_encoding")  # CouchDB's answer; express's is a stack trace
     segments = raw[1:].split("/")
     decoded = [unquote(s) for s in segments]
     if any(s in (".", "..") for s in (*segments, *decoded)):

@@ -23,7 +23,7 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from gateway import changes_filter, keys, multipart, paths, policy, quotas
+from gateway import changes_filter, keys, multipart, paths, policy, quotas, upstream_errors
 from gateway.auth.identity import authenticate
 from gateway.auth.records import Device
 from gateway.backend import member_name
@@ -252,6 +252,8 @@ async def _bulk_docs(request: web.Request, device: Device, target: Target) -> we
         return web.json_response(policy.merge_bulk_results(docs, refused, []), status=201)
     payload = json.dumps({**body, "docs": kept}).encode()
     async with _UpstreamCall(request, device, target, payload, live=False) as up:
+        if up.status >= 400:
+            return await _upstream_error(up, device, target)
         answer = await up.read()
         if up.status >= 300:
             return _response_from(up, answer)
@@ -339,6 +341,8 @@ async def forward(
     """Forward one request and stream the answer back as it arrives."""
     if not is_live(target):
         async with _UpstreamCall(request, device, target, body, live=False) as up:
+            if up.status >= 400:
+                return await _upstream_error(up, device, target)
             response = await _start_response(request, up)
             try:
                 async for chunk in up.content.iter_any():
@@ -354,6 +358,8 @@ async def forward(
         raise TooManyRequests(f"more than {most} live feeds open for this device", retry_after=10)
     with feeds.open(device.key) as stop:
         async with _UpstreamCall(request, device, target, body, live=True) as up:
+            if up.status >= 400:
+                return await _upstream_error(up, device, target)
             response = await _start_response(request, up)
             longpoll = target.feed == "longpoll"
             try:
@@ -367,6 +373,20 @@ async def forward(
                 await response.write(ending)
             await response.write_eof()
             return response
+
+
+async def _upstream_error(
+    up: aiohttp.ClientResponse, device: Device, target: Target
+) -> web.Response:
+    """An upstream error answer, retold in CouchDB's shape without internal names or traces."""
+    try:
+        body = await up.content.read(upstream_errors.ERROR_BODY_LIMIT)
+    except (aiohttp.ClientError, TimeoutError):
+        body = b""
+    answer = upstream_errors.client_error(up.status, body, device.uid, target.app)
+    if hdrs.RETRY_AFTER in up.headers:
+        answer.headers[hdrs.RETRY_AFTER] = up.headers[hdrs.RETRY_AFTER]
+    return answer
 
 
 async def _start_response(request: web.Request, up: aiohttp.ClientResponse) -> web.StreamResponse:
