@@ -218,22 +218,34 @@ async def _post_changes(request: web.Request, device: Device, target: Target) ->
 
 
 async def _create_db(request: web.Request, device: Device, app: str) -> web.Response:
+    """Record the app first (the record's revision enforces the apps-per-user limit across
+    replicas), then create its database; a creation that fails gives the place back."""
+    identities, backend = request.app[keys.IDENTITIES], request.app[keys.BACKEND]
     most = request.app[keys.SETTINGS].apps_per_user
-    user = await request.app[keys.IDENTITIES].user(device.uid)
-    if user is None:
-        raise Unauthorized("invalid or revoked token")  # the account was removed
-    if most and app not in user.apps and len(user.apps) >= most:
-        raise Forbidden(f"app limit reached: an account may have {most} apps")
-    created = await request.app[keys.BACKEND].create_user_db(device.uid, app)
-    await request.app[keys.IDENTITIES].add_app(device.uid, app)
+    async with identities.app_changes.hold(f"{device.uid}/{app}"):
+        added = await identities.add_app(device.uid, app, most)
+        if added is None:
+            raise Unauthorized("invalid or revoked token")  # the account was removed
+        try:
+            created = await backend.create_user_db(device.uid, app)
+        except BaseException:
+            if added:
+                await asyncio.shield(identities.remove_app(device.uid, app))
+            raise
+        if await identities.user(device.uid) is None:
+            # The account was deleted while this was under way: leave nothing of it behind.
+            await backend.delete_user_db(device.uid, app)
+            raise Unauthorized("invalid or revoked token")
     if not created:
         raise FileExists()
     return web.json_response({"ok": True}, status=201)
 
 
 async def _delete_db(request: web.Request, device: Device, app: str) -> web.Response:
-    deleted = await request.app[keys.BACKEND].delete_user_db(device.uid, app)
-    await request.app[keys.IDENTITIES].remove_app(device.uid, app)
+    identities = request.app[keys.IDENTITIES]
+    async with identities.app_changes.hold(f"{device.uid}/{app}"):
+        deleted = await request.app[keys.BACKEND].delete_user_db(device.uid, app)
+        await identities.remove_app(device.uid, app)
     if not deleted:
         raise NotFound("Database does not exist.")
     return web.json_response({"ok": True})

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -27,6 +28,7 @@ from aiocouch import ConflictError, Database, NotFoundError
 from aiocouch.document import Document
 
 from gateway.auth import tokens
+from gateway.errors import Forbidden, UpstreamUnavailable
 
 MAX_ATTEMPTS = 5
 CHALLENGE_TTL_S = 600
@@ -36,6 +38,7 @@ LAST_SEEN_GRANULARITY_S = 300
 RECENT_DEVICE_S = 2.0
 RECENT_DEVICES_MAX = 10_000
 _RETRIES = 5
+USER_UPDATE_RETRIES = 50
 
 GrantKind = Literal["enroll", "link"]
 
@@ -115,6 +118,9 @@ class IdentityStore:
         # Redemptions of one challenge run one at a time here: dozens of parallel updates of one
         # record crash pouchdb-server. Across replicas the revision check still decides.
         self._redeeming = KeyedLocks()
+        self._user_updates = KeyedLocks()
+        self.app_changes = KeyedLocks()
+        """Held by the proxy while it creates or deletes one app's database (``uid/app``)."""
         # token hash -> (when checked, device). A replication sends several requests a second
         # and each would otherwise wait for one more upstream read first. Kept for seconds only,
         # and dropped at once when a revocation is seen: here, or on any replica through the
@@ -195,28 +201,54 @@ class IdentityStore:
     async def users(self) -> list[User]:
         return [_user(doc.json) async for doc in self._db.docs(prefix="user:")]
 
-    async def _update_user(self, uid: str, change: Any) -> None:
-        for _ in range(_RETRIES):
-            doc = await self._get(f"user:{uid}")
-            if doc is None:
-                return
-            change(doc)
-            try:
-                await doc.save()
-                return
-            except ConflictError:
-                continue
+    async def _update_user(self, uid: str, change: Callable[[Document], bool]) -> bool:
+        """Apply ``change`` to the user record until it is saved; False if there is no account.
 
-    async def add_app(self, uid: str, app: str) -> None:
-        def add(doc: Document) -> None:
-            if app not in doc["apps"]:
-                doc["apps"] = sorted([*doc["apps"], app])
+        ``change`` returns whether there is anything to save (and may raise to refuse). Updates
+        of one account are serialized here, so conflicts come only from other replicas; those
+        are retried, with a growing random pause, and a record that stays contended is an
+        error rather than an update silently lost.
+        """
+        async with self._user_updates.hold(uid):
+            for attempt in range(USER_UPDATE_RETRIES):
+                doc = await self._get(f"user:{uid}")
+                if doc is None:
+                    return False
+                if not change(doc):
+                    return True
+                try:
+                    await doc.save()
+                    return True
+                except ConflictError:
+                    await asyncio.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+        raise UpstreamUnavailable("the account record is busy; try again")
 
-        await self._update_user(uid, add)
+    async def add_app(self, uid: str, app: str, most: int = 0) -> bool | None:
+        """Record an app of the account; None if there is no account, else whether it is new.
+
+        With ``most``, refuses (403) an app past that many: checked and saved in one revision
+        of the record, so parallel creations through any number of replicas cannot pass it.
+        """
+        added = False
+
+        def add(doc: Document) -> bool:
+            nonlocal added
+            if app in doc["apps"]:
+                return False
+            if most and len(doc["apps"]) >= most:
+                raise Forbidden(f"app limit reached: an account may have {most} apps")
+            doc["apps"] = sorted([*doc["apps"], app])
+            added = True
+            return True
+
+        return added if await self._update_user(uid, add) else None
 
     async def remove_app(self, uid: str, app: str) -> None:
-        def remove(doc: Document) -> None:
+        def remove(doc: Document) -> bool:
+            if app not in doc["apps"]:
+                return False
             doc["apps"] = [a for a in doc["apps"] if a != app]
+            return True
 
         await self._update_user(uid, remove)
 
