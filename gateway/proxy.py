@@ -33,6 +33,7 @@ from gateway.errors import (
     FileExists,
     Forbidden,
     NotFound,
+    TooLarge,
     TooManyRequests,
     Unauthorized,
     UnsupportedMediaType,
@@ -45,7 +46,8 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/db"
 ONE_SHOT_READ_TIMEOUT_S = 300
-LOCAL_DOC_LIMIT = 64 * 1024
+LOCAL_DOCS_PER_APP = 256
+"""Checkpoints per app database: one per replication peer and direction is what clients make."""
 LIVE_FEEDS = {"longpoll", "continuous", "eventsource"}
 
 HOP_BY_HOP = frozenset(
@@ -134,6 +136,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         )
     if not paths.app_enabled(request.app[keys.SETTINGS].apps, target.app):
         raise Forbidden(f"the app {target.app!r} is not enabled on this server")
+    if target.kind is Kind.LOCAL and (request.content_length or 0) > policy.LOCAL_DOC_LIMIT:
+        raise TooLarge(f"a _local document may hold at most {policy.LOCAL_DOC_LIMIT} bytes")
     await quotas.check_quota(request, device, target)
 
     if target.kind is Kind.DB and request.method == "PUT":
@@ -147,12 +151,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if target.kind is Kind.DOC and request.method == "PUT":
         return await _put_doc(request, device, target)
     if target.kind is Kind.LOCAL and request.method == "PUT":
-        # Checkpoints are small and hold no user data; a cap keeps them from becoming a place
-        # to keep data past the quota and the encryption policy.
-        body = await read_capped(request, LOCAL_DOC_LIMIT)
-        if not isinstance(parse_json(body), dict):
-            raise BadRequest("Document must be a JSON object")
-        return await forward(request, device, target, body=body)
+        return await _put_local(request, device, target)
+    if target.kind is Kind.LOCAL and request.method == "DELETE":
+        response = await forward(request, device, target)
+        if response.status < 300:
+            await request.app[keys.IDENTITIES].forget_local_doc(
+                device.uid, target.app, target.doc_id
+            )
+        return response
     if target.kind is Kind.ATTACHMENT and request.method == "PUT" and _sealed_only(request, target):
         raise Forbidden(ATTACHMENT_PUT_REFUSED)
     return await forward(request, device, target)
@@ -164,6 +170,24 @@ ATTACHMENT_PUT_REFUSED = "an encrypted app writes attachments sealed, inside the
 def _sealed_only(request: web.Request, target: Target) -> bool:
     """Whether the app's documents must be sealed (encryption = required, the default)."""
     return not paths.app_enabled(request.app[keys.SETTINGS].plaintext_apps, target.app)
+
+
+async def _put_local(request: web.Request, device: Device, target: Target) -> web.StreamResponse:
+    """A checkpoint: capped, held to a checkpoint's shape in an encrypted app, and counted."""
+    body = await read_capped(request, policy.LOCAL_DOC_LIMIT)
+    doc = parse_json(body)
+    policy.check_doc(target.doc_id, doc, encryption_required=_sealed_only(request, target))
+    await _admit_locals(request, device, target, {target.doc_id: len(body)})
+    return await forward(request, device, target, body=body)
+
+
+async def _admit_locals(
+    request: web.Request, device: Device, target: Target, sizes: dict[str, int]
+) -> None:
+    if sizes:
+        await request.app[keys.IDENTITIES].admit_local_docs(
+            device.uid, target.app, sizes, LOCAL_DOCS_PER_APP
+        )
 
 
 async def _put_doc(request: web.Request, device: Device, target: Target) -> web.StreamResponse:
@@ -258,6 +282,7 @@ async def _bulk_docs(request: web.Request, device: Device, target: Target) -> we
         raise BadRequest("POST body must include `docs` parameter.")
     docs: list[Any] = body["docs"]
     kept, refused = policy.split_bulk(docs, encryption_required=_sealed_only(request, target))
+    await _admit_locals(request, device, target, policy.local_sizes(kept))
     if not refused:
         return await forward(request, device, target, body=raw)
     if not kept:

@@ -378,7 +378,11 @@ def test_bulk_with_encryption_off_keeps_plaintext() -> None:
 
 
 def test_bulk_refuses_design_and_plaintext_each_with_its_reason() -> None:
-    docs = [{"_id": "_design/x", "views": {}}, {"title": "no id"}, {"_id": "_local/c", "n": 1}]
+    docs = [
+        {"_id": "_design/x", "views": {}},
+        {"title": "no id"},
+        {"_id": "_local/c", "last_seq": 1},
+    ]
     kept, refused = split_bulk(docs, encryption_required=True)
     assert kept == [docs[2]]
     assert merge_bulk_results(docs, refused, [{"ok": True, "id": "_local/c", "rev": "0-1"}]) == [
