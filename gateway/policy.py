@@ -54,6 +54,10 @@ SEALED_ATTACHMENT_TYPE = "application/octet-stream"
 SEALED_ATTACHMENT_MIN_BYTES = NONCE_BYTES + TAG_BYTES
 
 _STORED_NAME = re.compile(r"[0-9a-f]{32}")
+_HASH = re.compile(r"[0-9a-f]{32}")
+_REVISION = re.compile(r"[1-9][0-9]{0,15}-[0-9a-f]{32}")
+REVISIONS_MAX = 1000
+"""CouchDB's default ``revs_limit``: no honest replication sends a longer history."""
 
 _B64U = re.compile(r"[A-Za-z0-9_-]*")
 
@@ -87,6 +91,7 @@ def check_sealed(doc_id: str, doc: dict[str, Any]) -> None:
     if doc_id.startswith(LOCAL_PREFIX):
         check_checkpoint(doc)
         return
+    check_revisions(doc)
     body = [name for name in doc if not name.startswith("_")]
     if not body and doc.get("_deleted") is True and not doc.get("_attachments"):
         return  # a bare tombstone, like DELETE: there is nothing in it to encrypt
@@ -178,6 +183,37 @@ def _check_fields(entry: object, fields: dict[str, Any]) -> None:
     for name, value in entry.items():
         if name not in fields or not fields[name](value):
             raise Forbidden(f"{NOT_A_CHECKPOINT}: {name[:40]!r} is not a history field")
+
+
+BAD_REVISION = (
+    "revision ids in an encrypted app are N-<32 lower-case hex digits>, "
+    f"with at most {REVISIONS_MAX} ancestors in _revisions"
+)
+
+
+def is_revision(value: object) -> bool:
+    """``N-<md5 hex>``, as PouchDB and CouchDB make revision ids."""
+    return isinstance(value, str) and _REVISION.fullmatch(value) is not None
+
+
+def check_revisions(doc: dict[str, Any]) -> None:
+    """Refuse revision ids that could carry anything but a hash (``new_edits=false`` stores
+    them as given): ``_rev`` and ``_revisions`` as PouchDB and CouchDB write them, bounded by
+    CouchDB's default ``revs_limit``."""
+    if "_rev" in doc and not is_revision(doc["_rev"]):
+        raise Forbidden(BAD_REVISION)
+    if "_revisions" not in doc:
+        return
+    revisions = doc["_revisions"]
+    if not isinstance(revisions, dict) or set(revisions) != {"start", "ids"}:
+        raise Forbidden(BAD_REVISION)
+    start, ids = revisions["start"], revisions["ids"]
+    if type(start) is not int or not 1 <= start < 2**53:
+        raise Forbidden(BAD_REVISION)
+    if not isinstance(ids, list) or not 1 <= len(ids) <= min(REVISIONS_MAX, start):
+        raise Forbidden(BAD_REVISION)
+    if not all(isinstance(i, str) and _HASH.fullmatch(i) for i in ids):
+        raise Forbidden(BAD_REVISION)
 
 
 def check_sealed_attachments(attachments: object) -> None:

@@ -213,6 +213,10 @@ async def _put_doc(request: web.Request, device: Device, target: Target) -> web.
     """
     limit = request.app[keys.SETTINGS].max_request_size
     sealed_only = _sealed_only(request, target)
+    if sealed_only and any(
+        not policy.is_revision(value) for value in request.query.getall("rev", [])
+    ):
+        raise Forbidden(policy.BAD_REVISION)
     raw_type = request.headers.get(hdrs.CONTENT_TYPE, "")
     if raw_type.startswith("multipart/related;"):
         boundary = multipart.boundary_of(request.headers[hdrs.CONTENT_TYPE])
