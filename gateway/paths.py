@@ -32,6 +32,8 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 READ = ("GET", "HEAD")
 READ_WRITE = ("GET", "HEAD", "PUT", "DELETE")
+DB_METHODS = (*READ_WRITE, "POST")
+"""POST to the database creates a document with an id the server makes, as CouchDB allows."""
 ENDPOINTS: dict[str, tuple[str, ...]] = {
     "_changes": ("GET", "HEAD", "POST"),
     "_all_docs": ("GET", "HEAD", "POST"),
@@ -41,6 +43,7 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "_ensure_full_commit": ("POST",),
 }
 CHANGES_FILTERS = {"_doc_ids", "_selector"}
+LOCAL_ATTACHMENTS = "_local documents do not accept attachments."
 
 
 class Kind(StrEnum):
@@ -108,7 +111,7 @@ def classify(method: str, raw: str) -> Target:
     rest = segments[1:]
     raw_rest = raw[1 + len(app) :]
     if not rest or rest == [""]:
-        _allowed(READ_WRITE, method)
+        _allowed(DB_METHODS, method)
         return Target(Kind.DB, app, raw_rest)
 
     first, dfirst = rest[0], decoded[1]
@@ -121,6 +124,8 @@ def classify(method: str, raw: str) -> Target:
         if first == "_local" and len(rest) == 2:
             _allowed(READ_WRITE, method)
             return Target(Kind.LOCAL, app, raw_rest, doc_id="_local/" + decoded[2])
+        if first == "_local" and len(rest) > 2:
+            raise BadRequest(LOCAL_ATTACHMENTS)  # CouchDB's answer, for every method
         if dfirst.startswith("_design"):
             raise Forbidden("design documents are not available through couchgate")
         raise Forbidden(f"{dfirst.split('/')[0]} is not available through couchgate")

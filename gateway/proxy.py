@@ -10,6 +10,7 @@ Once a response has started nothing can become a JSON error, so every refusal ha
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import logging
@@ -145,6 +146,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return await _create_db(request, device, target.app)
     if target.kind is Kind.DB and request.method == "DELETE":
         return await _delete_db(request, device, target.app)
+    if target.kind is Kind.DB and request.method == "POST":
+        return await _post_doc(request, device, target)
     if target.kind is Kind.ENDPOINT and target.endpoint == "_bulk_docs":
         return await _bulk_docs(request, device, target)
     if target.kind is Kind.ENDPOINT and target.endpoint == "_changes" and request.method == "POST":
@@ -202,6 +205,25 @@ async def _admit_locals(
         await request.app[keys.IDENTITIES].admit_local_docs(
             device.uid, target.app, sizes, LOCAL_DOCS_PER_APP
         )
+
+
+async def _post_doc(request: web.Request, device: Device, target: Target) -> web.StreamResponse:
+    """``POST /db/<app>``: a document whose id the upstream makes (or its own ``_id``), held to
+    exactly what a PUT of it would be: JSON only, design documents, encryption, caps, quotas."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    body = await read_capped(request, request.app[keys.SETTINGS].max_request_size)
+    doc = parse_json(body)
+    doc_id = policy.doc_id_of(doc)
+    if isinstance(doc, dict) and "_id" in doc and not isinstance(doc["_id"], str):
+        raise BadRequest("Document id must be a string")
+    policy.check_doc(doc_id, doc, encryption_required=_sealed_only(request, target))
+    if doc_id.startswith(policy.LOCAL_PREFIX):
+        if len(body) > policy.LOCAL_DOC_LIMIT:
+            raise TooLarge(f"a _local document may hold at most {policy.LOCAL_DOC_LIMIT} bytes")
+        await _admit_locals(request, device, target, {doc_id: len(body)})
+    # To the database itself: pouchdb-server takes a POST to "/db/" for something else.
+    return await forward(request, device, dataclasses.replace(target, raw_rest=""), body=body)
 
 
 async def _put_doc(request: web.Request, device: Device, target: Target) -> web.StreamResponse:
