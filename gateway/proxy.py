@@ -122,8 +122,30 @@ def is_live(target: Target) -> bool:
     return target.is_live_feed_candidate and target.feed in LIVE_FEEDS
 
 
+def client_gone(request: web.Request) -> bool:
+    """Whether the client hung up (its connection is closed or closing)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 async def handle(request: web.Request) -> web.StreamResponse:
-    """Every request under ``/db``: classify, authenticate, authorize, then forward."""
+    """Every request under ``/db``; a client that hung up ends it as cancelled.
+
+    A runner that cancels handlers (``couchgate serve``) ends such a request so already; under
+    one that does not (aiohttp's default, gunicorn's worker) the handler finds out when it next
+    reads or writes, as a connection error that is not the upstream's. Ending it the same way
+    keeps it out of the warnings and counts it as 499 (client closed), not 503.
+    """
+    try:
+        return await _handle(request)
+    except (ConnectionError, aiohttp.ClientError, UpstreamUnavailable):
+        if client_gone(request):
+            raise asyncio.CancelledError from None
+        raise
+
+
+async def _handle(request: web.Request) -> web.StreamResponse:
+    """Classify, authenticate, authorize, then forward."""
     raw_path = request.raw_path.partition("?")[0]
     target = paths.classify(request.method, raw_path[len(PREFIX) :])
     request[keys.ROUTE_CLASS] = target.route_class
@@ -396,7 +418,8 @@ class _UpstreamCall:
                 allow_redirects=False,
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("upstream request failed: %s", type(exc).__name__)
+            if not client_gone(request):  # else the client's body failed, not the upstream
+                log.warning("upstream request failed: %s", type(exc).__name__)
             raise UpstreamUnavailable() from None
         if self._response.status == 401:
             self._response.release()
@@ -424,7 +447,7 @@ async def forward(
             try:
                 async for chunk in up.content.iter_any():
                     await response.write(chunk)
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
                 return _cut_off(request, response, exc)
             await response.write_eof()
             return response
@@ -441,7 +464,7 @@ async def forward(
             longpoll = target.feed == "longpoll"
             try:
                 sent = await _pump_until(up, response, stop, keep=longpoll)
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
                 return _cut_off(request, response, exc)
             if stop.is_set() and longpoll:
                 ending = None if sent is None else longpoll_ending(sent, target.since)
@@ -478,6 +501,8 @@ def _cut_off(
 ) -> web.StreamResponse:
     """Too late for a JSON error: cut the client off so it cannot mistake a truncated body for
     a whole one, and let it retry."""
+    if client_gone(request):
+        raise asyncio.CancelledError  # the client left: it was the write that failed
     if failure is not None:
         log.warning("upstream failed mid-response: %s", type(failure).__name__)
     if request.transport is not None:
