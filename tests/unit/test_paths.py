@@ -131,3 +131,29 @@ def test_app_patterns() -> None:
     assert app_enabled(("*",), "notes")
     assert app_enabled(("notes", "todo-*"), "todo-work")
     assert not app_enabled(("notes",), "todo")
+
+
+@pytest.mark.parametrize(
+    ("name", "legal"),
+    [
+        ("a", True),
+        ("notes_2-b", True),
+        ("a" * 64, True),
+        ("a" * 65, False),
+        ("a+b", False),
+        ("a%2Bb", False),
+        ("a$b", False),
+        ("a(b)", False),
+        ("a%2Fb", False),
+        ("1notes", False),
+        ("Notes", False),
+    ],
+)
+def test_app_names_follow_the_documented_rule(name: str, legal: bool) -> None:
+    """docs/app-names.md: narrower than CouchDB's database names, one spelling in any URL."""
+    if legal:
+        assert classify("GET", f"/{name}").app == name
+    else:
+        with pytest.raises(CouchError) as refused:
+            classify("GET", f"/{name}")
+        assert refused.value.error == "illegal_database_name"
