@@ -170,6 +170,8 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         return await _delete_db(request, device, target.app)
     if target.kind is Kind.DB and request.method == "POST":
         return await _post_doc(request, device, target)
+    if target.kind is Kind.DB and request.method == "GET":
+        return await _db_info(request, device, target)
     if target.kind is Kind.ENDPOINT and target.endpoint == "_bulk_docs":
         return await _bulk_docs(request, device, target)
     if target.kind is Kind.ENDPOINT and target.endpoint == "_changes" and request.method == "POST":
@@ -227,6 +229,22 @@ async def _admit_locals(
         await request.app[keys.IDENTITIES].admit_local_docs(
             device.uid, target.app, sizes, LOCAL_DOCS_PER_APP
         )
+
+
+async def _db_info(request: web.Request, device: Device, target: Target) -> web.Response:
+    """The database's info with the name the client knows it by: the app, not ``u<uid>-<app>``."""
+    async with _UpstreamCall(request, device, target, None, live=False) as up:
+        if up.status >= 400:
+            return await _upstream_error(up, device, target)
+        answer = await up.read()
+        info = parse_json(answer) if up.status == 200 else None
+        if not isinstance(info, dict):
+            return _response_from(up, answer)
+        info["db_name"] = target.app
+        headers = downstream_headers(up.headers)
+        for name in (hdrs.CONTENT_LENGTH, hdrs.CONTENT_TYPE):
+            headers.popall(name, None)
+        return web.json_response(info, status=up.status, headers=headers)
 
 
 async def _post_doc(request: web.Request, device: Device, target: Target) -> web.StreamResponse:

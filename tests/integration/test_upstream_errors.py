@@ -36,3 +36,19 @@ async def test_error_answers_are_couchdb_json_and_name_nothing_internal(
     assert not any(leak in text for leak in LEAKS), text
     assert device.user not in text and gateway.upstream_db(device, "notes") not in text
     assert (await gateway.peek("GET", "/"))[0] == 200
+
+
+async def test_database_info_names_the_app_not_the_internal_database(
+    gateway: GatewayHarness,
+) -> None:
+    device = await gateway.new_device()
+    assert (await gateway.call("PUT", "/db/notes", device=device))[0] == 201
+    for path in ("/db/notes", "/db/notes/"):
+        async with gateway.session.get(gateway.url + path, headers=device.headers) as r:
+            text = await r.text()
+            assert r.status == 200 and r.content_type == "application/json", text
+        assert device.user not in text
+        status, info = await gateway.call("GET", path, device=device)
+        assert info["db_name"] == "notes" and "doc_count" in info
+    status, missing = await gateway.call("GET", "/db/other", device=device)
+    assert status == 404 and device.user not in str(missing)
