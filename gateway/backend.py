@@ -51,6 +51,7 @@ class Backend:
     records_ready: bool = False
     """Whether the records database is known to exist with its admin-only ``_security``; until
     then the gateway answers 503 (see :mod:`gateway.ops`)."""
+    _selector_in_query: bool | None = None
 
     async def ensure_records(self) -> None:
         """Create the records database if need be and keep it admin-only. Raises what the
@@ -137,6 +138,18 @@ class Backend:
             if await self.delete_user_db(uid, app):
                 deleted.append(app)
         return deleted
+
+    async def reads_selector_from_query(self) -> bool:
+        """Whether the upstream reads a ``_changes`` selector from the query, not the POST body
+        as CouchDB does: pouchdb-server (express-pouchdb) does, and dies of a selector filter
+        without one. Asked once; CouchDB must not get it there, as a long query breaks it."""
+        if self._selector_in_query is None:
+            try:
+                info = await self.server_info()
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                raise UpstreamUnavailable() from None
+            self._selector_in_query = "express-pouchdb" in info
+        return self._selector_in_query
 
     async def server_info(self) -> dict[str, object]:
         info: dict[str, object] = await self.couch.info()

@@ -6,8 +6,8 @@ name of a design document, fails to find it, and the unhandled error ends the wh
 So the request is refused here with the answer CouchDB 3.5 gives, before anything is forwarded.
 
 CouchDB reads the selector only from a POST body, and ``doc_ids`` from the body of a POST or the
-query of a GET. pouchdb-server reads the selector only from the query; so a checked selector is
-also written into the forwarded query, where CouchDB ignores it.
+query of a GET. pouchdb-server reads the selector only from the query; so for it, and only for it
+(a long query breaks CouchDB), a checked selector is also written into the forwarded query.
 """
 
 from __future__ import annotations

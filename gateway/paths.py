@@ -170,8 +170,9 @@ def with_query(target: Target, raw_query: str, method: str = "GET") -> Target:
 
 
 def with_selector(target: Target, selector: object) -> Target:
-    """A POST ``_changes`` target whose query carries the body's checked selector, for upstreams
-    that read it only there (pouchdb-server), and no ``doc_ids`` or selector of the client's own."""
+    """A POST ``_changes`` target with no ``doc_ids`` or selector of the client's own in its
+    query, and ``selector`` (the body's, checked) there for upstreams that read it only there
+    (pouchdb-server); None leaves it out."""
     query = parse_qsl(target.query, keep_blank_values=True)
     kept = [(k, v) for k, v in query if k not in ("selector", "doc_ids")]
     if selector is not None:

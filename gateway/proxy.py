@@ -317,6 +317,8 @@ async def _post_changes(request: web.Request, device: Device, target: Target) ->
     # apply a ``doc_ids`` whatever the filter.
     kept = {name: body[name] for name in ("selector", "doc_ids") if filter_name == "_" + name}
     selector = kept.get("selector")
+    if selector is not None and not await request.app[keys.BACKEND].reads_selector_from_query():
+        selector = None
     forwarded = json.dumps(kept).encode()
     return await forward(request, device, paths.with_selector(target, selector), body=forwarded)
 

@@ -115,3 +115,28 @@ async def test_well_formed_filters_pass_on_every_upstream(
     )
     assert [row["id"] for row in got["results"]] == ["b"]
     assert await _upstream_up(gateway)
+
+
+async def test_a_long_selector_reaches_every_upstream_where_it_reads_it(
+    gateway: GatewayHarness,
+) -> None:
+    """CouchDB takes the selector from the body only, and a query as long as this one breaks it:
+    the copy in the query goes to pouchdb-server alone (which refuses a query this long with a
+    431, retold in CouchDB's shape, and stays up)."""
+    device = await gateway.new_device()
+    await gateway.call("PUT", "/db/notes", device=device)
+    assert (await gateway.call("PUT", "/db/notes/id000007", device=device, json={}))[0] == 201
+    selector = {"_id": {"$in": [f"id{i:06d}" for i in range(2000)]}}
+    status, got = await gateway.call(
+        "POST",
+        "/db/notes/_changes?filter=_selector",
+        device=device,
+        data=json.dumps({"selector": selector}),
+        headers=JSON,
+    )
+    if gateway.upstream.kind == "pouchdb-server":
+        assert status == 431 and set(got) == {"error", "reason"}, got
+        assert await _upstream_up(gateway)
+        return
+    assert status == 200, got
+    assert [row["id"] for row in got["results"]] == ["id000007"]
