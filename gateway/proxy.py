@@ -499,11 +499,16 @@ async def _upstream_error(
     up: aiohttp.ClientResponse, device: Device, target: Target
 ) -> web.Response:
     """An upstream error answer, retold in CouchDB's shape without internal names or traces."""
+    body = bytearray()
     try:
-        body = await up.content.read(upstream_errors.ERROR_BODY_LIMIT)
+        while len(body) < upstream_errors.ERROR_BODY_LIMIT:
+            chunk = await up.content.read(upstream_errors.ERROR_BODY_LIMIT - len(body))
+            if not chunk:
+                break
+            body += chunk
     except (aiohttp.ClientError, TimeoutError):
-        body = b""
-    answer = upstream_errors.client_error(up.status, body, device.uid, target.app)
+        pass  # what arrived is told as well as it can be; a cut JSON becomes its status's error
+    answer = upstream_errors.client_error(up.status, bytes(body), device.uid, target.app)
     if hdrs.RETRY_AFTER in up.headers:
         answer.headers[hdrs.RETRY_AFTER] = up.headers[hdrs.RETRY_AFTER]
     return answer

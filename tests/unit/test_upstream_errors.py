@@ -33,3 +33,10 @@ def test_pages_and_traces_become_the_error_of_their_status() -> None:
         "reason": "Document update conflict.",
     }
     assert answer(404, b'{"error":"<b>","reason":"x"}')["error"] == "not_found"
+
+
+def test_a_cut_json_error_becomes_the_error_of_its_status() -> None:
+    assert answer(409, b'{"error":"conflict","rea') == {
+        "error": "conflict",
+        "reason": "Document update conflict.",
+    }
