@@ -1,10 +1,10 @@
-"""The JSON document at the head of a ``multipart/related`` document PUT, and nothing more.
+"""A ``multipart/related`` document PUT: its JSON document, and the framing of every part.
 
 CouchDB's replicator sends a document with attachments as ``multipart/related``: the document as
 JSON in the first part, each attachment's bytes in a part after it. The policy must see the
-document; the attachments (up to gigabytes) must stream. So the body is read only as far as the
-end of the first part (under the size cap), checked, and then those bytes and the rest of the
-body go upstream unchanged.
+document, so the body is read as far as the end of the first part (under the size cap) and
+checked first; the rest is then checked part by part (:class:`PartsChecker`) into a spool that
+goes upstream, unchanged, only once the whole body has passed (:func:`spool_checked`).
 
 The first part is found the way CouchDB's own parser finds it (``couch_httpd``'s
 ``parse_multipart_request``): anything before the first ``--<boundary>`` is a preamble, the part
@@ -14,7 +14,9 @@ it any other way would let a crafted body show the gateway one document and stor
 
 from __future__ import annotations
 
+import asyncio
 import re
+import tempfile
 from collections.abc import AsyncIterator
 from email.message import Message
 from typing import Protocol
@@ -159,13 +161,6 @@ _CRLF = b"\r\n"
 _FILENAME = re.compile(r'attachment; filename="([^"\\]*)"')
 
 
-class Refused:
-    """Holds why a body stopped being forwarded, for the answer to the client."""
-
-    def __init__(self) -> None:
-        self.error: BadRequest | None = None
-
-
 class PartsChecker:
     """Let a multipart body past its first part through only as far as it is well framed.
 
@@ -173,9 +168,8 @@ class PartsChecker:
     in the document's order, named in exactly the header CouchDB's replicator writes:
     ``Content-Disposition: attachment; filename="<name>"``. express-pouchdb's parser reads a part
     without a file name as JSON and dies of the parse error, and one that names another
-    attachment would store bytes under a name the gateway never checked. Part bodies stream; a
-    header block is held back until it is whole and checked, so a refused part never reaches
-    the upstream, nor does the closing delimiter of a body that ends short.
+    attachment would store bytes under a name the gateway never checked. A header block is held
+    back until it is whole and checked, so what :meth:`feed` returns is always well framed.
     """
 
     def __init__(self, boundary: bytes, follows: list[str]) -> None:
@@ -281,26 +275,54 @@ def check_first_part(part: FirstPart, boundary: bytes) -> None:
         raise BadRequest("the document part of a multipart request cannot name a file")
 
 
-async def checked_replay(
-    part: FirstPart, boundary: bytes, follows: list[str], rest: ByteStream, refused: Refused
-) -> AsyncIterator[bytes]:
-    """The document part, then the rest of the body as far as :class:`PartsChecker` lets it.
+SPOOL_IN_MEMORY = 1024 * 1024
+SPOOL_CHUNK = 256 * 1024
 
-    A refusal is kept in ``refused`` and ends the stream with an error, which cuts the upstream
-    request short: the proxy then answers the refusal rather than the broken upload.
+
+class Spool:
+    """A whole multipart body, checked, waiting to go upstream: in memory up to
+    :data:`SPOOL_IN_MEMORY`, then in a temporary file written and read off the event loop."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+        self.size = 0
+
+    async def write(self, data: bytes) -> None:
+        if data:
+            self.size += len(data)
+            await asyncio.to_thread(self._file.write, data)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        await asyncio.to_thread(self._file.seek, 0)
+        while chunk := await asyncio.to_thread(self._file.read, SPOOL_CHUNK):
+            yield chunk
+
+    def close(self) -> None:
+        self._file.close()
+
+
+async def spool_checked(
+    part: FirstPart, boundary: bytes, follows: list[str], rest: ByteStream, limit: int
+) -> Spool:
+    """The whole body, framed as :class:`PartsChecker` requires, before any of it goes upstream.
+
+    Not streamed on purpose: express-pouchdb dies of any multipart upload that ends short (its
+    parser's error is an unhandled rejection), so a body refused halfway, or one whose client
+    leaves halfway, must never have started upstream. ``limit`` bounds it (413 past it), as the
+    upstream's own request size limit would.
     """
-    checker = PartsChecker(boundary, follows)
-    head = part.head
+    spool = Spool()
     try:
-        yield head[: part.body_end]
-        out = checker.feed(head[part.body_end :])
-        if out:
-            yield out
+        checker = PartsChecker(boundary, follows)
+        head = part.head
+        await spool.write(head[: part.body_end])
+        await spool.write(checker.feed(head[part.body_end :]))
         while chunk := await rest.readany():
-            out = checker.feed(chunk)
-            if out:
-                yield out
+            if spool.size + len(chunk) > limit:
+                raise TooLarge(f"the multipart request is larger than {limit} bytes")
+            await spool.write(checker.feed(chunk))
         checker.finish()
-    except BadRequest as error:
-        refused.error = error
+    except BaseException:
+        spool.close()
         raise
+    return spool

@@ -267,7 +267,7 @@ async def _post_doc(request: web.Request, device: Device, target: Target) -> web
 
 
 async def _put_doc(request: web.Request, device: Device, target: Target) -> web.StreamResponse:
-    """Check the document, then forward it; attachments in a multipart body stream past.
+    """Check the document, then forward it; a multipart body only once all of it is checked.
 
     Only the two forms CouchDB knows, recognised as CouchDB recognises them (the raw header
     starting ``multipart/related;``, else JSON): any other spelling could be read one way here
@@ -286,15 +286,12 @@ async def _put_doc(request: web.Request, device: Device, target: Target) -> web.
         document = parse_json(part.document)
         policy.check_doc(target.doc_id, document, encryption_required=sealed_only)
         multipart.check_first_part(part, boundary)
-        refused = multipart.Refused()
         follows = multipart.follows_names(document)
-        rest = multipart.checked_replay(part, boundary, follows, request.content, refused)
+        spool = await multipart.spool_checked(part, boundary, follows, request.content, limit)
         try:
-            return await forward(request, device, target, body=rest)
-        except UpstreamUnavailable:
-            if refused.error is not None:
-                raise refused.error from None
-            raise
+            return await forward(request, device, target, body=spool.chunks())
+        finally:
+            spool.close()
     if request.content_type != "application/json" or raw_type.lower().startswith("multipart"):
         raise UnsupportedMediaType(
             "Content-Type must be application/json or multipart/related with a boundary"

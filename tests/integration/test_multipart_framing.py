@@ -3,11 +3,16 @@ them (issue 9, finding 1): an attachment part without a file name killed express
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
 import pytest
+from yarl import URL
 
 from tests.harness import GatewayHarness
+
+MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 
 BOUNDARY = "0d4f5e8a9c2b4e1f8a7d6c5b4a392817"
 DOC = {"_id": "mp", "_attachments": {"a.bin": {"follows": True, "content_type": "x/y"}}}
@@ -92,3 +97,42 @@ async def test_well_framed_attachments_are_stored(gateway: GatewayHarness) -> No
             f"{device.db_url('notes')}/mp/{name}", headers=device.headers
         ) as r:
             assert (r.status, await r.read()) == (200, data)
+
+
+async def test_a_client_leaving_mid_upload_leaves_the_upstream_up(gateway: GatewayHarness) -> None:
+    """express-pouchdb dies of any multipart upload that ends short: nothing is forwarded before
+    the whole body is here and checked."""
+    device = await gateway.new_device()
+    assert (await gateway.call("PUT", "/db/notes", device=device))[0] == 201
+    url = URL(gateway.url)
+    whole = body()
+    for cut in (len(whole) // 2, len(whole) - 3):
+        _, writer = await asyncio.open_connection(url.host, url.port)
+        writer.write(
+            (
+                f"PUT /db/notes/mp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {device.token}\r\n"
+                f'Content-Type: multipart/related; boundary="{BOUNDARY}"\r\n'
+                f"Content-Length: {len(whole)}\r\n\r\n"
+            ).encode()
+            + whole[:cut]
+        )
+        await writer.drain()
+        writer.transport.abort()
+    status, _ = await gateway.call("PUT", "/db/notes/after", device=device, json={})
+    assert status == 201
+    assert (await gateway.peek("GET", "/"))[0] == 200
+    assert (await gateway.call("GET", "/db/notes/mp", device=device))[0] == 404
+
+
+async def test_a_multipart_body_past_the_size_cap_is_413(make_gateway: MakeGateway) -> None:
+    gateway = await make_gateway(max_request_size=100_000)
+    device = await gateway.new_device()
+    assert (await gateway.call("PUT", "/db/notes", device=device))[0] == 201
+    status, answer = await gateway.call(
+        "PUT",
+        "/db/notes/mp",
+        device=device,
+        data=body(parts=[(GOOD_HEAD, b"x" * 200_000)]),
+        headers={"Content-Type": f'multipart/related; boundary="{BOUNDARY}"'},
+    )
+    assert (status, answer["error"]) == (413, "too_large"), answer
