@@ -70,9 +70,12 @@ async def usage(backend: Backend, user: User) -> list[AppUsage]:
 
 
 async def delete_app_data(app: web.Application, uid: str, name: str) -> bool:
-    """Delete the remote copy of one app; the devices keep theirs. False if there was none."""
-    deleted = await app[keys.BACKEND].delete_user_db(uid, name)
-    await app[keys.IDENTITIES].remove_app(uid, name)
+    """Delete the remote copy of one app, listed in the records or not; the devices keep
+    theirs. False if there was none."""
+    identities = app[keys.IDENTITIES]
+    async with identities.app_changes.hold(f"{uid}/{name}"):
+        deleted = await app[keys.BACKEND].delete_user_db(uid, name)
+        await identities.remove_app(uid, name)
     return deleted
 
 
@@ -86,6 +89,6 @@ async def delete_account(app: web.Application, uid: str) -> User | None:
         return None
     for device in devices:
         app[keys.FEEDS].close_device(device.key)
-    for name in user.apps:
-        await app[keys.BACKEND].delete_user_db(uid, name)
+    # Every database named for the account, including any the records lost track of.
+    await app[keys.BACKEND].delete_user_dbs(uid, user.apps)
     return user

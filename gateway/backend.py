@@ -8,8 +8,9 @@ no cookies are ever kept: one session carries many users' requests.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -18,6 +19,7 @@ from aiocouch.exception import NotFoundError
 from yarl import URL
 
 from gateway.config import Settings
+from gateway.errors import NotFound, UpstreamUnavailable
 from gateway.upstream_auth import admin_headers
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class Backend:
     records_ready: bool = False
     """Whether the records database is known to exist with its admin-only ``_security``; until
     then the gateway answers 503 (see :mod:`gateway.ops`)."""
+    _selector_in_query: bool | None = None
 
     async def ensure_records(self) -> None:
         """Create the records database if need be and keep it admin-only. Raises what the
@@ -80,16 +83,20 @@ class Backend:
             "admins": {"names": [], "roles": []},
             "members": {"names": [member_name(uid)], "roles": []},
         }
-        for _ in range(3):
-            security = await db.security()
-            if security.members == [member_name(uid)] and security.admins in (None, []):
-                break
-            security.update(wanted)
-            try:
-                await security.save()
-                break
-            except ConflictError:  # another request provisioned it at the same moment
-                continue
+        try:
+            for _ in range(3):
+                security = await db.security()
+                if security.members == [member_name(uid)] and security.admins in (None, []):
+                    break
+                security.update(wanted)
+                try:
+                    await security.save()
+                    break
+                except ConflictError:  # another request provisioned it at the same moment
+                    continue
+        except NotFoundError:
+            # Deleted between its creation and its _security (a DELETE of the same app).
+            raise NotFound("Database does not exist.") from None
         return created
 
     async def delete_user_db(self, uid: str, app: str) -> bool:
@@ -98,6 +105,51 @@ class Backend:
         except NotFoundError:
             return False
         return True
+
+    async def user_db_apps(self, uid: str) -> list[str]:
+        """The apps of every upstream database named for this user, whatever the records say.
+
+        Asked by key range (CouchDB), filtered here too: pouchdb-server ignores the range.
+        """
+        prefix = db_name(uid, "")
+        params = {"startkey": json.dumps(prefix), "endkey": json.dumps(prefix + "\ufff0")}
+        try:
+            async with self.http.get(
+                self.url / "_all_dbs",
+                params=params,
+                headers={**admin_headers(self.settings), "Accept": "application/json"},
+                timeout=ADMIN_CALL_TIMEOUT,
+            ) as resp:
+                if resp.status != 200:
+                    raise UpstreamUnavailable("the database did not list its databases")
+                names = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            raise UpstreamUnavailable() from None
+        if not isinstance(names, list):
+            raise UpstreamUnavailable("the database did not list its databases")
+        return sorted(
+            n[len(prefix) :] for n in names if isinstance(n, str) and n.startswith(prefix)
+        )
+
+    async def delete_user_dbs(self, uid: str, known: Iterable[str] = ()) -> list[str]:
+        """Delete every database of this user: those named for it upstream and ``known``."""
+        deleted = []
+        for app in sorted({*known, *await self.user_db_apps(uid)}):
+            if await self.delete_user_db(uid, app):
+                deleted.append(app)
+        return deleted
+
+    async def reads_selector_from_query(self) -> bool:
+        """Whether the upstream reads a ``_changes`` selector from the query, not the POST body
+        as CouchDB does: pouchdb-server (express-pouchdb) does, and dies of a selector filter
+        without one. Asked once; CouchDB must not get it there, as a long query breaks it."""
+        if self._selector_in_query is None:
+            try:
+                info = await self.server_info()
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                raise UpstreamUnavailable() from None
+            self._selector_in_query = "express-pouchdb" in info
+        return self._selector_in_query
 
     async def server_info(self) -> dict[str, object]:
         info: dict[str, object] = await self.couch.info()

@@ -35,6 +35,7 @@ import aiohttp
 from aiohttp import hdrs, web
 from yarl import URL
 
+from gateway import upstream_errors
 from gateway.backend import Backend, db_name, member_name
 from gateway.errors import UpstreamUnavailable
 from gateway.feeds import Stop
@@ -369,6 +370,8 @@ class _Feed:
     async def _answer(self, read: _Read) -> web.StreamResponse:
         """Send a read's answer as the long poll's: whole, or its body after heartbeats."""
         if self.response is None:
+            if read.status != 200:  # retold as the proxy retells upstream errors
+                return upstream_errors.client_error(read.status, read.body, self.uid, self.app)
             response = web.Response(status=read.status, body=read.body, headers=read.headers)
             await response.prepare(self.request)
             await response.write_eof()

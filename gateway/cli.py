@@ -377,9 +377,8 @@ async def _users_remove(backend: Backend, args: argparse.Namespace) -> int:
     user = None if uid is None else await identities.remove_user(uid)
     if user is None:
         raise CommandError(f"no such user: {args.user}")
-    for app in user.apps:
-        await backend.delete_user_db(user.uid, app)
-    print(f"removed user {user.uid} and {len(user.apps)} database(s)")
+    deleted = await backend.delete_user_dbs(user.uid, user.apps)
+    print(f"removed user {user.uid} and {len(deleted)} database(s)")
     return EXIT_OK
 
 

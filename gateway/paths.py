@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qsl, unquote, urlencode
 
+from gateway import changes_filter
 from gateway.errors import (
     BadRequest,
     CouchError,
@@ -26,9 +28,12 @@ from gateway.errors import (
 )
 
 APP = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 READ = ("GET", "HEAD")
 READ_WRITE = ("GET", "HEAD", "PUT", "DELETE")
+DB_METHODS = (*READ_WRITE, "POST")
+"""POST to the database creates a document with an id the server makes, as CouchDB allows."""
 ENDPOINTS: dict[str, tuple[str, ...]] = {
     "_changes": ("GET", "HEAD", "POST"),
     "_all_docs": ("GET", "HEAD", "POST"),
@@ -38,6 +43,7 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "_ensure_full_commit": ("POST",),
 }
 CHANGES_FILTERS = {"_doc_ids", "_selector"}
+LOCAL_ATTACHMENTS = "_local documents do not accept attachments."
 
 
 class Kind(StrEnum):
@@ -90,6 +96,8 @@ def classify(method: str, raw: str) -> Target:
         return Target(Kind.SERVER)
     if not raw.startswith("/"):
         raise NotFound("Database does not exist.")
+    if _BAD_ESCAPE.search(raw):
+        raise BadRequest("invalid_url_encoding")  # CouchDB's answer; express's is a stack trace
     segments = raw[1:].split("/")
     decoded = [unquote(s) for s in segments]
     if any(s in (".", "..") for s in (*segments, *decoded)):
@@ -103,7 +111,7 @@ def classify(method: str, raw: str) -> Target:
     rest = segments[1:]
     raw_rest = raw[1 + len(app) :]
     if not rest or rest == [""]:
-        _allowed(READ_WRITE, method)
+        _allowed(DB_METHODS, method)
         return Target(Kind.DB, app, raw_rest)
 
     first, dfirst = rest[0], decoded[1]
@@ -116,6 +124,8 @@ def classify(method: str, raw: str) -> Target:
         if first == "_local" and len(rest) == 2:
             _allowed(READ_WRITE, method)
             return Target(Kind.LOCAL, app, raw_rest, doc_id="_local/" + decoded[2])
+        if first == "_local" and len(rest) > 2:
+            raise BadRequest(LOCAL_ATTACHMENTS)  # CouchDB's answer, for every method
         if dfirst.startswith("_design"):
             raise Forbidden("design documents are not available through couchgate")
         raise Forbidden(f"{dfirst.split('/')[0]} is not available through couchgate")
@@ -125,7 +135,7 @@ def classify(method: str, raw: str) -> Target:
     return Target(kind, app, raw_rest, doc_id=dfirst)
 
 
-def with_query(target: Target, raw_query: str) -> Target:
+def with_query(target: Target, raw_query: str, method: str = "GET") -> Target:
     """The target with the query it will forward; refuses what would reach past the allow-list.
 
     For ``_changes`` the query is decided on as CouchDB reads it (keys in any case, the last of
@@ -145,12 +155,29 @@ def with_query(target: Target, raw_query: str) -> Target:
         raise Forbidden("only the _doc_ids and _selector filters are available")
     if "view" in params:
         raise Forbidden("view filters are not available through couchgate")
+    if method != "POST":
+        # A GET carries its filter's argument in the query, or (a selector) cannot carry it.
+        if params.get("filter") == "_selector":
+            raise BadRequest(changes_filter.SELECTOR_MISSING)
+        if params.get("filter") == "_doc_ids":
+            changes_filter.doc_ids_from_query(params.get("doc_ids"))
     return dataclasses.replace(
         target,
         query=urlencode(list(params.items())),
         feed=params.get("feed", "normal"),
         since=params.get("since"),
     )
+
+
+def with_selector(target: Target, selector: object) -> Target:
+    """A POST ``_changes`` target with no ``doc_ids`` or selector of the client's own in its
+    query, and ``selector`` (the body's, checked) there for upstreams that read it only there
+    (pouchdb-server); None leaves it out."""
+    query = parse_qsl(target.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in query if k not in ("selector", "doc_ids")]
+    if selector is not None:
+        kept.append(("selector", json.dumps(selector, separators=(",", ":"))))
+    return dataclasses.replace(target, query=urlencode(kept))
 
 
 def app_enabled(patterns: Iterable[str], app: str) -> bool:

@@ -7,26 +7,31 @@ With encryption required for an app (the default; see ``plaintext_apps``), a doc
 nothing but ``_``-fields and one ``e2e`` envelope (docs/encryption-format.md), so a misconfigured
 client cannot leave plaintext on the server. The gateway holds no keys: it checks the *shape* of
 the envelope and never tries to open it. Three kinds of document pass without an envelope: bare
-tombstones (nothing to hide), ``_local/*`` documents (replication checkpoints) and the
-passphrase-wrapped key record ``ep1-keywrap-<kid>``, which is ciphertext of its own and is held
-to its exact schema. Attachments are held to the shape the plugins store them in
-(docs/encryption-format.md, "Attachments"): a random name, ``application/octet-stream``, and at
-least a nonce and a tag of bytes.
+tombstones (nothing to hide), ``_local/*`` documents held to what a replication checkpoint holds
+(see :func:`check_checkpoint`) and the passphrase-wrapped key record ``ep1-keywrap-<kid>``, which
+is ciphertext of its own and is held to its exact schema. Attachments are held to the shape the
+plugins store them in (docs/encryption-format.md, "Attachments"): a random name,
+``application/octet-stream``, and at least a nonce and a tag of bytes.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from typing import Any
 
-from gateway.errors import BadRequest, CouchError, Forbidden
+from gateway.errors import BadRequest, CouchError, Forbidden, TooLarge
 
 DESIGN_REFUSED = "design documents are not available through couchgate"
 NOT_ENCRYPTED = "document is not encrypted"
 ATTACHMENT_NOT_ENCRYPTED = "attachment is not encrypted"
 BAD_WRAP = "not a valid ep1w key wrap record"
+
+LOCAL_DOC_LIMIT = 64 * 1024
+"""Checkpoints are small and hold no user data; the cap keeps ``_local`` documents from being a
+place to keep data past the quota and the encryption policy, on every route that writes them."""
 
 ENVELOPE_FIELD = "e2e"
 LOCAL_PREFIX = "_local/"
@@ -50,6 +55,10 @@ SEALED_ATTACHMENT_TYPE = "application/octet-stream"
 SEALED_ATTACHMENT_MIN_BYTES = NONCE_BYTES + TAG_BYTES
 
 _STORED_NAME = re.compile(r"[0-9a-f]{32}")
+_HASH = re.compile(r"[0-9a-f]{32}")
+_REVISION = re.compile(r"[1-9][0-9]{0,15}-[0-9a-f]{32}")
+REVISIONS_MAX = 1000
+"""CouchDB's default ``revs_limit``: no honest replication sends a longer history."""
 
 _B64U = re.compile(r"[A-Za-z0-9_-]*")
 
@@ -60,14 +69,30 @@ def check_doc(doc_id: str, doc: Any, *, encryption_required: bool = False) -> No
         raise BadRequest("Document must be a JSON object")
     if doc_id.startswith("_design/"):
         raise Forbidden(DESIGN_REFUSED)
+    if doc_id.startswith(LOCAL_PREFIX) and local_size(doc) > LOCAL_DOC_LIMIT:
+        raise TooLarge(f"a _local document may hold at most {LOCAL_DOC_LIMIT} bytes")
     if encryption_required:
         check_sealed(doc_id, doc)
+
+
+def local_size(doc: dict[str, Any]) -> int:
+    """A ``_local`` document's size as JSON, however the client spaced it."""
+    return len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def local_sizes(docs: list[Any]) -> dict[str, int]:
+    """The ``_local`` documents among ``docs``, by id, with their sizes."""
+    return {
+        doc_id_of(doc): local_size(doc) for doc in docs if doc_id_of(doc).startswith(LOCAL_PREFIX)
+    }
 
 
 def check_sealed(doc_id: str, doc: dict[str, Any]) -> None:
     """Refuse a document that would store anything readable (encryption = required)."""
     if doc_id.startswith(LOCAL_PREFIX):
+        check_checkpoint(doc)
         return
+    check_revisions(doc)
     body = [name for name in doc if not name.startswith("_")]
     if not body and doc.get("_deleted") is True and not doc.get("_attachments"):
         return  # a bare tombstone, like DELETE: there is nothing in it to encrypt
@@ -77,6 +102,119 @@ def check_sealed(doc_id: str, doc: dict[str, Any]) -> None:
         raise Forbidden(NOT_ENCRYPTED)
     if "_attachments" in doc:
         check_sealed_attachments(doc["_attachments"])
+
+
+NOT_A_CHECKPOINT = "a _local document of an encrypted app may only hold a replication checkpoint"
+# What the two replicators write (PouchDB's pouchdb-checkpointer; CouchDB's scheduler job, seen
+# from CouchDB 3.5.2): the fields, their values' shapes, and the history they keep (PouchDB 5,
+# CouchDB 50).
+CHECKPOINT_HISTORY_MAX = 50
+SEQ_MAX_CHARS = 4096
+_CHECKPOINT_SPECIAL = frozenset({"_id", "_rev", "_deleted"})
+_SESSION = re.compile(r"[A-Za-z0-9-]{1,64}")
+_SEQ = re.compile(r"[0-9]+(-[A-Za-z0-9_-]*)?")
+_WORD = re.compile(r"[a-z0-9_-]{1,32}")
+_HTTP_DATE = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT")
+_COUNT_FIELDS = (
+    "missing_checked",
+    "missing_found",
+    "docs_read",
+    "docs_written",
+    "doc_write_failures",
+    "bulk_get_docs",
+    "bulk_get_attempts",
+)
+
+
+def _is_seq(value: object) -> bool:
+    if type(value) is int:
+        return value >= 0
+    return isinstance(value, str) and len(value) <= SEQ_MAX_CHARS and bool(_SEQ.fullmatch(value))
+
+
+def _is_count(value: object) -> bool:
+    return type(value) is int and 0 <= value < 2**53
+
+
+def _string(pattern: re.Pattern[str]) -> Any:
+    return lambda value: isinstance(value, str) and pattern.fullmatch(value) is not None
+
+
+_CHECKPOINT_FIELDS: dict[str, Any] = {
+    "session_id": _string(_SESSION),
+    "source_last_seq": _is_seq,
+    "last_seq": _is_seq,
+    "replication_id_version": _is_count,
+    "version": _is_count,
+    "replicator": _string(_WORD),
+}
+_HISTORY_FIELDS: dict[str, Any] = {
+    "session_id": _string(_SESSION),
+    "last_seq": _is_seq,
+    "start_last_seq": _is_seq,
+    "end_last_seq": _is_seq,
+    "recorded_seq": _is_seq,
+    "start_time": _string(_HTTP_DATE),
+    "end_time": _string(_HTTP_DATE),
+    **dict.fromkeys(_COUNT_FIELDS, _is_count),
+}
+
+
+def check_checkpoint(doc: dict[str, Any]) -> None:
+    """Refuse a ``_local`` document that holds anything but a replication checkpoint.
+
+    Every field must be one of the checkpoint fields with a value of its shape (sequences,
+    session ids, counters, dates), so nothing readable can be parked beside a checkpoint.
+    """
+    for name, value in doc.items():
+        if name in _CHECKPOINT_SPECIAL:
+            continue
+        if name == "history":
+            if not isinstance(value, list) or len(value) > CHECKPOINT_HISTORY_MAX:
+                raise Forbidden(f"{NOT_A_CHECKPOINT}: history must be a list of at most 50")
+            for entry in value:
+                _check_fields(entry, _HISTORY_FIELDS)
+        elif name not in _CHECKPOINT_FIELDS or not _CHECKPOINT_FIELDS[name](value):
+            raise Forbidden(f"{NOT_A_CHECKPOINT}: {name[:40]!r} is not a checkpoint field")
+
+
+def _check_fields(entry: object, fields: dict[str, Any]) -> None:
+    if not isinstance(entry, dict):
+        raise Forbidden(f"{NOT_A_CHECKPOINT}: each history entry must be an object")
+    for name, value in entry.items():
+        if name not in fields or not fields[name](value):
+            raise Forbidden(f"{NOT_A_CHECKPOINT}: {name[:40]!r} is not a history field")
+
+
+BAD_REVISION = (
+    "revision ids in an encrypted app are N-<32 lower-case hex digits>, "
+    f"with at most {REVISIONS_MAX} ancestors in _revisions"
+)
+
+
+def is_revision(value: object) -> bool:
+    """``N-<md5 hex>``, as PouchDB and CouchDB make revision ids."""
+    return isinstance(value, str) and _REVISION.fullmatch(value) is not None
+
+
+def check_revisions(doc: dict[str, Any]) -> None:
+    """Refuse revision ids that could carry anything but a hash (``new_edits=false`` stores
+    them as given): ``_rev`` and ``_revisions`` as PouchDB and CouchDB write them, bounded by
+    CouchDB's default ``revs_limit``."""
+    if "_rev" in doc and not is_revision(doc["_rev"]):
+        raise Forbidden(BAD_REVISION)
+    if "_revisions" not in doc:
+        return
+    revisions = doc["_revisions"]
+    if not isinstance(revisions, dict) or set(revisions) != {"start", "ids"}:
+        raise Forbidden(BAD_REVISION)
+    start, ids = revisions["start"], revisions["ids"]
+    if type(start) is not int or not 1 <= start < 2**53:
+        raise Forbidden(BAD_REVISION)
+    if not isinstance(ids, list) or not 1 <= len(ids) <= min(REVISIONS_MAX, start):
+        raise Forbidden(BAD_REVISION)
+    if not all(isinstance(i, str) and _HASH.fullmatch(i) for i in ids):
+        raise Forbidden(BAD_REVISION)
 
 
 def check_sealed_attachments(attachments: object) -> None:

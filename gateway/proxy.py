@@ -10,19 +10,31 @@ Once a response has started nothing can become a JSON error, so every refusal ha
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 import aiohttp
 from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from gateway import changes_hub, keys, metrics, multipart, paths, policy, quotas
+from gateway import (
+    changes_filter,
+    changes_hub,
+    keys,
+    metrics,
+    multipart,
+    paths,
+    policy,
+    quotas,
+    upstream_errors,
+)
 from gateway.auth.identity import authenticate
 from gateway.auth.records import Device
 from gateway.backend import member_name
@@ -32,6 +44,7 @@ from gateway.errors import (
     FileExists,
     Forbidden,
     NotFound,
+    TooLarge,
     TooManyRequests,
     Unauthorized,
     UnsupportedMediaType,
@@ -44,7 +57,8 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/db"
 ONE_SHOT_READ_TIMEOUT_S = 300
-LOCAL_DOC_LIMIT = 64 * 1024
+LOCAL_DOCS_PER_APP = 256
+"""Checkpoints per app database: one per replication peer and direction is what clients make."""
 LIVE_FEEDS = {"longpoll", "continuous", "eventsource"}
 
 HOP_BY_HOP = frozenset(
@@ -118,12 +132,35 @@ def is_live(target: Target) -> bool:
     return target.is_live_feed_candidate and target.feed in LIVE_FEEDS
 
 
+def client_gone(request: web.Request) -> bool:
+    """Whether the client hung up (its connection is closed or closing)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 async def handle(request: web.Request) -> web.StreamResponse:
-    """Every request under ``/db``: classify, authenticate, authorize, then forward."""
+    """Every request under ``/db``; a client that hung up ends it as cancelled.
+
+    A runner that cancels handlers (``couchgate serve``) ends such a request so already; under
+    one that does not (aiohttp's default, gunicorn's worker) the handler finds out when it next
+    reads or writes, as a connection error that is not the upstream's. Ending it the same way
+    keeps it out of the warnings and counts it as 499 (client closed), not 503.
+    """
+    try:
+        return await _handle(request)
+    except (ConnectionError, aiohttp.ClientError, UpstreamUnavailable):
+        if client_gone(request):
+            raise asyncio.CancelledError from None
+        raise
+
+
+async def _handle(request: web.Request) -> web.StreamResponse:
+    """Classify, authenticate, authorize, then forward."""
     raw_path = request.raw_path.partition("?")[0]
     target = paths.classify(request.method, raw_path[len(PREFIX) :])
     request[keys.ROUTE_CLASS] = target.route_class
-    target = paths.with_query(target, request.raw_path.partition("?")[2])
+    target = paths.with_query(target, request.raw_path.partition("?")[2], request.method)
+    _refuse_content_encoding(request)
     device = await authenticate(request)
 
     if target.kind is Kind.SERVER:
@@ -133,26 +170,49 @@ async def handle(request: web.Request) -> web.StreamResponse:
         )
     if not paths.app_enabled(request.app[keys.SETTINGS].apps, target.app):
         raise Forbidden(f"the app {target.app!r} is not enabled on this server")
+    if target.kind is Kind.LOCAL and (request.content_length or 0) > policy.LOCAL_DOC_LIMIT:
+        raise TooLarge(f"a _local document may hold at most {policy.LOCAL_DOC_LIMIT} bytes")
     await quotas.check_quota(request, device, target)
 
     if target.kind is Kind.DB and request.method == "PUT":
         return await _create_db(request, device, target.app)
     if target.kind is Kind.DB and request.method == "DELETE":
         return await _delete_db(request, device, target.app)
+    if target.kind is Kind.DB and request.method == "POST":
+        return await _post_doc(request, device, target)
+    if target.kind is Kind.DB and request.method == "GET":
+        return await _db_info(request, device, target)
     if target.kind is Kind.ENDPOINT and target.endpoint == "_bulk_docs":
         return await _bulk_docs(request, device, target)
+    if target.kind is Kind.ENDPOINT and target.endpoint == "_changes" and request.method == "POST":
+        return await _post_changes(request, device, target)
     if target.kind is Kind.DOC and request.method == "PUT":
         return await _put_doc(request, device, target)
     if target.kind is Kind.LOCAL and request.method == "PUT":
-        # Checkpoints are small and hold no user data; a cap keeps them from becoming a place
-        # to keep data past the quota and the encryption policy.
-        body = await read_capped(request, LOCAL_DOC_LIMIT)
-        if not isinstance(parse_json(body), dict):
-            raise BadRequest("Document must be a JSON object")
-        return await forward(request, device, target, body=body)
+        return await _put_local(request, device, target)
+    if target.kind is Kind.LOCAL and request.method == "DELETE":
+        response = await forward(request, device, target)
+        if response.status < 300:
+            await request.app[keys.IDENTITIES].forget_local_doc(
+                device.uid, target.app, target.doc_id
+            )
+        return response
     if target.kind is Kind.ATTACHMENT and request.method == "PUT" and _sealed_only(request, target):
         raise Forbidden(ATTACHMENT_PUT_REFUSED)
     return await forward(request, device, target)
+
+
+def _refuse_content_encoding(request: web.Request) -> None:
+    """Refuse a compressed request body, in CouchDB's words (it takes gzip, nothing else).
+
+    aiohttp inflates such a body as it reads it, so forwarding it would mean a body that no
+    longer matches its headers, and a few compressed bytes could expand past every size check
+    counted on the stream's Content-Length (quotas, caps). No replicator compresses requests.
+    """
+    for value in request.headers.getall(hdrs.CONTENT_ENCODING, []):
+        for coding in (c.strip() for c in value.split(",")):
+            if coding.lower() not in ("", "identity"):
+                raise UnsupportedMediaType(f"{coding[:40]} is not a supported content encoding.")
 
 
 ATTACHMENT_PUT_REFUSED = "an encrypted app writes attachments sealed, inside their document"
@@ -163,8 +223,61 @@ def _sealed_only(request: web.Request, target: Target) -> bool:
     return not paths.app_enabled(request.app[keys.SETTINGS].plaintext_apps, target.app)
 
 
+async def _put_local(request: web.Request, device: Device, target: Target) -> web.StreamResponse:
+    """A checkpoint: capped, held to a checkpoint's shape in an encrypted app, and counted."""
+    body = await read_capped(request, policy.LOCAL_DOC_LIMIT)
+    doc = parse_json(body)
+    policy.check_doc(target.doc_id, doc, encryption_required=_sealed_only(request, target))
+    await _admit_locals(request, device, target, {target.doc_id: len(body)})
+    return await forward(request, device, target, body=body)
+
+
+async def _admit_locals(
+    request: web.Request, device: Device, target: Target, sizes: dict[str, int]
+) -> None:
+    if sizes:
+        await request.app[keys.IDENTITIES].admit_local_docs(
+            device.uid, target.app, sizes, LOCAL_DOCS_PER_APP
+        )
+
+
+async def _db_info(request: web.Request, device: Device, target: Target) -> web.Response:
+    """The database's info with the name the client knows it by: the app, not ``u<uid>-<app>``."""
+    async with _UpstreamCall(request, device, target, None, live=False) as up:
+        if up.status >= 400:
+            return await _upstream_error(up, device, target)
+        answer = await up.read()
+        info = parse_json(answer) if up.status == 200 else None
+        if not isinstance(info, dict):
+            return _response_from(up, answer)
+        info["db_name"] = target.app
+        headers = downstream_headers(up.headers)
+        for name in (hdrs.CONTENT_LENGTH, hdrs.CONTENT_TYPE):
+            headers.popall(name, None)
+        return web.json_response(info, status=up.status, headers=headers)
+
+
+async def _post_doc(request: web.Request, device: Device, target: Target) -> web.StreamResponse:
+    """``POST /db/<app>``: a document whose id the upstream makes (or its own ``_id``), held to
+    exactly what a PUT of it would be: JSON only, design documents, encryption, caps, quotas."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    body = await read_capped(request, request.app[keys.SETTINGS].max_request_size)
+    doc = parse_json(body)
+    doc_id = policy.doc_id_of(doc)
+    if isinstance(doc, dict) and "_id" in doc and not isinstance(doc["_id"], str):
+        raise BadRequest("Document id must be a string")
+    policy.check_doc(doc_id, doc, encryption_required=_sealed_only(request, target))
+    if doc_id.startswith(policy.LOCAL_PREFIX):
+        if len(body) > policy.LOCAL_DOC_LIMIT:
+            raise TooLarge(f"a _local document may hold at most {policy.LOCAL_DOC_LIMIT} bytes")
+        await _admit_locals(request, device, target, {doc_id: len(body)})
+    # To the database itself: pouchdb-server takes a POST to "/db/" for something else.
+    return await forward(request, device, dataclasses.replace(target, raw_rest=""), body=body)
+
+
 async def _put_doc(request: web.Request, device: Device, target: Target) -> web.StreamResponse:
-    """Check the document, then forward it; attachments in a multipart body stream past.
+    """Check the document, then forward it; a multipart body only once all of it is checked.
 
     Only the two forms CouchDB knows, recognised as CouchDB recognises them (the raw header
     starting ``multipart/related;``, else JSON): any other spelling could be read one way here
@@ -172,14 +285,23 @@ async def _put_doc(request: web.Request, device: Device, target: Target) -> web.
     """
     limit = request.app[keys.SETTINGS].max_request_size
     sealed_only = _sealed_only(request, target)
+    if sealed_only and any(
+        not policy.is_revision(value) for value in request.query.getall("rev", [])
+    ):
+        raise Forbidden(policy.BAD_REVISION)
     raw_type = request.headers.get(hdrs.CONTENT_TYPE, "")
     if raw_type.startswith("multipart/related;"):
         boundary = multipart.boundary_of(request.headers[hdrs.CONTENT_TYPE])
         part = await multipart.read_first_part(request.content, boundary, limit)
         document = parse_json(part.document)
         policy.check_doc(target.doc_id, document, encryption_required=sealed_only)
-        rest = multipart.replay(part.head, request.content)
-        return await forward(request, device, target, body=rest)
+        multipart.check_first_part(part, boundary)
+        follows = multipart.follows_names(document)
+        spool = await multipart.spool_checked(part, boundary, follows, request.content, limit)
+        try:
+            return await forward(request, device, target, body=spool.chunks())
+        finally:
+            spool.close()
     if request.content_type != "application/json" or raw_type.lower().startswith("multipart"):
         raise UnsupportedMediaType(
             "Content-Type must be application/json or multipart/related with a boundary"
@@ -189,23 +311,54 @@ async def _put_doc(request: web.Request, device: Device, target: Target) -> web.
     return await forward(request, device, target, body=body)
 
 
+async def _post_changes(request: web.Request, device: Device, target: Target) -> web.StreamResponse:
+    """A POST ``_changes`` (its filter's argument in the body), refused as CouchDB refuses one."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    raw = await read_capped(request, request.app[keys.SETTINGS].max_request_size)
+    if not raw:
+        raise BadRequest("Missing request body")
+    filter_name = dict(parse_qsl(target.query)).get("filter")
+    body = changes_filter.check_body(filter_name, parse_json(raw))
+    # Only the chosen filter's argument goes on: CouchDB ignores the rest, pouchdb-server would
+    # apply a ``doc_ids`` whatever the filter.
+    kept = {name: body[name] for name in ("selector", "doc_ids") if filter_name == "_" + name}
+    selector = kept.get("selector")
+    if selector is not None and not await request.app[keys.BACKEND].reads_selector_from_query():
+        selector = None
+    forwarded = json.dumps(kept).encode()
+    return await forward(request, device, paths.with_selector(target, selector), body=forwarded)
+
+
 async def _create_db(request: web.Request, device: Device, app: str) -> web.Response:
+    """Record the app first (the record's revision enforces the apps-per-user limit across
+    replicas), then create its database; a creation that fails gives the place back."""
+    identities, backend = request.app[keys.IDENTITIES], request.app[keys.BACKEND]
     most = request.app[keys.SETTINGS].apps_per_user
-    user = await request.app[keys.IDENTITIES].user(device.uid)
-    if user is None:
-        raise Unauthorized("invalid or revoked token")  # the account was removed
-    if most and app not in user.apps and len(user.apps) >= most:
-        raise Forbidden(f"app limit reached: an account may have {most} apps")
-    created = await request.app[keys.BACKEND].create_user_db(device.uid, app)
-    await request.app[keys.IDENTITIES].add_app(device.uid, app)
+    async with identities.app_changes.hold(f"{device.uid}/{app}"):
+        added = await identities.add_app(device.uid, app, most)
+        if added is None:
+            raise Unauthorized("invalid or revoked token")  # the account was removed
+        try:
+            created = await backend.create_user_db(device.uid, app)
+        except BaseException:
+            if added:
+                await asyncio.shield(identities.remove_app(device.uid, app))
+            raise
+        if await identities.user(device.uid) is None:
+            # The account was deleted while this was under way: leave nothing of it behind.
+            await backend.delete_user_db(device.uid, app)
+            raise Unauthorized("invalid or revoked token")
     if not created:
         raise FileExists()
     return web.json_response({"ok": True}, status=201)
 
 
 async def _delete_db(request: web.Request, device: Device, app: str) -> web.Response:
-    deleted = await request.app[keys.BACKEND].delete_user_db(device.uid, app)
-    await request.app[keys.IDENTITIES].remove_app(device.uid, app)
+    identities = request.app[keys.IDENTITIES]
+    async with identities.app_changes.hold(f"{device.uid}/{app}"):
+        deleted = await request.app[keys.BACKEND].delete_user_db(device.uid, app)
+        await identities.remove_app(device.uid, app)
     if not deleted:
         raise NotFound("Database does not exist.")
     return web.json_response({"ok": True})
@@ -218,12 +371,15 @@ async def _bulk_docs(request: web.Request, device: Device, target: Target) -> we
         raise BadRequest("POST body must include `docs` parameter.")
     docs: list[Any] = body["docs"]
     kept, refused = policy.split_bulk(docs, encryption_required=_sealed_only(request, target))
+    await _admit_locals(request, device, target, policy.local_sizes(kept))
     if not refused:
         return await forward(request, device, target, body=raw)
     if not kept:
         return web.json_response(policy.merge_bulk_results(docs, refused, []), status=201)
     payload = json.dumps({**body, "docs": kept}).encode()
     async with _UpstreamCall(request, device, target, payload, live=False) as up:
+        if up.status >= 400:
+            return await _upstream_error(up, device, target)
         answer = await up.read()
         if up.status >= 300:
             return _response_from(up, answer)
@@ -289,7 +445,8 @@ class _UpstreamCall:
                 allow_redirects=False,
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("upstream request failed: %s", type(exc).__name__)
+            if not client_gone(request):  # else the client's body failed, not the upstream
+                log.warning("upstream request failed: %s", type(exc).__name__)
             raise UpstreamUnavailable() from None
         if self._response.status == 401:
             self._response.release()
@@ -311,11 +468,13 @@ async def forward(
     """Forward one request and stream the answer back as it arrives."""
     if not is_live(target):
         async with _UpstreamCall(request, device, target, body, live=False) as up:
+            if up.status >= 400:
+                return await _upstream_error(up, device, target)
             response = await _start_response(request, up)
             try:
                 async for chunk in _timed(up.content.iter_any()):
                     await response.write(chunk)
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
                 return _cut_off(request, response, exc)
             await response.write_eof()
             return response
@@ -334,11 +493,13 @@ async def forward(
             held = body if isinstance(body, bytes) else None
             return await hub.serve(request, device.uid, target, held, stop)
         async with _UpstreamCall(request, device, target, body, live=True) as up:
+            if up.status >= 400:
+                return await _upstream_error(up, device, target)
             response = await _start_response(request, up)
             longpoll = target.feed == "longpoll"
             try:
                 sent = await _pump_until(up, response, stop, keep=longpoll)
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
                 return _cut_off(request, response, exc)
             if stop.is_set() and longpoll:
                 ending = None if sent is None else longpoll_ending(sent, target.since)
@@ -362,6 +523,25 @@ async def _timed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
+async def _upstream_error(
+    up: aiohttp.ClientResponse, device: Device, target: Target
+) -> web.Response:
+    """An upstream error answer, retold in CouchDB's shape without internal names or traces."""
+    body = bytearray()
+    try:
+        while len(body) < upstream_errors.ERROR_BODY_LIMIT:
+            chunk = await up.content.read(upstream_errors.ERROR_BODY_LIMIT - len(body))
+            if not chunk:
+                break
+            body += chunk
+    except (aiohttp.ClientError, TimeoutError):
+        pass  # what arrived is told as well as it can be; a cut JSON becomes its status's error
+    answer = upstream_errors.client_error(up.status, bytes(body), device.uid, target.app)
+    if hdrs.RETRY_AFTER in up.headers:
+        answer.headers[hdrs.RETRY_AFTER] = up.headers[hdrs.RETRY_AFTER]
+    return answer
+
+
 async def _start_response(request: web.Request, up: aiohttp.ClientResponse) -> web.StreamResponse:
     response = web.StreamResponse(status=up.status, reason=up.reason)
     response.headers.extend(downstream_headers(up.headers))
@@ -374,6 +554,8 @@ def _cut_off(
 ) -> web.StreamResponse:
     """Too late for a JSON error: cut the client off so it cannot mistake a truncated body for
     a whole one, and let it retry."""
+    if client_gone(request):
+        raise asyncio.CancelledError  # the client left: it was the write that failed
     if failure is not None:
         log.warning("upstream failed mid-response: %s", type(failure).__name__)
     if request.transport is not None:

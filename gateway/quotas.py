@@ -1,6 +1,7 @@
 """Quotas: what one user may keep in one app's database.
 
-Checked against the upstream's own database info before a write is forwarded: a write past the
+Checked against the upstream's own database info (plus the gateway's tally of ``_local``
+documents, which the upstream counts nowhere) before a write is forwarded: a write past the
 quota is refused whole (403 ``forbidden``, which stops a PouchDB replication instead of retrying
 it) and nothing stored is touched. ``DELETE`` of a document or of the remote copy is never
 refused, so a user can always get back under the quota. One extra upstream ``GET`` per write,
@@ -75,7 +76,9 @@ async def db_usage(backend: Backend, uid: str, app: str, *, as_admin: bool = Fal
 def _is_write(method: str, target: Target) -> bool:
     if target.kind is Kind.ENDPOINT:
         return target.endpoint == "_bulk_docs" and method == "POST"
-    return method == "PUT" and target.kind in (Kind.DOC, Kind.ATTACHMENT)
+    if target.kind is Kind.DB:
+        return method == "POST"
+    return method == "PUT" and target.kind in (Kind.DOC, Kind.ATTACHMENT, Kind.LOCAL)
 
 
 async def check_quota(request: web.Request, device: Device, target: Target) -> None:
@@ -88,6 +91,9 @@ async def check_quota(request: web.Request, device: Device, target: Target) -> N
     usage = await db_usage(request.app[keys.BACKEND], device.uid, target.app)
     if usage is None:
         return  # no database: the write itself answers 404
+    # _local documents are in neither figure upstream: the gateway's own tally adds them.
+    local = await request.app[keys.IDENTITIES].local_docs(device.uid, target.app)
+    usage = Usage(usage.docs + len(local), usage.bytes + sum(local.values()))
     if quota.docs and usage.docs >= quota.docs:
         raise Forbidden(
             f"document quota reached: {usage.docs} of {quota.docs} documents; delete some first"

@@ -66,7 +66,12 @@ async def delete_app(request: web.Request) -> web.Response:
     caller = await authenticate(request)
     name = request.match_info["app"]
     user = await request.app[keys.IDENTITIES].user(caller.uid)
-    if user is None or not APP_NAME.match(name) or name not in user.apps:
+    if user is None or not APP_NAME.match(name):
+        raise NotFound("no such app")
+    # Deleted upstream even when the records do not list it (a creation they lost).
+    if name not in user.apps and name not in await request.app[keys.BACKEND].user_db_apps(
+        caller.uid
+    ):
         raise NotFound("no such app")
     await accounts.delete_app_data(request.app, caller.uid, name)
     return web.json_response({"ok": True})

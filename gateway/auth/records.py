@@ -8,6 +8,7 @@ the process keeps none. Document ids are the lookup keys, so every check is one 
 - ``device:<uid>:<device>``      name, token_hash, created, last_seen
 - ``challenge:<id>``             email_hmac, code_hash, attempts, expires, permitted
 - ``enroll:<sha256(code)>``, ``link:<sha256(code)>``   uid, expires
+- ``locals:<uid>:<app>``         docs: the app's ``_local`` document ids and their sizes
 
 Counters and single use rely on CouchDB's revision check: of two replicas that update the same
 record at once, one gets a conflict and retries or gives up, so limits hold across replicas.
@@ -15,8 +16,12 @@ record at once, one gets a conflict and retries or gives up, so limits hold acro
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import hashlib
+import random
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -25,6 +30,7 @@ from aiocouch import ConflictError, Database, NotFoundError
 from aiocouch.document import Document
 
 from gateway.auth import tokens
+from gateway.errors import Forbidden, UpstreamUnavailable
 
 MAX_ATTEMPTS = 5
 CHALLENGE_TTL_S = 600
@@ -34,6 +40,8 @@ LAST_SEEN_GRANULARITY_S = 300
 RECENT_DEVICE_S = 2.0
 RECENT_DEVICES_MAX = 10_000
 _RETRIES = 5
+USER_UPDATE_RETRIES = 50
+LOCAL_SIZE_STEP = 4096
 
 GrantKind = Literal["enroll", "link"]
 
@@ -74,6 +82,15 @@ class User:
     email_hmac: str | None
 
 
+def _local_key(doc_id: str) -> str:
+    return hashlib.sha256(doc_id.encode()).hexdigest()[:32]
+
+
+def _size_step(size: int) -> int:
+    """``size`` rounded up to a whole LOCAL_SIZE_STEP (at least one)."""
+    return max(1, -(-size // LOCAL_SIZE_STEP)) * LOCAL_SIZE_STEP
+
+
 def _device(data: dict[str, Any]) -> Device:
     return Device(data["uid"], data["device"], data["name"], data["created"], data["last_seen"])
 
@@ -82,9 +99,41 @@ def _user(data: dict[str, Any]) -> User:
     return User(data["uid"], data["created"], tuple(data.get("apps", ())), data.get("email_hmac"))
 
 
+class KeyedLocks:
+    """One lock per key, held only while someone holds or waits for it, so the table stays as
+    small as the number of keys in use this moment."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 class IdentityStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Redemptions of one challenge run one at a time here: dozens of parallel updates of one
+        # record crash pouchdb-server. Across replicas the revision check still decides.
+        self._redeeming = KeyedLocks()
+        self._user_updates = KeyedLocks()
+        self._locals: dict[str, dict[str, int]] = {}  # "uid:app" -> _local id -> size step
+        self.app_changes = KeyedLocks()
+        """Held by the proxy while it creates or deletes one app's database (``uid/app``)."""
         # token hash -> (when checked, device). A replication sends several requests a second
         # and each would otherwise wait for one more upstream read first. Kept for seconds only,
         # and dropped at once when a revocation is seen: here, or on any replica through the
@@ -165,30 +214,135 @@ class IdentityStore:
     async def users(self) -> list[User]:
         return [_user(doc.json) async for doc in self._db.docs(prefix="user:")]
 
-    async def _update_user(self, uid: str, change: Any) -> None:
-        for _ in range(_RETRIES):
-            doc = await self._get(f"user:{uid}")
-            if doc is None:
-                return
-            change(doc)
-            try:
-                await doc.save()
-                return
-            except ConflictError:
-                continue
+    async def _update_user(self, uid: str, change: Callable[[Document], bool]) -> bool:
+        """Apply ``change`` to the user record until it is saved; False if there is no account.
 
-    async def add_app(self, uid: str, app: str) -> None:
-        def add(doc: Document) -> None:
-            if app not in doc["apps"]:
-                doc["apps"] = sorted([*doc["apps"], app])
+        ``change`` returns whether there is anything to save (and may raise to refuse). Updates
+        of one account are serialized here, so conflicts come only from other replicas; those
+        are retried, with a growing random pause, and a record that stays contended is an
+        error rather than an update silently lost.
+        """
+        async with self._user_updates.hold(uid):
+            for attempt in range(USER_UPDATE_RETRIES):
+                doc = await self._get(f"user:{uid}")
+                if doc is None:
+                    return False
+                if not change(doc):
+                    return True
+                try:
+                    await doc.save()
+                    return True
+                except ConflictError:
+                    await asyncio.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+        raise UpstreamUnavailable("the account record is busy; try again")
 
-        await self._update_user(uid, add)
+    async def add_app(self, uid: str, app: str, most: int = 0) -> bool | None:
+        """Record an app of the account; None if there is no account, else whether it is new.
+
+        With ``most``, refuses (403) an app past that many: checked and saved in one revision
+        of the record, so parallel creations through any number of replicas cannot pass it.
+        """
+        added = False
+
+        def add(doc: Document) -> bool:
+            nonlocal added
+            if app in doc["apps"]:
+                return False
+            if most and len(doc["apps"]) >= most:
+                raise Forbidden(f"app limit reached: an account may have {most} apps")
+            doc["apps"] = sorted([*doc["apps"], app])
+            added = True
+            return True
+
+        return added if await self._update_user(uid, add) else None
 
     async def remove_app(self, uid: str, app: str) -> None:
-        def remove(doc: Document) -> None:
+        def remove(doc: Document) -> bool:
+            if app not in doc["apps"]:
+                return False
             doc["apps"] = [a for a in doc["apps"] if a != app]
+            return True
 
         await self._update_user(uid, remove)
+        await self.forget_local_docs(uid, app)
+
+    # -- _local documents ----------------------------------------------------------------------
+    # The upstream counts them neither in doc_count nor in its sizes, and pouchdb-server cannot
+    # list them, so the gateway keeps the tally: which ids exist and how large each is, rounded
+    # up to LOCAL_SIZE_STEP so that a checkpoint's usual small updates write nothing here.
+
+    async def local_docs(self, uid: str, app: str) -> dict[str, int]:
+        """The app's ``_local`` ids (hashed: they are the user's) and their sizes as last
+        recorded (cached per replica)."""
+        key = f"{uid}:{app}"
+        known = self._locals.get(key)
+        if known is None:
+            doc = await self._get(f"locals:{key}")
+            known = {} if doc is None else dict(doc.json.get("docs", {}))
+            self._remember_locals(key, known)
+        return known
+
+    def _remember_locals(self, key: str, docs: dict[str, int]) -> None:
+        if len(self._locals) >= RECENT_DEVICES_MAX:
+            self._locals.clear()
+        self._locals[key] = docs
+
+    async def admit_local_docs(self, uid: str, app: str, sizes: dict[str, int], most: int) -> None:
+        """Record ``_local`` writes about to be forwarded; 403 past ``most`` documents.
+
+        Nothing is written when every id is known and stays in its size step, which is what a
+        replication's checkpoint updates are.
+        """
+        key = f"{uid}:{app}"
+        wanted = {_local_key(doc_id): _size_step(size) for doc_id, size in sizes.items()}
+        known = await self.local_docs(uid, app)
+        if all(known.get(doc_id) == size for doc_id, size in wanted.items()):
+            return
+        async with self._user_updates.hold(f"locals:{key}"):
+            for attempt in range(USER_UPDATE_RETRIES):
+                doc = await self._get(f"locals:{key}")
+                if doc is None:
+                    doc = Document(self._db, f"locals:{key}", data={"type": "locals", "docs": {}})
+                docs = dict(doc["docs"]) if "docs" in doc else {}
+                docs.update(wanted)
+                if most and len(docs) > most:
+                    self._remember_locals(key, dict(doc["docs"]) if "docs" in doc else {})
+                    raise Forbidden(f"_local document limit reached: {most} per app")
+                doc["type"], doc["docs"] = "locals", docs
+                try:
+                    await doc.save()
+                except ConflictError:
+                    await asyncio.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+                    continue
+                self._remember_locals(key, docs)
+                return
+        raise UpstreamUnavailable("the account record is busy; try again")
+
+    async def forget_local_doc(self, uid: str, app: str, doc_id: str) -> None:
+        """A ``_local`` document was deleted: it no longer counts."""
+        key = f"{uid}:{app}"
+        doc_id = _local_key(doc_id)
+        if doc_id not in await self.local_docs(uid, app):
+            return
+        async with self._user_updates.hold(f"locals:{key}"):
+            for _ in range(USER_UPDATE_RETRIES):
+                doc = await self._get(f"locals:{key}")
+                if doc is None:
+                    break
+                doc["docs"] = {k: v for k, v in doc["docs"].items() if k != doc_id}
+                try:
+                    await doc.save()
+                except ConflictError:
+                    continue
+                self._remember_locals(key, dict(doc["docs"]))
+                return
+        self._locals.pop(key, None)
+
+    async def forget_local_docs(self, uid: str, app: str) -> None:
+        """The app's database is gone, and its ``_local`` documents with it."""
+        self._locals.pop(f"{uid}:{app}", None)
+        await self._delete_record(f"locals:{uid}:{app}")
+        self._locals.pop(f"{uid}:{app}", None)
 
     async def remove_user(self, uid: str) -> User | None:
         """Forget an account and its devices; the caller deletes its databases (``apps``)."""
@@ -200,6 +354,8 @@ class IdentityStore:
             await self.revoke_device(uid, device.device)
         if user.email_hmac is not None:
             await self._delete_record(f"email:{user.email_hmac}")
+        async for tally in self._db.docs(prefix=f"locals:{uid}:"):
+            await self._delete(tally)
         await self._delete_record(f"user:{uid}")
         return user
 
@@ -289,6 +445,10 @@ class IdentityStore:
         guesses through several replicas each cost an attempt. A right code consumes the
         challenge; so does the last wrong one.
         """
+        async with self._redeeming.hold(challenge_id):
+            return await self._redeem(challenge_id, code_hash)
+
+    async def _redeem(self, challenge_id: str, code_hash: str) -> str | None:
         for _ in range(_RETRIES):
             doc = await self._get(f"challenge:{challenge_id}")
             if doc is None:

@@ -176,3 +176,42 @@ async def test_no_boundary_at_all_is_a_bad_request() -> None:
 
 async def test_replay_with_nothing_read_yet_is_just_the_stream() -> None:
     assert [chunk async for chunk in replay(b"", Chunks(b"abcdef", [2]))] == [b"ab", b"cdef"]
+
+
+def _framed(names: list[str]) -> bytes:
+    out = b""
+    for name in names:
+        out += b"\r\n--" + BOUNDARY + b"\r\n"
+        out += f'Content-Disposition: attachment; filename="{name}"\r\n\r\n'.encode()
+        out += b"\r\n--" + b"x" * 40 + b" data of " + name.encode()
+    return out + b"\r\n--" + BOUNDARY + b"--\r\nepilogue"
+
+
+@given(st.lists(st.integers(min_value=1, max_value=50), max_size=40))
+def test_the_parts_checker_passes_every_byte_of_a_good_body_however_it_is_cut(
+    sizes: list[int],
+) -> None:
+    from gateway.multipart import PartsChecker
+
+    data = _framed(["a", "b"])
+    checker = PartsChecker(BOUNDARY, ["a", "b"])
+    out = b""
+    at = 0
+    for size in [*sizes, len(data)]:
+        out += checker.feed(data[at : at + size])
+        at += size
+    checker.finish()
+    assert out == data
+
+
+@pytest.mark.parametrize(
+    ("names", "follows"), [(["b"], ["a"]), (["a", "a"], ["a"]), ([], ["a"]), (["a"], [])]
+)
+def test_the_parts_checker_holds_back_what_it_refuses(names: list[str], follows: list[str]) -> None:
+    from gateway.multipart import PartsChecker
+
+    data = _framed(names)
+    checker = PartsChecker(BOUNDARY, follows)
+    with pytest.raises(BadRequest):
+        checker.feed(data)
+        checker.finish()

@@ -12,6 +12,7 @@ from gateway.paths import Kind, app_enabled, classify, with_query
         ("GET", "/notes", Kind.DB, "", ""),
         ("PUT", "/notes/", Kind.DB, "", "/"),
         ("DELETE", "/notes/", Kind.DB, "", "/"),
+        ("POST", "/notes", Kind.DB, "", ""),
         ("POST", "/notes/_bulk_docs", Kind.ENDPOINT, "", "/_bulk_docs"),
         ("GET", "/notes/_changes", Kind.ENDPOINT, "", "/_changes"),
         ("POST", "/notes/_changes", Kind.ENDPOINT, "", "/_changes"),
@@ -58,7 +59,9 @@ def test_allowed_paths(method: str, raw: str, kind: Kind, doc_id: str, raw_rest:
         ("GET", "/notes/%2e%2e/_all_dbs", 400, "bad_request"),
         ("GET", "/notes/%2E", 400, "bad_request"),
         ("GET", "/notes//x", 400, "bad_request"),
-        ("POST", "/notes/", 405, "method_not_allowed"),
+        ("COPY", "/notes/", 405, "method_not_allowed"),
+        ("GET", "/notes/_local/x/att", 400, "bad_request"),
+        ("PUT", "/notes/_local/x/a/b", 400, "bad_request"),
         ("GET", "/notes/_bulk_docs", 405, "method_not_allowed"),
         ("COPY", "/notes/doc", 405, "method_not_allowed"),
         ("PUT", "/", 405, "method_not_allowed"),
@@ -106,8 +109,17 @@ def test_changes_queries_that_reach_past_the_allow_list(raw: str, error: str) ->
 def test_changes_queries_are_forwarded_as_they_were_checked(
     raw: str, feed: str, forwarded: str
 ) -> None:
-    target = with_query(classify("GET", "/notes/_changes"), raw)
+    # As a POST: a GET's filter arguments are checked too (test_get_filters_need_their_argument).
+    target = with_query(classify("POST", "/notes/_changes"), raw, "POST")
     assert (target.feed, target.query) == (feed, forwarded)
+
+
+@pytest.mark.parametrize(
+    "raw", ["filter=_selector", "filter=_doc_ids", "filter=_doc_ids&doc_ids=%7B%7D"]
+)
+def test_get_filters_need_their_argument(raw: str) -> None:
+    with pytest.raises(CouchError):
+        with_query(classify("GET", "/notes/_changes"), raw)
 
 
 def test_other_queries_are_forwarded_untouched() -> None:
@@ -119,3 +131,29 @@ def test_app_patterns() -> None:
     assert app_enabled(("*",), "notes")
     assert app_enabled(("notes", "todo-*"), "todo-work")
     assert not app_enabled(("notes",), "todo")
+
+
+@pytest.mark.parametrize(
+    ("name", "legal"),
+    [
+        ("a", True),
+        ("notes_2-b", True),
+        ("a" * 64, True),
+        ("a" * 65, False),
+        ("a+b", False),
+        ("a%2Bb", False),
+        ("a$b", False),
+        ("a(b)", False),
+        ("a%2Fb", False),
+        ("1notes", False),
+        ("Notes", False),
+    ],
+)
+def test_app_names_follow_the_documented_rule(name: str, legal: bool) -> None:
+    """docs/app-names.md: narrower than CouchDB's database names, one spelling in any URL."""
+    if legal:
+        assert classify("GET", f"/{name}").app == name
+    else:
+        with pytest.raises(CouchError) as refused:
+            classify("GET", f"/{name}")
+        assert refused.value.error == "illegal_database_name"

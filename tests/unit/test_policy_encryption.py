@@ -85,7 +85,7 @@ def test_an_envelope_beside_plaintext_is_refused() -> None:
 
 
 def test_bare_tombstones_pass() -> None:
-    assert refusal("a", {"_id": "a", "_rev": "1-x", "_deleted": True}) is None
+    assert refusal("a", {"_id": "a", "_rev": "1-" + "f" * 32, "_deleted": True}) is None
     revisions = {"start": 2, "ids": ["b" * 32, "a" * 32]}
     assert refusal("a", {"_id": "a", "_deleted": True, "_revisions": revisions}) is None
 
@@ -163,7 +163,7 @@ def test_a_wrap_record_is_accepted_under_its_own_id(wrap_record: dict[str, Any])
     doc_id = f"ep1-keywrap-{KID}"
     assert wrap_record["kid"] == KID
     assert refusal(doc_id, {"_id": doc_id, **wrap_record}) is None
-    assert refusal(doc_id, {"_id": doc_id, "_rev": "1-a", **wrap_record}) is None
+    assert refusal(doc_id, {"_id": doc_id, "_rev": "1-" + "a" * 32, **wrap_record}) is None
 
 
 def test_a_wrap_record_under_any_other_id_is_plaintext(wrap_record: dict[str, Any]) -> None:
@@ -225,7 +225,7 @@ def test_a_missing_wrap_field_is_refused(wrap_record: dict[str, Any]) -> None:
 
 def test_a_wrap_record_can_be_deleted() -> None:
     doc_id = f"ep1-keywrap-{KID}"
-    assert refusal(doc_id, {"_id": doc_id, "_rev": "1-a", "_deleted": True}) is None
+    assert refusal(doc_id, {"_id": doc_id, "_rev": "1-" + "a" * 32, "_deleted": True}) is None
 
 
 # -- attachments ------------------------------------------------------------------------------
@@ -378,7 +378,11 @@ def test_bulk_with_encryption_off_keeps_plaintext() -> None:
 
 
 def test_bulk_refuses_design_and_plaintext_each_with_its_reason() -> None:
-    docs = [{"_id": "_design/x", "views": {}}, {"title": "no id"}, {"_id": "_local/c", "n": 1}]
+    docs = [
+        {"_id": "_design/x", "views": {}},
+        {"title": "no id"},
+        {"_id": "_local/c", "last_seq": 1},
+    ]
     kept, refused = split_bulk(docs, encryption_required=True)
     assert kept == [docs[2]]
     assert merge_bulk_results(docs, refused, [{"ok": True, "id": "_local/c", "rev": "0-1"}]) == [
@@ -390,3 +394,12 @@ def test_bulk_refuses_design_and_plaintext_each_with_its_reason() -> None:
         {"id": "", **REFUSED},
         {"ok": True, "id": "_local/c", "rev": "0-1"},
     ]
+
+
+def test_made_up_revision_ids_are_refused_even_on_tombstones() -> None:
+    for revs in (
+        {"_rev": "1-PLAINsecret"},
+        {"_rev": "1-" + "a" * 32, "_revisions": {"start": 1, "ids": ["secret"]}},
+        {"_rev": "9-" + "a" * 32, "_revisions": {"start": 2000, "ids": ["a" * 32] * 1001}},
+    ):
+        assert refusal("t", {"_id": "t", "_deleted": True, **revs}) is not None

@@ -70,3 +70,25 @@ def test_email_plausibility() -> None:
 )
 def test_credentials_from_bearer_or_basic(header: str | None, secret: str | None) -> None:
     assert bearer_or_basic_secret(header) == secret
+
+
+async def test_keyed_locks_serialize_one_key_and_forget_it_after() -> None:
+    import asyncio
+
+    from gateway.auth.records import KeyedLocks
+
+    locks = KeyedLocks()
+    inside: list[str] = []
+    most = 0
+
+    async def hold(key: str) -> None:
+        nonlocal most
+        async with locks.hold(key):
+            inside.append(key)
+            most = max(most, inside.count("a"))
+            await asyncio.sleep(0)
+            inside.remove(key)
+
+    await asyncio.gather(*(hold("a") for _ in range(10)), hold("b"))
+    assert most == 1
+    assert len(locks) == 0
