@@ -1,6 +1,6 @@
-"""Live feeds held by couchgate (``gateway/changes_hub.py``) against a real Apache CouchDB: idle
-feeds cost no upstream request, one read serves every feed of a database, the answers are the
-upstream's own, and a watch that drops loses nothing.
+"""Live feeds held by couchgate (``gateway/changes_hub.py``) against a real Apache CouchDB and
+the embedded store: idle feeds cost no upstream request, one read serves every feed of a
+database, the answers are the upstream's own, and a watch that drops loses nothing.
 
 The hub needs the upstream's ``_db_updates``; pouchdb-server has none, so there every feed is
 forwarded and the feed tests of ``test_feeds.py``, ``test_limits.py``, ``test_shutdown.py`` and
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -42,9 +43,16 @@ async def _watching(gw: GatewayHarness) -> ChangesHub:
     return hub
 
 
-@pytest.fixture
-async def hub_gateway(couchdb: Upstream) -> AsyncIterator[GatewayHarness]:
-    gw = await start_gateway(couchdb, feeds_per_device=0, **couchdb_settings(couchdb))
+@pytest.fixture(params=["couchdb", "embedded"])
+async def hub_gateway(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[GatewayHarness]:
+    """A gateway whose hub watches the upstream: CouchDB (jwt mode), or the embedded store."""
+    if request.param == "couchdb":
+        couchdb: Upstream = request.getfixturevalue("couchdb")
+        gw = await start_gateway(couchdb, feeds_per_device=0, **couchdb_settings(couchdb))
+    else:
+        gw = await start_gateway(None, feeds_per_device=0, data_dir=str(tmp_path / "embedded"))
     try:
         await _watching(gw)
         yield gw
