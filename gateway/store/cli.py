@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gateway import helptext
+
 from .compaction import compact_file
 
 STORE_FILE = "store.sqlite3"
@@ -18,11 +20,22 @@ STORE_FILE = "store.sqlite3"
 
 def add_parser(commands: Any) -> None:
     """Add the ``store`` group to the CLI's sub-parsers."""
-    store = commands.add_parser("store", help="the embedded store").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
+    store = helptext.group(
+        commands,
+        "store",
+        "look after the embedded store",
+        "Maintenance of the embedded store (the SQLite file couchgate serves when no CouchDB is\n"
+        "configured). Safe while couchgate serve runs on the same data directory.",
+        "couchgate store compact --data-dir ~/.local/share/couchgate",
     )
-    compact = store.add_parser(
-        "compact", help="free old revision bodies and unreferenced attachments"
+    compact = helptext.command(
+        store,
+        "compact",
+        "free old revision bodies and unreferenced attachments",
+        "Compact the store now: bodies of revisions that are no longer leaves and attachment\n"
+        "bodies nothing refers to are freed, then the file is rewritten smaller. The server\n"
+        "also does this by itself every 2,000 writes or hourly, without the rewrite.",
+        "couchgate store compact",
     )
     compact.add_argument("--data-dir", help="directory of the embedded store's data")
 
