@@ -61,6 +61,17 @@ class RateLimiter:
             key, max(0.0, self._level(key, capacity, period, now) - 1), now, capacity, period
         )
 
+    def give_back(self, key: Hashable, capacity: int, period: float) -> None:
+        """Return one token taken earlier (never past a full bucket)."""
+        now = self._clock()
+        self._store(
+            key,
+            min(float(capacity), self._level(key, capacity, period, now) + 1),
+            now,
+            capacity,
+            period,
+        )
+
     def __len__(self) -> int:
         return len(self._buckets)
 
@@ -133,21 +144,21 @@ class Limits:
             raise TooManyRequests("too many sign-in codes for this address", retry_after=wait)
 
     def check_redeem(self, request: web.Request) -> None:
-        """Before redeeming a code: refuse an IP whose failures used up its budget."""
+        """Before a code is looked at: take one attempt from the caller's IP budget. Taken
+        first, so parallel guesses cannot all pass the check before any is counted; a code
+        that works gives its attempt back (:meth:`redeemed`)."""
+        self._take_ip(request)
+
+    def redeemed(self, request: web.Request) -> None:
+        """A code that worked was no guess: its attempt goes back to the caller's IP."""
         per_hour = self._settings.ip_signins_per_hour
-        if per_hour and (wait := self._buckets.wait(("ip", self._ip(request)), per_hour, HOUR)):
-            raise TooManyRequests("too many sign-in attempts from this address", retry_after=wait)
+        if per_hour:
+            self._buckets.give_back(("ip", self._ip(request)), per_hour, HOUR)
 
     def check_password_attempt(self, request: web.Request) -> None:
         """Every admin sign-in attempt takes from the caller's IP budget before any Argon2id
         work, so a burst of guesses is refused, not hashed."""
         self._take_ip(request)
-
-    def failed_redeem(self, request: web.Request) -> None:
-        """A wrong or expired code: it counts against the caller's IP."""
-        per_hour = self._settings.ip_signins_per_hour
-        if per_hour:
-            self._buckets.charge(("ip", self._ip(request)), per_hour, HOUR)
 
     def _take_ip(self, request: web.Request) -> None:
         per_hour = self._settings.ip_signins_per_hour
