@@ -34,6 +34,7 @@ from gateway.middlewares import (
     error_middleware,
     on_prepare,
     request_id_middleware,
+    route_class_middleware,
 )
 from gateway.tasks import Background
 
@@ -127,6 +128,7 @@ async def root(request: web.Request) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[
+            route_class_middleware,
             metrics_middleware,
             error_middleware,
             request_id_middleware,

@@ -68,6 +68,17 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     return await handler(request)
 
 
+@web.middleware
+async def route_class_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Label the request with its route (a handler may refine the label): from here on the
+    route is known, and the access log and metrics read the label, never ``match_info``,
+    which a request aiohttp refused before routing does not have."""
+    resource = request.match_info.route.resource
+    if resource is not None:
+        request[keys.ROUTE_CLASS] = resource.canonical
+    return await handler(request)
+
+
 def _allowed_origin(request: web.Request) -> str | None:
     origin = request.headers.get(hdrs.ORIGIN)
     if origin and origin in request.app[keys.SETTINGS].cors_origins:
@@ -114,13 +125,7 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
 
 def route_class(request: web.BaseRequest) -> str:
     label = request.get(keys.ROUTE_CLASS)
-    if isinstance(label, str):
-        return label
-    if isinstance(request, web.Request):
-        resource = request.match_info.route.resource
-        if resource is not None:
-            return resource.canonical
-    return "unmatched"
+    return label if isinstance(label, str) else "unmatched"
 
 
 class AccessLogger(AbstractAccessLogger):
