@@ -19,7 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway import __version__
-from gateway.app import RUNNER_OPTIONS, create_app, open_upstream
+from gateway.app import create_app, open_upstream, runner_options
 from gateway.auth.records import IdentityStore, iso
 from gateway.auth.signing import AuthKeys
 from gateway.auth.tokens import is_email
@@ -158,7 +158,7 @@ def _serve(settings: Settings) -> int:
         port=settings.port,
         print=None,
         shutdown_timeout=settings.shutdown_timeout,
-        **RUNNER_OPTIONS,
+        **runner_options(settings),
     )
     return EXIT_OK
 

@@ -18,7 +18,7 @@ from gateway.auth.identity import authenticate
 from gateway.auth.records import Device, GrantKind, iso
 from gateway.bodies import read_json_object, string_field
 from gateway.config import Settings
-from gateway.errors import BadRequest, NotFound, Unauthorized
+from gateway.errors import BadRequest, Forbidden, NotFound, Unauthorized
 
 routes = web.RouteTableDef()
 
@@ -47,6 +47,18 @@ def _signed_in(request: web.Request, token: tokens.DeviceToken, device: Device) 
 def _failed() -> Unauthorized:
     """A wrong, used or expired code: the one answer (its attempt was charged before)."""
     return Unauthorized(BAD_CODE)
+
+
+async def _new_device(
+    request: web.Request, uid: str, name: str
+) -> tuple[tokens.DeviceToken, Device]:
+    """Sign in one more device of ``uid``, within the account's device limit (each device can
+    hold feeds and a request budget of its own, so their number is what bounds one account)."""
+    identities = request.app[keys.IDENTITIES]
+    most = request.app[keys.SETTINGS].devices_per_user
+    if most and len(await identities.devices(uid)) >= most:
+        raise Forbidden(f"device limit reached: an account may have {most} devices; revoke one")
+    return await identities.create_device(uid, name)
 
 
 def _device_name(body: dict[str, Any]) -> str:
@@ -96,7 +108,7 @@ async def redeem_code(request: web.Request) -> web.Response:
     if email_hmac is None:
         raise _failed()
     uid, _ = await identities.create_user(email_hmac)
-    token, device = await identities.create_device(uid, name)
+    token, device = await _new_device(request, uid, name)
     return _signed_in(request, token, device)
 
 
@@ -109,7 +121,7 @@ async def _redeem_grant(request: web.Request, kind: GrantKind) -> web.Response:
     uid = await identities.redeem_grant(kind, code)
     if uid is None or await identities.user(uid) is None:
         raise _failed()
-    token, device = await identities.create_device(uid, name)
+    token, device = await _new_device(request, uid, name)
     return _signed_in(request, token, device)
 
 
