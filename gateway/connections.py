@@ -27,11 +27,19 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 
 from gateway import keys, paths
 from gateway.auth.identity import authenticate
 from gateway.config import Settings
-from gateway.errors import AtCapacity, RequestTimeout, TooManyRequests
+from gateway.errors import (
+    UNREADABLE_BODY,
+    AtCapacity,
+    BadRequest,
+    CouchError,
+    RequestTimeout,
+    TooManyRequests,
+)
 from gateway.proxy import PREFIX, is_live
 
 log = logging.getLogger(__name__)
@@ -182,27 +190,38 @@ class BodyWatch:
 
 @web.middleware
 async def body_timeout_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Whatever a stalled body made of the handler (the refusal itself, or a failure further
-    on), the client gets 408 when nothing was sent yet, and the connection is closed: what is
-    left of the body is never waited for."""
+    """When a body broke (stalled, or does not decode as its Content-Encoding says), whatever
+    that made of the handler (the refusal itself, or a failure further on), the client gets
+    408 or 400 if nothing was sent yet, and the connection is closed after the answer: what is
+    left of the body is never waited for, nor read again."""
     if not request.body_exists:
         return await handler(request)
     watch = BodyWatch(request, request.app[keys.SETTINGS].idle_timeout)
     try:
         response = await handler(request)
     except Exception:
-        if not watch.fired:
+        refusal = _broken_body(request, watch)
+        if refusal is None:
             raise
-        response = RequestTimeout().response()
+        response = refusal.response()
     finally:
         watch.cancel()
-    if watch.fired:
+    if _broken_body(request, watch) is not None:
         await _send_and_close(request, response)
     return response
 
 
+def _broken_body(request: web.Request, watch: BodyWatch) -> CouchError | None:
+    if watch.fired:
+        return RequestTimeout()
+    if isinstance(request.content.exception(), RequestPayloadError):
+        return BadRequest(UNREADABLE_BODY)
+    return None
+
+
 async def _send_and_close(request: web.Request, response: web.StreamResponse) -> None:
     if not response.prepared:
+        response.force_close()  # says Connection: close, so no client reuses the connection
         await response.prepare(request)
     await response.write_eof()
     if request.protocol is not None:

@@ -128,6 +128,9 @@ class AtCapacity(CouchError):
         super().__init__(reason, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
 
 
+UNREADABLE_BODY = "the request body could not be read"
+
+
 class RequestTimeout(CouchError):
     status, error = 408, "request_timeout"
     default_reason = "the request body stopped arriving"

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from gateway.config import Settings
 
@@ -96,12 +97,25 @@ class ProtocolErrors(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, HttpProcessingError):
+        if _clients_fault(exc):
+            assert exc is not None
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             record.msg, record.args = "malformed request refused: %s", (type(exc).__name__,)
             record.exc_info, record.exc_text = None, None
             return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         return True
+
+
+def _clients_fault(exc: BaseException | None) -> bool:
+    """Whether an exception is, or was caused by, a request aiohttp could not parse (also a
+    body that does not decode as its Content-Encoding says, found while draining it)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, HttpProcessingError | RequestPayloadError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
 
 
 class JsonFormatter(logging.Formatter):

@@ -14,9 +14,10 @@ import aiohttp
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 
 from gateway import keys
-from gateway.errors import CouchError, UpstreamUnavailable, json_error
+from gateway.errors import UNREADABLE_BODY, CouchError, UpstreamUnavailable, json_error
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             reason,
             headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
         )
+    except RequestPayloadError:
+        # The client's body broke off or does not decode as its Content-Encoding says.
+        return json_error(400, "bad_request", UNREADABLE_BODY)
     except aiohttp.ClientError as exc:
         log.warning("upstream call failed: %s", type(exc).__name__)
         return UpstreamUnavailable().response()

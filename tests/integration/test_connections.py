@@ -9,8 +9,9 @@ import contextlib
 import resource
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -113,7 +114,7 @@ async def test_the_process_wide_feed_budget_answers_a_clean_503(make_gateway: Ma
 
 
 async def closed_by_server(
-    port: int, send: Callable[[asyncio.StreamWriter], Awaitable[None]]
+    port: int, send: Callable[[asyncio.StreamWriter], Coroutine[Any, Any, None]]
 ) -> bytes:
     """Connect, run ``send``, and wait (boundedly) for the server to close; what it answered."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -250,7 +251,7 @@ async def test_many_feeds_meet_a_clean_503_and_the_process_keeps_answering(
             async with session.put(device.db_url("notes"), headers=headers) as r:
                 assert r.status == 201
             url = device.db_url("notes") + "/_changes?feed=continuous&heartbeat=1000&since=now"
-            refused: list[object] = []
+            refused: list[tuple[int, dict[str, Any]]] = []
             for _ in range(150):
                 response = await session.get(url, headers=headers)
                 if response.status == 200:
@@ -260,8 +261,8 @@ async def test_many_feeds_meet_a_clean_503_and_the_process_keeps_answering(
                     response.close()
             assert held, "no feed was opened at all"
             assert refused, "150 feeds fit in 256 descriptors?"
-            assert {status for status, _ in refused} == {503}  # type: ignore[misc]
-            assert all(body["error"] == "service_unavailable" for _, body in refused)  # type: ignore[index]
+            assert {status for status, _ in refused} == {503}
+            assert all(body["error"] == "service_unavailable" for _, body in refused)
             async with session.get(server.url + "/healthz") as r:
                 assert r.status == 200
             async with session.get(device.db_url("notes") + "/", headers=headers) as r:

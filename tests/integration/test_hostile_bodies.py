@@ -160,3 +160,20 @@ async def test_a_real_address_still_gets_a_code(gateway: GatewayHarness) -> None
         "POST", "/auth/code", json={"email": "Some.One+tag@Sub.Example.org"}
     )
     assert status == 202, body
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_body_that_does_not_decode_as_its_content_encoding_is_a_bad_request(
+    gateway: GatewayHarness, encoding: str
+) -> None:
+    """Found by the fuzz suite: aiohttp fails reading such a body, which was a 500."""
+    device = await gateway.new_device()
+    assert (await gateway.call("PUT", "/db/enc", device=device))[0] == 201
+    headers = {**JSON, "Content-Encoding": encoding}
+    body = b'{"docs": [{"_id": "a"}]}'
+    for path, who in (("/auth/code", None), ("/db/enc/_bulk_docs", device)):
+        status, answer = await gateway.call("POST", path, device=who, data=body, headers=headers)
+        assert (status, answer) == (
+            400,
+            {"error": "bad_request", "reason": "the request body could not be read"},
+        ), path
