@@ -13,7 +13,7 @@ bodies; and bytes that are not HTTP at all) over raw sockets, and after every on
 - no log line holds a token, a code, an email address or the marker every request carries.
 
 At the end the victim's data and device are checked whole. ``COUCHGATE_FUZZ_EXAMPLES`` sets
-the examples per test (default 150: the suite takes about a minute per upstream).
+the examples per test (default 400: about half a minute per upstream).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from tests.harness import Device, GatewayHarness
 from tests.logcapture import captured_logs
 from tests.rawhttp import Answer, ask
 
-EXAMPLES = int(os.environ.get("COUCHGATE_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("COUCHGATE_FUZZ_EXAMPLES", "400"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
