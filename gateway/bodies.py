@@ -36,6 +36,17 @@ async def read_capped(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def read_checked_json(request: web.Request, limit: int) -> bytes:
+    """A JSON body couchgate forwards without looking inside (``_revs_diff``, ``_bulk_get``,
+    ``_all_docs``, ``_changes``): read whole, up to ``limit``, and parsed once, so what is not
+    JSON as CouchDB reads it, or nests too deep, is refused here and never reaches (or crashes)
+    the upstream. An empty body goes on as it is."""
+    raw = await read_capped(request, limit)
+    if raw.strip():
+        parse_json(raw)
+    return raw
+
+
 def parse_json(raw: bytes) -> Any:
     """Strictly UTF-8 and strict JSON, as CouchDB reads it: a body the gateway and the upstream
     read differently could pass the checks. Deeper than :data:`MAX_JSON_DEPTH`: 400."""

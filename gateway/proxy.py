@@ -26,7 +26,7 @@ from gateway import keys, multipart, paths, policy, quotas
 from gateway.auth.identity import authenticate
 from gateway.auth.records import Device
 from gateway.backend import member_name
-from gateway.bodies import parse_json, read_capped
+from gateway.bodies import parse_json, read_capped, read_checked_json
 from gateway.errors import (
     BadRequest,
     FileExists,
@@ -152,6 +152,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return await forward(request, device, target, body=body)
     if target.kind is Kind.ATTACHMENT and request.method == "PUT" and _sealed_only(request, target):
         raise Forbidden(ATTACHMENT_PUT_REFUSED)
+    if target.kind is Kind.ENDPOINT and request.method == "POST":
+        limit = request.app[keys.SETTINGS].max_request_size
+        return await forward(request, device, target, body=await read_checked_json(request, limit))
     return await forward(request, device, target)
 
 

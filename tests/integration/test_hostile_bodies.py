@@ -60,7 +60,20 @@ async def test_deep_json_to_every_body_endpoint_is_a_bad_request(
         + deep_doc
         + f"\r\n--{boundary}--\r\n".encode()
     )
+    streamed = [
+        ("POST", f"/db/deep/{endpoint}", body, JSON)
+        for endpoint in (
+            "_revs_diff",
+            "_bulk_get",
+            "_all_docs",
+            "_changes",
+            "_changes?filter=_doc_ids",
+            "_ensure_full_commit",
+        )
+        for body in (nested(depth), nested_in("docs", depth), nested_in("a", depth))
+    ]
     for method, path, body, headers in [
+        *streamed,
         ("POST", "/db/deep/_bulk_docs", bulk, JSON),
         ("POST", "/db/deep/_bulk_docs", nested(depth), JSON),
         ("PUT", "/db/deep/doc1", deep_doc, JSON),
@@ -98,6 +111,11 @@ async def test_json_couchdb_refuses_is_refused_before_it_is_forwarded(
         await gateway.call("POST", "/db/odd/_bulk_docs", device=device, data=bulk, headers=JSON)
         == expected
     )
+    for endpoint in ("_revs_diff", "_bulk_get", "_all_docs", "_changes"):
+        answer = await gateway.call(
+            "POST", f"/db/odd/{endpoint}", device=device, data=raw, headers=JSON
+        )
+        assert answer == expected, endpoint
     assert await gateway.call("POST", "/auth/enroll", data=raw, headers=JSON) == expected
 
 
