@@ -36,14 +36,20 @@ async def read_capped(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_checked_json(request: web.Request, limit: int) -> bytes:
+async def read_checked_json(request: web.Request, limit: int, *, empty_ok: bool) -> bytes:
     """A JSON body couchgate forwards without looking inside (``_revs_diff``, ``_bulk_get``,
     ``_all_docs``, ``_changes``): read whole, up to ``limit``, and parsed once, so what is not
     JSON as CouchDB reads it, or nests too deep, is refused here and never reaches (or crashes)
-    the upstream. An empty body goes on as it is."""
+    the upstream. Refused as CouchDB 3.5 refuses them: another Content-Type (415), and an
+    empty body where one is needed (400; ``_ensure_full_commit`` takes none)."""
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType()
     raw = await read_capped(request, limit)
-    if raw.strip():
-        parse_json(raw)
+    if not raw.strip():
+        if empty_ok:
+            return raw
+        raise BadRequest("Missing request body")
+    parse_json(raw)
     return raw
 
 

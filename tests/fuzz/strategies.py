@@ -511,9 +511,20 @@ class Request:
         return f"{head} body={self.body[:300]!r}{'...' if len(self.body) > 300 else ''}"
 
 
-@st.composite
-def requests(draw: st.DrawFn, credentials: Credentials) -> Request:
+def _harmless_upstream(request: Request) -> bool:
+    from tests.fuzz.awaiting import kills_an_upstream
+
+    headers = {name.lower(): value for name, value in request.headers}
+    return not kills_an_upstream(request.method, request.target, headers, request.body)
+
+
+def requests(credentials: Credentials) -> st.SearchStrategy[Request]:
     """A well-formed HTTP/1.1 request (aiohttp parses it; what it means is the fuzz)."""
+    return _requests(credentials).filter(_harmless_upstream)
+
+
+@st.composite
+def _requests(draw: st.DrawFn, credentials: Credentials) -> Request:
     method = draw(METHOD_WEIGHTS)
     target = draw(raw_paths())
     query = draw(st.one_of(st.just(""), queries()))
@@ -555,3 +566,36 @@ def malformed_requests(draw: st.DrawFn, credentials: Credentials) -> bytes:
         "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + MARKER,
     ]
     return draw(st.sampled_from(shapes)).encode("utf-8", "surrogatepass")
+
+
+BODY_ENDPOINTS = [
+    ("POST", f"/db/{APP}/_bulk_docs"),
+    ("POST", f"/db/{APP}/_revs_diff"),
+    ("POST", f"/db/{APP}/_bulk_get"),
+    ("POST", f"/db/{APP}/_all_docs"),
+    ("POST", f"/db/{APP}/_changes"),
+    ("POST", f"/db/{APP}/_changes?filter=_doc_ids"),
+    ("POST", f"/db/{APP}/_ensure_full_commit"),
+    ("PUT", f"/db/{APP}/doc"),
+    ("PUT", f"/db/{APP}/_local/cp"),
+    ("PUT", f"/db/{APP}/doc/att.txt"),
+    ("POST", "/auth/code"),
+    ("POST", "/auth/token"),
+    ("POST", "/auth/enroll"),
+    ("POST", "/auth/link/redeem"),
+]
+
+
+def body_requests(credentials: Credentials) -> st.SearchStrategy[Request]:
+    """Every endpoint that reads a body, with the attacker's own token, and an odd body."""
+    return _body_requests(credentials).filter(_harmless_upstream)
+
+
+@st.composite
+def _body_requests(draw: st.DrawFn, credentials: Credentials) -> Request:
+    method, target = draw(st.sampled_from(BODY_ENDPOINTS))
+    headers = [("Authorization", f"Bearer {credentials.own_token}")]
+    body, content_type = draw(bodies())
+    if content_type is not None:
+        headers.append(("Content-Type", content_type))
+    return Request(method, target, headers, body, chunked=draw(st.booleans()) and bool(body))

@@ -18,6 +18,7 @@ the examples per test (default 400: about half a minute per upstream).
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 import os
@@ -25,7 +26,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from gateway.backend import member_name
@@ -35,6 +36,7 @@ from tests.fuzz.strategies import (
     MARKER,
     Credentials,
     Request,
+    body_requests,
     malformed_requests,
     requests,
 )
@@ -47,6 +49,10 @@ FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
     database=None,
+    # No shrinking: the servers keep what an example did to them (a dead upstream fails every
+    # later one), so the first failure, as generated, is the one that says what happened.
+    phases=[Phase.explicit, Phase.generate],
+    report_multiple_bugs=False,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 VICTIM_EMAIL = "victim.fuzz@example.org"
@@ -65,6 +71,8 @@ class World:
     examples: int = 0
     logs_read: int = 0
     refused_by_aiohttp: int = 0
+    recent: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=3))
+    """The last requests sent: an upstream that dies may take a moment to."""
     awaiting: dict[str, str] = field(default_factory=dict)
     """Known findings elsewhere (:mod:`tests.fuzz.awaiting`): one example each."""
     statuses: dict[int, int] = field(default_factory=dict)
@@ -121,9 +129,14 @@ async def world(gateway: GatewayHarness) -> AsyncIterator[World]:
 
 
 async def assert_still_up(world: World, context: str) -> None:
+    world.recent.append(context[:1000])
+    context = " then ".join(world.recent)
     health = await ask(world.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert health.status == 200, f"/healthz answered {health.status} after {context}"
-    status, _ = await world.gateway.peek("GET", "/")
+    try:
+        status, _ = await world.gateway.peek("GET", "/")
+    except OSError as exc:
+        raise AssertionError(f"the upstream is gone ({exc!r}) after {context}") from None
     assert status == 200, f"the upstream answered {status} after {context}"
 
 
@@ -207,6 +220,20 @@ async def test_well_formed_requests_are_answered_safely(world: World, data: st.D
     answer = await ask(world.port, request.raw(), head=head)
     assert answer.status is not None, f"no answer at all to {context}"
     known = check_answer(world, answer, context, request, head=head)
+    await assert_still_up(world, context)
+    world.assert_logs_clean(context, traceback_expected=known)
+
+
+@FUZZ
+@given(data=st.data())
+async def test_every_body_endpoint_takes_any_body_safely(world: World, data: st.DataObject) -> None:
+    """The bodies of :func:`~tests.fuzz.strategies.bodies` (odd JSON, deep, not JSON, bad
+    UTF-8, multipart) at every endpoint that reads one, as a signed-in user."""
+    request = data.draw(body_requests(world.credentials), label="request")
+    context = request.describe()
+    answer = await ask(world.port, request.raw())
+    assert answer.status is not None, f"no answer at all to {context}"
+    known = check_answer(world, answer, context, request)
     await assert_still_up(world, context)
     world.assert_logs_clean(context, traceback_expected=known)
 

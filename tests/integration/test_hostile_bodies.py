@@ -195,3 +195,25 @@ async def test_a_body_that_does_not_decode_as_its_content_encoding_is_a_bad_requ
             400,
             {"error": "bad_request", "reason": "the request body could not be read"},
         ), path
+
+
+@pytest.mark.parametrize("endpoint", ["_revs_diff", "_bulk_get", "_all_docs", "_changes"])
+async def test_replication_posts_are_refused_as_couchdb_refuses_them(
+    gateway: GatewayHarness, endpoint: str
+) -> None:
+    """What CouchDB 3.5.2 answers to a POST with no body, or not JSON by its Content-Type, the
+    gateway answers before forwarding: the upstream never sees such a request."""
+    device = await gateway.new_device()
+    assert (await gateway.call("PUT", "/db/posts", device=device))[0] == 201
+    path = f"/db/posts/{endpoint}"
+    assert await gateway.call("POST", path, device=device, headers=JSON) == (
+        400,
+        {"error": "bad_request", "reason": "Missing request body"},
+    )
+    assert await gateway.call(
+        "POST", path, device=device, data=b"{}", headers={"Content-Type": "text/plain"}
+    ) == (415, {"error": "bad_content_type", "reason": "Content-Type must be application/json"})
+    status, _ = await gateway.call(
+        "POST", "/db/posts/_ensure_full_commit", device=device, headers=JSON
+    )
+    assert status == 201
