@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from gateway import account, dashboard, demo, keys, ops, proxy, welcome
+from gateway import account, connections, dashboard, demo, keys, ops, proxy, welcome
 from gateway.auth.mailer import make_mailer
 from gateway.auth.records import IdentityStore
 from gateway.auth.revocations import (
@@ -35,6 +35,7 @@ from gateway.middlewares import (
     error_middleware,
     on_prepare,
     request_id_middleware,
+    route_class_middleware,
 )
 from gateway.tasks import Background
 
@@ -46,6 +47,11 @@ SWEEP_INTERVAL_S = 900.0
 # How every runner of the app is built (the CLI's and the tests'): a handler is cancelled when
 # its client goes away, which is what ends an abandoned feed's upstream request.
 RUNNER_OPTIONS: dict[str, Any] = {"handler_cancellation": True, "access_log_class": AccessLogger}
+
+
+def runner_options(settings: Settings) -> dict[str, Any]:
+    """:data:`RUNNER_OPTIONS` and what the settings add (the idle timeout of connections)."""
+    return {**RUNNER_OPTIONS, **connections.runner_options(settings)}
 
 
 @contextlib.asynccontextmanager
@@ -128,11 +134,14 @@ async def _end_feeds(app: web.Application) -> None:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[
+            route_class_middleware,
             metrics_middleware,
             error_middleware,
             request_id_middleware,
+            connections.body_timeout_middleware,
             cors_middleware,
             ops.readiness_middleware,
+            connections.capacity_middleware,
         ],
         client_max_size=settings.max_request_size,
     )
@@ -143,6 +152,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.BACKGROUND] = Background()
     app[keys.LIMITS] = Limits(settings)
     app[METRICS] = Metrics(app[keys.FEEDS])
+    connections.setup(app)
     app.cleanup_ctx.append(_backend_ctx)
     app.on_response_prepare.append(on_prepare)
     app.on_shutdown.append(_end_feeds)

@@ -19,7 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway import __version__, links
-from gateway.app import RUNNER_OPTIONS, create_app, open_upstream
+from gateway.app import create_app, open_upstream, runner_options
 from gateway.auth.records import IdentityStore, iso
 from gateway.auth.signing import AuthKeys
 from gateway.auth.tokens import is_email
@@ -257,7 +257,7 @@ def _serve(settings: Settings) -> int:
         # aiohttp calls this once every listening socket is open: the moment to say "ready".
         print=lambda *_: _announce(settings),
         shutdown_timeout=settings.shutdown_timeout,
-        **RUNNER_OPTIONS,
+        **runner_options(settings),
     )
     return EXIT_OK
 

@@ -183,8 +183,10 @@ class Settings:
         default=1200,
         metadata=_doc(
             "Requests one device may make per minute, over all its apps (a token bucket that "
-            "holds one minute's worth, per replica; an app's own limit applies to its requests); "
-            "past it: 429 with Retry-After. 0: no limit"
+            "holds five minutes' worth, per replica; an app's own limit applies to its "
+            "requests). The replication protocol's batches (_changes, _revs_diff, _bulk_get, "
+            "_bulk_docs, _all_docs, _local checkpoints) count a quarter each, so a first sync "
+            "at full speed never meets it; past it: 429 with Retry-After. 0: no limit"
         ),
     )
     feeds_per_device: int = field(
@@ -198,6 +200,36 @@ class Settings:
         metadata=_doc(
             "Hold idle live feeds in couchgate (one _db_updates watch per process, one upstream "
             "read per change) instead of one upstream request each; off: every feed forwarded"
+        ),
+    )
+    feeds_per_user: int = field(
+        default=50,
+        metadata=_doc(
+            "Live feeds one user may hold open at once over all their devices (per replica); "
+            "past it: 429. 0: no limit"
+        ),
+    )
+    devices_per_user: int = field(
+        default=50,
+        metadata=_doc(
+            "Devices one user may have signed in at once; past it, signing in another is "
+            "refused with 403 until one is revoked. 0: no limit"
+        ),
+    )
+    max_live_feeds: int = field(
+        default=0,
+        metadata=_doc(
+            "Live feeds this process holds open at most, over all users; past it: 503 with "
+            "Retry-After. 0: derived from the open-file limit (RLIMIT_NOFILE, raised to its "
+            "hard limit at start), which also bounds every other request"
+        ),
+    )
+    idle_timeout: float = field(
+        default=30.0,
+        metadata=_doc(
+            "Seconds a connection may stay open without a whole request (silent, or headers "
+            "trickling in), and a request body may go without a byte arriving; then it is "
+            "closed. Set a reverse proxy's idle keep-alive to the upstream below this"
         ),
     )
     apps_per_user: int = field(
@@ -317,6 +349,11 @@ def _validate(s: Settings) -> None:
         "quota_bytes",
         "quota_docs",
         "device_requests_per_minute",
+        "feeds_per_device",
+        "feeds_per_user",
+        "devices_per_user",
+        "max_live_feeds",
+        "apps_per_user",
         "address_signins_per_hour",
         "ip_signins_per_hour",
     ):
@@ -327,6 +364,8 @@ def _validate(s: Settings) -> None:
             raise ConfigError("app_limits", f"{app!r} is not an app name")
         if any(v is not None and v < 0 for v in dataclasses.astuple(limits)):
             raise ConfigError("app_limits", f"limits of {app!r} must be 0 (no limit) or more")
+    if s.idle_timeout <= 0:
+        raise ConfigError("idle_timeout", "must be more than 0 seconds")
     if s.shutdown_timeout < 0:
         raise ConfigError("shutdown_timeout", "must be 0 or more seconds")
     if s.metrics_token is not None and len(s.metrics_token) < 16:

@@ -116,3 +116,21 @@ class TooManyRequests(CouchError):
 
     def __init__(self, reason: str | None = None, *, retry_after: float) -> None:
         super().__init__(reason, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
+
+
+class AtCapacity(CouchError):
+    """This process is near the end of its file descriptors or its live-feed budget: a clean,
+    retryable refusal instead of an accept() that fails for everyone."""
+
+    status, error, default_reason = 503, "service_unavailable", "the server is at capacity"
+
+    def __init__(self, reason: str | None = None, *, retry_after: float) -> None:
+        super().__init__(reason, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
+
+
+UNREADABLE_BODY = "the request body could not be read"
+
+
+class RequestTimeout(CouchError):
+    status, error = 408, "request_timeout"
+    default_reason = "the request body stopped arriving"

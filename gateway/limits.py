@@ -25,6 +25,26 @@ from gateway.errors import TooManyRequests
 MINUTE, HOUR = 60.0, 3600.0
 MAX_KEYS = 100_000
 
+BURST_MINUTES = 5
+"""A device's request bucket holds this many minutes of its budget: a first sync runs at full
+speed for minutes (PouchDB's one-shot ``replicate()`` gives up on a 429), a runaway client is
+held to the steady rate soon after."""
+REPLICATION_COST = 0.25
+"""What one request of the replication protocol's own batches costs, against 1 for any other:
+each carries up to a batch of documents (100 by default), and a replication makes several per
+batch (changes, revs_diff, bulk_get or bulk_docs, a checkpoint)."""
+REPLICATION_ROUTES = frozenset(
+    {
+        "endpoint_changes",
+        "endpoint_revs_diff",
+        "endpoint_bulk_get",
+        "endpoint_bulk_docs",
+        "endpoint_all_docs",
+        "endpoint_ensure_full_commit",
+        "local",
+    }
+)
+
 
 class RateLimiter:
     """Token buckets by key. A bucket holds up to ``capacity`` tokens and refills at
@@ -45,13 +65,13 @@ class RateLimiter:
         level = self._level(key, capacity, period, self._clock())
         return 0.0 if level >= 1 else (1 - level) * period / capacity
 
-    def take(self, key: Hashable, capacity: int, period: float) -> float:
-        """Take one token if there is one (0.0), else the seconds to wait (nothing taken)."""
+    def take(self, key: Hashable, capacity: int, period: float, cost: float = 1.0) -> float:
+        """Take ``cost`` tokens if there are (0.0), else the seconds to wait (nothing taken)."""
         now = self._clock()
         level = self._level(key, capacity, period, now)
-        if level < 1:
-            return (1 - level) * period / capacity
-        self._store(key, level - 1, now, capacity, period)
+        if level < cost:
+            return (cost - level) * period / capacity
+        self._store(key, level - cost, now, capacity, period)
         return 0.0
 
     def charge(self, key: Hashable, capacity: int, period: float) -> None:
@@ -59,6 +79,17 @@ class RateLimiter:
         now = self._clock()
         self._store(
             key, max(0.0, self._level(key, capacity, period, now) - 1), now, capacity, period
+        )
+
+    def give_back(self, key: Hashable, capacity: int, period: float) -> None:
+        """Return one token taken earlier (never past a full bucket)."""
+        now = self._clock()
+        self._store(
+            key,
+            min(float(capacity), self._level(key, capacity, period, now) + 1),
+            now,
+            capacity,
+            period,
         )
 
     def __len__(self) -> int:
@@ -100,6 +131,12 @@ def is_loopback(address: str | None) -> bool:
         return False
 
 
+def request_cost(route: str | None) -> float:
+    """What a request of a route class costs against its device's budget: a replication
+    batch a quarter, anything else one."""
+    return REPLICATION_COST if route in REPLICATION_ROUTES else 1.0
+
+
 def app_of(request: web.BaseRequest) -> str:
     """The app a proxied request is for ('' elsewhere), for per-app limits."""
     if not request.path.startswith("/db/"):
@@ -114,11 +151,21 @@ class Limits:
         self._settings = settings
         self._buckets = RateLimiter(clock)
 
-    def check_device(self, request: web.Request, device: Device) -> None:
-        """Count one request of a signed-in device; 429 past its per-minute budget."""
+    def check_device(self, request: web.Request, device: Device, route: str | None) -> None:
+        """Count one request of a signed-in device by what it costs (:func:`request_cost`);
+        429 with Retry-After past its budget (a bucket of :data:`BURST_MINUTES` minutes of it,
+        refilled at the per-minute rate)."""
         app = app_of(request)
         per_minute = self._per_app(app).device_requests_per_minute
-        if per_minute and (wait := self._buckets.take(("device", device.key), per_minute, MINUTE)):
+        if not per_minute:
+            return
+        wait = self._buckets.take(
+            ("device", device.key),
+            per_minute * BURST_MINUTES,
+            MINUTE * BURST_MINUTES,
+            request_cost(route),
+        )
+        if wait:
             raise TooManyRequests(
                 f"more than {per_minute} requests a minute from this device", retry_after=wait
             )
@@ -133,21 +180,21 @@ class Limits:
             raise TooManyRequests("too many sign-in codes for this address", retry_after=wait)
 
     def check_redeem(self, request: web.Request) -> None:
-        """Before redeeming a code: refuse an IP whose failures used up its budget."""
+        """Before a code is looked at: take one attempt from the caller's IP budget. Taken
+        first, so parallel guesses cannot all pass the check before any is counted; a code
+        that works gives its attempt back (:meth:`redeemed`)."""
+        self._take_ip(request)
+
+    def redeemed(self, request: web.Request) -> None:
+        """A code that worked was no guess: its attempt goes back to the caller's IP."""
         per_hour = self._settings.ip_signins_per_hour
-        if per_hour and (wait := self._buckets.wait(("ip", self._ip(request)), per_hour, HOUR)):
-            raise TooManyRequests("too many sign-in attempts from this address", retry_after=wait)
+        if per_hour:
+            self._buckets.give_back(("ip", self._ip(request)), per_hour, HOUR)
 
     def check_password_attempt(self, request: web.Request) -> None:
         """Every admin sign-in attempt takes from the caller's IP budget before any Argon2id
         work, so a burst of guesses is refused, not hashed."""
         self._take_ip(request)
-
-    def failed_redeem(self, request: web.Request) -> None:
-        """A wrong or expired code: it counts against the caller's IP."""
-        per_hour = self._settings.ip_signins_per_hour
-        if per_hour:
-            self._buckets.charge(("ip", self._ip(request)), per_hour, HOUR)
 
     def _take_ip(self, request: web.Request) -> None:
         per_hour = self._settings.ip_signins_per_hour

@@ -14,9 +14,10 @@ import aiohttp
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
 
 from gateway import keys
-from gateway.errors import CouchError, UpstreamUnavailable, json_error
+from gateway.errors import UNREADABLE_BODY, CouchError, UpstreamUnavailable, json_error
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             reason,
             headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
         )
+    except RequestPayloadError:
+        # The client's body broke off or does not decode as its Content-Encoding says.
+        return json_error(400, "bad_request", UNREADABLE_BODY)
     except aiohttp.ClientError as exc:
         log.warning("upstream call failed: %s", type(exc).__name__)
         return UpstreamUnavailable().response()
@@ -65,6 +69,17 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get("X-Request-ID", "")
     request[keys.REQUEST_ID] = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    return await handler(request)
+
+
+@web.middleware
+async def route_class_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Label the request with its route (a handler may refine the label): from here on the
+    route is known, and the access log and metrics read the label, never ``match_info``,
+    which a request aiohttp refused before routing does not have."""
+    resource = request.match_info.route.resource
+    if resource is not None:
+        request[keys.ROUTE_CLASS] = resource.canonical
     return await handler(request)
 
 
@@ -114,13 +129,7 @@ async def on_prepare(request: web.Request, response: web.StreamResponse) -> None
 
 def route_class(request: web.BaseRequest) -> str:
     label = request.get(keys.ROUTE_CLASS)
-    if isinstance(label, str):
-        return label
-    if isinstance(request, web.Request):
-        resource = request.match_info.route.resource
-        if resource is not None:
-            return resource.canonical
-    return "unmatched"
+    return label if isinstance(label, str) else "unmatched"
 
 
 class AccessLogger(AbstractAccessLogger):

@@ -38,7 +38,7 @@ from gateway import (
 from gateway.auth.identity import authenticate
 from gateway.auth.records import Device
 from gateway.backend import member_name
-from gateway.bodies import parse_json, read_capped
+from gateway.bodies import parse_json, read_capped, read_checked_json
 from gateway.errors import (
     BadRequest,
     FileExists,
@@ -60,6 +60,7 @@ ONE_SHOT_READ_TIMEOUT_S = 300
 LOCAL_DOCS_PER_APP = 256
 """Checkpoints per app database: one per replication peer and direction is what clients make."""
 LIVE_FEEDS = {"longpoll", "continuous", "eventsource"}
+EMPTY_OK = {"_ensure_full_commit"}  # the one POST endpoint CouchDB runs without a body
 
 HOP_BY_HOP = frozenset(
     {
@@ -199,6 +200,10 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         return response
     if target.kind is Kind.ATTACHMENT and request.method == "PUT" and _sealed_only(request, target):
         raise Forbidden(ATTACHMENT_PUT_REFUSED)
+    if target.kind is Kind.ENDPOINT and request.method == "POST":
+        limit, empty_ok = request.app[keys.SETTINGS].max_request_size, target.endpoint in EMPTY_OK
+        body = await read_checked_json(request, limit, empty_ok=empty_ok)
+        return await forward(request, device, target, body=body)
     return await forward(request, device, target)
 
 

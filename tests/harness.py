@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from gateway import keys
-from gateway.app import RUNNER_OPTIONS, create_app
+from gateway.app import create_app, runner_options
 from gateway.backend import db_name
 from gateway.config import Settings, load_settings
 from tests.upstreams import Upstream
@@ -139,7 +139,7 @@ async def start_gateway(
     # TestServer takes runner options in start_server (its constructor drops them), and sets
     # handler_cancellation itself.
     await server.start_server(
-        **{k: v for k, v in RUNNER_OPTIONS.items() if k != "handler_cancellation"}
+        **{k: v for k, v in runner_options(settings).items() if k != "handler_cancellation"}
     )
     # What the gateway really talks to (the embedded store's address is only known now).
     effective = server.app[keys.BACKEND].settings

@@ -53,7 +53,7 @@ async def authenticate(request: web.Request) -> Device:
     if device is None:
         raise Unauthorized(INVALID)
     request[keys.IDENTITY] = device
-    request.app[keys.LIMITS].check_device(request, device)
+    request.app[keys.LIMITS].check_device(request, device, request.get(keys.ROUTE_CLASS))
     if device.seen_long_ago():
         request.app[keys.BACKGROUND].spawn(
             request.app[keys.IDENTITIES].touch_device(device), "last-seen update"

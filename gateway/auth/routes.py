@@ -13,11 +13,12 @@ from aiohttp import web
 from gateway import keys
 from gateway.accounts import revoke
 from gateway.auth import tokens
+from gateway.auth.addresses import is_address
 from gateway.auth.identity import authenticate
 from gateway.auth.records import Device, GrantKind, iso
 from gateway.bodies import read_json_object, string_field
 from gateway.config import Settings
-from gateway.errors import BadRequest, NotFound, Unauthorized
+from gateway.errors import BadRequest, Forbidden, NotFound, Unauthorized
 
 routes = web.RouteTableDef()
 
@@ -37,15 +38,27 @@ def may_register(settings: Settings, email: str) -> bool:
     return False
 
 
-def _signed_in(token: tokens.DeviceToken, device: Device) -> web.Response:
+def _signed_in(request: web.Request, token: tokens.DeviceToken, device: Device) -> web.Response:
+    request.app[keys.LIMITS].redeemed(request)
     body = {"token": str(token), "user": device.uid, "device": device.device}
     return web.json_response(body, status=201)
 
 
-def _failed(request: web.Request) -> Unauthorized:
-    """A wrong, used or expired code: the one answer, and a strike against the caller's IP."""
-    request.app[keys.LIMITS].failed_redeem(request)
+def _failed() -> Unauthorized:
+    """A wrong, used or expired code: the one answer (its attempt was charged before)."""
     return Unauthorized(BAD_CODE)
+
+
+async def _new_device(
+    request: web.Request, uid: str, name: str
+) -> tuple[tokens.DeviceToken, Device]:
+    """Sign in one more device of ``uid``, within the account's device limit (each device can
+    hold feeds and a request budget of its own, so their number is what bounds one account)."""
+    identities = request.app[keys.IDENTITIES]
+    most = request.app[keys.SETTINGS].devices_per_user
+    if most and len(await identities.devices(uid)) >= most:
+        raise Forbidden(f"device limit reached: an account may have {most} devices; revoke one")
+    return await identities.create_device(uid, name)
 
 
 def _device_name(body: dict[str, Any]) -> str:
@@ -56,7 +69,7 @@ def _device_name(body: dict[str, Any]) -> str:
 async def request_code(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     email = string_field(body, "email", max_length=254)
-    if not tokens.is_email(email):
+    if not is_address(email):
         raise BadRequest("'email' is not an email address")
     app = request.app
     auth = app[keys.AUTH_KEYS]
@@ -87,16 +100,16 @@ async def redeem_code(request: web.Request) -> web.Response:
     auth = app[keys.AUTH_KEYS]
     challenge_id = auth.open_challenge(challenge)
     if challenge_id is None:
-        raise _failed(request)
+        raise _failed()
     identities = app[keys.IDENTITIES]
     email_hmac = await identities.redeem_challenge(
         challenge_id, auth.code_hash(challenge_id, code.replace(" ", ""))
     )
     if email_hmac is None:
-        raise _failed(request)
+        raise _failed()
     uid, _ = await identities.create_user(email_hmac)
-    token, device = await identities.create_device(uid, name)
-    return _signed_in(token, device)
+    token, device = await _new_device(request, uid, name)
+    return _signed_in(request, token, device)
 
 
 async def _redeem_grant(request: web.Request, kind: GrantKind) -> web.Response:
@@ -107,9 +120,9 @@ async def _redeem_grant(request: web.Request, kind: GrantKind) -> web.Response:
     identities = request.app[keys.IDENTITIES]
     uid = await identities.redeem_grant(kind, code)
     if uid is None or await identities.user(uid) is None:
-        raise _failed(request)
-    token, device = await identities.create_device(uid, name)
-    return _signed_in(token, device)
+        raise _failed()
+    token, device = await _new_device(request, uid, name)
+    return _signed_in(request, token, device)
 
 
 @routes.post("/auth/enroll")
