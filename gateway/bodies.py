@@ -36,21 +36,23 @@ async def read_capped(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_checked_json(request: web.Request, limit: int, *, empty_ok: bool) -> bytes:
+async def read_checked_json(
+    request: web.Request, limit: int, *, empty_ok: bool
+) -> tuple[bytes, Any]:
     """A JSON body couchgate forwards without looking inside (``_revs_diff``, ``_bulk_get``,
     ``_all_docs``, ``_changes``): read whole, up to ``limit``, and parsed once, so what is not
     JSON as CouchDB reads it, or nests too deep, is refused here and never reaches (or crashes)
     the upstream. Refused as CouchDB 3.5 refuses them: another Content-Type (415), and an
-    empty body where one is needed (400; ``_ensure_full_commit`` takes none)."""
+    empty body where one is needed (400; ``_ensure_full_commit`` takes none). Returns the bytes
+    to forward unchanged and what they parse to (None for an empty body)."""
     if request.content_type != "application/json":
         raise UnsupportedMediaType()
     raw = await read_capped(request, limit)
     if not raw.strip():
         if empty_ok:
-            return raw
+            return raw, None
         raise BadRequest("Missing request body")
-    parse_json(raw)
-    return raw
+    return raw, parse_json(raw)
 
 
 def parse_json(raw: bytes) -> Any:

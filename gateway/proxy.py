@@ -33,6 +33,7 @@ from gateway import (
     paths,
     policy,
     quotas,
+    request_shapes,
     upstream_errors,
 )
 from gateway.auth.identity import authenticate
@@ -202,7 +203,10 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         raise Forbidden(ATTACHMENT_PUT_REFUSED)
     if target.kind is Kind.ENDPOINT and request.method == "POST":
         limit, empty_ok = request.app[keys.SETTINGS].max_request_size, target.endpoint in EMPTY_OK
-        body = await read_checked_json(request, limit, empty_ok=empty_ok)
+        body, value = await read_checked_json(request, limit, empty_ok=empty_ok)
+        answer = request_shapes.check(target.endpoint, value)
+        if answer is not None:
+            return web.json_response(answer)
         return await forward(request, device, target, body=body)
     return await forward(request, device, target)
 
