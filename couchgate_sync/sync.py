@@ -1,0 +1,234 @@
+"""One sync cycle of a folder device: folder -> local store -> server -> local store -> folder.
+
+1. ``scan``: files edited, created or deleted here since their state row become new revisions in
+   the local store, each a child of the revision the file was last in step with (so an edit made
+   while the server moved on becomes a conflict branch, never an overwrite).
+2. ``push`` and ``pull``: the replication protocol (``replicate``).
+3. ``apply``: documents changed in the local store since the last apply land in the folder; a
+   document with more than one live leaf is resolved first (``resolve``), a file edited here in
+   the meantime is never overwritten (the next scan makes its edit a branch, and it is merged).
+4. ``push`` again when resolving wrote revisions, so the other devices see the same outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from encryption_plugin import CryptoError, Keyring
+
+from . import folder, notes
+from .ignore import Ignore
+from .localdb import DocTree, LocalDb
+from .remote import Remote
+from .replicate import pull, push, replication_id
+from .resolve import Resolver
+from .state import FileRow, State
+
+log = logging.getLogger("couchgate_sync")
+
+
+@dataclass
+class Counts:
+    uploaded: int = 0
+    downloaded: int = 0
+    local_changes: int = 0
+    written: int = 0
+    removed: int = 0
+    resolved: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    def any(self) -> bool:
+        return bool(self.uploaded or self.downloaded or self.local_changes or self.written
+                    or self.removed or self.resolved)
+
+
+class FolderDevice:
+    """A synced folder with its local store and state; ``open()`` before use, ``close()`` after."""
+
+    def __init__(self, root: Path, state_dir: Path, keyring: Keyring, device: str) -> None:
+        self.root = root
+        self.keyring = keyring
+        self.device = device
+        self.local = LocalDb(state_dir / "store.sqlite3")
+        self.state = State(state_dir / "state.sqlite3")
+        self.resolver = Resolver(self)
+        self.lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        await self.local.open()
+
+    async def close(self) -> None:
+        await self.local.close()
+        self.state.close()
+
+    # -- 1. folder -> local store ------------------------------------------------------------
+
+    async def scan(self) -> int:
+        """Record what changed in the folder as local revisions; how many files changed."""
+        if not self.root.is_dir():
+            raise FileNotFoundError("the synced folder is missing (unmounted or moved?)")
+        ignore = await asyncio.to_thread(Ignore.for_folder, self.root)
+        seen = await asyncio.to_thread(folder.scan, self.root, ignore)
+        rows = await asyncio.to_thread(self.state.files)
+        changed = [
+            s for path, s in seen.items()
+            if (row := rows.get(path)) is None or (row.size, row.mtime_ns) != (s.size, s.mtime_ns)
+        ]
+        gone = [row for path, row in rows.items() if path not in seen and not ignore.matches(path)]
+        count = 0
+        for s in changed:
+            count += await self._record_file(s, rows.get(s.path))
+        for row in gone:
+            count += await self._record_deletion(row)
+        return count
+
+    async def _record_file(self, s: folder.Seen, row: FileRow | None) -> int:
+        data = await asyncio.to_thread(folder.read, self.root, s.path)
+        if data is None:
+            return 0
+        sha = folder.digest(data)
+        if row is not None and row.sha == sha:  # touched, not changed
+            await asyncio.to_thread(self.state.put, [_row(row.path, row.doc_id, row.rev, s, sha)])
+            return 0
+        doc_id = row.doc_id if row else notes.doc_id_for(s.path, self.keyring)
+        tree = await self.local.tree(doc_id)
+        current = await self.winner_note(tree)
+        if tree is not None and current is not None and folder.digest(current.data) == sha:
+            # Already stored (the same file on another device, or a sync cut short by a crash).
+            await asyncio.to_thread(self.state.put, [_row(s.path, doc_id, tree.winner, s, sha)])
+            return 0
+        if row is not None:
+            parent: str | None = row.rev
+        elif tree is not None and tree.deleted:
+            parent = tree.winner  # re-creating a deleted file extends its deleted leaf
+        else:
+            parent = None  # new, or made here while another device made it too: a branch
+        sealed = await asyncio.to_thread(
+            notes.seal_note,
+            doc_id,
+            s.path,
+            data,
+            mtime_ms=s.mtime_ns // 1_000_000,
+            device=self.device,
+            created=current.created if current else None,
+            keyring=self.keyring,
+        )
+        rev = await self.local.write_child(sealed, parent)
+        await asyncio.to_thread(self.state.put, [_row(s.path, doc_id, rev, s, sha)])
+        return 1
+
+    async def _record_deletion(self, row: FileRow) -> int:
+        tree = await self.local.tree(row.doc_id)
+        if tree is not None and row.rev in tree.tree and not tree.tree[row.rev].deleted:
+            await self.local.write_child({"_id": row.doc_id, "_deleted": True}, row.rev)
+        await asyncio.to_thread(self.state.drop, [row.path])
+        return 1
+
+    # -- 3. local store -> folder ------------------------------------------------------------
+
+    async def apply(self, counts: Counts) -> None:
+        ignore = await asyncio.to_thread(Ignore.for_folder, self.root)
+        since = int(await asyncio.to_thread(self.state.meta, "applied_seq", "0"))
+        while True:
+            ids, last = await self.local.changed_since(since)
+            for doc_id in ids:
+                await self._apply_doc(doc_id, ignore, counts)
+            if last == since and not ids:
+                break
+            since = last
+            await asyncio.to_thread(self.state.set_meta, "applied_seq", str(since))
+            if not ids:
+                break
+
+    async def _apply_doc(self, doc_id: str, ignore: Ignore, counts: Counts) -> None:
+        tree = await self.local.tree(doc_id)
+        if tree is None:
+            return
+        if len(tree.live_leaves) > 1:
+            counts.resolved += await self.resolver.resolve(tree)
+            tree = await self.local.tree(doc_id)
+            assert tree is not None
+        row = await asyncio.to_thread(self.state.by_doc, doc_id)
+        if row is not None and row.rev == tree.winner:
+            return
+        if tree.deleted:
+            if row is not None and await self._unchanged_on_disk(row):
+                await asyncio.to_thread(folder.remove, self.root, row.path)
+                await asyncio.to_thread(self.state.drop, [row.path])
+                counts.removed += 1
+            return
+        note = await self.winner_note(tree)
+        if note is None or ignore.matches(note.path):
+            return
+        at_path = await asyncio.to_thread(self.state.get, note.path)
+        on_disk = await asyncio.to_thread(folder.stat_of, self.root, note.path)
+        sha = folder.digest(note.data)
+        if on_disk is not None and (at_path is None or not await self._unchanged_on_disk(at_path)):
+            data = await asyncio.to_thread(folder.read, self.root, note.path)
+            if data is not None and folder.digest(data) == sha:
+                await asyncio.to_thread(
+                    self.state.put, [_row(note.path, doc_id, tree.winner, on_disk, sha)]
+                )
+            return  # edited here too: the next scan makes that edit a branch, then it merges
+        try:
+            written = await asyncio.to_thread(
+                folder.write_atomic, self.root, note.path, note.data, note.mtime_ms
+            )
+        except folder.UnsafePath:
+            log.warning("skipped a document whose path would leave the folder")
+            return
+        row = _row(note.path, doc_id, tree.winner, written, sha)
+        await asyncio.to_thread(self.state.put, [row])
+        counts.written += 1
+
+    async def _unchanged_on_disk(self, row: FileRow) -> bool:
+        s = await asyncio.to_thread(folder.stat_of, self.root, row.path)
+        return s is not None and (s.size, s.mtime_ns) == (row.size, row.mtime_ns)
+
+    async def winner_note(self, tree: DocTree | None) -> notes.Note | None:
+        if tree is None or tree.deleted:
+            return None
+        return await self.note_at(tree.id, tree.winner)
+
+    async def note_at(self, doc_id: str, rev: str) -> notes.Note | None:
+        stored = await self.local.revision(doc_id, rev)
+        if stored is None:
+            return None
+        try:
+            return await asyncio.to_thread(notes.open_note, stored, self.keyring)
+        except CryptoError:
+            log.warning("a document could not be opened with this key and was skipped")
+            return None
+
+    # -- the cycle ---------------------------------------------------------------------------
+
+    async def cycle(self, remote: Remote | None) -> Counts:
+        """One full sync; offline (``remote`` None) it only records and applies local state."""
+        async with self.lock:
+            counts = Counts()
+            if remote is not None:
+                await remote.info()  # a revoked device stops here, before touching anything
+            counts.local_changes = await self.scan()
+            if remote is not None:
+                me = await self.local.uuid()
+                push_id = replication_id(me, remote.db_url, "push")
+                counts.uploaded += await push(self.local, remote, push_id)
+                pulled, seq = await pull(
+                    self.local, remote, replication_id(me, remote.db_url, "pull")
+                )
+                counts.downloaded += pulled
+                await asyncio.to_thread(self.state.set_meta, "remote_seq", str(seq))
+            await self.apply(counts)
+            if remote is not None and counts.resolved:
+                counts.uploaded += await push(self.local, remote, push_id)
+            if remote is not None:
+                await asyncio.to_thread(self.state.set_meta, "last_sync", str(int(time.time())))
+            return counts
+
+
+def _row(path: str, doc_id: str, rev: str, s: folder.Seen, sha: str) -> FileRow:
+    return FileRow(path, doc_id, rev, s.size, s.mtime_ns, sha)
