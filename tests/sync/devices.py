@@ -95,3 +95,27 @@ class FolderDevice:
         path = self.folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def joined_user(device: FolderDevice) -> str:
+    """The account id a device joined as (from its folder settings, which hold no secret)."""
+    import json
+
+    (cfg,) = (device.home / "config" / "folders").glob("*.json")
+    return str(json.loads(cfg.read_text())["user"])
+
+
+def credentials_of(device: FolderDevice) -> dict[str, str]:
+    import json
+
+    (creds,) = (device.home / "config" / "credentials").glob("*.json")
+    raw: dict[str, str] = json.loads(creds.read_text())
+    return raw
+
+
+async def settle(*devices: FolderDevice, rounds: int = 2) -> None:
+    """Sync every device in turn, ``rounds`` times: enough for a conflict resolved on one device
+    to reach all of them."""
+    for _ in range(rounds):
+        for device in devices:
+            await device.sync()

@@ -3,8 +3,17 @@ store, pouchdb-server, and CouchDB when present) that requires encryption."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
+import os
+import re
+import signal
+from collections.abc import Callable
+
+from gateway.backend import db_name
 from tests.harness import GatewayHarness
-from tests.sync.devices import FolderDevice
+from tests.sync.devices import FolderDevice, credentials_of, joined_user, settle
 
 
 async def test_create_edit_rename_delete_propagate(
@@ -30,3 +39,177 @@ async def test_create_edit_rename_delete_propagate(
     await b.sync()
     await a.sync()
     assert a.files() == {"Daily/renamed.md": b"today\n"}
+
+
+async def test_offline_edits_of_different_lines_merge(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, b = devices
+    a.write("plan.md", "one\ntwo\nthree\nfour\nfive\n")
+    await settle(a, b)
+    a.write("plan.md", "ONE from the laptop\ntwo\nthree\nfour\nfive\n")
+    b.write("plan.md", "one\ntwo\nthree\nfour\nFIVE from the phone\n")
+    await a.sync()
+    await settle(b, a)
+    expected = b"ONE from the laptop\ntwo\nthree\nfour\nFIVE from the phone\n"
+    assert a.files() == b.files() == {"plan.md": expected}
+
+
+async def test_overlapping_offline_edits_keep_a_conflict_copy(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, b = devices
+    a.write("Ideas/list.md", "first line\n")
+    await settle(a, b)
+    a.write("Ideas/list.md", "the laptop's version\n")
+    b.write("Ideas/list.md", "the phone's version\n")
+    await a.sync()
+    await settle(b, a)
+    files = a.files()
+    assert files == b.files()
+    assert sorted(files.values()) == [b"the laptop's version\n", b"the phone's version\n"]
+    (copy,) = [p for p in files if p != "Ideas/list.md"]
+    loser = "phone" if files["Ideas/list.md"] == b"the laptop's version\n" else "laptop"
+    assert re.fullmatch(
+        rf"Ideas/list \(conflict from {loser} \d{{4}}-\d\d-\d\d \d{{4}}\)\.md", copy
+    ), copy
+
+
+async def test_binary_files_are_byte_identical(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, b = devices
+    picture = bytes(range(256)) * 800 + os.urandom(4096)
+    a.write("Attachments/picture.png", picture)
+    a.write("empty.txt", b"")
+    a.write("latin1.txt", "café".encode("latin-1"))  # not UTF-8: kept as bytes
+    a.write("crlf.md", b"windows\r\nline endings\r\n\xef\xbb\xbfBOM\n")
+    await settle(a, b, rounds=1)
+    assert b.files() == a.files()
+
+    a.write("Attachments/picture.png", picture + b"laptop")
+    b.write("Attachments/picture.png", picture + b"phone")
+    await a.sync()
+    await settle(b, a)
+    files = a.files()
+    assert files == b.files()
+    pictures = sorted(v for k, v in files.items() if k.startswith("Attachments/picture"))
+    assert pictures == [picture + b"laptop", picture + b"phone"]
+
+
+async def test_ignore_rules_hold(devices: tuple[FolderDevice, FolderDevice]) -> None:
+    a, b = devices
+    a.write(".couchgateignore", "private/\n*.log\n!keep.log\n")
+    a.write("note.md", "synced\n")
+    a.write("private/diary.md", "not synced\n")
+    a.write("build.log", "not synced\n")
+    a.write("keep.log", "synced\n")
+    a.write(".DS_Store", "not synced\n")
+    a.write(".obsidian/workspace.json", "{}")
+    a.write(".obsidian/app.json", "{}")
+    a.write(".git/HEAD", "ref: refs/heads/main\n")
+    a.write(".note.md.swp", "swap")
+    await settle(a, b, rounds=1)
+    assert sorted(b.files()) == [".couchgateignore", ".obsidian/app.json", "keep.log", "note.md"]
+
+
+async def test_names_and_contents_never_reach_the_server(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    a, b = devices
+    marker = "zebra-marker-7f3a"
+    a.write(f"{marker}-folder/{marker}.md", f"text with {marker} inside\n")
+    a.write("plain.md", f"{marker}\n")
+    a.write(f"{marker}.bin", marker.encode() + b"\0binary")
+    await a.sync()
+    (a.folder / "plain.md").write_text(f"edited {marker}\n")
+    await a.sync()
+    await b.sync()
+    db = db_name(joined_user(a), "notes")
+    status, everything = await sealed_gateway.peek("GET", f"/{db}/_all_docs?include_docs=true")
+    assert status == 200 and len(everything["rows"]) == 3
+    _, changes = await sealed_gateway.peek("GET", f"/{db}/_changes?include_docs=true")
+    seen = json.dumps(everything) + json.dumps(changes)
+    sealed_attachments = 0
+    for row in everything["rows"]:
+        doc = row["doc"]
+        assert {k for k in doc if not k.startswith("_")} == {"e2e"}
+        _, full = await sealed_gateway.peek("GET", f"/{db}/{doc['_id']}?attachments=true")
+        for att in full.get("_attachments", {}).values():
+            seen += base64.b64decode(att["data"]).decode("latin-1")
+            sealed_attachments += 1
+    assert sealed_attachments == 1  # the binary file, as ciphertext
+    assert marker not in seen
+    assert marker.encode().hex() not in seen
+
+
+async def test_kill_9_during_a_first_sync_then_restart(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, b = devices
+    for n in range(300):
+        a.write(f"Notes/{n // 50}/note {n}.md", f"# Note {n}\n\n" + "words " * (n % 40) + "\n")
+    await a.sync()
+    proc = await b.start("sync", str(b.folder))
+    while len(list(b.folder.rglob("*.md"))) < 40 and proc.returncode is None:
+        await asyncio.sleep(0.005)
+    assert proc.returncode is None, "the first sync ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    assert 0 < len(list(b.folder.rglob("*.md"))) < 300
+    await b.sync()
+    await a.sync()
+    assert b.files() == a.files()
+    assert len(a.files()) == 300
+
+
+async def test_a_revoked_device_stops_and_touches_no_file(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    a, b = devices
+    a.write("shared.md", "v1\n")
+    await settle(a, b, rounds=1)
+    creds = credentials_of(b)
+    status, me = await sealed_gateway.call(
+        "GET", "/auth/me", headers={"Authorization": f"Bearer {creds['token']}"}
+    )
+    assert status == 200
+    await sealed_gateway.call(
+        "DELETE", f"/auth/devices/{me['device']}",
+        headers={"Authorization": f"Bearer {creds['token']}"},
+    )
+    a.write("shared.md", "v2\n")
+    a.write("new.md", "new\n")
+    (a.folder / "shared.md").touch()
+    await a.sync()
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in b.folder.rglob("*")}
+    code, _, err = await b.cli("sync", str(b.folder), ok=False)
+    assert code == 3
+    assert "revoked" in err
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in b.folder.rglob("*")}
+    assert after == before
+
+
+async def test_run_follows_the_folder_and_the_server(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, b = devices
+    await a.run_live()
+    await b.run_live()
+    a.write("live.md", "from the laptop\n")
+    await until(lambda: b.files().get("live.md") == b"from the laptop\n")
+    (b.folder / "live.md").write_text("edited on the phone\n")
+    await until(lambda: a.files().get("live.md") == b"edited on the phone\n")
+    (a.folder / "live.md").rename(a.folder / "moved.md")
+    await until(lambda: b.files() == {"moved.md": b"edited on the phone\n"})
+    (b.folder / "moved.md").unlink()
+    await until(lambda: a.files() == {})
+
+
+async def until(condition: Callable[[], bool], *, within_s: float = 30.0) -> None:
+    """Wait for ``condition`` (a liveness check, not a speed one: bench/ measures speed)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while not condition():
+        assert loop.time() < deadline, "the change did not arrive"
+        await asyncio.sleep(0.05)
