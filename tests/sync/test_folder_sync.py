@@ -151,8 +151,7 @@ async def test_kill_9_during_a_first_sync_then_restart(
         a.write(f"Notes/{n // 50}/note {n}.md", f"# Note {n}\n\n" + "words " * (n % 40) + "\n")
     await a.sync()
     proc = await b.start("sync", str(b.folder))
-    while len(list(b.folder.rglob("*.md"))) < 40 and proc.returncode is None:
-        await asyncio.sleep(0.005)
+    await until(lambda: len(list(b.folder.rglob("*.md"))) >= 40 or proc.returncode is not None)
     assert proc.returncode is None, "the first sync ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     await proc.wait()
@@ -186,6 +185,10 @@ async def test_a_revoked_device_stops_and_touches_no_file(
     code, _, err = await b.cli("sync", str(b.folder), ok=False)
     assert code == 3
     assert "revoked" in err
+    await b.run_live()
+    assert b.live is not None
+    code = await asyncio.wait_for(b.live.wait(), 60)
+    assert code == 3
     after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in b.folder.rglob("*")}
     assert after == before
 
@@ -212,4 +215,4 @@ async def until(condition: Callable[[], bool], *, within_s: float = 30.0) -> Non
     deadline = loop.time() + within_s
     while not condition():
         assert loop.time() < deadline, "the change did not arrive"
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.01)
