@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     how.add_argument("--email", help="sign in with a code sent to this address")
     how.add_argument("--pair", help="a pairing link (or its #fragment) from another device")
     j.add_argument("--key", help="the app key's export string (from your first device)")
+    j.add_argument(
+        "--keep-days", type=_days, default=30,
+        help="days to keep replaced and deleted versions on the server (0: keep none)",
+    )
 
     for name, text in (
         ("run", "sync now and keep syncing (watches the folder and the server)"),
@@ -64,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("version", nargs="?", type=int)
     r.add_argument("--dir", type=Path, default=Path("."))
     return p
+
+
+def _days(text: str) -> int:
+    days = int(text)
+    if days < 0:
+        raise argparse.ArgumentTypeError("days cannot be negative")
+    return days
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,7 +140,13 @@ async def _join(args: argparse.Namespace) -> int:
             key = Keyring.generate(args.app).export()
     keyring = Keyring.from_export(key, app_id=args.app)
     cfg = config.FolderConfig(
-        str(folder), args.server.rstrip("/"), args.app, name, signed.device, signed.user
+        str(folder),
+        args.server.rstrip("/"),
+        args.app,
+        name,
+        signed.device,
+        signed.user,
+        args.keep_days,
     )
     where = credentials.store(cfg.key, credentials.Credentials(signed.token, key))
     config.save(cfg)
@@ -160,7 +177,7 @@ async def _with_device(
     use: Callable[[FolderDevice, Remote, config.FolderConfig], Coroutine[Any, Any, int]],
 ) -> int:
     cfg, creds, keyring = _open(folder_arg)
-    device = FolderDevice(Path(cfg.folder), cfg.state_dir, keyring, cfg.device)
+    device = FolderDevice(Path(cfg.folder), cfg.state_dir, keyring, cfg.device, cfg.keep_days)
     await device.open()
     try:
         async with aiohttp.ClientSession() as session:

@@ -41,6 +41,7 @@ class FolderConfig:
     device: str
     device_id: str
     user: str
+    keep_days: int = 30  # how long replaced and deleted versions are kept on the server
 
     @property
     def key(self) -> str:

@@ -135,23 +135,12 @@ class LocalDb:
         page = await self.changes(since, limit)
         return [row["id"] for row in page.rows], page.last_seq
 
-    async def deleted_ids(self) -> list[str]:
-        return await self.storage.read(_doc_ids, True)
-
     async def conflicted(self) -> int:
         """How many documents still have more than one live leaf."""
         return await self.storage.read(_conflicted)
 
     async def update_seq(self) -> int:
         return await self.storage.read(changes.current_seq, DB)
-
-
-def _doc_ids(conn: sqlite3.Connection, deleted: bool) -> list[str]:
-    db = engine.get_db(conn, DB)
-    rows = conn.execute(
-        "SELECT id FROM docs WHERE db = ? AND deleted = ? ORDER BY seq", (db.id, int(deleted))
-    )
-    return [str(row[0]) for row in rows]
 
 
 def _conflicted(conn: sqlite3.Connection) -> int:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import base64
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +40,8 @@ class Note:
     device: str
     created: str
     is_text: bool
+    kind: str = "file"
+    meta: Mapping[str, Any] = field(default_factory=dict)  # what a kind adds (see versions)
 
 
 def normalize(path: str) -> str:
@@ -75,9 +78,11 @@ def seal_note(
     device: str,
     created: str | None,
     keyring: Keyring,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The sealed document for one version of a file."""
+    """The sealed document for one version of a file (``extra``: fields of another kind)."""
     body: dict[str, Any] = {
+        **(extra or {}),
         "_id": doc_id,
         "path": normalize(path),
         "created": created or iso(mtime_ms),
@@ -110,12 +115,19 @@ def path_of(doc_id: str, body: dict[str, Any]) -> str:
     return _UNSAFE.sub("-", doc_id).lstrip(".") + ".md"
 
 
-def open_note(stored: dict[str, Any], keyring: Keyring) -> Note | None:
-    """A stored revision as a note, or None when it is not one (a tombstone, another kind)."""
+KNOWN = frozenset({"path", "text", "created", "mtime", "size", "device", "kind"})
+
+
+def open_note(
+    stored: dict[str, Any], keyring: Keyring, *, kind: str | None = "file"
+) -> Note | None:
+    """A stored revision as a note of ``kind`` (None: of any kind), or None when it is not one
+    (a tombstone, another kind). A document without ``kind`` is a file (the demo's notes)."""
     if stored.get("_deleted"):
         return None
     plain = open_doc(stored, keyring)
-    if plain.get("kind") not in (None, "file"):
+    found = plain.get("kind", "file")
+    if not isinstance(found, str) or (kind is not None and found != kind):
         return None
     text = plain.get("text")
     if isinstance(text, str):
@@ -131,8 +143,16 @@ def open_note(stored: dict[str, Any], keyring: Keyring) -> Note | None:
     mtime = plain.get("mtime")
     mtime_ms = mtime if isinstance(mtime, int) else _ms_of(str(created))
     device = plain.get("device") if isinstance(plain.get("device"), str) else "Browser"
+    meta = {k: v for k, v in plain.items() if k not in KNOWN and not k.startswith("_")}
     return Note(
-        path_of(str(stored["_id"]), plain), data, mtime_ms, str(device), str(created), is_text
+        path_of(str(stored["_id"]), plain),
+        data,
+        mtime_ms,
+        str(device),
+        str(created),
+        is_text,
+        found,
+        meta,
     )
 
 

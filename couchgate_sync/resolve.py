@@ -30,9 +30,14 @@ class Resolver:
     async def resolve(self, tree: DocTree) -> int:
         """Resolve every conflict of ``tree``; the number of revisions written."""
         dev = self.device
-        winner = await dev.note_at(tree.id, tree.winner)
+        winner = await dev.note_at(tree.id, tree.winner, kind=None)
         if winner is None:
             return 0
+        if winner.kind != "file":
+            # Versions: both sides saved the same version of the same revision; keep one.
+            for loser_rev in tree.live_leaves[1:]:
+                await dev.local.write_child({"_id": tree.id, "_deleted": True}, loser_rev)
+            return len(tree.live_leaves) - 1
         merged = winner
         written = 0
         for loser_rev in tree.live_leaves[1:]:
@@ -42,12 +47,14 @@ class Resolver:
             if loser.data != merged.data:
                 combined = await self._merge(tree, loser_rev, merged, loser)
                 if combined is not None:
+                    await dev.save_version(tree.id, loser_rev)
                     merged = combined
                 else:
                     written += await self._conflict_copy(winner.path, loser)
             await dev.local.write_child({"_id": tree.id, "_deleted": True}, loser_rev)
             written += 1
         if merged is not winner:
+            await dev.save_version(tree.id, tree.winner)
             sealed = notes.seal_note(
                 tree.id,
                 winner.path,

@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from .versions import VersionRow
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY,
@@ -25,6 +27,18 @@ CREATE TABLE IF NOT EXISTS files (
     sha TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS files_by_doc ON files (doc_id);
+-- Version documents held in the local store (see versions.py), to list them without opening.
+CREATE TABLE IF NOT EXISTS versions (
+    id TEXT PRIMARY KEY,
+    of_doc TEXT NOT NULL,
+    path TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    mtime_ms INTEGER NOT NULL,
+    device TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    kept_until INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS versions_by_path ON versions (path, mtime_ms);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -80,6 +94,37 @@ class State:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
             self._conn.execute("COMMIT")
+
+    def put_version(self, row: VersionRow) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (row.id, row.of_doc, row.path, row.rev, row.mtime_ms, row.device, row.size,
+                 row.kept_until),
+            )
+
+    def drop_version(self, version_id: str) -> None:
+        with self._lock:
+            self._conn.execute("DELETE FROM versions WHERE id = ?", (version_id,))
+
+    def versions_of(self, path: str) -> list[VersionRow]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM versions WHERE path = ? ORDER BY mtime_ms, rev", (path,)
+            ).fetchall()
+        return [VersionRow(*row) for row in rows]
+
+    def all_versions(self) -> list[VersionRow]:
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM versions ORDER BY path, mtime_ms").fetchall()
+        return [VersionRow(*row) for row in rows]
+
+    def expired_versions(self, now_ms: int) -> list[str]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id FROM versions WHERE kept_until < ?", (now_ms,)
+            ).fetchall()
+        return [str(row[0]) for row in rows]
 
     def meta(self, key: str, default: str = "") -> str:
         with self._lock:

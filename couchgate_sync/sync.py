@@ -20,7 +20,7 @@ from pathlib import Path
 
 from encryption_plugin import CryptoError, Keyring
 
-from . import folder, notes
+from . import folder, notes, versions
 from .ignore import Ignore
 from .localdb import DocTree, LocalDb
 from .remote import Remote
@@ -49,8 +49,16 @@ class Counts:
 class FolderDevice:
     """A synced folder with its local store and state; ``open()`` before use, ``close()`` after."""
 
-    def __init__(self, root: Path, state_dir: Path, keyring: Keyring, device: str) -> None:
+    def __init__(
+        self,
+        root: Path,
+        state_dir: Path,
+        keyring: Keyring,
+        device: str,
+        keep_days: int = versions.DEFAULT_KEEP_DAYS,
+    ) -> None:
         self.root = root
+        self.keep_days = keep_days
         self.keyring = keyring
         self.device = device
         self.local = LocalDb(state_dir / "store.sqlite3")
@@ -117,6 +125,8 @@ class FolderDevice:
             created=current.created if current else None,
             keyring=self.keyring,
         )
+        if row is not None:
+            await self.save_version(doc_id, row.rev)
         rev = await self.local.write_child(sealed, parent)
         await asyncio.to_thread(self.state.put, [_row(s.path, doc_id, rev, s, sha)])
         return 1
@@ -124,9 +134,36 @@ class FolderDevice:
     async def _record_deletion(self, row: FileRow) -> int:
         tree = await self.local.tree(row.doc_id)
         if tree is not None and row.rev in tree.tree and not tree.tree[row.rev].deleted:
+            await self.save_version(row.doc_id, row.rev)
             await self.local.write_child({"_id": row.doc_id, "_deleted": True}, row.rev)
         await asyncio.to_thread(self.state.drop, [row.path])
         return 1
+
+    async def save_version(self, doc_id: str, rev: str) -> None:
+        """Keep the content of ``doc_id`` at ``rev`` as a version document before replacing it."""
+        if self.keep_days <= 0:
+            return
+        note = await self.note_at(doc_id, rev)
+        if note is None:
+            return
+        vid = versions.version_id(doc_id, rev, self.keyring)
+        existing = await self.local.tree(vid)
+        if existing is not None and not existing.deleted:
+            return
+        sealed = await asyncio.to_thread(
+            versions.seal_version, note, doc_id, rev, self.keep_days, self.keyring
+        )
+        await self.local.write_child(sealed, existing.winner if existing else None)
+
+    async def prune_versions(self) -> int:
+        """Delete the version documents whose term is over (any device may; all agree)."""
+        expired = await asyncio.to_thread(self.state.expired_versions, versions.now_ms())
+        for vid in expired:
+            tree = await self.local.tree(vid)
+            if tree is not None and not tree.deleted:
+                await self.local.write_child({"_id": vid, "_deleted": True}, tree.winner)
+            await asyncio.to_thread(self.state.drop_version, vid)
+        return len(expired)
 
     # -- 3. local store -> folder ------------------------------------------------------------
 
@@ -156,13 +193,18 @@ class FolderDevice:
         if row is not None and row.rev == tree.winner:
             return
         if tree.deleted:
+            await asyncio.to_thread(self.state.drop_version, doc_id)
             if row is not None and await self._unchanged_on_disk(row):
                 await asyncio.to_thread(folder.remove, self.root, row.path)
                 await asyncio.to_thread(self.state.drop, [row.path])
                 counts.removed += 1
             return
-        note = await self.winner_note(tree)
-        if note is None or ignore.matches(note.path):
+        note = await self.note_at(tree.id, tree.winner, kind=None)
+        if note is not None and note.kind == versions.KIND:
+            if (version := versions.row_of(doc_id, note)) is not None:
+                await asyncio.to_thread(self.state.put_version, version)
+            return
+        if note is None or note.kind != "file" or ignore.matches(note.path):
             return
         at_path = await asyncio.to_thread(self.state.get, note.path)
         on_disk = await asyncio.to_thread(folder.stat_of, self.root, note.path)
@@ -194,12 +236,14 @@ class FolderDevice:
             return None
         return await self.note_at(tree.id, tree.winner)
 
-    async def note_at(self, doc_id: str, rev: str) -> notes.Note | None:
+    async def note_at(
+        self, doc_id: str, rev: str, kind: str | None = "file"
+    ) -> notes.Note | None:
         stored = await self.local.revision(doc_id, rev)
         if stored is None:
             return None
         try:
-            return await asyncio.to_thread(notes.open_note, stored, self.keyring)
+            return await asyncio.to_thread(notes.open_note, stored, self.keyring, kind=kind)
         except CryptoError:
             log.warning("a document could not be opened with this key and was skipped")
             return None
@@ -223,7 +267,8 @@ class FolderDevice:
                 counts.downloaded += pulled
                 await asyncio.to_thread(self.state.set_meta, "remote_seq", str(seq))
             await self.apply(counts)
-            if remote is not None and counts.resolved:
+            pruned = await self.prune_versions()
+            if remote is not None and (counts.resolved or pruned):
                 counts.uploaded += await push(self.local, remote, push_id)
             if remote is not None:
                 await asyncio.to_thread(self.state.set_meta, "last_sync", str(int(time.time())))

@@ -25,6 +25,7 @@ class FolderDevice:
     name: str
     server: str
     live: asyncio.subprocess.Process | None = field(default=None)
+    clock_offset_s: float = 0.0
 
     @property
     def env(self) -> dict[str, str]:
@@ -33,6 +34,7 @@ class FolderDevice:
             COUCHGATE_SYNC_HOME=str(self.home),
             COUCHGATE_SYNC_KEYRING="file",
             PYTHONPATH=str(REPO),
+            COUCHGATE_SYNC_CLOCK_OFFSET_S=str(self.clock_offset_s),
         )
         return env
 

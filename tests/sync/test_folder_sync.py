@@ -10,6 +10,7 @@ import os
 import re
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 from gateway.backend import db_name
 from tests.harness import GatewayHarness
@@ -127,7 +128,7 @@ async def test_names_and_contents_never_reach_the_server(
     await b.sync()
     db = db_name(joined_user(a), "notes")
     status, everything = await sealed_gateway.peek("GET", f"/{db}/_all_docs?include_docs=true")
-    assert status == 200 and len(everything["rows"]) == 3
+    assert status == 200 and len(everything["rows"]) == 4  # 3 files, 1 kept version
     _, changes = await sealed_gateway.peek("GET", f"/{db}/_changes?include_docs=true")
     seen = json.dumps(everything) + json.dumps(changes)
     sealed_attachments = 0
@@ -216,3 +217,59 @@ async def until(condition: Callable[[], bool], *, within_s: float = 30.0) -> Non
     while not condition():
         assert loop.time() < deadline, "the change did not arrive"
         await asyncio.sleep(0.01)
+
+
+async def test_history_restore_and_deleted_files_survive_compaction(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice], tmp_path: Path
+) -> None:
+    a, b = devices
+    a.write("essay.md", "draft one\n")
+    await a.sync()
+    a.write("essay.md", "draft two, longer\n")
+    a.write("gone.md", "soon deleted\n")
+    await a.sync()
+    (a.folder / "gone.md").unlink()
+    await a.sync()
+    db = db_name(joined_user(a), "notes")
+    status, _ = await sealed_gateway.peek("POST", f"/{db}/_compact", {})
+    assert status in (202, 404)  # the embedded store has nothing to compact
+
+    # A device that joins now finds the old versions on the server.
+    c = FolderDevice(tmp_path / "home-c", tmp_path / "Notes C", "tablet", sealed_gateway.url)
+    await c.join("--pair", await a.pairing_link())
+    await c.sync()
+    assert c.files() == {"essay.md": b"draft two, longer\n"}
+    _, listing, _ = await c.cli("history", "essay.md", "--dir", str(c.folder))
+    assert [line.split()[0] for line in listing.splitlines()[1:]] == ["1", "2"]
+    assert "(current)" in listing.splitlines()[2]
+    _, deleted, _ = await c.cli("history", "--deleted", "--dir", str(c.folder))
+    assert deleted.startswith("gone.md  (deleted")
+
+    await c.cli("restore", "essay.md", "1", "--dir", str(c.folder))
+    await c.cli("restore", "gone.md", "--dir", str(c.folder))
+    assert c.files() == {"essay.md": b"draft one\n", "gone.md": b"soon deleted\n"}
+    await settle(b, a, rounds=1)
+    assert a.files() == b.files() == c.files()
+    _, listing, _ = await a.cli("history", "essay.md", "--dir", str(a.folder))
+    assert len(listing.splitlines()) == 4  # header, draft one, draft two, draft one again
+
+
+async def test_expired_versions_are_pruned(
+    sealed_gateway: GatewayHarness, tmp_path: Path
+) -> None:
+    a = FolderDevice(tmp_path / "home-a", tmp_path / "Notes", "laptop", sealed_gateway.url)
+    _, code = await sealed_gateway.enrollment_code()
+    await a.join("--code", code, "--keep-days", "30")
+    a.write("n.md", "one\n")
+    await a.sync()
+    a.write("n.md", "two\n")
+    await a.sync()  # keeps "one" as a version for 30 days
+    db = db_name(joined_user(a), "notes")
+    _, everything = await sealed_gateway.peek("GET", f"/{db}/_all_docs")
+    assert len(everything["rows"]) == 2
+    a.clock_offset_s = 31 * 86400  # the same device, a month later
+    await a.sync()
+    _, listing, _ = await a.cli("history", "n.md", "--dir", str(a.folder))
+    assert len(listing.splitlines()) == 2  # the current content only
+    _, everything = await sealed_gateway.peek("GET", f"/{db}/_all_docs")
+    assert len(everything["rows"]) == 1
