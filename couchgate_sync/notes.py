@@ -27,6 +27,9 @@ from typing import Any
 from encryption_plugin import Keyring, id_for, open_doc, seal_doc
 
 CONTENT = "content"
+# Where each kind keeps text: files in "text", as the demo web app's notes do; versions elsewhere,
+# so that an app listing notes by their "text" (the demo does) does not list old versions too.
+TEXT_FIELD = {"file": "text", "version": "content"}
 MAX_INLINE_TEXT = 4 * 1024 * 1024
 
 
@@ -92,7 +95,7 @@ def seal_note(
     }
     text = as_text(data)
     if text is not None:
-        body["text"] = text
+        body[TEXT_FIELD.get(str(body.get("kind", "file")), "text")] = text
     else:
         body["_attachments"] = {
             CONTENT: {
@@ -115,7 +118,7 @@ def path_of(doc_id: str, body: dict[str, Any]) -> str:
     return _UNSAFE.sub("-", doc_id).lstrip(".") + ".md"
 
 
-KNOWN = frozenset({"path", "text", "created", "mtime", "size", "device", "kind"})
+KNOWN = frozenset({"path", "text", "content", "created", "mtime", "size", "device", "kind"})
 
 
 def open_note(
@@ -129,7 +132,7 @@ def open_note(
     found = plain.get("kind", "file")
     if not isinstance(found, str) or (kind is not None and found != kind):
         return None
-    text = plain.get("text")
+    text = plain.get(TEXT_FIELD.get(found, "text"))
     if isinstance(text, str):
         data = text.encode("utf-8")
         is_text = True
