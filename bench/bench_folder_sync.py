@@ -75,7 +75,8 @@ async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             settings.update(extra)
         gateway = await start_gateway(upstream, **settings)
         try:
-            return await _measure(args, work, gateway, FolderDevice)
+            result: dict[str, Any] = await _measure(args, work, gateway, FolderDevice)
+            return result
         finally:
             await stop_gateway(gateway)
 

@@ -24,7 +24,7 @@ from . import config, credentials, history
 from .join import Auth, pairing_link, parse_pairing
 from .live import Runner, _describe
 from .remote import Remote, RemoteError, Revoked
-from .sync import FolderDevice
+from .sync import FolderBusy, FolderDevice
 
 log = logging.getLogger("couchgate_sync")
 EXIT_REVOKED = 3
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except Revoked as exc:
         print(f"couchgate-sync: {exc}", file=sys.stderr)
         return EXIT_REVOKED
-    except (RemoteError, config.NotJoined, CryptoError, FileNotFoundError) as exc:
+    except (RemoteError, config.NotJoined, CryptoError, FileNotFoundError, FolderBusy) as exc:
         print(f"couchgate-sync: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -175,10 +175,12 @@ def _open(folder_arg: Path) -> tuple[config.FolderConfig, credentials.Credential
 async def _with_device(
     folder_arg: Path,
     use: Callable[[FolderDevice, Remote, config.FolderConfig], Coroutine[Any, Any, int]],
+    *,
+    exclusive: bool = True,
 ) -> int:
     cfg, creds, keyring = _open(folder_arg)
     device = FolderDevice(Path(cfg.folder), cfg.state_dir, keyring, cfg.device, cfg.keep_days)
-    await device.open()
+    await device.open(exclusive=exclusive)
     try:
         async with aiohttp.ClientSession() as session:
             remote = Remote(session, cfg.server, cfg.app, creds.token)
@@ -211,7 +213,7 @@ async def _status(args: argparse.Namespace) -> int:
         print(report)
         return 0
 
-    return await _with_device(args.dir, show)
+    return await _with_device(args.dir, show, exclusive=False)
 
 
 async def _pair(args: argparse.Namespace) -> int:
@@ -237,7 +239,7 @@ async def _history(args: argparse.Namespace) -> int:
             raise RemoteError("give a PATH, or --deleted")
         return 0
 
-    return await _with_device(args.dir, show)
+    return await _with_device(args.dir, show, exclusive=False)
 
 
 async def _restore(args: argparse.Namespace) -> int:

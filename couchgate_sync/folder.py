@@ -34,13 +34,21 @@ class UnsafePath(ValueError):
 
 
 def scan(root: Path, ignore: Ignore) -> dict[str, Seen]:
-    """Every synced regular file under ``root``, by normalized relative path."""
+    """Every synced regular file under ``root``, by normalized relative path.
+
+    Removes this client's temporary files on the way: one found here is what a write cut short
+    (kill -9, power loss) left behind, since no write runs while the folder is scanned.
+    """
     found: dict[str, Seen] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = os.path.relpath(dirpath, root)
         rel_dir = "" if rel_dir == "." else normalize(rel_dir) + "/"
         dirnames[:] = [d for d in dirnames if not ignore.matches(rel_dir + d + "/")]
         for name in filenames:
+            if name.startswith(TEMP_PREFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(dirpath, name))
+                continue
             rel = rel_dir + normalize(name)
             if ignore.matches(rel):
                 continue

@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from encryption_plugin import Keyring, id_for, open_doc, seal_doc
+from encryption_plugin import MAX_ATTACHMENT_BYTES, Keyring, id_for, open_doc, seal_doc
 
 CONTENT = "content"
 # Where each kind keeps text: files in "text", as the demo web app's notes do; versions elsewhere,
 # so that an app listing notes by their "text" (the demo does) does not list old versions too.
 TEXT_FIELD = {"file": "text", "version": "content"}
 MAX_INLINE_TEXT = 4 * 1024 * 1024
+MAX_FILE_BYTES = MAX_ATTACHMENT_BYTES  # one sealed attachment; chunking larger files is to come
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ re-sending known revisions is harmless, skipping unknown ones is not.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,11 @@ from .localdb import LocalDb
 from .remote import Remote, RemoteError
 
 BATCH = 200
+# A _bulk_docs body stays under this many bytes (couchgate reads at most 64 MiB of one request
+# by default); documents are fetched a few at a time, so a batch of large files is never held
+# in memory whole.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+FETCH_GROUP = 20
 
 
 class Endpoint(Protocol):
@@ -102,20 +108,34 @@ async def push(
         if not page.rows:
             break
         diff = await remote.revs_diff(_wanted(page.rows))
-        if diff:
-            docs = _ok_docs(await local.bulk_get(_requests(diff)))
-            errors = await remote.bulk_docs_replicated(docs)
-            if errors:
-                raise RemoteError(
-                    f"the server refused {len(errors)} document(s): {errors[0].get('reason')}"
-                )
-            written += len(docs)
-            if progress:
-                progress(len(docs))
+        requests = _requests(diff)
+        pending: list[dict[str, Any]] = []
+        size = 0
+        for start in range(0, len(requests), FETCH_GROUP):
+            for doc in _ok_docs(await local.bulk_get(requests[start : start + FETCH_GROUP])):
+                doc_size = len(json.dumps(doc, separators=(",", ":")))
+                if pending and size + doc_size > MAX_BODY_BYTES:
+                    written += await _send(remote, pending, progress)
+                    pending, size = [], 0
+                pending.append(doc)
+                size += doc_size
+        if pending:
+            written += await _send(remote, pending, progress)
         since = page.last_seq
         cp.since = since
         await _write_checkpoint(cp, local, remote)
     return written
+
+
+async def _send(remote: Remote, docs: list[dict[str, Any]], progress: Progress | None) -> int:
+    errors = await remote.bulk_docs_replicated(docs)
+    if errors:
+        raise RemoteError(
+            f"the server refused {len(errors)} document(s): {errors[0].get('reason')}"
+        )
+    if progress:
+        progress(len(docs))
+    return len(docs)
 
 
 async def pull(
@@ -129,9 +149,9 @@ async def pull(
         feed = await remote.changes(str(since), limit=BATCH)
         results = [r for r in feed.get("results", []) if isinstance(r, dict)]
         if results:
-            diff = await local.revs_diff(_wanted(results))
-            if diff:
-                docs = _ok_docs(await remote.bulk_get(_requests(diff)))
+            requests = _requests(await local.revs_diff(_wanted(results)))
+            for start in range(0, len(requests), FETCH_GROUP * 5):
+                docs = _ok_docs(await remote.bulk_get(requests[start : start + FETCH_GROUP * 5]))
                 await local.bulk_docs_replicated(docs)
                 written += len(docs)
                 if progress:

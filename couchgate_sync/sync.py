@@ -13,10 +13,12 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from encryption_plugin import CryptoError, Keyring
 
@@ -58,6 +60,8 @@ class FolderDevice:
         keep_days: int = versions.DEFAULT_KEEP_DAYS,
     ) -> None:
         self.root = root
+        self.state_dir = state_dir
+        self._lock_file: IO[bytes] | None = None
         self.keep_days = keep_days
         self.keyring = keyring
         self.device = device
@@ -66,12 +70,18 @@ class FolderDevice:
         self.resolver = Resolver(self)
         self.lock = asyncio.Lock()
 
-    async def open(self) -> None:
+    async def open(self, *, exclusive: bool = True) -> None:
+        """Open the local store; ``exclusive``: also take the folder's lock, so two processes
+        (a ``run`` and a ``sync``) never sync one folder at once."""
+        if exclusive:
+            self._lock_file = await asyncio.to_thread(_take_lock, self.state_dir / "lock")
         await self.local.open()
 
     async def close(self) -> None:
         await self.local.close()
         self.state.close()
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing releases the lock
 
     # -- 1. folder -> local store ------------------------------------------------------------
 
@@ -95,6 +105,10 @@ class FolderDevice:
         return count
 
     async def _record_file(self, s: folder.Seen, row: FileRow | None) -> int:
+        if s.size > notes.MAX_FILE_BYTES:
+            log.warning("skipped a file larger than %d MiB (not supported yet)",
+                        notes.MAX_FILE_BYTES >> 20)
+            return 0
         data = await asyncio.to_thread(folder.read, self.root, s.path)
         if data is None:
             return 0
@@ -273,6 +287,22 @@ class FolderDevice:
             if remote is not None:
                 await asyncio.to_thread(self.state.set_meta, "last_sync", str(int(time.time())))
             return counts
+
+
+class FolderBusy(Exception):
+    def __init__(self) -> None:
+        super().__init__("another couchgate-sync is already syncing this folder")
+
+
+def _take_lock(path: Path) -> IO[bytes]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "ab")  # noqa: SIM115 (held open for as long as the device is)
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise FolderBusy() from None
+    return handle
 
 
 def _row(path: str, doc_id: str, rev: str, s: folder.Seen, sha: str) -> FileRow:

@@ -32,8 +32,14 @@ async def test_a_browser_note_is_a_file_and_a_file_is_a_browser_note(
     await folder_device.join("--code", code)
     link = await folder_device.pairing_link()
     await folder_device.run_live()
+    try:
+        await _both_ways(folder_device, browser, link)
+    finally:
+        await folder_device.stop_live()
 
-    context = await browser.new_context()
+
+async def _both_ways(folder_device: FolderDevice, chromium: Browser, link: str) -> None:
+    context = await chromium.new_context()
     page = await context.new_page()
     await page.goto(link)
     notes = page.locator("#note-list")

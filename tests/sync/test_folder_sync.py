@@ -12,9 +12,15 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from gateway.backend import db_name
 from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice, credentials_of, joined_user, settle
+
+# For what does not depend on the upstream (the folder side, the gateway's auth): one run, on
+# the embedded store, keeps the module's cost down.
+embedded_only = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
 
 
 async def test_create_edit_rename_delete_propagate(
@@ -98,6 +104,21 @@ async def test_binary_files_are_byte_identical(
     assert pictures == [picture + b"laptop", picture + b"phone"]
 
 
+async def test_large_files_sync_in_bounded_requests_and_too_large_ones_are_skipped(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, b = devices
+    for n in range(3):  # about 4 MiB each as JSON: more than one 8 MiB _bulk_docs body
+        a.write(f"media/{n}.bin", os.urandom(3 * 1024 * 1024))
+    a.write("huge.bin", b"\0" * (16 * 1024 * 1024 + 1))
+    err = await a.sync()
+    assert "skipped a file larger than 16 MiB" in err
+    await b.sync()
+    expected = {k: v for k, v in a.files().items() if k != "huge.bin"}
+    assert b.files() == expected and len(expected) == 3
+
+
+@embedded_only
 async def test_ignore_rules_hold(devices: tuple[FolderDevice, FolderDevice]) -> None:
     a, b = devices
     a.write(".couchgateignore", "private/\n*.log\n!keep.log\n")
@@ -144,6 +165,7 @@ async def test_names_and_contents_never_reach_the_server(
     assert marker.encode().hex() not in seen
 
 
+@embedded_only
 async def test_kill_9_during_a_first_sync_then_restart(
     devices: tuple[FolderDevice, FolderDevice],
 ) -> None:
@@ -163,6 +185,7 @@ async def test_kill_9_during_a_first_sync_then_restart(
     assert len(a.files()) == 300
 
 
+@embedded_only
 async def test_a_revoked_device_stops_and_touches_no_file(
     sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
 ) -> None:
@@ -202,6 +225,8 @@ async def test_run_follows_the_folder_and_the_server(
     await b.run_live()
     a.write("live.md", "from the laptop\n")
     await until(lambda: b.files().get("live.md") == b"from the laptop\n")
+    code, _, err = await b.cli("sync", str(b.folder), ok=False)
+    assert code == 1 and "already syncing this folder" in err
     (b.folder / "live.md").write_text("edited on the phone\n")
     await until(lambda: a.files().get("live.md") == b"edited on the phone\n")
     (a.folder / "live.md").rename(a.folder / "moved.md")
@@ -254,6 +279,7 @@ async def test_history_restore_and_deleted_files_survive_compaction(
     assert len(listing.splitlines()) == 4  # header, draft one, draft two, draft one again
 
 
+@embedded_only
 async def test_expired_versions_are_pruned(
     sealed_gateway: GatewayHarness, tmp_path: Path
 ) -> None:
