@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +31,8 @@ CONTENT = "content"
 # so that an app listing notes by their "text" (the demo does) does not list old versions too.
 TEXT_FIELD = {"file": "text", "version": "content"}
 MAX_INLINE_TEXT = 4 * 1024 * 1024
-MAX_FILE_BYTES = MAX_ATTACHMENT_BYTES  # one sealed attachment; chunking larger files is to come
+MAX_UNCHUNKED_BYTES = MAX_ATTACHMENT_BYTES  # one sealed attachment
+MAX_FILE_BYTES = 1024 * 1024 * 1024  # a file is read whole into memory to be synced
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Note:
     is_text: bool
     kind: str = "file"
     meta: Mapping[str, Any] = field(default_factory=dict)  # what a kind adds (see versions)
+    chunks: tuple[str, ...] = ()  # a large file's chunk ids (see chunks); data is filled in then
 
 
 def normalize(path: str) -> str:
@@ -83,8 +85,10 @@ def seal_note(
     created: str | None,
     keyring: Keyring,
     extra: Mapping[str, Any] | None = None,
+    chunks: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The sealed document for one version of a file (``extra``: fields of another kind)."""
+    """The sealed document for one version of a file (``extra``: fields of another kind;
+    ``chunks``: the content is those chunk documents, ``data`` is then only measured)."""
     body: dict[str, Any] = {
         **(extra or {}),
         "_id": doc_id,
@@ -94,8 +98,10 @@ def seal_note(
         "size": len(data),
         "device": device,
     }
-    text = as_text(data)
-    if text is not None:
+    text = None if chunks else as_text(data)
+    if chunks:
+        body["chunks"] = list(chunks)
+    elif text is not None:
         body[TEXT_FIELD.get(str(body.get("kind", "file")), "text")] = text
     else:
         body["_attachments"] = {
@@ -119,7 +125,9 @@ def path_of(doc_id: str, body: dict[str, Any]) -> str:
     return _UNSAFE.sub("-", doc_id).lstrip(".") + ".md"
 
 
-KNOWN = frozenset({"path", "text", "content", "created", "mtime", "size", "device", "kind"})
+KNOWN = frozenset(
+    {"path", "text", "content", "created", "mtime", "size", "device", "kind", "chunks"}
+)
 
 
 def open_note(
@@ -134,7 +142,12 @@ def open_note(
     if not isinstance(found, str) or (kind is not None and found != kind):
         return None
     text = plain.get(TEXT_FIELD.get(found, "text"))
-    if isinstance(text, str):
+    listed = plain.get("chunks")
+    chunk_ids: tuple[str, ...] = ()
+    if isinstance(listed, list) and all(isinstance(c, str) for c in listed):
+        chunk_ids = tuple(listed)
+        data, is_text = b"", False
+    elif isinstance(text, str):
         data = text.encode("utf-8")
         is_text = True
     else:
@@ -157,6 +170,7 @@ def open_note(
         is_text,
         found,
         meta,
+        chunk_ids,
     )
 
 

@@ -106,14 +106,14 @@ class Resolver:
         if current is not None and current.data == loser.data:
             return 0
         parent = existing.winner if existing is not None and existing.deleted else None
-        sealed = notes.seal_note(
+        sealed = await dev.seal_file(
             copy_id,
             copy_path,
             loser.data,
             mtime_ms=loser.mtime_ms,
             device=loser.device,
             created=None,
-            keyring=dev.keyring,
+            chunk_ids=loser.chunks,
         )
         await dev.local.write_child(sealed, parent)
         return 1

@@ -13,16 +13,18 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import fcntl
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from encryption_plugin import CryptoError, Keyring
 
-from . import folder, notes, versions
+from . import chunks, folder, notes, versions
 from .ignore import Ignore
 from .localdb import DocTree, LocalDb
 from .remote import Remote
@@ -68,6 +70,7 @@ class FolderDevice:
         self.local = LocalDb(state_dir / "store.sqlite3")
         self.state = State(state_dir / "state.sqlite3")
         self.resolver = Resolver(self)
+        self.pending: set[str] = set()  # documents whose chunks had not all arrived
         self.lock = asyncio.Lock()
 
     async def open(self, *, exclusive: bool = True) -> None:
@@ -129,15 +132,13 @@ class FolderDevice:
             parent = tree.winner  # re-creating a deleted file extends its deleted leaf
         else:
             parent = None  # new, or made here while another device made it too: a branch
-        sealed = await asyncio.to_thread(
-            notes.seal_note,
+        sealed = await self.seal_file(
             doc_id,
             s.path,
             data,
             mtime_ms=s.mtime_ns // 1_000_000,
             device=self.device,
             created=current.created if current else None,
-            keyring=self.keyring,
         )
         if row is not None:
             await self.save_version(doc_id, row.rev)
@@ -152,6 +153,43 @@ class FolderDevice:
             await self.local.write_child({"_id": row.doc_id, "_deleted": True}, row.rev)
         await asyncio.to_thread(self.state.drop, [row.path])
         return 1
+
+    async def seal_file(
+        self,
+        doc_id: str,
+        path: str,
+        data: bytes,
+        *,
+        mtime_ms: int,
+        device: str,
+        created: str | None,
+        chunk_ids: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """The sealed document of one version of a file; a large file's chunks that the local
+        store lacks are written first, so a chunk is always replicated before its file."""
+        if not chunk_ids and len(data) > chunks.CHUNKED_ABOVE:
+            ids = []
+            for piece in chunks.pieces(data):
+                cid = chunks.chunk_id(piece, self.keyring)
+                ids.append(cid)
+                known = await self.local.tree(cid)
+                if known is None or known.deleted:
+                    sealed_piece = await asyncio.to_thread(
+                        chunks.seal_chunk, cid, piece, self.keyring
+                    )
+                    await self.local.write_child(sealed_piece, known.winner if known else None)
+            chunk_ids = tuple(ids)
+        return await asyncio.to_thread(
+            notes.seal_note,
+            doc_id,
+            path,
+            data,
+            mtime_ms=mtime_ms,
+            device=device,
+            created=created,
+            keyring=self.keyring,
+            chunks=chunk_ids,
+        )
 
     async def save_version(self, doc_id: str, rev: str) -> None:
         """Keep the content of ``doc_id`` at ``rev`` as a version document before replacing it."""
@@ -184,16 +222,23 @@ class FolderDevice:
     async def apply(self, counts: Counts) -> None:
         ignore = await asyncio.to_thread(Ignore.for_folder, self.root)
         since = int(await asyncio.to_thread(self.state.meta, "applied_seq", "0"))
+        waiting = set(json.loads(await asyncio.to_thread(self.state.meta, "pending", "[]")))
+        waiting |= self.pending
+        self.pending = set()
+        for doc_id in sorted(waiting):
+            await self._apply_doc(doc_id, ignore, counts)
         while True:
             ids, last = await self.local.changed_since(since)
             for doc_id in ids:
                 await self._apply_doc(doc_id, ignore, counts)
-            if last == since and not ids:
+            # Pending first: a crash between the two writes retries a document, never skips it.
+            pending = json.dumps(sorted(self.pending))
+            await asyncio.to_thread(self.state.set_meta, "pending", pending)
+            if last != since:
+                await asyncio.to_thread(self.state.set_meta, "applied_seq", str(last))
+            if not ids or last == since:
                 break
             since = last
-            await asyncio.to_thread(self.state.set_meta, "applied_seq", str(since))
-            if not ids:
-                break
 
     async def _apply_doc(self, doc_id: str, ignore: Ignore, counts: Counts) -> None:
         tree = await self.local.tree(doc_id)
@@ -257,7 +302,21 @@ class FolderDevice:
         if stored is None:
             return None
         try:
-            return await asyncio.to_thread(notes.open_note, stored, self.keyring, kind=kind)
+            note = await asyncio.to_thread(notes.open_note, stored, self.keyring, kind=kind)
+            if note is None or not note.chunks:
+                return note
+            parts = []
+            for cid in note.chunks:
+                tree = await self.local.tree(cid)
+                piece_doc = await self.local.revision(cid, tree.winner) if tree else None
+                if piece_doc is None or piece_doc.get("_deleted"):
+                    self.pending.add(doc_id)  # not here yet: the next apply tries again
+                    return None
+                piece = await asyncio.to_thread(chunks.open_chunk, piece_doc, self.keyring)
+                if piece is None:
+                    return None
+                parts.append(piece)
+            return dataclasses.replace(note, data=b"".join(parts))
         except CryptoError:
             log.warning("a document could not be opened with this key and was skipped")
             return None

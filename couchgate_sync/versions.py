@@ -65,6 +65,7 @@ def seal_version(
         created=note.created,
         keyring=keyring,
         extra={"kind": KIND, "of": of_doc, "rev": rev, "kept_until": kept_until},
+        chunks=note.chunks,  # a large file's version refers to its chunks, never re-uploads
     )
 
 

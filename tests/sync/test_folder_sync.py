@@ -104,18 +104,29 @@ async def test_binary_files_are_byte_identical(
     assert pictures == [picture + b"laptop", picture + b"phone"]
 
 
-async def test_large_files_sync_in_bounded_requests_and_too_large_ones_are_skipped(
-    devices: tuple[FolderDevice, FolderDevice],
+async def test_large_files_go_in_chunks_and_an_edit_uploads_one_chunk(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
 ) -> None:
     a, b = devices
     for n in range(3):  # about 4 MiB each as JSON: more than one 8 MiB _bulk_docs body
         a.write(f"media/{n}.bin", os.urandom(3 * 1024 * 1024))
-    a.write("huge.bin", b"\0" * (16 * 1024 * 1024 + 1))
-    err = await a.sync()
-    assert "skipped a file larger than 16 MiB" in err
+    big = bytearray(os.urandom(10 * 1024 * 1024))  # three chunks: 4 + 4 + 2 MiB
+    a.write("video.mp4", bytes(big))
+    await a.sync()
     await b.sync()
-    expected = {k: v for k, v in a.files().items() if k != "huge.bin"}
-    assert b.files() == expected and len(expected) == 3
+    assert b.files() == a.files()
+    db = db_name(joined_user(a), "notes")
+    _, before = await sealed_gateway.peek("GET", f"/{db}/_all_docs")
+    assert len(before["rows"]) == 3 + 1 + 3  # the small files, the big one, its chunks
+
+    big[5 * 1024 * 1024] ^= 0xFF  # one byte in the second chunk
+    a.write("video.mp4", bytes(big))
+    await a.sync()
+    _, after = await sealed_gateway.peek("GET", f"/{db}/_all_docs")
+    assert len(after["rows"]) == len(before["rows"]) + 2  # one new chunk, one kept version
+    await b.sync()
+    assert b.files()["video.mp4"] == bytes(big)
+    assert b.files() == a.files()
 
 
 @embedded_only

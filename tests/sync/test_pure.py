@@ -3,6 +3,7 @@ format. Properties by hypothesis where a rule is general."""
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from couchgate_sync import folder, notes
+from couchgate_sync import chunks, folder, notes
 from couchgate_sync.ignore import Ignore
 from couchgate_sync.join import pairing_link, parse_pairing
 from couchgate_sync.merge import conflict_name, three_way
@@ -157,3 +158,14 @@ def test_pairing_links_are_the_demo_app_ones() -> None:
     assert parsed is not None and parsed.code == "c0de+/=" and parsed.key == key
     assert parse_pairing(link.split("#", 1)[1]) == parsed
     assert parse_pairing("https://sync.example.org/demo/#enroll=abc") is None
+
+
+def test_chunks_are_content_addressed_under_the_key_and_round_trip() -> None:
+    data = os.urandom(chunks.CHUNK_BYTES) + b"tail"
+    first, second = chunks.pieces(data)
+    assert len(first) == chunks.CHUNK_BYTES and second == b"tail"
+    assert chunks.chunk_id(second, KEYRING) == chunks.chunk_id(b"tail", KEYRING)
+    assert chunks.chunk_id(second, KEYRING) != chunks.chunk_id(second, Keyring.generate("notes"))
+    sealed = chunks.seal_chunk("hc", second, KEYRING)
+    assert is_sealed(sealed)
+    assert chunks.open_chunk(sealed, KEYRING) == b"tail"
