@@ -106,6 +106,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+class _ProgressLine:
+    """The first sync's progress, redrawn in place on the terminal (counts only, no names)."""
+
+    def __init__(self) -> None:
+        self.seen = {"up": 0, "down": 0, "written": 0}
+
+    def __call__(self, what: str, n: int) -> None:
+        self.seen[what] += n
+        s = self.seen
+        sys.stderr.write(
+            f"\rfirst sync: {s['up']} uploaded, {s['down']} downloaded, "
+            f"{s['written']} files written "
+        )
+        sys.stderr.flush()
+
+
 async def _join(args: argparse.Namespace) -> int:
     folder = args.dir.expanduser().resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -181,6 +197,9 @@ async def _with_device(
     cfg, creds, keyring = _open(folder_arg)
     device = FolderDevice(Path(cfg.folder), cfg.state_dir, keyring, cfg.device, cfg.keep_days)
     await device.open(exclusive=exclusive)
+    first = await asyncio.to_thread(device.state.meta, "last_sync", "") == ""
+    if first and sys.stderr.isatty():
+        device.progress = _ProgressLine()
     try:
         async with aiohttp.ClientSession() as session:
             remote = Remote(session, cfg.server, cfg.app, creds.token)

@@ -18,6 +18,7 @@ import fcntl
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -71,6 +72,7 @@ class FolderDevice:
         self.state = State(state_dir / "state.sqlite3")
         self.resolver = Resolver(self)
         self.pending: set[str] = set()  # documents whose chunks had not all arrived
+        self.progress: Callable[[str, int], None] | None = None  # ("up"|"down"|"written", n)
         self.lock = asyncio.Lock()
 
     async def open(self, *, exclusive: bool = True) -> None:
@@ -285,6 +287,8 @@ class FolderDevice:
         row = _row(note.path, doc_id, tree.winner, written, sha)
         await asyncio.to_thread(self.state.put, [row])
         counts.written += 1
+        if self.progress is not None:
+            self.progress("written", 1)
 
     async def _unchanged_on_disk(self, row: FileRow) -> bool:
         s = await asyncio.to_thread(folder.stat_of, self.root, row.path)
@@ -333,9 +337,10 @@ class FolderDevice:
             if remote is not None:
                 me = await self.local.uuid()
                 push_id = replication_id(me, remote.db_url, "push")
-                counts.uploaded += await push(self.local, remote, push_id)
+                counts.uploaded += await push(self.local, remote, push_id, self._tell("up"))
                 pulled, seq = await pull(
-                    self.local, remote, replication_id(me, remote.db_url, "pull")
+                    self.local, remote, replication_id(me, remote.db_url, "pull"),
+                    self._tell("down"),
                 )
                 counts.downloaded += pulled
                 await asyncio.to_thread(self.state.set_meta, "remote_seq", str(seq))
@@ -346,6 +351,13 @@ class FolderDevice:
             if remote is not None:
                 await asyncio.to_thread(self.state.set_meta, "last_sync", str(int(time.time())))
             return counts
+
+
+    def _tell(self, what: str) -> Callable[[int], None] | None:
+        progress = self.progress
+        if progress is None:
+            return None
+        return lambda n: progress(what, n)
 
 
 class FolderBusy(Exception):
