@@ -38,13 +38,14 @@ class FolderDevice:
         )
         return env
 
-    async def start(self, *args: str) -> asyncio.subprocess.Process:
+    async def start(self, *args: str, stdin: int | None = None) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "couchgate_sync",
             *args,
             env=self.env,
+            stdin=stdin,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
