@@ -80,20 +80,21 @@ class Runner:
             self.wake.set()
 
     async def _follow_server(self) -> None:
-        since: Any = "now"
+        # From where the last pull got to (what came since wakes a cycle at once), else "now".
+        since: Any = await asyncio.to_thread(self.device.state.meta, "remote_seq", "now")
         backoff = 1.0
         while not self.stop.is_set():
             try:
                 feed = await self.remote.changes(
                     str(since), limit=100, feed="longpoll", timeout_ms=LONGPOLL_MS
                 )
-            except Unreachable:
+            except Revoked as exc:
+                self._fail(exc)
+                return
+            except RemoteError:  # unreachable, or refused for now: the sync loop says why
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
-            except RemoteError as exc:
-                self._fail(exc)
-                return
             backoff = 1.0
             since = feed.get("last_seq", since)
             if feed.get("results"):

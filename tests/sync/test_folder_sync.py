@@ -70,10 +70,15 @@ async def test_overlapping_offline_edits_keep_a_conflict_copy(
     await settle(a, b)
     a.write("Ideas/list.md", "the laptop's version\n")
     b.write("Ideas/list.md", "the phone's version\n")
+    a.write("both.md", "made on the laptop\n")  # one new path made on both: no ancestor
+    b.write("both.md", "made on the phone\n")
     await a.sync()
     await settle(b, a)
     files = a.files()
     assert files == b.files()
+    both = {k: v for k, v in files.items() if k.startswith("both")}
+    assert sorted(both.values()) == [b"made on the laptop\n", b"made on the phone\n"]
+    files = {k: v for k, v in files.items() if k.startswith("Ideas/")}
     assert sorted(files.values()) == [b"the laptop's version\n", b"the phone's version\n"]
     (copy,) = [p for p in files if p != "Ideas/list.md"]
     loser = "phone" if files["Ideas/list.md"] == b"the laptop's version\n" else "laptop"
