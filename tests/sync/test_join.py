@@ -60,3 +60,26 @@ async def test_join_by_email_code_first_device_makes_the_key(
     assert code == 0, err
     await second.sync()
     assert second.files() == {"a.md": b"hello\n"}
+
+
+async def test_a_full_quota_is_said_in_words(make_gateway: Any, tmp_path: Path) -> None:
+    gw: GatewayHarness = await make_gateway(plaintext_apps="", quota_docs=2)
+    device = FolderDevice(tmp_path / "home", tmp_path / "Notes", "desk", gw.url)
+    _, code = await gw.enrollment_code()
+    await device.join("--code", code)
+    for n in range(2):
+        device.write(f"{n}.md", f"note {n}\n")
+    await device.sync()  # the quota is counted before a write: now it is full
+    device.write("pending.md", "not yet\n")
+    _, report, _ = await device.cli("status", str(device.folder))
+    assert "files:      2 synced" in report
+    assert "pending:    1 local change(s) not yet recorded, 0 document(s) not yet uploaded" in (
+        report
+    )
+    assert "conflicts:  0 unresolved" in report
+    assert "storage:    2 documents" in report
+    (device.folder / "pending.md").unlink()
+    device.write("one more.md", "refused\n")
+    status, _, err = await device.cli("sync", str(device.folder), ok=False)
+    assert status == 1
+    assert "quota is reached" in err
