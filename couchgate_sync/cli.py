@@ -164,8 +164,10 @@ async def _join(args: argparse.Namespace) -> int:
         signed.user,
         args.keep_days,
     )
-    where = credentials.store(cfg.key, credentials.Credentials(signed.token, key))
-    config.save(cfg)
+    where = await asyncio.to_thread(
+        credentials.store, cfg.key, credentials.Credentials(signed.token, key)
+    )
+    await asyncio.to_thread(config.save, cfg)
     print(f"Joined: {folder} syncs with {cfg.server} ({cfg.app}) as device {name!r}.")
     print(f"Token and key kept in {where}.")
     print(f"Key fingerprint: {keyring.fingerprint()}")
@@ -194,7 +196,7 @@ async def _with_device(
     *,
     exclusive: bool = True,
 ) -> int:
-    cfg, creds, keyring = _open(folder_arg)
+    cfg, creds, keyring = await asyncio.to_thread(_open, folder_arg)
     device = FolderDevice(Path(cfg.folder), cfg.state_dir, keyring, cfg.device, cfg.keep_days)
     await device.open(exclusive=exclusive)
     first = await asyncio.to_thread(device.state.meta, "last_sync", "") == ""
@@ -236,7 +238,7 @@ async def _status(args: argparse.Namespace) -> int:
 
 
 async def _pair(args: argparse.Namespace) -> int:
-    cfg, creds, keyring = _open(args.dir)
+    cfg, creds, keyring = await asyncio.to_thread(_open, args.dir)
     async with aiohttp.ClientSession() as session:
         code = await Auth(session, cfg.server).make_link(creds.token)
     link = pairing_link(cfg.server, code, creds.key)

@@ -116,20 +116,29 @@ class LocalDb:
         on meanwhile) the edit becomes a branch, i.e. a conflict, rather than a refusal: the
         conflict resolver then merges it, as CouchDB's model intends.
         """
-        rev = new_rev(parent)
-        ancestry: list[str] = [rev]
-        if parent is not None:
-            known = await self.tree(str(doc["_id"]))
-            ancestry += revtree.ancestry(known.tree, parent) if known else [parent]
-        body = {k: v for k, v in doc.items() if k not in ("_rev", "_revisions")}
-        body["_revisions"] = {
-            "start": revtree.rev_pos(rev),
-            "ids": [revtree.parse_rev(r)[1] for r in ancestry],
-        }
-        failed = await self.bulk_docs_replicated([body])
-        if failed:
-            raise RuntimeError("the local store refused a revision")
+        (rev,) = await self.write_children([(doc, parent)])
         return rev
+
+    async def write_children(self, writes: list[tuple[dict[str, Any], str | None]]) -> list[str]:
+        """Several :meth:`write_child` in one transaction: all of them or none."""
+        bodies: list[dict[str, Any]] = []
+        revs: list[str] = []
+        for doc, parent in writes:
+            rev = new_rev(parent)
+            ancestry: list[str] = [rev]
+            if parent is not None:
+                known = await self.tree(str(doc["_id"]))
+                ancestry += revtree.ancestry(known.tree, parent) if known else [parent]
+            body = {k: v for k, v in doc.items() if k not in ("_rev", "_revisions")}
+            body["_revisions"] = {
+                "start": revtree.rev_pos(rev),
+                "ids": [revtree.parse_rev(r)[1] for r in ancestry],
+            }
+            bodies.append(body)
+            revs.append(rev)
+        if await self.bulk_docs_replicated(bodies):
+            raise RuntimeError("the local store refused a revision")
+        return revs
 
     async def changed_since(self, since: int, limit: int = 500) -> tuple[list[str], int]:
         page = await self.changes(since, limit)

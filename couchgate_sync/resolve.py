@@ -11,7 +11,7 @@ devices that settle the same conflict at once write the same contents, and the s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.store import revtree
 
@@ -28,18 +28,23 @@ class Resolver:
         self.device = device
 
     async def resolve(self, tree: DocTree) -> int:
-        """Resolve every conflict of ``tree``; the number of revisions written."""
+        """Resolve every conflict of ``tree``; the number of revisions written.
+
+        The outcome (merged revision, conflict copies, tombstones of the losers) is written in
+        one transaction, so a crash leaves the conflict whole, to be settled again, never half
+        settled with a loser closed and its words not yet merged.
+        """
         dev = self.device
         winner = await dev.note_at(tree.id, tree.winner, kind=None)
         if winner is None:
             return 0
+        writes: list[tuple[dict[str, Any], str | None]] = []
         if winner.kind != "file":
-            # Versions: both sides saved the same version of the same revision; keep one.
-            for loser_rev in tree.live_leaves[1:]:
-                await dev.local.write_child({"_id": tree.id, "_deleted": True}, loser_rev)
-            return len(tree.live_leaves) - 1
+            # Versions and chunks: both sides wrote the same content under the same id.
+            writes = [({"_id": tree.id, "_deleted": True}, rev) for rev in tree.live_leaves[1:]]
+            await dev.local.write_children(writes)
+            return len(writes)
         merged = winner
-        written = 0
         for loser_rev in tree.live_leaves[1:]:
             loser = await dev.note_at(tree.id, loser_rev)
             if loser is None:
@@ -49,24 +54,22 @@ class Resolver:
                 if combined is not None:
                     await dev.save_version(tree.id, loser_rev)
                     merged = combined
-                else:
-                    written += await self._conflict_copy(winner.path, loser)
-            await dev.local.write_child({"_id": tree.id, "_deleted": True}, loser_rev)
-            written += 1
+                elif (copy := await self._conflict_copy(winner.path, loser)) is not None:
+                    writes.append(copy)
+            writes.append(({"_id": tree.id, "_deleted": True}, loser_rev))
         if merged is not winner:
             await dev.save_version(tree.id, tree.winner)
-            sealed = notes.seal_note(
+            sealed = await dev.seal_file(
                 tree.id,
                 winner.path,
                 merged.data,
                 mtime_ms=merged.mtime_ms,
                 device=winner.device,
                 created=winner.created,
-                keyring=dev.keyring,
             )
-            await dev.local.write_child(sealed, tree.winner)
-            written += 1
-        return written
+            writes.append((sealed, tree.winner))
+        await dev.local.write_children(writes)
+        return len(writes)
 
     async def _merge(
         self, tree: DocTree, loser_rev: str, ours: notes.Note, theirs: notes.Note
@@ -97,14 +100,17 @@ class Resolver:
                 return await self.device.note_at(tree.id, rev)
         return None
 
-    async def _conflict_copy(self, path: str, loser: notes.Note) -> int:
+    async def _conflict_copy(
+        self, path: str, loser: notes.Note
+    ) -> tuple[dict[str, Any], str | None] | None:
+        """The new file holding the loser's content, unless it is there already."""
         dev = self.device
         copy_path = conflict_name(path, loser.device, loser.mtime_ms)
         copy_id = notes.doc_id_for(copy_path, dev.keyring)
         existing = await dev.local.tree(copy_id)
         current = await dev.winner_note(existing)
         if current is not None and current.data == loser.data:
-            return 0
+            return None
         parent = existing.winner if existing is not None and existing.deleted else None
         sealed = await dev.seal_file(
             copy_id,
@@ -115,5 +121,4 @@ class Resolver:
             created=None,
             chunk_ids=loser.chunks,
         )
-        await dev.local.write_child(sealed, parent)
-        return 1
+        return sealed, parent
