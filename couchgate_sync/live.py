@@ -111,13 +111,13 @@ class Runner:
                 self._fail(exc)
                 return
             except Unreachable as exc:
-                log.warning("%s", exc)
+                log.warning("%s; retrying in %.0f s (changes here are kept)", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 self.wake.set()
                 continue
             except RemoteError as exc:
-                log.error("%s", exc)
+                log.error("%s; retrying in %.0f s", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 self.wake.set()

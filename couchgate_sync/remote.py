@@ -33,7 +33,7 @@ class QuotaReached(RemoteError):
 
 class Unreachable(RemoteError):
     def __init__(self, why: str) -> None:
-        super().__init__(f"the server is unreachable ({why}); retrying")
+        super().__init__(f"the server is unreachable ({why})")
 
 
 class Remote:

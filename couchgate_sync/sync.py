@@ -331,10 +331,11 @@ class FolderDevice:
         """One full sync; offline (``remote`` None) it only records and applies local state."""
         async with self.lock:
             counts = Counts()
-            if remote is not None:
-                await remote.info()  # a revoked device stops here, before touching anything
+            # Recorded first, so edits made offline are local revisions (and kept versions)
+            # even while the server is away; the scan changes no file.
             counts.local_changes = await self.scan()
             if remote is not None:
+                await remote.info()  # a revoked device stops here, before touching a file
                 me = await self.local.uuid()
                 push_id = replication_id(me, remote.db_url, "push")
                 counts.uploaded += await push(self.local, remote, push_id, self._tell("up"))

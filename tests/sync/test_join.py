@@ -5,6 +5,7 @@ key end up outside the folder, in a file only the user can read."""
 from __future__ import annotations
 
 import asyncio
+import json
 import stat
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from encryption_plugin import Keyring
 from tests.harness import GatewayHarness
 from tests.integration.test_auth import Inbox, smtp, smtp_settings  # noqa: F401  (fixture)
 from tests.sync.devices import FolderDevice, credentials_of
+from tests.upstreams import free_port
 
 pytestmark = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
 
@@ -83,3 +85,34 @@ async def test_a_full_quota_is_said_in_words(make_gateway: Any, tmp_path: Path) 
     status, _, err = await device.cli("sync", str(device.folder), ok=False)
     assert status == 1
     assert "quota is reached" in err
+
+
+async def test_an_unreachable_server_is_said_in_words_and_run_keeps_trying(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    gw: GatewayHarness = await make_gateway(plaintext_apps="")
+    device = FolderDevice(tmp_path / "home", tmp_path / "Notes", "desk", gw.url)
+    _, code = await gw.enrollment_code()
+    await device.join("--code", code)
+    (settings,) = (device.home / "config" / "folders").glob("*.json")
+    saved = json.loads(settings.read_text())
+    settings.write_text(json.dumps({**saved, "server": f"http://127.0.0.1:{free_port()}"}))
+    device.write("offline.md", "written offline\n")
+    status, _, err = await device.cli("sync", str(device.folder), ok=False)
+    assert status == 1 and "the server is unreachable" in err
+
+    proc = await device.start("run", str(device.folder))
+    assert proc.stderr is not None
+    line = await asyncio.wait_for(proc.stderr.readline(), 30)
+    while b"unreachable" not in line:
+        line = await asyncio.wait_for(proc.stderr.readline(), 30)
+    assert b"retrying in" in line and proc.returncode is None
+    proc.terminate()
+    await proc.wait()
+
+    settings.write_text(json.dumps(saved))  # back online: the offline edit goes up
+    await device.sync()
+    other = FolderDevice(tmp_path / "home-2", tmp_path / "Other", "laptop", gw.url)
+    await other.join("--pair", await device.pairing_link())
+    await other.sync()
+    assert other.files() == {"offline.md": b"written offline\n"}
