@@ -267,6 +267,11 @@ class FolderDevice:
             return
         if note is None or note.kind != "file" or ignore.matches(note.path):
             return
+        try:
+            await asyncio.to_thread(folder.target, self.root, note.path)
+        except folder.UnsafePath:
+            log.warning("skipped a document whose path would leave the folder")
+            return
         at_path = await asyncio.to_thread(self.state.get, note.path)
         on_disk = await asyncio.to_thread(folder.stat_of, self.root, note.path)
         sha = folder.digest(note.data)
@@ -277,13 +282,9 @@ class FolderDevice:
                     self.state.put, [_row(note.path, doc_id, tree.winner, on_disk, sha)]
                 )
             return  # edited here too: the next scan makes that edit a branch, then it merges
-        try:
-            written = await asyncio.to_thread(
-                folder.write_atomic, self.root, note.path, note.data, note.mtime_ms
-            )
-        except folder.UnsafePath:
-            log.warning("skipped a document whose path would leave the folder")
-            return
+        written = await asyncio.to_thread(
+            folder.write_atomic, self.root, note.path, note.data, note.mtime_ms
+        )
         row = _row(note.path, doc_id, tree.winner, written, sha)
         await asyncio.to_thread(self.state.put, [row])
         counts.written += 1

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from couchgate_sync import notes
+from encryption_plugin import Keyring
 from gateway.backend import db_name
 from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice, credentials_of, joined_user, settle
@@ -315,3 +317,29 @@ async def test_expired_versions_are_pruned(
     assert len(listing.splitlines()) == 2  # the current content only
     _, everything = await sealed_gateway.peek("GET", f"/{db}/_all_docs")
     assert len(everything["rows"]) == 1
+
+
+@embedded_only
+async def test_a_document_whose_path_leaves_the_folder_writes_nothing(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    a, b = devices
+    creds = credentials_of(a)
+    keyring = Keyring.from_export(creds["key"], app_id="notes")
+    headers = {"Authorization": f"Bearer {creds['token']}"}
+    for n, path in enumerate(["../escaped.md", "/tmp/absolute.md", "ok/../../up.md"]):
+        doc = notes.seal_note(
+            f"hostile{n}", path, b"pwned\n", mtime_ms=1, device="x", created=None,
+            keyring=keyring,
+        )
+        status, body = await sealed_gateway.call(
+            "PUT", f"/db/notes/hostile{n}", headers=headers, json=doc
+        )
+        assert status == 201, body
+    a.write("fine.md", "fine\n")
+    await a.sync()
+    err = await b.sync()
+    assert "skipped a document whose path would leave the folder" in err
+    assert b.files() == {"fine.md": b"fine\n"}
+    assert not (b.folder.parent / "escaped.md").exists()
+    assert not (b.folder.parent / "up.md").exists()
