@@ -65,7 +65,7 @@ async def test_offline_edits_of_different_lines_merge(
 
 
 async def test_overlapping_offline_edits_keep_a_conflict_copy(
-    devices: tuple[FolderDevice, FolderDevice],
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
 ) -> None:
     a, b = devices
     a.write("Ideas/list.md", "first line\n")
@@ -87,6 +87,12 @@ async def test_overlapping_offline_edits_keep_a_conflict_copy(
     assert re.fullmatch(
         rf"Ideas/list \(conflict from {loser} \d{{4}}-\d\d-\d\d \d{{4}}\)\.md", copy
     ), copy
+    # The resolution reached the server: no document there is left in conflict.
+    db = db_name(joined_user(a), "notes")
+    _, stored = await sealed_gateway.peek("GET", f"/{db}/_all_docs")
+    for row in stored["rows"]:
+        _, doc = await sealed_gateway.peek("GET", f"/{db}/{row['id']}?conflicts=true")
+        assert "_conflicts" not in doc
 
 
 async def test_binary_files_are_byte_identical(
