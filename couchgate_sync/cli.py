@@ -22,7 +22,7 @@ from encryption_plugin import CryptoError, Keyring
 
 from . import config, credentials, history
 from .join import Auth, pairing_link, parse_pairing
-from .live import Runner, _describe
+from .live import Runner, describe
 from .remote import Remote, RemoteError, Revoked
 from .sync import FolderBusy, FolderDevice
 
@@ -213,7 +213,7 @@ async def _with_device(
 async def _sync(args: argparse.Namespace) -> int:
     async def once(device: FolderDevice, remote: Remote, _: config.FolderConfig) -> int:
         counts = await device.cycle(remote)
-        log.info("synced: %s", _describe(counts) or "nothing to do")
+        log.info("synced: %s", describe(counts) or "nothing to do")
         return 0
 
     return await _with_device(args.dir, once)

@@ -27,7 +27,7 @@ LONGPOLL_MS = 25_000
 MAX_BACKOFF_S = 30.0
 
 
-def _describe(counts: Counts) -> str:
+def describe(counts: Counts) -> str:
     parts = [
         f"{counts.local_changes} local change(s)" if counts.local_changes else "",
         f"{counts.uploaded} uploaded" if counts.uploaded else "",
@@ -124,7 +124,7 @@ class Runner:
                 continue
             backoff = 1.0
             if counts.any():
-                log.info("synced: %s", _describe(counts))
+                log.info("synced: %s", describe(counts))
 
     def _fail(self, exc: RemoteError) -> None:
         self.fatal = exc
