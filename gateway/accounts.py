@@ -18,6 +18,7 @@ from gateway import keys
 from gateway.auth.records import User
 from gateway.backend import Backend, db_name
 from gateway.errors import NotFound
+from gateway.shares import SHARES
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ async def usage(backend: Backend, user: User) -> list[AppUsage]:
 async def delete_app_data(app: web.Application, uid: str, name: str) -> bool:
     """Delete the remote copy of one app; the devices keep theirs. False if there was none."""
     deleted = await app[keys.BACKEND].delete_user_db(uid, name)
+    await app[SHARES].delete_where(uid, [name])
     await app[keys.IDENTITIES].remove_app(uid, name)
     return deleted
 
@@ -88,4 +90,5 @@ async def delete_account(app: web.Application, uid: str) -> User | None:
         app[keys.FEEDS].close_device(device.key)
     for name in user.apps:
         await app[keys.BACKEND].delete_user_db(uid, name)
+    await app[SHARES].delete_where(uid)
     return user
