@@ -1,0 +1,116 @@
+"""Share links in a real browser with no account: the note opens with the fragment's key, its
+Markdown renders inert, dead links of every kind look alike, and the key reaches no server."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from playwright.async_api import Browser, Request, expect
+
+from encryption_plugin.shares import SharedNote, new_share_key, seal_share
+from gateway.shares import SHARES
+from tests.harness import Device, GatewayHarness
+
+MARKER = "marker-55d1e0-meet-at-the-lighthouse"
+HOSTILE = """# Plan
+
+Meet at the lighthouse.
+
+<script>window.__pwned = 'script'</script>
+<img src="x" onerror="window.__pwned = 'img'">
+[click me](javascript:window.__pwned='link')
+<a href="javascript:window.__pwned='a'" id="raw-link">raw</a>
+<div onclick="window.__pwned='div'" id="clicky">click</div>
+"""
+
+
+async def _owner(gateway: GatewayHarness) -> Device:
+    device = await gateway.new_device()
+    assert (await gateway.call("PUT", "/db/notes/", device=device))[0] == 201
+    return device
+
+
+async def _share(gateway: GatewayHarness, device: Device, key: str, text: str) -> str:
+    envelope = seal_share(key, SharedNote("plan.md", text))
+    status, body = await gateway.call(
+        "POST", "/shares/api", device=device, json={"e2e": envelope, "app": "notes"}
+    )
+    assert status == 201, body
+    return str(body["id"])
+
+
+async def test_a_link_opens_the_note_and_its_key_reaches_no_server(
+    gateway: GatewayHarness, browser: Browser, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    owner = await _owner(gateway)
+    key = new_share_key()
+    share_id = await _share(gateway, owner, key, f"# Plan\n\n**{MARKER}**")
+
+    ctx = await browser.new_context()  # fresh: no account, no storage
+    page = await ctx.new_page()
+    sent: list[Request] = []
+    page.on("request", lambda request: sent.append(request))
+    await page.goto(f"{gateway.url}/s/{share_id}#{key}")
+    await expect(page.locator("#note-body strong")).to_have_text(MARKER)
+    await expect(page.locator("#note-name")).to_have_text("plan.md")
+    await expect(page.locator("#note-expiry")).to_contain_text("expires")
+
+    assert {r.url.split("#")[0].removeprefix(gateway.url) for r in sent} >= {
+        f"/s/{share_id}",
+        f"/s/{share_id}/data",
+        "/shares/static/share.js",
+    }
+    for request in sent:
+        assert request.url.startswith(gateway.url), request.url  # nothing from another origin
+        headers = await request.all_headers()
+        assert key not in request.url.split("#")[0] and key not in str(headers)
+    assert key not in caplog.text  # the gateway's own and its access log
+    status, everything = await gateway.peek(
+        "GET", f"/{gateway.settings.records_db}/_all_docs?include_docs=true"
+    )
+    assert status == 200 and key not in str(everything) and MARKER not in str(everything)
+    await ctx.close()
+
+
+async def test_hostile_markdown_renders_inert(gateway: GatewayHarness, browser: Browser) -> None:
+    owner = await _owner(gateway)
+    key = new_share_key()
+    share_id = await _share(gateway, owner, key, HOSTILE)
+    ctx = await browser.new_context()
+    page = await ctx.new_page()
+    await page.goto(f"{gateway.url}/s/{share_id}#{key}")
+    await expect(page.locator("#note-body")).to_contain_text("Meet at the lighthouse.")
+    body = page.locator("#note-body")
+    assert await body.locator("script, img, iframe").count() == 0
+    assert await body.locator("[onerror], [onclick], [href^='javascript' i]").count() == 0
+    await body.get_by_text("click me").click()
+    await body.get_by_text("raw").click()
+    await page.locator("#clicky").click()
+    assert await page.evaluate("window.__pwned") is None
+    assert page.url.endswith(f"#{key}")  # no link led anywhere
+    await ctx.close()
+
+
+async def test_expired_revoked_and_unknown_links_show_the_same_page(
+    gateway: GatewayHarness, browser: Browser
+) -> None:
+    owner = await _owner(gateway)
+    key = new_share_key()
+    revoked = await _share(gateway, owner, key, MARKER)
+    assert (await gateway.call("DELETE", f"/shares/api/{revoked}", device=owner))[0] == 200
+    expired = await gateway.app[SHARES].create(
+        owner.user, "notes", seal_share(key, SharedNote("a", MARKER)), time.time() - 1, False
+    )
+    ctx = await browser.new_context()
+    page = await ctx.new_page()
+    seen = []
+    for share_id in (revoked, expired.id, "never-issued-0123456789"):
+        await page.goto(f"{gateway.url}/s/{share_id}#{key}")
+        await expect(page.locator("body")).to_have_attribute("data-state", "dead")
+        seen.append(await page.locator("main").inner_text())
+    assert seen[0] == seen[1] == seen[2]
+    assert "not available" in seen[0] and MARKER not in seen[0]
+    await ctx.close()
