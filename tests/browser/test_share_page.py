@@ -10,7 +10,9 @@ import pytest
 from playwright.async_api import Browser, Request, expect
 
 from encryption_plugin.shares import SharedNote, new_share_key, seal_share
+from gateway import keys
 from gateway.shares import SHARES
+from tests.browser.test_demo_sync import admin_sign_in
 from tests.harness import Device, GatewayHarness
 
 MARKER = "marker-55d1e0-meet-at-the-lighthouse"
@@ -113,4 +115,32 @@ async def test_expired_revoked_and_unknown_links_show_the_same_page(
         seen.append(await page.locator("main").inner_text())
     assert seen[0] == seen[1] == seen[2]
     assert "not available" in seen[0] and MARKER not in seen[0]
+    await ctx.close()
+
+
+async def test_account_page_lists_and_revokes_links_and_the_dashboard_counts_them(
+    admin_gateway: GatewayHarness, browser: Browser
+) -> None:
+    gateway = admin_gateway
+    owner = await _owner(gateway)
+    key = new_share_key()
+    kept = await _share(gateway, owner, key, MARKER)
+    revoked = await _share(gateway, owner, key, MARKER)
+
+    ctx = await browser.new_context()
+    page = await ctx.new_page()
+    await admin_sign_in(page, gateway.url)
+    row = page.locator("#users tr", has=page.locator(f"a[href='/admin/users/{owner.user}']"))
+    await expect(row.locator("td").nth(5)).to_have_text("2")
+
+    code, _ = await gateway.app[keys.IDENTITIES].create_grant("enroll", owner.user)
+    await page.goto(f"{gateway.url}/account")
+    await page.fill("#enroll-code", code)
+    await page.click("#enroll-form button")
+    await expect(page.locator("#shares tr")).to_have_count(2)
+    await page.locator(f"#shares tr[data-share='{revoked}'] button").click()
+    await expect(page.locator("#shares tr")).to_have_count(1)
+    await expect(page.locator(f"#shares tr[data-share='{kept}']")).to_be_visible()
+    assert (await gateway.call("GET", f"/s/{revoked}/data"))[0] == 404
+    assert (await gateway.call("GET", f"/s/{kept}/data"))[0] == 200
     await ctx.close()

@@ -79,6 +79,18 @@ async function load() {
       }));
     return tr;
   }));
+  const shares = await call('GET', '/shares/api');
+  $('shares').replaceChildren(...shares.map((sh) => {
+    const tr = document.createElement('tr');
+    tr.dataset.share = sh.id;
+    tr.append(cell(sh.app), cell(sh.burn_after_reading ? `${sh.expires} (once)` : sh.expires),
+      cell(size(sh.size)), button('Revoke', async () => {
+        await call('DELETE', `/shares/api/${encodeURIComponent(sh.id)}`);
+        $('notice').textContent = 'Revoked the share link.';
+        await load();
+      }));
+    return tr;
+  }));
 }
 
 $('delete-account').addEventListener('click', async () => {
