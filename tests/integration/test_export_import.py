@@ -12,8 +12,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from tests.harness import Device, GatewayHarness, start_gateway, stop_gateway
 from tests.pouch import JS_DIR, PouchSession, device_remote
 from tests.upstreams import Upstream
@@ -174,6 +172,5 @@ async def test_import_is_refused_past_the_quota_and_a_cut_off_file_is_told(
 
 
 async def test_export_needs_a_device_token(gateway: GatewayHarness) -> None:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{gateway.url}/account/api/export") as resp:
-            assert resp.status == 401
+    status, body = await gateway.call("GET", "/account/api/export")
+    assert (status, body["error"]) == (401, "unauthorized")
