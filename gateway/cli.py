@@ -20,6 +20,7 @@ from aiohttp import web
 
 from gateway import __version__, links
 from gateway.app import RUNNER_OPTIONS, create_app, open_upstream
+from gateway.archive import admin as archive_commands
 from gateway.auth.records import IdentityStore, iso
 from gateway.auth.signing import AuthKeys
 from gateway.auth.tokens import is_email
@@ -144,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     usage.add_argument("user", nargs="?", help="user id or email address (default: everyone)")
     usage.add_argument("--json", action="store_true", help="print one JSON line")
+    archive_commands.add_parsers(users)  # users export, users import
 
     devices = group(
         commands,
@@ -448,6 +450,8 @@ _COMMANDS: dict[tuple[str, str | None], Callable[[Backend, argparse.Namespace], 
     ("users", "list"): _users_list,
     ("users", "remove"): _users_remove,
     ("users", "usage"): _users_usage,
+    ("users", "export"): archive_commands.export_user,
+    ("users", "import"): archive_commands.import_user,
     ("devices", "list"): _devices_list,
     ("devices", "revoke"): _devices_revoke,
     ("admin", "set-password"): admin_commands.set_password,

@@ -12,7 +12,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.harness import Device, GatewayHarness, start_gateway, stop_gateway
+from tests.integration.test_cli import _cli, _use_settings_of
 from tests.pouch import JS_DIR, PouchSession, device_remote
 from tests.upstreams import Upstream
 
@@ -174,3 +177,24 @@ async def test_import_is_refused_past_the_quota_and_a_cut_off_file_is_told(
 async def test_export_needs_a_device_token(gateway: GatewayHarness) -> None:
     status, body = await gateway.call("GET", "/account/api/export")
     assert (status, body["error"]) == (401, "unauthorized")
+
+
+async def test_admin_moves_a_user_with_the_cli(
+    make_gateway: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = await make_gateway()
+    device = await source.new_device()
+    assert (await source.call("PUT", f"/db/{APP}/", device=device))[0] == 201
+    for i in range(3):
+        assert (await source.call("PUT", f"/db/{APP}/d{i}", device=device, json={"i": i}))[0] == 201
+    archive = tmp_path / "moved.ndjson"
+    _use_settings_of(source, monkeypatch)
+    assert await _cli("users", "export", device.user, str(archive)) == 0
+
+    target = await make_gateway()
+    moved = await target.new_device()
+    _use_settings_of(target, monkeypatch)
+    assert await _cli("users", "import", moved.user, str(archive)) == 0
+    assert await _cli("users", "import", moved.user, str(archive)) == 0  # again: a no-op
+    assert await _leaves(target, moved) == await _leaves(source, device)
+    assert await _cli("users", "import", "nobody-here", str(archive)) == 2
