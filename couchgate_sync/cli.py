@@ -20,7 +20,7 @@ import aiohttp
 
 from encryption_plugin import CryptoError, Keyring
 
-from . import config, credentials, history
+from . import config, credentials, history, portable, sharing
 from .join import Auth, pairing_link, parse_pairing
 from .live import Runner, describe
 from .remote import Remote, RemoteError, Revoked
@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("path")
     r.add_argument("version", nargs="?", type=int)
     r.add_argument("--dir", type=Path, default=Path("."))
+    sharing.add_parsers(sub)  # share, shares, unshare
+    portable.add_parsers(sub)  # export, import
     return p
 
 
@@ -93,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         "pair": _pair,
         "history": _history,
         "restore": _restore,
+        **sharing.COMMANDS,
+        **portable.COMMANDS,
     }
     try:
         return asyncio.run(commands[args.command](args))

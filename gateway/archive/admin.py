@@ -105,7 +105,7 @@ async def import_user(backend: Backend, args: argparse.Namespace) -> int:
     if user is None:
         return _fail(f"no such user here: {args.user} (add the account first)")
     path = Path(args.file)
-    if not path.is_file():
+    if not await asyncio.to_thread(path.is_file):
         return _fail(f"no such file: {args.file}")
     importer = Importer(backend, IdentityStore(backend.records), user.uid)
     try:
