@@ -144,3 +144,32 @@ async def test_account_page_lists_and_revokes_links_and_the_dashboard_counts_the
     assert (await gateway.call("GET", f"/s/{revoked}/data"))[0] == 404
     assert (await gateway.call("GET", f"/s/{kept}/data"))[0] == 200
     await ctx.close()
+
+
+async def test_the_demo_share_button_makes_a_link_a_stranger_can_read(
+    gateway: GatewayHarness, browser: Browser
+) -> None:
+    _, code = await gateway.enrollment_code()
+    ctx = await browser.new_context()
+    page = await ctx.new_page()
+    await page.goto(f"{gateway.url}/demo/")
+    await page.fill("#enroll-code", code)
+    await page.click("#enroll-form button")
+    await page.click("#create-key")
+    await page.fill("#note-text", f"Shared plan\n\n*{MARKER}*")
+    await page.click("#note-form button[type=submit]")
+    await expect(page.locator("#sync-state")).to_have_text("Synced", timeout=30_000)
+    await page.locator("#note-list li", has_text=MARKER).get_by_role("button", name="Share").click()
+    link = await page.locator("#note-list .share-link").input_value()
+    assert link.startswith(f"{gateway.url}/s/") and "#" in link
+    share_id, key = link.removeprefix(f"{gateway.url}/s/").split("#")
+    await ctx.close()
+
+    stranger = await browser.new_context()
+    view = await stranger.new_page()
+    await view.goto(link)
+    await expect(view.locator("#note-body em")).to_have_text(MARKER)
+    await expect(view.locator("#note-name")).to_have_text("Shared plan")
+    _, stored = await gateway.peek("GET", f"/{gateway.settings.records_db}/share:{share_id}")
+    assert MARKER not in str(stored) and key not in str(stored)
+    await stranger.close()
