@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import couchdb_settings
 from tests.harness import Device, GatewayHarness, start_gateway, stop_gateway
 from tests.integration.test_cli import _cli, _use_settings_of
 from tests.pouch import JS_DIR, PouchSession, device_remote
@@ -73,11 +74,16 @@ def _docs() -> list[dict[str, Any]]:
     return docs
 
 
+@pytest.mark.parametrize("target", ["pouchdb-server", "couchdb"])
 async def test_a_device_carries_on_after_export_and_import(
-    pouchdb: Upstream, tmp_path: Path
+    target: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
+    """From the embedded store to pouchdb-server, and to Apache CouchDB (jwt mode)."""
+    upstream: Upstream = request.getfixturevalue("pouchdb" if target != "couchdb" else target)
+    mode = "jwt" if upstream.jwt_secret else "admin"
+    settings = couchdb_settings(upstream, mode) if target == "couchdb" else {}
     old = await start_gateway(None, data_dir=str(tmp_path / "old"))
-    new = await start_gateway(pouchdb)
+    new = await start_gateway(upstream, **settings)
     node = shutil.which("node")
     assert node is not None
     try:
