@@ -96,6 +96,7 @@ async def _chores(app: web.Application, backend: Backend, since: object) -> None
             )
         ),
         asyncio.create_task(_sweep_forever(app[keys.IDENTITIES])),
+        asyncio.create_task(shares.sweep_forever(app[shares.SHARES], SWEEP_INTERVAL_S)),
     ]
     try:
         await asyncio.gather(*chores)

@@ -151,3 +151,18 @@ async def test_the_page_is_one_static_file_with_a_strict_policy(gateway: Gateway
         assert resp.headers["Referrer-Policy"] == "no-referrer"
         page = await resp.text()
     assert "<script>" not in page and "http://" not in page and "https://" not in page
+
+
+async def test_expired_shares_are_swept(gateway: GatewayHarness) -> None:
+    owner = await _provisioned(gateway)
+    key = new_share_key()
+    live = await _share(gateway, owner, key)
+    store = gateway.app[SHARES]
+    expired = await store.create(
+        owner.user, "notes", seal_share(key, SharedNote("a", "b")), time.time() - 1, False
+    )
+    assert await store.sweep_expired() == 1
+    records = gateway.settings.records_db
+    for doc_id in (f"share:{expired.id}", f"shareof:{owner.user}:{expired.id}"):
+        assert (await gateway.peek("GET", f"/{records}/{doc_id}"))[0] == 404
+    assert (await gateway.call("GET", f"/s/{live['id']}/data"))[0] == 200
