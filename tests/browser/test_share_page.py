@@ -12,6 +12,7 @@ from playwright.async_api import Browser, Request, expect
 from encryption_plugin.shares import SharedNote, new_share_key, open_share, seal_share
 from gateway import keys
 from gateway.shares import SHARES
+from tests.browser.conftest import screenshot_path
 from tests.browser.test_demo_sync import admin_sign_in
 from tests.harness import Device, GatewayHarness
 
@@ -59,6 +60,7 @@ async def test_a_link_opens_the_note_and_its_key_reaches_no_server(
     await expect(page.locator("#note-body strong")).to_have_text(MARKER)
     await expect(page.locator("#note-name")).to_have_text("plan.md")
     await expect(page.locator("#note-expiry")).to_contain_text("expires")
+    await page.screenshot(path=screenshot_path("share-link.png"), full_page=True)
 
     assert {r.url.split("#")[0].removeprefix(gateway.url) for r in sent} >= {
         f"/s/{share_id}",

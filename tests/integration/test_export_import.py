@@ -193,6 +193,10 @@ async def test_admin_moves_a_user_with_the_cli(
     assert (await source.call("PUT", f"/db/{APP}/", device=device))[0] == 201
     for i in range(3):
         assert (await source.call("PUT", f"/db/{APP}/d{i}", device=device, json={"i": i}))[0] == 201
+    status, _ = await source.call(
+        "POST", f"/db/{APP}/_bulk_docs", device=device, json={"docs": _docs()[-1:]}
+    )
+    assert status == 201
     archive = tmp_path / "moved.ndjson"
     _use_settings_of(source, monkeypatch)
     assert await _cli("users", "export", device.user, str(archive)) == 0
@@ -203,4 +207,8 @@ async def test_admin_moves_a_user_with_the_cli(
     assert await _cli("users", "import", moved.user, str(archive)) == 0
     assert await _cli("users", "import", moved.user, str(archive)) == 0  # again: a no-op
     assert await _leaves(target, moved) == await _leaves(source, device)
+    async with target.session.get(
+        f"{target.url}/db/{APP}/with-file/a.bin", headers=moved.headers
+    ) as resp:
+        assert resp.status == 200 and await resp.read() == bytes(range(256)) * 8
     assert await _cli("users", "import", "nobody-here", str(archive)) == 2
