@@ -24,6 +24,7 @@ from gateway.upstream_auth import admin_headers
 log = logging.getLogger(__name__)
 
 BATCH = 200
+ATTACHMENT_BATCH_BYTES = 8 * 1024 * 1024
 
 
 async def _json(backend: Backend, method: str, url: Any, **kwargs: Any) -> Any:
@@ -41,8 +42,53 @@ async def _json(backend: Backend, method: str, url: Any, **kwargs: Any) -> Any:
         raise UpstreamUnavailable() from None
 
 
+async def _bulk_get(
+    backend: Backend, db: Any, wanted: list[dict[str, str]], *, attachments: bool
+) -> list[dict[str, Any]]:
+    got = await _json(
+        backend,
+        "POST",
+        db / "_bulk_get",
+        params={"revs": "true", "attachments": "true" if attachments else "false"},
+        json={"docs": wanted},
+    )
+    return [
+        entry["ok"]
+        for result in (got or {}).get("results", [])
+        for entry in result.get("docs", [])
+        if "ok" in entry
+    ]
+
+
+def _attachment_bytes(doc: dict[str, Any]) -> int:
+    atts = doc.get("_attachments")
+    if not isinstance(atts, dict):
+        return 0
+    return sum(int(a.get("length", 0) or 0) for a in atts.values() if isinstance(a, dict))
+
+
+def _by_size(docs: list[dict[str, Any]]) -> list[list[dict[str, str]]]:
+    """Revisions with attachments in groups of at most ATTACHMENT_BATCH_BYTES (one alone when
+    it is bigger), so one request never holds more than that in attachment data."""
+    groups: list[list[dict[str, str]]] = []
+    size = ATTACHMENT_BATCH_BYTES
+    for doc in docs:
+        length = _attachment_bytes(doc)
+        if size + length > ATTACHMENT_BATCH_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append({"id": doc["_id"], "rev": doc["_rev"]})
+        size += length
+    return groups
+
+
 async def app_docs(backend: Backend, uid: str, app: str) -> AsyncIterator[dict[str, Any]]:
-    """Every leaf revision of one app's database, with ``_revisions`` and inline attachments."""
+    """Every leaf revision of one app's database, with ``_revisions`` and inline attachments.
+
+    A batch is read without attachment data first; the revisions that have attachments are then
+    read again with it, a few megabytes at a time, so memory stays bounded by
+    ``ATTACHMENT_BATCH_BYTES`` whatever the attachments weigh.
+    """
     db = backend.db_url(uid, app)
     since: object = 0
     while True:
@@ -57,17 +103,15 @@ async def app_docs(backend: Backend, uid: str, app: str) -> AsyncIterator[dict[s
         rows = [r for r in page.get("results", []) if not str(r.get("id", "")).startswith("_")]
         wanted = [{"id": r["id"], "rev": c["rev"]} for r in rows for c in r.get("changes", [])]
         if wanted:
-            got = await _json(
-                backend,
-                "POST",
-                db / "_bulk_get",
-                params={"revs": "true", "attachments": "true"},
-                json={"docs": wanted},
-            )
-            for result in (got or {}).get("results", []):
-                for entry in result.get("docs", []):
-                    if "ok" in entry:
-                        yield entry["ok"]
+            with_files = []
+            for doc in await _bulk_get(backend, db, wanted, attachments=False):
+                if doc.get("_attachments"):
+                    with_files.append(doc)
+                else:
+                    yield doc
+            for group in _by_size(with_files):
+                for doc in await _bulk_get(backend, db, group, attachments=True):
+                    yield doc
         if not page.get("results") or page.get("last_seq") == since:
             return
         since = page.get("last_seq")
