@@ -33,6 +33,7 @@ from gateway.helptext import command, group
 from gateway.limits import quota_for
 from gateway.logs import setup_logging
 from gateway.quotas import db_usage
+from gateway.shares.store import ShareStore
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -366,6 +367,7 @@ async def _users_remove(backend: Backend, args: argparse.Namespace) -> int:
         raise CommandError(f"no such user: {args.user}")
     for app in user.apps:
         await backend.delete_user_db(user.uid, app)
+    await ShareStore(backend.records).delete_where(user.uid)
     print(f"removed user {user.uid} and {len(user.apps)} database(s)")
     return EXIT_OK
 

@@ -38,6 +38,7 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.paths import Kind, Target
+from gateway.shares import SHARES
 from gateway.upstream_auth import member_headers
 
 log = logging.getLogger(__name__)
@@ -205,6 +206,7 @@ async def _create_db(request: web.Request, device: Device, app: str) -> web.Resp
 
 async def _delete_db(request: web.Request, device: Device, app: str) -> web.Response:
     deleted = await request.app[keys.BACKEND].delete_user_db(device.uid, app)
+    await request.app[SHARES].delete_where(device.uid, [app])
     await request.app[keys.IDENTITIES].remove_app(device.uid, app)
     if not deleted:
         raise NotFound("Database does not exist.")

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from encryption_plugin.shares import SharedNote, new_share_key, open_share, seal_share
 from gateway.shares import SHARES
 from tests.harness import Device, GatewayHarness
+from tests.integration.test_cli import _cli, _use_settings_of
 
 MARKER = "marker-7f3a9c-the-secret-plan"
 DEAD = {"error": "not_found", "reason": "this link has expired, was revoked, or never existed"}
@@ -103,6 +106,11 @@ async def test_shares_go_with_the_app_and_the_account(gateway: GatewayHarness) -
     assert (await gateway.call("GET", f"/s/{first['id']}/data"))[0] == 404
 
     assert (await gateway.call("PUT", "/db/notes/", device=owner))[0] == 201
+    through_db = await _share(gateway, owner, key)
+    assert (await gateway.call("DELETE", "/db/notes/", device=owner))[0] == 200
+    assert (await gateway.call("GET", f"/s/{through_db['id']}/data"))[0] == 404
+
+    assert (await gateway.call("PUT", "/db/notes/", device=owner))[0] == 201
     second = await _share(gateway, owner, key)
     assert (await gateway.call("DELETE", "/account/api", device=owner))[0] == 200
     assert (await gateway.call("GET", f"/s/{second['id']}/data"))[0] == 404
@@ -166,3 +174,16 @@ async def test_expired_shares_are_swept(gateway: GatewayHarness) -> None:
     for doc_id in (f"share:{expired.id}", f"shareof:{owner.user}:{expired.id}"):
         assert (await gateway.peek("GET", f"/{records}/{doc_id}"))[0] == 404
     assert (await gateway.call("GET", f"/s/{live['id']}/data"))[0] == 200
+
+
+async def test_an_admin_removing_the_account_removes_its_shares(
+    gateway: GatewayHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = await _provisioned(gateway)
+    made = await _share(gateway, owner, new_share_key())
+    _use_settings_of(gateway, monkeypatch)
+    assert await _cli("users", "remove", owner.user) == 0
+    assert (await gateway.call("GET", f"/s/{made['id']}/data"))[0] == 404
+    records = gateway.settings.records_db
+    status, _ = await gateway.peek("GET", f"/{records}/shareof:{owner.user}:{made['id']}")
+    assert status == 404
