@@ -71,7 +71,8 @@ async def test_a_link_opens_the_note_and_its_key_reaches_no_server(
         assert request.url.startswith(gateway.url), request.url  # nothing from another origin
         headers = await request.all_headers()
         assert key not in request.url.split("#")[0] and key not in str(headers)
-    assert key not in caplog.text  # the gateway's own and its access log
+    # The gateway's own log and its access log: no key, and not even the link's id.
+    assert key not in caplog.text and share_id not in caplog.text
     status, everything = await gateway.peek(
         "GET", f"/{gateway.settings.records_db}/_all_docs?include_docs=true"
     )
