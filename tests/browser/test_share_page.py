@@ -3,8 +3,11 @@ Markdown renders inert, dead links of every kind look alike, and the key reaches
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import time
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Request, expect
@@ -178,3 +181,27 @@ async def test_the_demo_share_button_makes_a_link_a_stranger_can_read(
     # Sealed by the browser's bundle, opened by Python's encryption_plugin: one format.
     assert MARKER in open_share(key, stored["e2e"]).text
     await stranger.close()
+
+
+async def test_the_account_page_downloads_an_export(
+    gateway: GatewayHarness, browser: Browser
+) -> None:
+    owner = await _owner(gateway)
+    envelope = seal_share(new_share_key(), SharedNote("x", MARKER))  # any ep1-shaped value
+    status, _ = await gateway.call("PUT", "/db/notes/n1", device=owner, json={"e2e": envelope})
+    assert status == 201
+    code, _ = await gateway.app[keys.IDENTITIES].create_grant("enroll", owner.user)
+    ctx = await browser.new_context(accept_downloads=True)
+    page = await ctx.new_page()
+    await page.goto(f"{gateway.url}/account")
+    await page.fill("#enroll-code", code)
+    await page.click("#enroll-form button")
+    async with page.expect_download() as download_info:
+        await page.click("#export")
+    download = await download_info.value
+    text = await asyncio.to_thread(Path(await download.path()).read_text)
+    lines = text.splitlines()
+    assert json.loads(lines[0])["type"] == "manifest"
+    assert json.loads(lines[-1]) == {"type": "end", "docs": {"notes": 1}}
+    assert json.loads(lines[1])["doc"]["e2e"] == envelope
+    await ctx.close()

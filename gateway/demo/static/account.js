@@ -93,6 +93,27 @@ async function load() {
   }));
 }
 
+$('export').addEventListener('click', async () => {
+  // The browser holds the archive until it is saved; `couchgate-sync export` streams to disk.
+  try {
+    const resp = await fetch('/account/api/export', {
+      headers: { Authorization: `Bearer ${session.token}` }, credentials: 'omit',
+    });
+    if (!resp.ok) throw new Error((await resp.json().catch(() => ({}))).reason || resp.statusText);
+    const url = URL.createObjectURL(await resp.blob());
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `couchgate-export-${new Date().toISOString().slice(0, 10)}.ndjson`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    $('notice').textContent = 'Export downloaded.';
+  } catch (err) {
+    problem(`The export failed: ${err.message}`);
+  }
+});
+
 $('delete-account').addEventListener('click', async () => {
   if (!confirm('Delete your account and everything on this server? This cannot be undone.')) return;
   try {
