@@ -18,6 +18,7 @@ from gateway import keys
 from gateway.auth.records import User
 from gateway.backend import Backend, db_name
 from gateway.errors import NotFound
+from gateway.shares import SHARES
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ async def delete_app_data(app: web.Application, uid: str, name: str) -> bool:
     identities = app[keys.IDENTITIES]
     async with identities.app_changes.hold(f"{uid}/{name}"):
         deleted = await app[keys.BACKEND].delete_user_db(uid, name)
+        await app[SHARES].delete_where(uid, [name])
         await identities.remove_app(uid, name)
     return deleted
 
@@ -91,4 +93,5 @@ async def delete_account(app: web.Application, uid: str) -> User | None:
         app[keys.FEEDS].close_device(device.key)
     # Every database named for the account, including any the records lost track of.
     await app[keys.BACKEND].delete_user_dbs(uid, user.apps)
+    await app[SHARES].delete_where(uid)
     return user

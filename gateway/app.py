@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from gateway import account, connections, dashboard, demo, keys, ops, proxy, welcome
+from gateway import account, connections, dashboard, demo, keys, ops, proxy, shares, welcome
 from gateway.auth.mailer import make_mailer
 from gateway.auth.records import IdentityStore
 from gateway.auth.revocations import (
@@ -73,6 +73,7 @@ async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
     async with open_upstream(app[keys.SETTINGS], [trace]) as backend:
         app[keys.BACKEND] = backend
         app[keys.IDENTITIES] = IdentityStore(backend.records)
+        app[shares.SHARES] = shares.ShareStore(backend.records)
         hub = app[keys.CHANGES_HUB] = ChangesHub(backend)
         since = await current_seq(backend) if await ops.try_records(backend) else "now"
         chores = asyncio.create_task(_chores(app, backend, since))
@@ -101,6 +102,7 @@ async def _chores(app: web.Application, backend: Backend, since: object) -> None
             )
         ),
         asyncio.create_task(_sweep_forever(app[keys.IDENTITIES])),
+        asyncio.create_task(shares.sweep_forever(app[shares.SHARES], SWEEP_INTERVAL_S)),
     ]
     try:
         await asyncio.gather(*chores)
@@ -165,6 +167,7 @@ def create_app(settings: Settings) -> web.Application:
     dashboard.setup(app)  # /admin/
     demo.setup(app)  # /demo/
     account.setup(app)  # /account, /account/api
+    shares.setup(app)  # /s/, /shares/
     app.router.add_route("*", proxy.PREFIX, proxy.handle)
     app.router.add_route("*", proxy.PREFIX + "/{tail:.*}", proxy.handle)
     return app

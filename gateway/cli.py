@@ -20,6 +20,7 @@ from aiohttp import web
 
 from gateway import __version__, links
 from gateway.app import create_app, open_upstream, runner_options
+from gateway.archive import admin as archive_commands
 from gateway.auth.records import IdentityStore, iso
 from gateway.auth.signing import AuthKeys
 from gateway.auth.tokens import is_email
@@ -32,6 +33,7 @@ from gateway.helptext import command, group
 from gateway.limits import quota_for
 from gateway.logs import setup_logging
 from gateway.quotas import db_usage
+from gateway.shares.store import ShareStore
 from gateway.store import cli as store_cli
 
 EXIT_OK, EXIT_ERROR = 0, 2
@@ -145,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     usage.add_argument("user", nargs="?", help="user id or email address (default: everyone)")
     usage.add_argument("--json", action="store_true", help="print one JSON line")
+    archive_commands.add_parsers(users)  # users export, users import
 
     devices = group(
         commands,
@@ -378,6 +381,7 @@ async def _users_remove(backend: Backend, args: argparse.Namespace) -> int:
     if user is None:
         raise CommandError(f"no such user: {args.user}")
     deleted = await backend.delete_user_dbs(user.uid, user.apps)
+    await ShareStore(backend.records).delete_where(user.uid)
     print(f"removed user {user.uid} and {len(deleted)} database(s)")
     return EXIT_OK
 
@@ -462,6 +466,8 @@ _COMMANDS: dict[tuple[str, str | None], Callable[[Backend, argparse.Namespace], 
     ("users", "list"): _users_list,
     ("users", "remove"): _users_remove,
     ("users", "usage"): _users_usage,
+    ("users", "export"): archive_commands.export_user,
+    ("users", "import"): archive_commands.import_user,
     ("devices", "list"): _devices_list,
     ("devices", "revoke"): _devices_revoke,
     ("admin", "set-password"): admin_commands.set_password,

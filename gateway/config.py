@@ -239,6 +239,21 @@ class Settings:
             "refused with 403. 0: no limit"
         ),
     )
+    shares_per_user: int = field(
+        default=100,
+        metadata=_doc("Live share links one user may have at once; past it: 403. 0: no limit"),
+    )
+    share_max_bytes: int = field(
+        default=256 * 1024,
+        metadata=_doc("Largest sealed copy a share link may hold, bytes; past it: 413"),
+    )
+    share_fetches_per_minute: int = field(
+        default=30,
+        metadata=_doc(
+            "Requests for shared pages and sealed copies (/s/*) one client IP may make per minute "
+            "(per replica); past it: 429 with Retry-After. 0: no limit"
+        ),
+    )
     address_signins_per_hour: int = field(
         default=10,
         metadata=_doc(

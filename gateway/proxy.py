@@ -52,6 +52,7 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.paths import Kind, Target
+from gateway.shares import SHARES
 from gateway.upstream_auth import member_headers
 
 log = logging.getLogger(__name__)
@@ -367,6 +368,7 @@ async def _delete_db(request: web.Request, device: Device, app: str) -> web.Resp
     identities = request.app[keys.IDENTITIES]
     async with identities.app_changes.hold(f"{device.uid}/{app}"):
         deleted = await request.app[keys.BACKEND].delete_user_db(device.uid, app)
+        await request.app[SHARES].delete_where(device.uid, [app])
         await identities.remove_app(device.uid, app)
     if not deleted:
         raise NotFound("Database does not exist.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.account.api import routes
+from gateway.archive.routes import routes as archive_routes
 from gateway.demo import PAGE_HEADERS, STATIC
 
 
@@ -20,3 +21,4 @@ async def _page(request: web.Request) -> web.FileResponse:
 def setup(app: web.Application) -> None:
     app.router.add_get("/account", _page)
     app.router.add_routes(routes)
+    app.router.add_routes(archive_routes)  # /account/api/export, /account/api/import

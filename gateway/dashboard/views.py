@@ -23,6 +23,7 @@ from gateway.dashboard import session
 from gateway.dashboard.figures import figures
 from gateway.dashboard.records import AdminRecords, verify_password
 from gateway.errors import NotFound, TooLarge
+from gateway.shares import SHARES
 
 JINJA = web.AppKey("dashboard_jinja", jinja2.Environment)
 USERS_PER_PAGE = 50
@@ -159,6 +160,7 @@ async def _overview(request: web.Request, current: session.AdminSession, **extra
     shown = users[page * USERS_PER_PAGE : (page + 1) * USERS_PER_PAGE]
     # One db-info call per app of each user shown: asked at once, not one after the other.
     usages = await asyncio.gather(*(accounts.usage(backend, user) for user in shown))
+    share_counts = await request.config_dict[SHARES].counts()
     rows = [
         {
             "uid": user.uid,
@@ -166,6 +168,7 @@ async def _overview(request: web.Request, current: session.AdminSession, **extra
             "last_seen": _last_seen(by_user.get(user.uid, [])),
             "devices": len(by_user.get(user.uid, [])),
             "apps": usage,
+            "shares": share_counts.get(user.uid, 0),
         }
         for user, usage in zip(shown, usages, strict=True)
     ]

@@ -79,7 +79,40 @@ async function load() {
       }));
     return tr;
   }));
+  const shares = await call('GET', '/shares/api');
+  $('shares').replaceChildren(...shares.map((sh) => {
+    const tr = document.createElement('tr');
+    tr.dataset.share = sh.id;
+    tr.append(cell(sh.app), cell(sh.burn_after_reading ? `${sh.expires} (once)` : sh.expires),
+      cell(size(sh.size)), button('Revoke', async () => {
+        await call('DELETE', `/shares/api/${encodeURIComponent(sh.id)}`);
+        $('notice').textContent = 'Revoked the share link.';
+        await load();
+      }));
+    return tr;
+  }));
 }
+
+$('export').addEventListener('click', async () => {
+  // The browser holds the archive until it is saved; `couchgate-sync export` streams to disk.
+  try {
+    const resp = await fetch('/account/api/export', {
+      headers: { Authorization: `Bearer ${session.token}` }, credentials: 'omit',
+    });
+    if (!resp.ok) throw new Error((await resp.json().catch(() => ({}))).reason || resp.statusText);
+    const url = URL.createObjectURL(await resp.blob());
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `couchgate-export-${new Date().toISOString().slice(0, 10)}.ndjson`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    $('notice').textContent = 'Export downloaded.';
+  } catch (err) {
+    problem(`The export failed: ${err.message}`);
+  }
+});
 
 $('delete-account').addEventListener('click', async () => {
   if (!confirm('Delete your account and everything on this server? This cannot be undone.')) return;

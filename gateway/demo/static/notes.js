@@ -12,6 +12,7 @@ import {
 import {
   api, forgetSession, loadSession, redeemLink, saveSession, wireSignInForms,
 } from './signin.js';
+import { shareButton } from './share-button.js';
 
 const APP = 'notes';
 const PouchDB = window.PouchDB;
@@ -70,7 +71,8 @@ async function render() {
     const item = document.createElement('li');
     const when = document.createElement('time');
     when.textContent = new Date(row.doc.created).toLocaleString();
-    item.append(when, document.createTextNode(row.doc.text));
+    item.append(when, document.createTextNode(row.doc.text),
+      shareButton(row.doc, { token: session.token, app: APP, onProblem: problem }));
     return item;
   }));
 }

@@ -1,0 +1,276 @@
+"""``couchgate-sync``: join, run, sync, status, pair, history, restore.
+
+Exit codes: 0 done, 1 a problem described on stderr, 3 this device was revoked (nothing in the
+folder was changed). Output never carries note contents or file names above debug level, except
+where a person asked for them (``history``, ``restore``, ``status`` of their own folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import socket
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from encryption_plugin import CryptoError, Keyring
+
+from . import config, credentials, history, portable, sharing
+from .join import Auth, pairing_link, parse_pairing
+from .live import Runner, describe
+from .remote import Remote, RemoteError, Revoked
+from .sync import FolderBusy, FolderDevice
+
+log = logging.getLogger("couchgate_sync")
+EXIT_REVOKED = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="couchgate-sync", description=__doc__.splitlines()[0])
+    p.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    j = sub.add_parser("join", help="sign this device in and pick the folder to sync")
+    j.add_argument("server", help="the couchgate server, e.g. https://sync.example.org")
+    j.add_argument("dir", type=Path)
+    j.add_argument("--app", default="notes")
+    j.add_argument("--device", default=None, help="this device's name (default: host name)")
+    how = j.add_mutually_exclusive_group()
+    how.add_argument("--code", help="an enrollment code (`couchgate users add`)")
+    how.add_argument("--email", help="sign in with a code sent to this address")
+    how.add_argument("--pair", help="a pairing link (or its #fragment) from another device")
+    j.add_argument("--key", help="the app key's export string (from your first device)")
+    j.add_argument(
+        "--keep-days", type=_days, default=30,
+        help="days to keep replaced and deleted versions on the server (0: keep none)",
+    )
+
+    for name, text in (
+        ("run", "sync now and keep syncing (watches the folder and the server)"),
+        ("sync", "sync once and exit"),
+        ("status", "what this folder's sync is doing"),
+        ("pair", "make a pairing link for another device (carries the key: keep it private)"),
+    ):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("dir", type=Path, nargs="?", default=Path("."))
+
+    h = sub.add_parser("history", help="the kept versions of a file (or --deleted files)")
+    h.add_argument("path", nargs="?")
+    h.add_argument("--dir", type=Path, default=Path("."))
+    h.add_argument("--deleted", action="store_true")
+    r = sub.add_parser("restore", help="bring back a version of a file (also a deleted one)")
+    r.add_argument("path")
+    r.add_argument("version", nargs="?", type=int)
+    r.add_argument("--dir", type=Path, default=Path("."))
+    sharing.add_parsers(sub)  # share, shares, unshare
+    portable.add_parsers(sub)  # export, import
+    return p
+
+
+def _days(text: str) -> int:
+    days = int(text)
+    if days < 0:
+        raise argparse.ArgumentTypeError("days cannot be negative")
+    return days
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    commands: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+        "join": _join,
+        "run": _run,
+        "sync": _sync,
+        "status": _status,
+        "pair": _pair,
+        "history": _history,
+        "restore": _restore,
+        **sharing.COMMANDS,
+        **portable.COMMANDS,
+    }
+    try:
+        return asyncio.run(commands[args.command](args))
+    except Revoked as exc:
+        print(f"couchgate-sync: {exc}", file=sys.stderr)
+        return EXIT_REVOKED
+    except (RemoteError, config.NotJoined, CryptoError, FileNotFoundError, FolderBusy) as exc:
+        print(f"couchgate-sync: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+class _ProgressLine:
+    """The first sync's progress, redrawn in place on the terminal (counts only, no names)."""
+
+    def __init__(self) -> None:
+        self.seen = {"up": 0, "down": 0, "written": 0}
+
+    def __call__(self, what: str, n: int) -> None:
+        self.seen[what] += n
+        s = self.seen
+        sys.stderr.write(
+            f"\rfirst sync: {s['up']} uploaded, {s['down']} downloaded, "
+            f"{s['written']} files written "
+        )
+        sys.stderr.flush()
+
+
+async def _join(args: argparse.Namespace) -> int:
+    folder = args.dir.expanduser().resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = args.device or socket.gethostname()
+    key = args.key
+    async with aiohttp.ClientSession() as session:
+        auth = Auth(session, args.server)
+        if args.pair:
+            pairing = parse_pairing(args.pair)
+            if pairing is None:
+                raise RemoteError("that is not a pairing link (it needs #pair=…&key=…)")
+            Keyring.from_export(pairing.key, app_id=args.app)  # refuse a foreign key first
+            signed = await auth.redeem_link(pairing.code, name)
+            key = pairing.key
+        elif args.code:
+            signed = await auth.enroll(args.code, name)
+        else:
+            email = args.email or (await asyncio.to_thread(input, "Email address: ")).strip()
+            challenge = await auth.request_email_code(email)
+            code = await asyncio.to_thread(input, "The code from the email: ")
+            signed = await auth.redeem_email_code(challenge, code.strip(), name)
+        remote = Remote(session, args.server, args.app, signed.token)
+        await remote.ensure_db()
+        first = key is None
+        if first:
+            info = await remote.info()
+            if int(info.get("doc_count", 0) or 0) > 0:
+                raise RemoteError(
+                    f"this account already has {args.app} data: pass --key with the key's export "
+                    "string, or use --pair with a pairing link from one of your devices"
+                )
+            key = Keyring.generate(args.app).export()
+    keyring = Keyring.from_export(key, app_id=args.app)
+    cfg = config.FolderConfig(
+        str(folder),
+        args.server.rstrip("/"),
+        args.app,
+        name,
+        signed.device,
+        signed.user,
+        args.keep_days,
+    )
+    where = await asyncio.to_thread(
+        credentials.store, cfg.key, credentials.Credentials(signed.token, key)
+    )
+    await asyncio.to_thread(config.save, cfg)
+    print(f"Joined: {folder} syncs with {cfg.server} ({cfg.app}) as device {name!r}.")
+    print(f"Token and key kept in {where}.")
+    print(f"Key fingerprint: {keyring.fingerprint()}")
+    if first:
+        print("\nThis is your first device, so a new key was made. Keep it safe: without it no")
+        print("device can read your notes. Its export string (give it to other devices):\n")
+        print(key)
+        print()
+        print(keyring.qr("text"))
+    print("Now run: couchgate-sync run " + str(folder))
+    return 0
+
+
+def _open(folder_arg: Path) -> tuple[config.FolderConfig, credentials.Credentials, Keyring]:
+    folder = folder_arg.expanduser().resolve()
+    cfg = config.load(folder)
+    creds = credentials.load(cfg.key)
+    if creds is None:
+        raise config.NotJoined(folder)
+    return cfg, creds, Keyring.from_export(creds.key, app_id=cfg.app)
+
+
+async def _with_device(
+    folder_arg: Path,
+    use: Callable[[FolderDevice, Remote, config.FolderConfig], Coroutine[Any, Any, int]],
+    *,
+    exclusive: bool = True,
+) -> int:
+    cfg, creds, keyring = await asyncio.to_thread(_open, folder_arg)
+    device = FolderDevice(Path(cfg.folder), cfg.state_dir, keyring, cfg.device, cfg.keep_days)
+    await device.open(exclusive=exclusive)
+    first = await asyncio.to_thread(device.state.meta, "last_sync", "") == ""
+    if first and sys.stderr.isatty():
+        device.progress = _ProgressLine()
+    try:
+        async with aiohttp.ClientSession() as session:
+            remote = Remote(session, cfg.server, cfg.app, creds.token)
+            return await use(device, remote, cfg)
+    finally:
+        await device.close()
+
+
+async def _sync(args: argparse.Namespace) -> int:
+    async def once(device: FolderDevice, remote: Remote, _: config.FolderConfig) -> int:
+        counts = await device.cycle(remote)
+        log.info("synced: %s", describe(counts) or "nothing to do")
+        return 0
+
+    return await _with_device(args.dir, once)
+
+
+async def _run(args: argparse.Namespace) -> int:
+    async def forever(device: FolderDevice, remote: Remote, _: config.FolderConfig) -> int:
+        log.info("watching the folder and the server; Ctrl-C stops")
+        await Runner(device, remote).run()
+        return 0
+
+    return await _with_device(args.dir, forever)
+
+
+async def _status(args: argparse.Namespace) -> int:
+    async def show(device: FolderDevice, remote: Remote, cfg: config.FolderConfig) -> int:
+        report = await history.status(device, remote, cfg)
+        print(report)
+        return 0
+
+    return await _with_device(args.dir, show, exclusive=False)
+
+
+async def _pair(args: argparse.Namespace) -> int:
+    cfg, creds, keyring = await asyncio.to_thread(_open, args.dir)
+    async with aiohttp.ClientSession() as session:
+        code = await Auth(session, cfg.server).make_link(creds.token)
+    link = pairing_link(cfg.server, code, creds.key)
+    print("Open this on the other device (or: couchgate-sync join SERVER DIR --pair 'LINK').")
+    print("It carries your key: anyone holding it can read your notes. Single use.\n")
+    print(link)
+    print()
+    print(keyring.qr("text"))
+    return 0
+
+
+async def _history(args: argparse.Namespace) -> int:
+    async def show(device: FolderDevice, remote: Remote, _: config.FolderConfig) -> int:
+        if args.deleted:
+            print(await history.list_deleted(device))
+        elif args.path:
+            print(await history.list_versions(device, args.path))
+        else:
+            raise RemoteError("give a PATH, or --deleted")
+        return 0
+
+    return await _with_device(args.dir, show, exclusive=False)
+
+
+async def _restore(args: argparse.Namespace) -> int:
+    async def bring_back(device: FolderDevice, remote: Remote, _: config.FolderConfig) -> int:
+        print(await history.restore(device, args.path, args.version))
+        await device.cycle(remote)
+        return 0
+
+    return await _with_device(args.dir, bring_back)

@@ -1,0 +1,83 @@
+"""Where a device keeps what is not in the folder: its settings and its local state.
+
+Settings of a synced folder (server, app, device name; no secret) live in the user's config
+directory, state (the local store and ``state.sqlite3``) in the user's data directory, both
+named by a hash of the folder's absolute path, so nothing of the client sits inside the folder.
+``COUCHGATE_SYNC_HOME`` puts both under one directory instead (tests, portable installs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP_DIRS = "couchgate-sync"
+
+
+def config_dir() -> Path:
+    home = os.environ.get("COUCHGATE_SYNC_HOME")
+    return Path(home) / "config" if home else Path(platformdirs.user_config_dir(APP_DIRS))
+
+
+def data_dir() -> Path:
+    home = os.environ.get("COUCHGATE_SYNC_HOME")
+    return Path(home) / "data" if home else Path(platformdirs.user_data_dir(APP_DIRS))
+
+
+def folder_key(folder: Path) -> str:
+    return hashlib.sha256(str(folder.resolve()).encode("utf-8")).hexdigest()[:24]
+
+
+@dataclass
+class FolderConfig:
+    folder: str
+    server: str
+    app: str
+    device: str
+    device_id: str
+    user: str
+    keep_days: int = 30  # how long replaced and deleted versions are kept on the server
+
+    @property
+    def key(self) -> str:
+        return folder_key(Path(self.folder))
+
+    @property
+    def state_dir(self) -> Path:
+        return data_dir() / self.key
+
+
+class NotJoined(Exception):
+    def __init__(self, folder: Path) -> None:
+        super().__init__(
+            f"{folder} is not a synced folder on this device: run `couchgate-sync join` first"
+        )
+
+
+def _config_path(folder: Path) -> Path:
+    return config_dir() / "folders" / f"{folder_key(folder)}.json"
+
+
+def save(cfg: FolderConfig) -> None:
+    path = _config_path(Path(cfg.folder))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(cfg), indent=2), "utf-8")
+    os.replace(tmp, path)
+
+
+def load(folder: Path) -> FolderConfig:
+    try:
+        raw = json.loads(_config_path(folder).read_text("utf-8"))
+    except FileNotFoundError:
+        raise NotJoined(folder) from None
+    return FolderConfig(**raw)
+
+
+def forget(folder: Path) -> None:
+    _config_path(folder).unlink(missing_ok=True)

@@ -1,0 +1,88 @@
+"""The device token and the app key: in the OS keyring when there is a real one, else a file
+only the user can read (0600) in the config directory; never in the synced folder.
+
+``COUCHGATE_SYNC_KEYRING=file`` forces the file (headless machines, tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import keyring
+import keyring.backends.fail
+from keyring.errors import KeyringError
+
+from .config import config_dir
+
+SERVICE = "couchgate-sync"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    token: str
+    key: str  # the keyring export string (K_root): whoever holds it reads every note
+
+
+def _use_os_keyring() -> bool:
+    if os.environ.get("COUCHGATE_SYNC_KEYRING") == "file":
+        return False
+    backend = keyring.get_keyring()
+    if isinstance(backend, keyring.backends.fail.Keyring):
+        return False
+    priority = getattr(backend, "priority", 0)
+    return isinstance(priority, int | float) and priority >= 1
+
+
+def _file(account: str) -> Path:
+    return config_dir() / "credentials" / f"{account}.json"
+
+
+def where(account: str) -> str:
+    """Where the credentials of ``account`` are kept, in words (for ``status``)."""
+    if _use_os_keyring() and keyring.get_password(SERVICE, account) is not None:
+        return "the OS keyring"
+    return str(_file(account))
+
+
+def store(account: str, creds: Credentials) -> str:
+    text = json.dumps({"token": creds.token, "key": creds.key})
+    if _use_os_keyring():
+        try:
+            keyring.set_password(SERVICE, account, text)
+            return "the OS keyring"
+        except KeyringError:
+            pass
+    path = _file(account)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(path.with_suffix(".tmp"), path)
+    return str(path)
+
+
+def load(account: str) -> Credentials | None:
+    text: str | None = None
+    if _use_os_keyring():
+        try:
+            text = keyring.get_password(SERVICE, account)
+        except KeyringError:
+            text = None
+    if text is None:
+        try:
+            text = _file(account).read_text("utf-8")
+        except FileNotFoundError:
+            return None
+    raw = json.loads(text)
+    return Credentials(str(raw["token"]), str(raw["key"]))
+
+
+def delete(account: str) -> None:
+    if _use_os_keyring():
+        with contextlib.suppress(KeyringError):
+            keyring.delete_password(SERVICE, account)
+    _file(account).unlink(missing_ok=True)

@@ -1,0 +1,161 @@
+"""``history``, ``restore``, ``--deleted`` and ``status``.
+
+A file's history is its version documents (``versions``: replaced and deleted contents, kept on
+the server for the configured term) plus its current content, oldest first and numbered from 1.
+``restore`` writes the chosen content back into the folder, where the next scan records it as a
+new edit (saving the content it replaces as a version in turn), so every device gets it; for a
+deleted file it brings the file back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from . import folder, notes, versions
+from .ignore import Ignore
+from .replicate import replication_id
+
+if TYPE_CHECKING:
+    from .config import FolderConfig
+    from .remote import Remote
+    from .sync import FolderDevice
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@dataclass(frozen=True)
+class Entry:
+    doc_id: str
+    rev: str
+    kind: str
+    mtime_ms: int
+    device: str
+    size: int
+    current: bool
+
+
+async def entries(device: FolderDevice, path: str) -> list[Entry]:
+    """Every kept version of ``path``, oldest first, the current content (if any) last."""
+    path = notes.normalize(path)
+    found = [
+        Entry(v.id, "", versions.KIND, v.mtime_ms, v.device, v.size, False)
+        for v in await asyncio.to_thread(device.state.versions_of, path)
+    ]
+    row = await asyncio.to_thread(device.state.get, path)
+    doc_id = row.doc_id if row else notes.doc_id_for(path, device.keyring)
+    tree = await device.local.tree(doc_id)
+    current = await device.winner_note(tree)
+    if tree is not None and current is not None:
+        found.append(
+            Entry(doc_id, tree.winner, "file", current.mtime_ms, current.device,
+                  len(current.data), True)
+        )
+    return found
+
+
+async def _content(device: FolderDevice, entry: Entry) -> notes.Note | None:
+    if entry.kind == "file":
+        return await device.note_at(entry.doc_id, entry.rev)
+    tree = await device.local.tree(entry.doc_id)
+    if tree is None or tree.deleted:
+        return None
+    return await device.note_at(entry.doc_id, tree.winner, kind=versions.KIND)
+
+
+async def list_versions(device: FolderDevice, path: str) -> str:
+    kept = await entries(device, path)
+    if not kept:
+        return "no versions kept of that file"
+    lines = [f"{'#':>3}  {'time':<20}  {'device':<20}  size"]
+    for number, entry in enumerate(kept, 1):
+        when = _when(entry.mtime_ms)
+        mark = "  (current)" if entry.current else ""
+        lines.append(f"{number:>3}  {when:<20}  {entry.device:<20}  {entry.size}{mark}")
+    return "\n".join(lines)
+
+
+async def deleted_paths(device: FolderDevice) -> dict[str, versions.VersionRow]:
+    """Paths with kept versions but no current file: the newest version of each."""
+    latest: dict[str, versions.VersionRow] = {}
+    for v in await asyncio.to_thread(device.state.all_versions):
+        latest[v.path] = v
+    gone: dict[str, versions.VersionRow] = {}
+    for path, v in latest.items():
+        tree = await device.local.tree(v.of_doc)
+        if tree is None or tree.deleted:
+            gone[path] = v
+    return gone
+
+
+async def list_deleted(device: FolderDevice) -> str:
+    gone = await deleted_paths(device)
+    lines = [f"{path}  (deleted; last version {_when(v.mtime_ms)}, kept until "
+             f"{_when(v.kept_until)})" for path, v in sorted(gone.items())]
+    return "\n".join(lines) if lines else "no deleted files kept"
+
+
+async def restore(device: FolderDevice, path: str, version: int | None) -> str:
+    """Write version ``version`` (1 = oldest; default the newest kept) of ``path`` back."""
+    kept = await entries(device, path)
+    if not kept:
+        raise FileNotFoundError("no versions kept of that file")
+    if version is not None and not 1 <= version <= len(kept):
+        raise FileNotFoundError(f"there are versions 1 to {len(kept)} of that file")
+    number = version or len(kept)
+    note = await _content(device, kept[number - 1])
+    if note is None:
+        raise FileNotFoundError("that version is no longer kept")
+    await asyncio.to_thread(
+        folder.write_atomic, device.root, note.path, note.data, int(time.time() * 1000)
+    )
+    return f"restored version {number} of {note.path}"
+
+
+async def status(device: FolderDevice, remote: Remote, cfg: FolderConfig) -> str:
+    state = device.state
+    last = int(await asyncio.to_thread(state.meta, "last_sync", "0"))
+    files = len(await asyncio.to_thread(state.files))
+    me = await device.local.uuid()
+    push_cp = await device.local.get_local(replication_id(me, remote.db_url, "push"))
+    pushed = int(push_cp["last_seq"]) if push_cp else 0
+    pending_up = len((await device.local.changes(pushed, 100_000)).rows)
+    lines = [
+        f"folder:     {device.root}",
+        f"server:     {cfg.server} (app {cfg.app}), device {cfg.device!r}",
+        f"last sync:  {_when(last * 1000) if last else 'never'}",
+        f"files:      {files} synced",
+        f"pending:    {await _pending_local(device)} local change(s) not yet recorded, "
+        f"{pending_up} document(s) not yet uploaded",
+        f"conflicts:  {await device.local.conflicted()} unresolved",
+        f"versions:   kept {cfg.keep_days} days",
+    ]
+    try:
+        pull_cp = await device.local.get_local(replication_id(me, remote.db_url, "pull"))
+        since = str(pull_cp["last_seq"]) if pull_cp else "0"
+        feed = await remote.changes(since, limit=1000)
+        lines.append(f"downloads:  {len(feed.get('results', []))} change(s) waiting on the server")
+        usage = await remote.usage(cfg.server)
+        if usage is not None:
+            lines.append(
+                f"storage:    {usage.get('doc_count')} documents, {usage.get('size')} bytes used"
+            )
+    except Exception as exc:  # status still shows what it knows when offline or signed out
+        lines.append(f"server:     {exc}")
+    return "\n".join(lines)
+
+
+async def _pending_local(device: FolderDevice) -> int:
+    ignore = await asyncio.to_thread(Ignore.for_folder, device.root)
+    seen = await asyncio.to_thread(folder.scan, device.root, ignore)
+    rows = await asyncio.to_thread(device.state.files)
+    changed = sum(
+        1 for p, s in seen.items()
+        if (r := rows.get(p)) is None or (r.size, r.mtime_ns) != (s.size, s.mtime_ns)
+    )
+    return changed + sum(1 for p in rows if p not in seen)

@@ -1,0 +1,169 @@
+"""The device's own database: the embedded store's engine, in-process, on a SQLite file.
+
+Documents are kept exactly as the server keeps them (sealed ``ep1``), so replication between
+the two moves revisions verbatim and the revision trees, winners and conflicts are the engine's,
+which follows CouchDB's rules. Opening a document for the folder happens above this module.
+Everything runs on the store's own threads (``Storage``), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import CouchError, FileExists, NotFound
+from gateway.store import changes, engine, reads, revtree
+from gateway.store.documents import Edit, parse_edit
+from gateway.store.storage import Storage
+
+DB = "folder"
+
+
+@dataclass(frozen=True)
+class DocTree:
+    """A document's revision tree and current winner, as the engine keeps it."""
+
+    id: str
+    seq: int
+    winner: str
+    deleted: bool
+    tree: dict[str, revtree.RevNode]
+
+    @property
+    def live_leaves(self) -> list[str]:
+        return [rev for rev in revtree.leaves(self.tree) if not self.tree[rev].deleted]
+
+
+def new_rev(parent: str | None) -> str:
+    """A random revision id one above ``parent``: like the JS plugin's local databases, no
+    digest of the plaintext, so revision ids say nothing about contents."""
+    pos = revtree.rev_pos(parent) + 1 if parent else 1
+    return f"{pos}-{uuid.uuid4().hex}"
+
+
+class LocalDb:
+    """One database ``folder`` in ``path``; ``open()`` before use, ``close()`` after."""
+
+    def __init__(self, path: Path) -> None:
+        self.storage = Storage(path, readers=2)
+
+    async def open(self) -> None:
+        await self.storage.open()
+        with contextlib.suppress(FileExists):
+            await self.storage.write(engine.create_db, DB)
+
+    async def close(self) -> None:
+        await self.storage.close()
+
+    async def uuid(self) -> str:
+        return await self.storage.write(engine.server_uuid, uuid.uuid4().hex)
+
+    # -- replication primitives (what CouchDB's endpoints of the same name do) ---------------
+
+    async def changes(self, since: int, limit: int) -> changes.ChangesPage:
+        q = changes.ChangesQuery(since=since, limit=limit, all_docs=True)
+        return await self.storage.read(changes.read_changes, DB, q)
+
+    async def revs_diff(self, wanted: dict[str, list[str]]) -> dict[str, Any]:
+        return await self.storage.read(reads.revs_diff, DB, dict(wanted))
+
+    async def bulk_get(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        opts = reads.DocOptions(revs=True, attachments=True)
+        return await self.storage.read(reads.bulk_get, DB, requests, opts)
+
+    async def bulk_docs_replicated(self, docs: list[dict[str, Any]]) -> list[str]:
+        """Write replicated revisions (``new_edits=false``); the ids that failed."""
+        edits: list[Edit | CouchError] = []
+        for doc in docs:
+            try:
+                edits.append(parse_edit(doc, new_edits=False))
+            except CouchError as exc:
+                edits.append(exc)
+        results = await self.storage.write(engine.update_docs, DB, edits, new_edits=False)
+        return [doc.get("_id", "?") for doc, r in zip(docs, results, strict=True)
+                if isinstance(r, CouchError)]
+
+    async def get_local(self, doc_id: str) -> dict[str, Any] | None:
+        try:
+            return await self.storage.read(reads.get_local, DB, doc_id)
+        except NotFound:
+            return None
+
+    async def put_local(self, doc: dict[str, Any]) -> None:
+        edit = parse_edit(doc, new_edits=True)
+        await self.storage.write(engine.put_local_doc, DB, edit)
+
+    # -- what the folder side needs ----------------------------------------------------------
+
+    async def tree(self, doc_id: str) -> DocTree | None:
+        return await self.storage.read(_tree, doc_id)
+
+    async def revision(self, doc_id: str, rev: str) -> dict[str, Any] | None:
+        """Revision ``rev`` with its attachments inline, or None when its body is not kept."""
+        opts = reads.DocOptions(attachments=True)
+        found = await self.storage.read(reads.open_revs, DB, doc_id, [rev], opts)
+        rendered = found[0][1] if found else None
+        return rendered.doc if rendered is not None else None
+
+    async def write_child(self, doc: dict[str, Any], parent: str | None) -> str:
+        """Store ``doc`` (already sealed) as a new revision under ``parent`` (None: a new root).
+
+        Written as a replicated path, so when ``parent`` is no longer a leaf (the server moved
+        on meanwhile) the edit becomes a branch, i.e. a conflict, rather than a refusal: the
+        conflict resolver then merges it, as CouchDB's model intends.
+        """
+        (rev,) = await self.write_children([(doc, parent)])
+        return rev
+
+    async def write_children(self, writes: list[tuple[dict[str, Any], str | None]]) -> list[str]:
+        """Several :meth:`write_child` in one transaction: all of them or none."""
+        bodies: list[dict[str, Any]] = []
+        revs: list[str] = []
+        for doc, parent in writes:
+            rev = new_rev(parent)
+            ancestry: list[str] = [rev]
+            if parent is not None:
+                known = await self.tree(str(doc["_id"]))
+                ancestry += revtree.ancestry(known.tree, parent) if known else [parent]
+            body = {k: v for k, v in doc.items() if k not in ("_rev", "_revisions")}
+            body["_revisions"] = {
+                "start": revtree.rev_pos(rev),
+                "ids": [revtree.parse_rev(r)[1] for r in ancestry],
+            }
+            bodies.append(body)
+            revs.append(rev)
+        if await self.bulk_docs_replicated(bodies):
+            raise RuntimeError("the local store refused a revision")
+        return revs
+
+    async def changed_since(self, since: int, limit: int = 500) -> tuple[list[str], int]:
+        page = await self.changes(since, limit)
+        return [row["id"] for row in page.rows], page.last_seq
+
+    async def conflicted(self) -> int:
+        """How many documents still have more than one live leaf."""
+        return await self.storage.read(_conflicted)
+
+    async def update_seq(self) -> int:
+        return await self.storage.read(changes.current_seq, DB)
+
+
+def _conflicted(conn: sqlite3.Connection) -> int:
+    db = engine.get_db(conn, DB)
+    count = 0
+    for (tree_json,) in conn.execute("SELECT tree FROM docs WHERE db = ?", (db.id,)):
+        tree = revtree.loads(tree_json)
+        count += 1 if revtree.conflicts(tree) else 0
+    return count
+
+
+def _tree(conn: sqlite3.Connection, doc_id: str) -> DocTree | None:
+    db = engine.get_db(conn, DB)
+    stored = reads.load_doc(conn, db.id, doc_id)
+    if stored is None:
+        return None
+    return DocTree(stored.id, stored.seq, stored.winner, stored.deleted, stored.tree)

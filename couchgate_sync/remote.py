@@ -1,0 +1,153 @@
+"""The server's database for this app (``SERVER/db/APP`` through couchgate), over one session.
+
+Errors come back as words a person can act on: :class:`Revoked` (the device was signed out:
+stop, touch nothing), :class:`QuotaReached`, :class:`Unreachable` (retry later). Nothing here
+logs; callers log what happened, never names or contents.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+
+class RemoteError(Exception):
+    """The server refused something; ``message`` is meant for the person at the terminal."""
+
+
+class Revoked(RemoteError):
+    def __init__(self) -> None:
+        super().__init__(
+            "this device was signed out (revoked) on the server: nothing was changed in the "
+            "folder; join again to sync"
+        )
+
+
+class QuotaReached(RemoteError):
+    def __init__(self) -> None:
+        super().__init__("the account's storage quota is reached: delete or shrink files")
+
+
+class Unreachable(RemoteError):
+    def __init__(self, why: str) -> None:
+        super().__init__(f"the server is unreachable ({why})")
+
+
+class Remote:
+    """``_changes``, ``_revs_diff``, ``_bulk_get``, ``_bulk_docs`` and ``_local`` docs."""
+
+    def __init__(self, session: aiohttp.ClientSession, server: str, app: str, token: str) -> None:
+        self.session = session
+        self.db_url = f"{server.rstrip('/')}/db/{quote(app, safe='')}"
+        self.headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: object = None,
+        params: dict[str, str] | None = None,
+        wait_s: float = 60.0,
+        allow: tuple[int, ...] = (),
+    ) -> tuple[int, Any]:
+        url = self.db_url + path
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        headers = dict(self.headers)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            async with self.session.request(
+                method,
+                url,
+                data=data,
+                params=params,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=wait_s),
+            ) as r:
+                raw = await r.read()
+                status = r.status
+        except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+            raise Unreachable(type(exc).__name__) from None
+        parsed: Any = json.loads(raw) if raw else None
+        if status in allow or status < 300:
+            return status, parsed
+        if status == 401:
+            raise Revoked()
+        error = parsed.get("error") if isinstance(parsed, dict) else None
+        reason = parsed.get("reason") if isinstance(parsed, dict) else None
+        if status == 413 or (status == 403 and "quota" in str(reason)):
+            raise QuotaReached()
+        if status >= 500 or status == 429:
+            raise Unreachable(f"HTTP {status}")
+        raise RemoteError(f"the server refused a request: {error or status}: {reason or ''}")
+
+    async def info(self) -> dict[str, Any]:
+        _, body = await self.request("GET", "")
+        return body if isinstance(body, dict) else {}
+
+    async def ensure_db(self) -> None:
+        """Create the app's database on first use (412 when it exists already)."""
+        await self.request("PUT", "", allow=(412,))
+
+    async def changes(
+        self, since: str, *, limit: int, feed: str = "normal", timeout_ms: int = 0
+    ) -> dict[str, Any]:
+        params = {"since": since, "style": "all_docs", "limit": str(limit)}
+        wait = 60.0
+        if feed == "longpoll":
+            params.update(feed="longpoll", timeout=str(timeout_ms), heartbeat="10000")
+            wait = timeout_ms / 1000 + 30
+        _, body = await self.request("GET", "/_changes", params=params, wait_s=wait)
+        return body if isinstance(body, dict) else {"results": [], "last_seq": since}
+
+    async def usage(self, server: str) -> dict[str, Any] | None:
+        """This app's documents and bytes on the server (``/account/api/apps``)."""
+        try:
+            async with self.session.get(
+                server.rstrip("/") + "/account/api/apps", headers=self.headers
+            ) as r:
+                if r.status == 401:
+                    raise Revoked()
+                rows = await r.json(content_type=None) if r.status == 200 else []
+        except aiohttp.ClientConnectionError as exc:
+            raise Unreachable(type(exc).__name__) from None
+        app = self.db_url.rsplit("/", 1)[1]
+        return next((row for row in rows if isinstance(row, dict) and row.get("app") == app), None)
+
+    async def revs_diff(self, wanted: dict[str, list[str]]) -> dict[str, Any]:
+        _, body = await self.request("POST", "/_revs_diff", body=wanted)
+        return body if isinstance(body, dict) else {}
+
+    async def bulk_get(self, requests: list[dict[str, str]]) -> list[dict[str, Any]]:
+        _, body = await self.request(
+            "POST",
+            "/_bulk_get",
+            body={"docs": requests},
+            params={"revs": "true", "attachments": "true", "latest": "true"},
+            wait_s=300.0,
+        )
+        results = body.get("results") if isinstance(body, dict) else None
+        return results if isinstance(results, list) else []
+
+    async def bulk_docs_replicated(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        _, body = await self.request(
+            "POST", "/_bulk_docs", body={"docs": docs, "new_edits": False}, wait_s=300.0
+        )
+        return [item for item in body if isinstance(item, dict) and "error" in item] if isinstance(
+            body, list
+        ) else []
+
+    async def get_local(self, doc_id: str) -> dict[str, Any] | None:
+        status, body = await self.request("GET", "/" + doc_id, allow=(404,))
+        return body if status == 200 and isinstance(body, dict) else None
+
+    async def put_local(self, doc: dict[str, Any]) -> None:
+        status, _ = await self.request("PUT", "/" + str(doc["_id"]), body=doc, allow=(409,))
+        if status == 409:  # another run of ours moved it: take its rev and write once more
+            current = await self.get_local(str(doc["_id"]))
+            retry = dict(doc, _rev=current["_rev"]) if current else dict(doc)
+            await self.request("PUT", "/" + str(doc["_id"]), body=retry)

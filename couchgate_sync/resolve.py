@@ -1,0 +1,124 @@
+"""Settling a document with more than one live leaf, so that no word is lost.
+
+For each losing leaf (CouchDB's winner rule decides which leaf wins, the same on every replica):
+the same bytes as the winner: the loser is simply closed; two texts with a common ancestor whose
+edits do not overlap: the three-way merge becomes a new revision of the winner; otherwise the
+loser's content is kept as a conflict copy beside the file. The loser's leaf is then closed with a
+tombstone. Every step depends only on the revisions, never on which device resolves, so two
+devices that settle the same conflict at once write the same contents, and the second round
+(identical bytes) settles itself.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gateway.store import revtree
+
+from . import notes
+from .merge import conflict_name, three_way
+
+if TYPE_CHECKING:
+    from .localdb import DocTree
+    from .sync import FolderDevice
+
+
+class Resolver:
+    def __init__(self, device: FolderDevice) -> None:
+        self.device = device
+
+    async def resolve(self, tree: DocTree) -> int:
+        """Resolve every conflict of ``tree``; the number of revisions written.
+
+        The outcome (merged revision, conflict copies, tombstones of the losers) is written in
+        one transaction, so a crash leaves the conflict whole, to be settled again, never half
+        settled with a loser closed and its words not yet merged.
+        """
+        dev = self.device
+        winner = await dev.note_at(tree.id, tree.winner, kind=None)
+        if winner is None:
+            return 0
+        writes: list[tuple[dict[str, Any], str | None]] = []
+        if winner.kind != "file":
+            # Versions and chunks: both sides wrote the same content under the same id.
+            writes = [({"_id": tree.id, "_deleted": True}, rev) for rev in tree.live_leaves[1:]]
+            await dev.local.write_children(writes)
+            return len(writes)
+        merged = winner
+        for loser_rev in tree.live_leaves[1:]:
+            loser = await dev.note_at(tree.id, loser_rev)
+            if loser is None:
+                continue  # not ours to settle (another kind of document, or another key)
+            if loser.data != merged.data:
+                combined = await self._merge(tree, loser_rev, merged, loser)
+                if combined is not None:
+                    await dev.save_version(tree.id, loser_rev)
+                    merged = combined
+                elif (copy := await self._conflict_copy(winner.path, loser)) is not None:
+                    writes.append(copy)
+            writes.append(({"_id": tree.id, "_deleted": True}, loser_rev))
+        if merged is not winner:
+            await dev.save_version(tree.id, tree.winner)
+            sealed = await dev.seal_file(
+                tree.id,
+                winner.path,
+                merged.data,
+                mtime_ms=merged.mtime_ms,
+                device=winner.device,
+                created=winner.created,
+            )
+            writes.append((sealed, tree.winner))
+        await dev.local.write_children(writes)
+        return len(writes)
+
+    async def _merge(
+        self, tree: DocTree, loser_rev: str, ours: notes.Note, theirs: notes.Note
+    ) -> notes.Note | None:
+        if not (ours.is_text and theirs.is_text):
+            return None
+        base = await self._common_ancestor(tree, loser_rev)
+        if base is None or not base.is_text:
+            return None
+        text = three_way(
+            base.data.decode("utf-8"), ours.data.decode("utf-8"), theirs.data.decode("utf-8")
+        )
+        if text is None:
+            return None
+        return notes.Note(
+            ours.path,
+            text.encode("utf-8"),
+            max(ours.mtime_ms, theirs.mtime_ms),
+            ours.device,
+            ours.created,
+            True,
+        )
+
+    async def _common_ancestor(self, tree: DocTree, loser_rev: str) -> notes.Note | None:
+        ours = set(revtree.ancestry(tree.tree, tree.winner))
+        for rev in revtree.ancestry(tree.tree, loser_rev):
+            if rev in ours:
+                return await self.device.note_at(tree.id, rev)
+        return None
+
+    async def _conflict_copy(
+        self, path: str, loser: notes.Note
+    ) -> tuple[dict[str, Any], str | None] | None:
+        """The new file holding the loser's content, unless it is there already."""
+        dev = self.device
+        copy_path = conflict_name(path, loser.device, loser.mtime_ms)
+        copy_id = notes.doc_id_for(copy_path, dev.keyring)
+        existing = await dev.local.tree(copy_id)
+        current = await dev.winner_note(existing)
+        if current is not None and current.data == loser.data:
+            return None
+        parent = existing.winner if existing is not None and existing.deleted else None
+        sealed = await dev.seal_file(
+            copy_id,
+            copy_path,
+            loser.data,
+            mtime_ms=loser.mtime_ms,
+            device=loser.device,
+            created=None,
+            chunk_ids=loser.chunks,
+        )
+        return sealed, parent

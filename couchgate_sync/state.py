@@ -1,0 +1,136 @@
+"""What the folder looked like when it last agreed with the local store, in SQLite.
+
+One row per synced file: the document and revision it was written from or uploaded as, and its
+size, mtime and SHA-256 then. A file whose size or mtime differs from its row was edited here;
+a row without its file was deleted here; a file without a row is new. Every change to a row is
+committed (WAL, ``synchronous=FULL``) after the file or the revision it records is durable, so a
+kill -9 at any point leaves at worst a step to redo, never a step wrongly believed done.
+Synchronous by design: callers run it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .versions import VersionRow
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_by_doc ON files (doc_id);
+-- Version documents held in the local store (see versions.py), to list them without opening.
+CREATE TABLE IF NOT EXISTS versions (
+    id TEXT PRIMARY KEY,
+    of_doc TEXT NOT NULL,
+    path TEXT NOT NULL,
+    rev TEXT NOT NULL,
+    mtime_ms INTEGER NOT NULL,
+    device TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    kept_until INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS versions_by_path ON versions (path, mtime_ms);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class FileRow:
+    path: str
+    doc_id: str
+    rev: str
+    size: int
+    mtime_ns: int
+    sha: str
+
+
+class State:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def files(self) -> dict[str, FileRow]:
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM files").fetchall()
+        return {row[0]: FileRow(*row) for row in rows}
+
+    def by_doc(self, doc_id: str) -> FileRow | None:
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM files WHERE doc_id = ?", (doc_id,)).fetchone()
+        return FileRow(*row) if row else None
+
+    def get(self, path: str) -> FileRow | None:
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
+        return FileRow(*row) if row else None
+
+    def put(self, rows: list[FileRow]) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
+                [(r.path, r.doc_id, r.rev, r.size, r.mtime_ns, r.sha) for r in rows],
+            )
+            self._conn.execute("COMMIT")
+
+    def drop(self, paths: list[str]) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+            self._conn.execute("COMMIT")
+
+    def put_version(self, row: VersionRow) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (row.id, row.of_doc, row.path, row.rev, row.mtime_ms, row.device, row.size,
+                 row.kept_until),
+            )
+
+    def drop_version(self, version_id: str) -> None:
+        with self._lock:
+            self._conn.execute("DELETE FROM versions WHERE id = ?", (version_id,))
+
+    def versions_of(self, path: str) -> list[VersionRow]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM versions WHERE path = ? ORDER BY mtime_ms, rev", (path,)
+            ).fetchall()
+        return [VersionRow(*row) for row in rows]
+
+    def all_versions(self) -> list[VersionRow]:
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM versions ORDER BY path, mtime_ms").fetchall()
+        return [VersionRow(*row) for row in rows]
+
+    def expired_versions(self, now_ms: int) -> list[str]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id FROM versions WHERE kept_until < ?", (now_ms,)
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def meta(self, key: str, default: str = "") -> str:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))

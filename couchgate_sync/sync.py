@@ -1,0 +1,382 @@
+"""One sync cycle of a folder device: folder -> local store -> server -> local store -> folder.
+
+1. ``scan``: files edited, created or deleted here since their state row become new revisions in
+   the local store, each a child of the revision the file was last in step with (so an edit made
+   while the server moved on becomes a conflict branch, never an overwrite).
+2. ``push`` and ``pull``: the replication protocol (``replicate``).
+3. ``apply``: documents changed in the local store since the last apply land in the folder; a
+   document with more than one live leaf is resolved first (``resolve``), a file edited here in
+   the meantime is never overwritten (the next scan makes its edit a branch, and it is merged).
+4. ``push`` again when resolving wrote revisions, so the other devices see the same outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import fcntl
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from encryption_plugin import CryptoError, Keyring
+
+from . import chunks, folder, notes, versions
+from .ignore import Ignore
+from .localdb import DocTree, LocalDb
+from .remote import Remote
+from .replicate import pull, push, replication_id
+from .resolve import Resolver
+from .state import FileRow, State
+
+log = logging.getLogger("couchgate_sync")
+
+
+@dataclass
+class Counts:
+    uploaded: int = 0
+    downloaded: int = 0
+    local_changes: int = 0
+    written: int = 0
+    removed: int = 0
+    resolved: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    def any(self) -> bool:
+        return bool(self.uploaded or self.downloaded or self.local_changes or self.written
+                    or self.removed or self.resolved)
+
+
+class FolderDevice:
+    """A synced folder with its local store and state; ``open()`` before use, ``close()`` after."""
+
+    def __init__(
+        self,
+        root: Path,
+        state_dir: Path,
+        keyring: Keyring,
+        device: str,
+        keep_days: int = versions.DEFAULT_KEEP_DAYS,
+    ) -> None:
+        self.root = root
+        self.state_dir = state_dir
+        self._lock_file: IO[bytes] | None = None
+        self.keep_days = keep_days
+        self.keyring = keyring
+        self.device = device
+        self.local = LocalDb(state_dir / "store.sqlite3")
+        self.state = State(state_dir / "state.sqlite3")
+        self.resolver = Resolver(self)
+        self.pending: set[str] = set()  # documents whose chunks had not all arrived
+        self.progress: Callable[[str, int], None] | None = None  # ("up"|"down"|"written", n)
+        self.lock = asyncio.Lock()
+
+    async def open(self, *, exclusive: bool = True) -> None:
+        """Open the local store; ``exclusive``: also take the folder's lock, so two processes
+        (a ``run`` and a ``sync``) never sync one folder at once."""
+        if exclusive:
+            self._lock_file = await asyncio.to_thread(_take_lock, self.state_dir / "lock")
+        await self.local.open()
+
+    async def close(self) -> None:
+        await self.local.close()
+        self.state.close()
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing releases the lock
+
+    # -- 1. folder -> local store ------------------------------------------------------------
+
+    async def scan(self) -> int:
+        """Record what changed in the folder as local revisions; how many files changed."""
+        if not self.root.is_dir():
+            raise FileNotFoundError("the synced folder is missing (unmounted or moved?)")
+        ignore = await asyncio.to_thread(Ignore.for_folder, self.root)
+        seen = await asyncio.to_thread(folder.scan, self.root, ignore)
+        rows = await asyncio.to_thread(self.state.files)
+        changed = [
+            s for path, s in seen.items()
+            if (row := rows.get(path)) is None or (row.size, row.mtime_ns) != (s.size, s.mtime_ns)
+        ]
+        gone = [row for path, row in rows.items() if path not in seen and not ignore.matches(path)]
+        count = 0
+        for s in changed:
+            count += await self._record_file(s, rows.get(s.path))
+        for row in gone:
+            count += await self._record_deletion(row)
+        return count
+
+    async def _record_file(self, s: folder.Seen, row: FileRow | None) -> int:
+        if s.size > notes.MAX_FILE_BYTES:
+            log.warning("skipped a file larger than %d MiB (not supported yet)",
+                        notes.MAX_FILE_BYTES >> 20)
+            return 0
+        data = await asyncio.to_thread(folder.read, self.root, s.path)
+        if data is None:
+            return 0
+        sha = folder.digest(data)
+        if row is not None and row.sha == sha:  # touched, not changed
+            await asyncio.to_thread(self.state.put, [_row(row.path, row.doc_id, row.rev, s, sha)])
+            return 0
+        doc_id = row.doc_id if row else notes.doc_id_for(s.path, self.keyring)
+        tree = await self.local.tree(doc_id)
+        current = await self.winner_note(tree)
+        if tree is not None and current is not None and folder.digest(current.data) == sha:
+            # Already stored (the same file on another device, or a sync cut short by a crash).
+            await asyncio.to_thread(self.state.put, [_row(s.path, doc_id, tree.winner, s, sha)])
+            return 0
+        if row is not None:
+            parent: str | None = row.rev
+        elif tree is not None and tree.deleted:
+            parent = tree.winner  # re-creating a deleted file extends its deleted leaf
+        else:
+            parent = None  # new, or made here while another device made it too: a branch
+        sealed = await self.seal_file(
+            doc_id,
+            s.path,
+            data,
+            mtime_ms=s.mtime_ns // 1_000_000,
+            device=self.device,
+            created=current.created if current else None,
+        )
+        if row is not None:
+            await self.save_version(doc_id, row.rev)
+        rev = await self.local.write_child(sealed, parent)
+        await asyncio.to_thread(self.state.put, [_row(s.path, doc_id, rev, s, sha)])
+        return 1
+
+    async def _record_deletion(self, row: FileRow) -> int:
+        tree = await self.local.tree(row.doc_id)
+        if tree is not None and row.rev in tree.tree and not tree.tree[row.rev].deleted:
+            await self.save_version(row.doc_id, row.rev)
+            await self.local.write_child({"_id": row.doc_id, "_deleted": True}, row.rev)
+        await asyncio.to_thread(self.state.drop, [row.path])
+        return 1
+
+    async def seal_file(
+        self,
+        doc_id: str,
+        path: str,
+        data: bytes,
+        *,
+        mtime_ms: int,
+        device: str,
+        created: str | None,
+        chunk_ids: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """The sealed document of one version of a file; a large file's chunks that the local
+        store lacks are written first, so a chunk is always replicated before its file."""
+        if not chunk_ids and len(data) > chunks.CHUNKED_ABOVE:
+            ids = []
+            for piece in chunks.pieces(data):
+                cid = chunks.chunk_id(piece, self.keyring)
+                ids.append(cid)
+                known = await self.local.tree(cid)
+                if known is None or known.deleted:
+                    sealed_piece = await asyncio.to_thread(
+                        chunks.seal_chunk, cid, piece, self.keyring
+                    )
+                    await self.local.write_child(sealed_piece, known.winner if known else None)
+            chunk_ids = tuple(ids)
+        return await asyncio.to_thread(
+            notes.seal_note,
+            doc_id,
+            path,
+            data,
+            mtime_ms=mtime_ms,
+            device=device,
+            created=created,
+            keyring=self.keyring,
+            chunks=chunk_ids,
+        )
+
+    async def save_version(self, doc_id: str, rev: str) -> None:
+        """Keep the content of ``doc_id`` at ``rev`` as a version document before replacing it."""
+        if self.keep_days <= 0:
+            return
+        note = await self.note_at(doc_id, rev)
+        if note is None:
+            return
+        vid = versions.version_id(doc_id, rev, self.keyring)
+        existing = await self.local.tree(vid)
+        if existing is not None and not existing.deleted:
+            return
+        sealed = await asyncio.to_thread(
+            versions.seal_version, note, doc_id, rev, self.keep_days, self.keyring
+        )
+        await self.local.write_child(sealed, existing.winner if existing else None)
+
+    async def prune_versions(self) -> int:
+        """Delete the version documents whose term is over (any device may; all agree)."""
+        expired = await asyncio.to_thread(self.state.expired_versions, versions.now_ms())
+        for vid in expired:
+            tree = await self.local.tree(vid)
+            if tree is not None and not tree.deleted:
+                await self.local.write_child({"_id": vid, "_deleted": True}, tree.winner)
+            await asyncio.to_thread(self.state.drop_version, vid)
+        return len(expired)
+
+    # -- 3. local store -> folder ------------------------------------------------------------
+
+    async def apply(self, counts: Counts) -> None:
+        ignore = await asyncio.to_thread(Ignore.for_folder, self.root)
+        since = int(await asyncio.to_thread(self.state.meta, "applied_seq", "0"))
+        waiting = set(json.loads(await asyncio.to_thread(self.state.meta, "pending", "[]")))
+        waiting |= self.pending
+        self.pending = set()
+        for doc_id in sorted(waiting):
+            await self._apply_doc(doc_id, ignore, counts)
+        while True:
+            ids, last = await self.local.changed_since(since)
+            for doc_id in ids:
+                await self._apply_doc(doc_id, ignore, counts)
+            # Pending first: a crash between the two writes retries a document, never skips it.
+            pending = json.dumps(sorted(self.pending))
+            await asyncio.to_thread(self.state.set_meta, "pending", pending)
+            if last != since:
+                await asyncio.to_thread(self.state.set_meta, "applied_seq", str(last))
+            if not ids or last == since:
+                break
+            since = last
+
+    async def _apply_doc(self, doc_id: str, ignore: Ignore, counts: Counts) -> None:
+        tree = await self.local.tree(doc_id)
+        if tree is None:
+            return
+        if len(tree.live_leaves) > 1:
+            counts.resolved += await self.resolver.resolve(tree)
+            tree = await self.local.tree(doc_id)
+            assert tree is not None
+        row = await asyncio.to_thread(self.state.by_doc, doc_id)
+        if row is not None and row.rev == tree.winner:
+            return
+        if tree.deleted:
+            await asyncio.to_thread(self.state.drop_version, doc_id)
+            if row is not None and await self._unchanged_on_disk(row):
+                await asyncio.to_thread(folder.remove, self.root, row.path)
+                await asyncio.to_thread(self.state.drop, [row.path])
+                counts.removed += 1
+            return
+        note = await self.note_at(tree.id, tree.winner, kind=None)
+        if note is not None and note.kind == versions.KIND:
+            if (version := versions.row_of(doc_id, note)) is not None:
+                await asyncio.to_thread(self.state.put_version, version)
+            return
+        if note is None or note.kind != "file" or ignore.matches(note.path):
+            return
+        try:
+            await asyncio.to_thread(folder.target, self.root, note.path)
+        except folder.UnsafePath:
+            log.warning("skipped a document whose path would leave the folder")
+            return
+        at_path = await asyncio.to_thread(self.state.get, note.path)
+        on_disk = await asyncio.to_thread(folder.stat_of, self.root, note.path)
+        sha = folder.digest(note.data)
+        if on_disk is not None and (at_path is None or not await self._unchanged_on_disk(at_path)):
+            data = await asyncio.to_thread(folder.read, self.root, note.path)
+            if data is not None and folder.digest(data) == sha:
+                await asyncio.to_thread(
+                    self.state.put, [_row(note.path, doc_id, tree.winner, on_disk, sha)]
+                )
+            return  # edited here too: the next scan makes that edit a branch, then it merges
+        written = await asyncio.to_thread(
+            folder.write_atomic, self.root, note.path, note.data, note.mtime_ms
+        )
+        row = _row(note.path, doc_id, tree.winner, written, sha)
+        await asyncio.to_thread(self.state.put, [row])
+        counts.written += 1
+        if self.progress is not None:
+            self.progress("written", 1)
+
+    async def _unchanged_on_disk(self, row: FileRow) -> bool:
+        s = await asyncio.to_thread(folder.stat_of, self.root, row.path)
+        return s is not None and (s.size, s.mtime_ns) == (row.size, row.mtime_ns)
+
+    async def winner_note(self, tree: DocTree | None) -> notes.Note | None:
+        if tree is None or tree.deleted:
+            return None
+        return await self.note_at(tree.id, tree.winner)
+
+    async def note_at(
+        self, doc_id: str, rev: str, kind: str | None = "file"
+    ) -> notes.Note | None:
+        stored = await self.local.revision(doc_id, rev)
+        if stored is None:
+            return None
+        try:
+            note = await asyncio.to_thread(notes.open_note, stored, self.keyring, kind=kind)
+            if note is None or not note.chunks:
+                return note
+            parts = []
+            for cid in note.chunks:
+                tree = await self.local.tree(cid)
+                piece_doc = await self.local.revision(cid, tree.winner) if tree else None
+                if piece_doc is None or piece_doc.get("_deleted"):
+                    self.pending.add(doc_id)  # not here yet: the next apply tries again
+                    return None
+                piece = await asyncio.to_thread(chunks.open_chunk, piece_doc, self.keyring)
+                if piece is None:
+                    return None
+                parts.append(piece)
+            return dataclasses.replace(note, data=b"".join(parts))
+        except CryptoError:
+            log.warning("a document could not be opened with this key and was skipped")
+            return None
+
+    # -- the cycle ---------------------------------------------------------------------------
+
+    async def cycle(self, remote: Remote | None) -> Counts:
+        """One full sync; offline (``remote`` None) it only records and applies local state."""
+        async with self.lock:
+            counts = Counts()
+            # Recorded first, so edits made offline are local revisions (and kept versions)
+            # even while the server is away; the scan changes no file.
+            counts.local_changes = await self.scan()
+            if remote is not None:
+                await remote.info()  # a revoked device stops here, before touching a file
+                me = await self.local.uuid()
+                push_id = replication_id(me, remote.db_url, "push")
+                counts.uploaded += await push(self.local, remote, push_id, self._tell("up"))
+                pulled, seq = await pull(
+                    self.local, remote, replication_id(me, remote.db_url, "pull"),
+                    self._tell("down"),
+                )
+                counts.downloaded += pulled
+                await asyncio.to_thread(self.state.set_meta, "remote_seq", str(seq))
+            await self.apply(counts)
+            pruned = await self.prune_versions()
+            if remote is not None and (counts.resolved or pruned):
+                counts.uploaded += await push(self.local, remote, push_id)
+            if remote is not None:
+                await asyncio.to_thread(self.state.set_meta, "last_sync", str(int(time.time())))
+            return counts
+
+
+    def _tell(self, what: str) -> Callable[[int], None] | None:
+        progress = self.progress
+        if progress is None:
+            return None
+        return lambda n: progress(what, n)
+
+
+class FolderBusy(Exception):
+    def __init__(self) -> None:
+        super().__init__("another couchgate-sync is already syncing this folder")
+
+
+def _take_lock(path: Path) -> IO[bytes]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "ab")  # noqa: SIM115 (held open for as long as the device is)
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise FolderBusy() from None
+    return handle
+
+
+def _row(path: str, doc_id: str, rev: str, s: folder.Seen, sha: str) -> FileRow:
+    return FileRow(path, doc_id, rev, s.size, s.mtime_ns, sha)

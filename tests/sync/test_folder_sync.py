@@ -1,0 +1,351 @@
+"""Two folder devices, real ``couchgate-sync`` processes, through a real couchgate (embedded
+store, pouchdb-server, and CouchDB when present) that requires encryption."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import re
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from couchgate_sync import notes
+from encryption_plugin import Keyring
+from gateway.backend import db_name
+from tests.harness import GatewayHarness
+from tests.sync.devices import FolderDevice, credentials_of, joined_user, settle
+
+# For what does not depend on the upstream (the folder side, the gateway's auth): one run, on
+# the embedded store, keeps the module's cost down.
+embedded_only = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
+
+
+async def test_create_edit_rename_delete_propagate(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, b = devices
+    a.write("hello.md", "# Hello\n\nfirst words\n")
+    a.write("Daily/2026-12-01.md", "today\n")
+    await a.sync()
+    await b.sync()
+    assert b.files() == a.files()
+
+    (a.folder / "hello.md").write_text("# Hello\n\nsecond words\n")
+    (a.folder / "Daily/2026-12-01.md").rename(a.folder / "Daily/renamed.md")
+    await a.sync()
+    await b.sync()
+    assert b.files() == {
+        "hello.md": b"# Hello\n\nsecond words\n",
+        "Daily/renamed.md": b"today\n",
+    }
+
+    (b.folder / "hello.md").unlink()
+    await b.sync()
+    await a.sync()
+    assert a.files() == {"Daily/renamed.md": b"today\n"}
+
+
+async def test_offline_edits_of_different_lines_merge(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, b = devices
+    a.write("plan.md", "one\ntwo\nthree\nfour\nfive\n")
+    await settle(a, b)
+    a.write("plan.md", "ONE from the laptop\ntwo\nthree\nfour\nfive\n")
+    b.write("plan.md", "one\ntwo\nthree\nfour\nFIVE from the phone\n")
+    await a.sync()
+    await settle(b, a)
+    expected = b"ONE from the laptop\ntwo\nthree\nfour\nFIVE from the phone\n"
+    assert a.files() == b.files() == {"plan.md": expected}
+
+
+async def test_overlapping_offline_edits_keep_a_conflict_copy(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    a, b = devices
+    a.write("Ideas/list.md", "first line\n")
+    await settle(a, b)
+    a.write("Ideas/list.md", "the laptop's version\n")
+    b.write("Ideas/list.md", "the phone's version\n")
+    a.write("both.md", "made on the laptop\n")  # one new path made on both: no ancestor
+    b.write("both.md", "made on the phone\n")
+    await a.sync()
+    await settle(b, a)
+    files = a.files()
+    assert files == b.files()
+    both = {k: v for k, v in files.items() if k.startswith("both")}
+    assert sorted(both.values()) == [b"made on the laptop\n", b"made on the phone\n"]
+    files = {k: v for k, v in files.items() if k.startswith("Ideas/")}
+    assert sorted(files.values()) == [b"the laptop's version\n", b"the phone's version\n"]
+    (copy,) = [p for p in files if p != "Ideas/list.md"]
+    loser = "phone" if files["Ideas/list.md"] == b"the laptop's version\n" else "laptop"
+    assert re.fullmatch(
+        rf"Ideas/list \(conflict from {loser} \d{{4}}-\d\d-\d\d \d{{4}}\)\.md", copy
+    ), copy
+    # The resolution reached the server: no document there is left in conflict.
+    db = db_name(joined_user(a), "notes")
+    _, stored = await sealed_gateway.peek("GET", f"/{db}/_all_docs")
+    for row in stored["rows"]:
+        _, doc = await sealed_gateway.peek("GET", f"/{db}/{row['id']}?conflicts=true")
+        assert "_conflicts" not in doc
+
+
+async def test_binary_files_are_byte_identical(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, b = devices
+    picture = bytes(range(256)) * 800 + os.urandom(4096)
+    a.write("Attachments/picture.png", picture)
+    a.write("empty.txt", b"")
+    a.write("latin1.txt", "café".encode("latin-1"))  # not UTF-8: kept as bytes
+    a.write("crlf.md", b"windows\r\nline endings\r\n\xef\xbb\xbfBOM\n")
+    await settle(a, b, rounds=1)
+    assert b.files() == a.files()
+
+    a.write("Attachments/picture.png", picture + b"laptop")
+    b.write("Attachments/picture.png", picture + b"phone")
+    await a.sync()
+    await settle(b, a)
+    files = a.files()
+    assert files == b.files()
+    pictures = sorted(v for k, v in files.items() if k.startswith("Attachments/picture"))
+    assert pictures == [picture + b"laptop", picture + b"phone"]
+
+
+async def test_large_files_go_in_chunks_and_an_edit_uploads_one_chunk(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    a, b = devices
+    for n in range(3):  # about 4 MiB each as JSON: more than one 8 MiB _bulk_docs body
+        a.write(f"media/{n}.bin", os.urandom(3 * 1024 * 1024))
+    big = bytearray(os.urandom(10 * 1024 * 1024))  # three chunks: 4 + 4 + 2 MiB
+    a.write("video.mp4", bytes(big))
+    await a.sync()
+    await b.sync()
+    assert b.files() == a.files()
+    db = db_name(joined_user(a), "notes")
+    _, before = await sealed_gateway.peek("GET", f"/{db}/_all_docs")
+    assert len(before["rows"]) == 3 + 1 + 3  # the small files, the big one, its chunks
+
+    big[5 * 1024 * 1024] ^= 0xFF  # one byte in the second chunk
+    a.write("video.mp4", bytes(big))
+    await a.sync()
+    _, after = await sealed_gateway.peek("GET", f"/{db}/_all_docs")
+    assert len(after["rows"]) == len(before["rows"]) + 2  # one new chunk, one kept version
+    await b.sync()
+    assert b.files()["video.mp4"] == bytes(big)
+    assert b.files() == a.files()
+
+
+@embedded_only
+async def test_ignore_rules_hold(devices: tuple[FolderDevice, FolderDevice]) -> None:
+    a, b = devices
+    a.write(".couchgateignore", "private/\n*.log\n!keep.log\n")
+    a.write("note.md", "synced\n")
+    a.write("private/diary.md", "not synced\n")
+    a.write("build.log", "not synced\n")
+    a.write("keep.log", "synced\n")
+    a.write(".DS_Store", "not synced\n")
+    a.write(".obsidian/workspace.json", "{}")
+    a.write(".obsidian/app.json", "{}")
+    a.write(".git/HEAD", "ref: refs/heads/main\n")
+    a.write(".note.md.swp", "swap")
+    await settle(a, b, rounds=1)
+    assert sorted(b.files()) == [".couchgateignore", ".obsidian/app.json", "keep.log", "note.md"]
+
+
+async def test_names_and_contents_never_reach_the_server(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    a, b = devices
+    marker = "zebra-marker-7f3a"
+    a.write(f"{marker}-folder/{marker}.md", f"text with {marker} inside\n")
+    a.write("plain.md", f"{marker}\n")
+    a.write(f"{marker}.bin", marker.encode() + b"\0binary")
+    await a.sync()
+    (a.folder / "plain.md").write_text(f"edited {marker}\n")
+    await a.sync()
+    await b.sync()
+    db = db_name(joined_user(a), "notes")
+    status, everything = await sealed_gateway.peek("GET", f"/{db}/_all_docs?include_docs=true")
+    assert status == 200 and len(everything["rows"]) == 4  # 3 files, 1 kept version
+    _, changes = await sealed_gateway.peek("GET", f"/{db}/_changes?include_docs=true")
+    seen = json.dumps(everything) + json.dumps(changes)
+    sealed_attachments = 0
+    for row in everything["rows"]:
+        doc = row["doc"]
+        assert {k for k in doc if not k.startswith("_")} == {"e2e"}
+        _, full = await sealed_gateway.peek("GET", f"/{db}/{doc['_id']}?attachments=true")
+        for att in full.get("_attachments", {}).values():
+            seen += base64.b64decode(att["data"]).decode("latin-1")
+            sealed_attachments += 1
+    assert sealed_attachments == 1  # the binary file, as ciphertext
+    assert marker not in seen
+    assert marker.encode().hex() not in seen
+
+
+@embedded_only
+async def test_kill_9_during_a_first_sync_then_restart(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, b = devices
+    for n in range(300):
+        a.write(f"Notes/{n // 50}/note {n}.md", f"# Note {n}\n\n" + "words " * (n % 40) + "\n")
+    await a.sync()
+    proc = await b.start("sync", str(b.folder))
+    await until(lambda: len(list(b.folder.rglob("*.md"))) >= 40 or proc.returncode is not None)
+    assert proc.returncode is None, "the first sync ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    assert 0 < len(list(b.folder.rglob("*.md"))) < 300
+    await b.sync()
+    await a.sync()
+    assert b.files() == a.files()
+    assert len(a.files()) == 300
+
+
+@embedded_only
+async def test_a_revoked_device_stops_and_touches_no_file(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    a, b = devices
+    a.write("shared.md", "v1\n")
+    await settle(a, b, rounds=1)
+    creds = credentials_of(b)
+    status, me = await sealed_gateway.call(
+        "GET", "/auth/me", headers={"Authorization": f"Bearer {creds['token']}"}
+    )
+    assert status == 200
+    await sealed_gateway.call(
+        "DELETE", f"/auth/devices/{me['device']}",
+        headers={"Authorization": f"Bearer {creds['token']}"},
+    )
+    a.write("shared.md", "v2\n")
+    a.write("new.md", "new\n")
+    (a.folder / "shared.md").touch()
+    await a.sync()
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in b.folder.rglob("*")}
+    code, _, err = await b.cli("sync", str(b.folder), ok=False)
+    assert code == 3
+    assert "revoked" in err
+    await b.run_live()
+    assert b.live is not None
+    code = await asyncio.wait_for(b.live.wait(), 60)
+    assert code == 3
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in b.folder.rglob("*")}
+    assert after == before
+
+
+async def test_run_follows_the_folder_and_the_server(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, b = devices
+    await a.run_live()
+    await b.run_live()
+    a.write("live.md", "from the laptop\n")
+    await until(lambda: b.files().get("live.md") == b"from the laptop\n")
+    code, _, err = await b.cli("sync", str(b.folder), ok=False)
+    assert code == 1 and "already syncing this folder" in err
+    (b.folder / "live.md").write_text("edited on the phone\n")
+    await until(lambda: a.files().get("live.md") == b"edited on the phone\n")
+    (a.folder / "live.md").rename(a.folder / "moved.md")
+    await until(lambda: b.files() == {"moved.md": b"edited on the phone\n"})
+    (b.folder / "moved.md").unlink()
+    await until(lambda: a.files() == {})
+
+
+async def until(condition: Callable[[], bool], *, within_s: float = 30.0) -> None:
+    """Wait for ``condition`` (a liveness check, not a speed one: bench/ measures speed)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while not condition():
+        assert loop.time() < deadline, "the change did not arrive"
+        await asyncio.sleep(0.01)
+
+
+async def test_history_restore_and_deleted_files_survive_compaction(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice], tmp_path: Path
+) -> None:
+    a, b = devices
+    a.write("essay.md", "draft one\n")
+    await a.sync()
+    a.write("essay.md", "draft two, longer\n")
+    a.write("gone.md", "soon deleted\n")
+    await a.sync()
+    (a.folder / "gone.md").unlink()
+    await a.sync()
+    db = db_name(joined_user(a), "notes")
+    status, _ = await sealed_gateway.peek("POST", f"/{db}/_compact", {})
+    assert status in (202, 404)  # the embedded store has nothing to compact
+
+    # A device that joins now finds the old versions on the server.
+    c = FolderDevice(tmp_path / "home-c", tmp_path / "Notes C", "tablet", sealed_gateway.url)
+    await c.join("--pair", await a.pairing_link())
+    await c.sync()
+    assert c.files() == {"essay.md": b"draft two, longer\n"}
+    _, listing, _ = await c.cli("history", "essay.md", "--dir", str(c.folder))
+    assert [line.split()[0] for line in listing.splitlines()[1:]] == ["1", "2"]
+    assert "(current)" in listing.splitlines()[2]
+    _, deleted, _ = await c.cli("history", "--deleted", "--dir", str(c.folder))
+    assert deleted.startswith("gone.md  (deleted")
+
+    await c.cli("restore", "essay.md", "1", "--dir", str(c.folder))
+    await c.cli("restore", "gone.md", "--dir", str(c.folder))
+    assert c.files() == {"essay.md": b"draft one\n", "gone.md": b"soon deleted\n"}
+    await settle(b, a, rounds=1)
+    assert a.files() == b.files() == c.files()
+    _, listing, _ = await a.cli("history", "essay.md", "--dir", str(a.folder))
+    assert len(listing.splitlines()) == 4  # header, draft one, draft two, draft one again
+
+
+@embedded_only
+async def test_expired_versions_are_pruned(
+    sealed_gateway: GatewayHarness, tmp_path: Path
+) -> None:
+    a = FolderDevice(tmp_path / "home-a", tmp_path / "Notes", "laptop", sealed_gateway.url)
+    _, code = await sealed_gateway.enrollment_code()
+    await a.join("--code", code, "--keep-days", "30")
+    a.write("n.md", "one\n")
+    await a.sync()
+    a.write("n.md", "two\n")
+    await a.sync()  # keeps "one" as a version for 30 days
+    db = db_name(joined_user(a), "notes")
+    _, everything = await sealed_gateway.peek("GET", f"/{db}/_all_docs")
+    assert len(everything["rows"]) == 2
+    a.clock_offset_s = 31 * 86400  # the same device, a month later
+    await a.sync()
+    _, listing, _ = await a.cli("history", "n.md", "--dir", str(a.folder))
+    assert len(listing.splitlines()) == 2  # the current content only
+    _, everything = await sealed_gateway.peek("GET", f"/{db}/_all_docs")
+    assert len(everything["rows"]) == 1
+
+
+@embedded_only
+async def test_a_document_whose_path_leaves_the_folder_writes_nothing(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    a, b = devices
+    creds = credentials_of(a)
+    keyring = Keyring.from_export(creds["key"], app_id="notes")
+    headers = {"Authorization": f"Bearer {creds['token']}"}
+    for n, path in enumerate(["../escaped.md", "/tmp/absolute.md", "ok/../../up.md"]):
+        doc = notes.seal_note(
+            f"hostile{n}", path, b"pwned\n", mtime_ms=1, device="x", created=None,
+            keyring=keyring,
+        )
+        status, body = await sealed_gateway.call(
+            "PUT", f"/db/notes/hostile{n}", headers=headers, json=doc
+        )
+        assert status == 201, body
+    a.write("fine.md", "fine\n")
+    await a.sync()
+    err = await b.sync()
+    assert "skipped a document whose path would leave the folder" in err
+    assert b.files() == {"fine.md": b"fine\n"}
+    assert not (b.folder.parent / "escaped.md").exists()
+    assert not (b.folder.parent / "up.md").exists()

@@ -1,0 +1,118 @@
+"""Joining: by a code sent by email (typed at the prompt), with the key made by the first
+device; a later device of the account is refused without the key, then joins with it. Token and
+key end up outside the folder, in a file only the user can read."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from encryption_plugin import Keyring
+from tests.harness import GatewayHarness
+from tests.integration.test_auth import Inbox, smtp, smtp_settings  # noqa: F401  (fixture)
+from tests.sync.devices import FolderDevice, credentials_of
+from tests.upstreams import free_port
+
+pytestmark = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
+
+
+async def _join_by_email(
+    device: FolderDevice, inbox: Inbox, address: str, *extra: str
+) -> tuple[int, str, str]:
+    inbox.messages.clear()  # the code asked for now, not an earlier one
+    proc = await device.start(
+        "join", device.server, str(device.folder), "--device", device.name, "--email", address,
+        *extra, stdin=asyncio.subprocess.PIPE,
+    )
+    code = await inbox.code_for(address)
+    out, err = await asyncio.wait_for(proc.communicate(f"{code}\n".encode()), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_join_by_email_code_first_device_makes_the_key(
+    make_gateway: Any, smtp: tuple[Inbox, int], tmp_path: Path  # noqa: F811
+) -> None:
+    inbox, port = smtp
+    gw: GatewayHarness = await make_gateway(
+        plaintext_apps="", registration="open", **smtp_settings(port)
+    )
+    first = FolderDevice(tmp_path / "home-1", tmp_path / "One", "desk", gw.url)
+    code, out, err = await _join_by_email(first, inbox, "ana@example.org")
+    assert code == 0, err
+    creds = credentials_of(first)
+    assert f"\n{creds['key']}\n" in out  # the export string, shown once, for other devices
+    assert "\u2580" in out or "\u2584" in out  # and its QR code, drawn in half blocks
+    assert Keyring.from_export(creds["key"], app_id="notes").fingerprint() in out
+    (cred_file,) = (first.home / "config" / "credentials").glob("*.json")
+    assert stat.S_IMODE(cred_file.stat().st_mode) == 0o600
+    assert list(first.folder.iterdir()) == []  # nothing of the client in the folder
+    first.write("a.md", "hello\n")
+    await first.sync()
+
+    second = FolderDevice(tmp_path / "home-2", tmp_path / "Two", "tablet", gw.url)
+    code, _, err = await _join_by_email(second, inbox, "ana@example.org")
+    assert code == 1 and "already has notes data" in err
+    code, _, err = await _join_by_email(second, inbox, "ana@example.org", "--key", creds["key"])
+    assert code == 0, err
+    await second.sync()
+    assert second.files() == {"a.md": b"hello\n"}
+
+
+async def test_a_full_quota_is_said_in_words(make_gateway: Any, tmp_path: Path) -> None:
+    gw: GatewayHarness = await make_gateway(plaintext_apps="", quota_docs=2)
+    device = FolderDevice(tmp_path / "home", tmp_path / "Notes", "desk", gw.url)
+    _, code = await gw.enrollment_code()
+    await device.join("--code", code)
+    for n in range(2):
+        device.write(f"{n}.md", f"note {n}\n")
+    await device.sync()  # the quota is counted before a write: now it is full
+    device.write("pending.md", "not yet\n")
+    _, report, _ = await device.cli("status", str(device.folder))
+    assert "files:      2 synced" in report
+    assert "pending:    1 local change(s) not yet recorded, 0 document(s) not yet uploaded" in (
+        report
+    )
+    assert "conflicts:  0 unresolved" in report
+    assert "storage:    2 documents" in report
+    (device.folder / "pending.md").unlink()
+    device.write("one more.md", "refused\n")
+    status, _, err = await device.cli("sync", str(device.folder), ok=False)
+    assert status == 1
+    assert "quota is reached" in err
+
+
+async def test_an_unreachable_server_is_said_in_words_and_run_keeps_trying(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    gw: GatewayHarness = await make_gateway(plaintext_apps="")
+    device = FolderDevice(tmp_path / "home", tmp_path / "Notes", "desk", gw.url)
+    _, code = await gw.enrollment_code()
+    await device.join("--code", code)
+    (settings,) = (device.home / "config" / "folders").glob("*.json")
+    saved = json.loads(settings.read_text())
+    settings.write_text(json.dumps({**saved, "server": f"http://127.0.0.1:{free_port()}"}))
+    device.write("offline.md", "written offline\n")
+    status, _, err = await device.cli("sync", str(device.folder), ok=False)
+    assert status == 1 and "the server is unreachable" in err
+
+    proc = await device.start("run", str(device.folder))
+    assert proc.stderr is not None
+    line = await asyncio.wait_for(proc.stderr.readline(), 30)
+    while b"unreachable" not in line:
+        line = await asyncio.wait_for(proc.stderr.readline(), 30)
+    assert b"retrying in" in line and proc.returncode is None
+    proc.terminate()
+    await proc.wait()
+
+    settings.write_text(json.dumps(saved))  # back online: the offline edit goes up
+    await device.sync()
+    other = FolderDevice(tmp_path / "home-2", tmp_path / "Other", "laptop", gw.url)
+    await other.join("--pair", await device.pairing_link())
+    await other.sync()
+    assert other.files() == {"offline.md": b"written offline\n"}

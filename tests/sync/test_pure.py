@@ -1,0 +1,171 @@
+"""The pure parts of couchgate-sync: merges, conflict names, paths, ignore rules, the note
+format. Properties by hypothesis where a rule is general."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from couchgate_sync import chunks, folder, notes
+from couchgate_sync.ignore import Ignore
+from couchgate_sync.join import pairing_link, parse_pairing
+from couchgate_sync.merge import conflict_name, three_way
+from encryption_plugin import Keyring, is_sealed
+
+KEYRING = Keyring.generate("notes")
+lines = st.lists(st.text(alphabet="abcxyz \t", max_size=8).map(lambda s: s + "\n"), max_size=12)
+
+
+@given(lines, lines)
+def test_a_one_sided_edit_merges_to_that_side(base: list[str], edited: list[str]) -> None:
+    text, changed = "".join(base), "".join(edited)
+    assert three_way(text, changed, text) == changed
+    assert three_way(text, text, changed) == changed
+
+
+@given(st.lists(st.text(alphabet="abc", min_size=1, max_size=5), min_size=4, max_size=12),
+       st.data())
+def test_edits_of_different_lines_keep_both(words: list[str], data: st.DataObject) -> None:
+    base = [f"{i} {w}\n" for i, w in enumerate(words)]
+    cut = data.draw(st.integers(1, len(base) - 2))
+    ours = list(base)
+    ours[0] = "ours\n"
+    theirs = list(base)
+    theirs[data.draw(st.integers(cut + 1, len(base) - 1))] = "theirs\n"
+    merged = three_way("".join(base), "".join(ours), "".join(theirs))
+    assert merged is not None
+    assert "ours\n" in merged and "theirs\n" in merged
+    assert len(merged.splitlines()) == len(base)
+
+
+def test_overlapping_edits_do_not_merge() -> None:
+    assert three_way("a\nb\nc\n", "a\nX\nc\n", "a\nY\nc\n") is None
+    assert three_way("", "mine\n", "yours\n") is None
+    assert three_way("a\n", "same\n", "same\n") == "same\n"
+
+
+def test_conflict_names_say_whose_and_when_in_utc() -> None:
+    when = 1764579600000  # 2025-12-01 09:00 UTC
+    assert conflict_name("Daily/today.md", "phone", when) == (
+        "Daily/today (conflict from phone 2025-12-01 0900).md"
+    )
+    assert conflict_name(".env", "a/b:c", when) == ".env (conflict from abc 2025-12-01 0900)"
+    assert conflict_name("README", "", when) == (
+        "README (conflict from another device 2025-12-01 0900)"
+    )
+
+
+@given(st.binary(max_size=2000))
+@settings(max_examples=60)
+def test_every_file_round_trips_byte_for_byte(data: bytes) -> None:
+    sealed = notes.seal_note(
+        "hid", "a/b.md", data, mtime_ms=1, device="d", created=None, keyring=KEYRING
+    )
+    assert is_sealed(sealed)
+    opened = notes.open_note({**sealed, "_rev": "1-a"}, KEYRING)
+    assert opened is not None and opened.data == data and opened.path == "a/b.md"
+    assert opened.is_text == (notes.as_text(data) is not None)
+
+
+def test_sealed_notes_carry_nothing_in_clear() -> None:
+    sealed = notes.seal_note(
+        "hid", "secret/name.bin", b"\0secret", mtime_ms=1, device="d", created=None,
+        keyring=KEYRING,
+    )
+    clear = repr({k: v for k, v in sealed.items() if k != "e2e"})
+    assert "secret" not in clear and "name" not in clear
+    (stored,) = sealed["_attachments"]
+    assert len(stored) == 32 and sealed["_attachments"][stored]["content_type"] == (
+        "application/octet-stream"
+    )
+
+
+@given(st.text(min_size=1, max_size=30))
+def test_ids_are_those_of_the_nfc_path(name: str) -> None:
+    nfd = unicodedata.normalize("NFD", name)
+    assert notes.doc_id_for(nfd, KEYRING) == notes.doc_id_for(
+        unicodedata.normalize("NFC", name), KEYRING
+    )
+    assert not notes.doc_id_for(name, KEYRING).startswith("_")
+
+
+def test_a_demo_note_without_a_path_gets_a_file_name_from_its_id() -> None:
+    assert notes.path_of("2026-12-01T09:00:00.000Z-ab12cd", {"text": "hi"}) == (
+        "2026-12-01T09-00-00.000Z-ab12cd.md"
+    )
+    assert notes.path_of("x", {"path": "Caf\u0065\u0301.md"}) == "Caf\u00e9.md"
+
+
+@pytest.mark.parametrize(
+    "bad", ["../escape.md", "a/../../b", "/etc/passwd", "a//b", "./a", "", "a/./b"]
+)
+def test_paths_from_the_server_stay_inside_the_folder(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(folder.UnsafePath):
+        folder.target(tmp_path, bad)
+
+
+def test_a_symlinked_directory_cannot_lead_out(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(outside)
+    with pytest.raises(folder.UnsafePath):
+        folder.write_atomic(root, "link/file.md", b"x", None)
+    assert not (outside / "file.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "ignored"),
+    [
+        (".git/config", True),
+        ("sub/.git/HEAD", True),
+        (".DS_Store", True),
+        ("Notes/.DS_Store", True),
+        (".obsidian/workspace.json", True),
+        (".obsidian/workspace-mobile.json", True),
+        (".obsidian/app.json", False),
+        ("note.md.swp", True),
+        (".note.md.swp", True),
+        ("backup.md~", True),
+        (".couchgate-tmp-0a1b2c", True),
+        ("Daily/2026-12-01.md", False),
+        (".couchgateignore", False),
+    ],
+)
+def test_default_ignore_rules(path: str, ignored: bool) -> None:
+    assert Ignore().matches(path) is ignored
+
+
+def test_ignore_file_in_gitignore_syntax(tmp_path: Path) -> None:
+    (tmp_path / ".couchgateignore").write_text("build/\n*.log\n!keep.log\n/top.md\n")
+    rules = Ignore.for_folder(tmp_path)
+    assert rules.matches("build/x.md") and rules.matches("a/build/x.md")
+    assert rules.matches("debug.log") and not rules.matches("keep.log")
+    assert rules.matches("top.md") and not rules.matches("sub/top.md")
+
+
+def test_pairing_links_are_the_demo_app_ones() -> None:
+    key = KEYRING.export()
+    link = pairing_link("https://sync.example.org/", "c0de+/=", key)
+    assert link.startswith("https://sync.example.org/demo/#pair=")
+    parsed = parse_pairing(link)
+    assert parsed is not None and parsed.code == "c0de+/=" and parsed.key == key
+    assert parse_pairing(link.split("#", 1)[1]) == parsed
+    assert parse_pairing("https://sync.example.org/demo/#enroll=abc") is None
+
+
+def test_chunks_are_content_addressed_under_the_key_and_round_trip() -> None:
+    data = os.urandom(chunks.CHUNK_BYTES) + b"tail"
+    first, second = chunks.pieces(data)
+    assert len(first) == chunks.CHUNK_BYTES and second == b"tail"
+    assert chunks.chunk_id(second, KEYRING) == chunks.chunk_id(b"tail", KEYRING)
+    assert chunks.chunk_id(second, KEYRING) != chunks.chunk_id(second, Keyring.generate("notes"))
+    sealed = chunks.seal_chunk("hc", second, KEYRING)
+    assert is_sealed(sealed)
+    assert chunks.open_chunk(sealed, KEYRING) == b"tail"
