@@ -73,7 +73,7 @@ class Runner:
             self.device.root,
             watch_filter=self._wanted,
             debounce=150,
-            step=30,
+            step=50,
             stop_event=self.stop,
             recursive=True,
         ):
