@@ -29,7 +29,7 @@ from . import chunks, folder, notes, versions
 from .ignore import Ignore
 from .localdb import DocTree, LocalDb
 from .remote import Remote
-from .replicate import pull, push, replication_id
+from .replicate import Checkpoints, pull, push, replication_id
 from .resolve import Resolver
 from .state import FileRow, State
 
@@ -74,6 +74,7 @@ class FolderDevice:
         self.resolver = Resolver(self)
         self.pending: set[str] = set()  # documents whose chunks had not all arrived
         self._written_rows: list[FileRow] = []  # files written by apply, saved per page
+        self.checkpoints: Checkpoints = {}  # replication checkpoints, read once per process
         self.progress: Callable[[str, int], None] | None = None  # ("up"|"down"|"written", n)
         self.lock = asyncio.Lock()
 
@@ -364,32 +365,44 @@ class FolderDevice:
 
     # -- the cycle ---------------------------------------------------------------------------
 
-    async def cycle(self, remote: Remote | None) -> Counts:
-        """One full sync; offline (``remote`` None) it only records and applies local state."""
+    async def cycle(
+        self, remote: Remote | None, *, upload: bool = True, download: bool = True
+    ) -> Counts:
+        """One full sync; offline (``remote`` None) it only records and applies local state.
+
+        ``run`` skips the half it has no reason for: a change in the folder needs no pull (the
+        server's feed says when there is something to pull), a change on the server no scan.
+        A revoked device learns it at its first request, before anything reaches the folder.
+        """
         async with self.lock:
             counts = Counts()
-            # Recorded first, so edits made offline are local revisions (and kept versions)
-            # even while the server is away; the scan changes no file.
-            counts.local_changes = await self.scan()
+            if upload:
+                # Recorded first, so edits made offline are local revisions (and kept versions)
+                # even while the server is away; the scan changes no file.
+                counts.local_changes = await self.scan()
             if remote is not None:
-                await remote.info()  # a revoked device stops here, before touching a file
                 me = await self.local.uuid()
                 push_id = replication_id(me, remote.db_url, "push")
-                counts.uploaded += await push(self.local, remote, push_id, self._tell("up"))
-                pulled, seq = await pull(
-                    self.local, remote, replication_id(me, remote.db_url, "pull"),
-                    self._tell("down"),
-                )
-                counts.downloaded += pulled
-                await asyncio.to_thread(self.state.set_meta, "remote_seq", str(seq))
+                pull_id = replication_id(me, remote.db_url, "pull")
+                if upload:
+                    counts.uploaded += await push(
+                        self.local, remote, push_id, self._tell("up"), self.checkpoints
+                    )
+                if download or not self.checkpoints:
+                    pulled, seq = await pull(
+                        self.local, remote, pull_id, self._tell("down"), self.checkpoints
+                    )
+                    counts.downloaded += pulled
+                    await asyncio.to_thread(self.state.set_meta, "remote_seq", str(seq))
             await self.apply(counts)
             pruned = await self.prune_versions()
             if remote is not None and (counts.resolved or pruned):
-                counts.uploaded += await push(self.local, remote, push_id)
+                counts.uploaded += await push(
+                    self.local, remote, push_id, self._tell("up"), self.checkpoints
+                )
             if remote is not None:
                 await asyncio.to_thread(self.state.set_meta, "last_sync", str(int(time.time())))
             return counts
-
 
     def _tell(self, what: str) -> Callable[[int], None] | None:
         progress = self.progress
