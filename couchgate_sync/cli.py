@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    # watchfiles logs every batch of changes (and, at debug level, the paths): never names.
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)
     commands: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
         "join": _join,
         "run": _run,

@@ -40,11 +40,16 @@ def describe(counts: Counts) -> str:
 
 
 class Runner:
+    """Three tasks: the folder watcher and the server follower raise flags, one sync loop
+    acts on them (``upload`` for folder changes, ``download`` for server ones)."""
+
     def __init__(self, device: FolderDevice, remote: Remote) -> None:
         self.device = device
         self.remote = remote
         self.wake = asyncio.Event()
         self.stop = asyncio.Event()
+        self.upload = True
+        self.download = True
         self.fatal: RemoteError | None = None
 
     async def run(self) -> None:
@@ -73,10 +78,11 @@ class Runner:
             self.device.root,
             watch_filter=self._wanted,
             debounce=150,
-            step=30,
+            step=50,
             stop_event=self.stop,
             recursive=True,
         ):
+            self.upload = True
             self.wake.set()
 
     async def _follow_server(self) -> None:
@@ -91,35 +97,49 @@ class Runner:
             except Revoked as exc:
                 self._fail(exc)
                 return
-            except RemoteError:  # unreachable, or refused for now: the sync loop says why
-                await asyncio.sleep(backoff)
+            except RemoteError as exc:  # unreachable, or refused for now: the sync loop says why
+                await asyncio.sleep(max(backoff, getattr(exc, "retry_after", 0.0)))
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
             backoff = 1.0
             since = feed.get("last_seq", since)
-            if feed.get("results"):
+            results = [r for r in feed.get("results", []) if isinstance(r, dict)]
+            if results and await self._news(results):
+                self.download = True
                 self.wake.set()
+
+    async def _news(self, results: list[dict[str, Any]]) -> bool:
+        """Whether the feed brought revisions this device lacks (its own pushes come back
+        through the feed too, and need no cycle)."""
+        wanted: dict[str, list[str]] = {}
+        for row in results:
+            revs = [c["rev"] for c in row.get("changes", []) if isinstance(c, dict)]
+            if isinstance(row.get("id"), str):
+                wanted.setdefault(row["id"], []).extend(revs)
+        return bool(await self.device.local.revs_diff(wanted))
 
     async def _sync_loop(self) -> None:
         backoff = 1.0
         while not self.stop.is_set():
             await self.wake.wait()
             self.wake.clear()
+            upload, download = self.upload, self.download
+            self.upload = self.download = False
             try:
-                counts = await self.device.cycle(self.remote)
+                counts = await self.device.cycle(self.remote, upload=upload, download=download)
             except Revoked as exc:
                 self._fail(exc)
                 return
-            except Unreachable as exc:
-                log.warning("%s; retrying in %.0f s (changes here are kept)", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
-                self.wake.set()
-                continue
             except RemoteError as exc:
-                log.error("%s; retrying in %.0f s", exc, backoff)
-                await asyncio.sleep(backoff)
+                wait = max(backoff, getattr(exc, "retry_after", 0.0))
+                if isinstance(exc, Unreachable):
+                    log.warning("%s; retrying in %.0f s (changes here are kept)", exc, wait)
+                else:
+                    log.error("%s; retrying in %.0f s", exc, wait)
+                await asyncio.sleep(wait)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
+                self.upload = self.upload or upload
+                self.download = self.download or download
                 self.wake.set()
                 continue
             backoff = 1.0

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import CouchError, FileExists, NotFound
+from gateway.errors import Conflict, CouchError, FileExists, NotFound
 from gateway.store import changes, engine, reads, revtree
 from gateway.store.documents import Edit, parse_edit
 from gateway.store.storage import Storage
@@ -93,9 +93,20 @@ class LocalDb:
         except NotFound:
             return None
 
-    async def put_local(self, doc: dict[str, Any]) -> None:
-        edit = parse_edit(doc, new_edits=True)
-        await self.storage.write(engine.put_local_doc, DB, edit)
+    async def put_local(self, doc: dict[str, Any]) -> str:
+        """Write a ``_local`` document; its new revision. A stale ``_rev`` (another process
+        wrote it since) is re-read once."""
+        try:
+            edit = parse_edit(doc, new_edits=True)
+            return await self.storage.write(engine.put_local_doc, DB, edit)
+        except Conflict:
+            current = await self.get_local(str(doc["_id"]))
+            retry = {**doc, "_rev": current["_rev"]} if current else {
+                k: v for k, v in doc.items() if k != "_rev"
+            }
+            return await self.storage.write(
+                engine.put_local_doc, DB, parse_edit(retry, new_edits=True)
+            )
 
     # -- what the folder side needs ----------------------------------------------------------
 

@@ -36,6 +36,21 @@ class Unreachable(RemoteError):
         super().__init__(f"the server is unreachable ({why})")
 
 
+class SlowDown(Unreachable):
+    """The server's rate limit: wait ``retry_after`` seconds (its ``Retry-After``)."""
+
+    def __init__(self, retry_after: float) -> None:
+        RemoteError.__init__(self, "the server asks this device to slow down")
+        self.retry_after = retry_after
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        return max(1.0, float(value)) if value else 1.0
+    except ValueError:
+        return 1.0
+
+
 class Remote:
     """``_changes``, ``_revs_diff``, ``_bulk_get``, ``_bulk_docs`` and ``_local`` docs."""
 
@@ -70,6 +85,7 @@ class Remote:
             ) as r:
                 raw = await r.read()
                 status = r.status
+                retry_after = _seconds(r.headers.get("Retry-After"))
         except (TimeoutError, aiohttp.ClientConnectionError) as exc:
             raise Unreachable(type(exc).__name__) from None
         parsed: Any = json.loads(raw) if raw else None
@@ -81,7 +97,9 @@ class Remote:
         reason = parsed.get("reason") if isinstance(parsed, dict) else None
         if status == 413 or (status == 403 and "quota" in str(reason)):
             raise QuotaReached()
-        if status >= 500 or status == 429:
+        if status == 429:
+            raise SlowDown(retry_after)
+        if status >= 500:
             raise Unreachable(f"HTTP {status}")
         raise RemoteError(f"the server refused a request: {error or status}: {reason or ''}")
 
@@ -145,9 +163,14 @@ class Remote:
         status, body = await self.request("GET", "/" + doc_id, allow=(404,))
         return body if status == 200 and isinstance(body, dict) else None
 
-    async def put_local(self, doc: dict[str, Any]) -> None:
-        status, _ = await self.request("PUT", "/" + str(doc["_id"]), body=doc, allow=(409,))
+    async def put_local(self, doc: dict[str, Any]) -> str:
+        """Write a ``_local`` document; its new revision (a stale ``_rev`` is re-read once)."""
+        path = "/" + str(doc["_id"])
+        status, body = await self.request("PUT", path, body=doc, allow=(409,))
         if status == 409:  # another run of ours moved it: take its rev and write once more
             current = await self.get_local(str(doc["_id"]))
-            retry = dict(doc, _rev=current["_rev"]) if current else dict(doc)
-            await self.request("PUT", "/" + str(doc["_id"]), body=retry)
+            retry = {**doc, "_rev": current["_rev"]} if current else {
+                k: v for k, v in doc.items() if k != "_rev"
+            }
+            status, body = await self.request("PUT", path, body=retry)
+        return str(body.get("rev")) if isinstance(body, dict) else ""

@@ -15,7 +15,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .localdb import LocalDb
@@ -31,14 +31,21 @@ FETCH_GROUP = 20
 
 class Endpoint(Protocol):
     async def get_local(self, doc_id: str) -> dict[str, Any] | None: ...
-    async def put_local(self, doc: dict[str, Any]) -> None: ...
+    async def put_local(self, doc: dict[str, Any]) -> str: ...
 
 
 @dataclass
 class Checkpoint:
+    """One direction's checkpoint, read once per process and then kept (with the ``_local``
+    revisions of both sides), so a cycle with nothing to move costs no checkpoint request."""
+
     doc_id: str
     since: Any
     session: str
+    revs: list[str | None] = field(default_factory=lambda: [None, None])
+
+
+Checkpoints = dict[str, Checkpoint]
 
 
 def replication_id(local_uuid: str, remote_url: str, direction: str) -> str:
@@ -54,17 +61,30 @@ async def _read_checkpoint(doc_id: str, a: Endpoint, b: Endpoint, start: Any) ->
         and mine.get("session") == theirs.get("session")
         and mine.get("last_seq") == theirs.get("last_seq")
     ):
-        return Checkpoint(doc_id, mine["last_seq"], str(mine["session"]))
-    return Checkpoint(doc_id, start, uuid.uuid4().hex)
+        return Checkpoint(
+            doc_id, mine["last_seq"], str(mine["session"]), [mine["_rev"], theirs["_rev"]]
+        )
+    revs = [found["_rev"] if found else None for found in (mine, theirs)]
+    return Checkpoint(doc_id, start, uuid.uuid4().hex, revs)
+
+
+async def _checkpoint(
+    cache: Checkpoints | None, doc_id: str, a: Endpoint, b: Endpoint, start: Any
+) -> Checkpoint:
+    if cache is not None and doc_id in cache:
+        return cache[doc_id]
+    cp = await _read_checkpoint(doc_id, a, b, start)
+    if cache is not None:
+        cache[doc_id] = cp
+    return cp
 
 
 async def _write_checkpoint(cp: Checkpoint, a: Endpoint, b: Endpoint) -> None:
-    for side in (a, b):
-        current = await side.get_local(cp.doc_id)
+    for index, side in enumerate((a, b)):
         doc: dict[str, Any] = {"_id": cp.doc_id, "last_seq": cp.since, "session": cp.session}
-        if current is not None:
-            doc["_rev"] = current["_rev"]
-        await side.put_local(doc)
+        if cp.revs[index] is not None:
+            doc["_rev"] = cp.revs[index]
+        cp.revs[index] = await side.put_local(doc)
 
 
 def _wanted(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -97,10 +117,14 @@ Progress = Callable[[int], None]
 
 
 async def push(
-    local: LocalDb, remote: Remote, rep_id: str, progress: Progress | None = None
+    local: LocalDb,
+    remote: Remote,
+    rep_id: str,
+    progress: Progress | None = None,
+    cache: Checkpoints | None = None,
 ) -> int:
     """Local -> server; the number of revisions written to the server."""
-    cp = await _read_checkpoint(rep_id, local, remote, 0)
+    cp = await _checkpoint(cache, rep_id, local, remote, 0)
     since = int(cp.since)
     written = 0
     while True:
@@ -139,10 +163,14 @@ async def _send(remote: Remote, docs: list[dict[str, Any]], progress: Progress |
 
 
 async def pull(
-    local: LocalDb, remote: Remote, rep_id: str, progress: Progress | None = None
+    local: LocalDb,
+    remote: Remote,
+    rep_id: str,
+    progress: Progress | None = None,
+    cache: Checkpoints | None = None,
 ) -> tuple[int, Any]:
     """Server -> local; the number of revisions written locally and the server seq reached."""
-    cp = await _read_checkpoint(rep_id, local, remote, 0)
+    cp = await _checkpoint(cache, rep_id, local, remote, 0)
     since: Any = cp.since
     written = 0
     while True:

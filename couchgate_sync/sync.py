@@ -29,11 +29,12 @@ from . import chunks, folder, notes, versions
 from .ignore import Ignore
 from .localdb import DocTree, LocalDb
 from .remote import Remote
-from .replicate import pull, push, replication_id
+from .replicate import Checkpoints, pull, push, replication_id
 from .resolve import Resolver
 from .state import FileRow, State
 
 log = logging.getLogger("couchgate_sync")
+SCAN_BATCH = 100  # files recorded per local-store transaction
 
 
 @dataclass
@@ -72,6 +73,8 @@ class FolderDevice:
         self.state = State(state_dir / "state.sqlite3")
         self.resolver = Resolver(self)
         self.pending: set[str] = set()  # documents whose chunks had not all arrived
+        self._written_rows: list[FileRow] = []  # files written by apply, saved per page
+        self.checkpoints: Checkpoints = {}  # replication checkpoints, read once per process
         self.progress: Callable[[str, int], None] | None = None  # ("up"|"down"|"written", n)
         self.lock = asyncio.Lock()
 
@@ -91,7 +94,12 @@ class FolderDevice:
     # -- 1. folder -> local store ------------------------------------------------------------
 
     async def scan(self) -> int:
-        """Record what changed in the folder as local revisions; how many files changed."""
+        """Record what changed in the folder as local revisions; how many files changed.
+
+        Files are recorded in batches, each batch's revisions in one transaction of the local
+        store and its rows in one of the state file; a crash between the two is recognised on
+        the next scan (the stored content has the file's hash) and adopted, not stored twice.
+        """
         if not self.root.is_dir():
             raise FileNotFoundError("the synced folder is missing (unmounted or moved?)")
         ignore = await asyncio.to_thread(Ignore.for_folder, self.root)
@@ -103,31 +111,54 @@ class FolderDevice:
         ]
         gone = [row for path, row in rows.items() if path not in seen and not ignore.matches(path)]
         count = 0
-        for s in changed:
-            count += await self._record_file(s, rows.get(s.path))
+        for start in range(0, len(changed), SCAN_BATCH):
+            count += await self._record_files(changed[start : start + SCAN_BATCH], rows)
         for row in gone:
             count += await self._record_deletion(row)
         return count
 
-    async def _record_file(self, s: folder.Seen, row: FileRow | None) -> int:
+    async def _record_files(self, batch: list[folder.Seen], rows: dict[str, FileRow]) -> int:
+        writes: list[tuple[dict[str, Any], str | None]] = []
+        pending: list[tuple[folder.Seen, str, str]] = []  # (file, doc id, sha) of each write
+        adopted: list[FileRow] = []
+        for s in batch:
+            found = await self._prepare_file(s, rows.get(s.path))
+            if isinstance(found, FileRow):
+                adopted.append(found)
+            elif found is not None:
+                doc, parent, sha = found
+                writes.append((doc, parent))
+                pending.append((s, str(doc["_id"]), sha))
+        revs = await self.local.write_children(writes) if writes else []
+        recorded = [
+            _row(s.path, doc_id, rev, s, sha) for (s, doc_id, sha), rev in zip(pending, revs,
+                                                                              strict=True)
+        ]
+        if adopted or recorded:
+            await asyncio.to_thread(self.state.put, adopted + recorded)
+        return len(recorded)
+
+    async def _prepare_file(
+        self, s: folder.Seen, row: FileRow | None
+    ) -> FileRow | tuple[dict[str, Any], str | None, str] | None:
+        """What recording one file takes: a row to adopt as it is, or the sealed revision to
+        write under its parent (with the file's hash), or None (gone, or too large)."""
         if s.size > notes.MAX_FILE_BYTES:
             log.warning("skipped a file larger than %d MiB (not supported yet)",
                         notes.MAX_FILE_BYTES >> 20)
-            return 0
+            return None
         data = await asyncio.to_thread(folder.read, self.root, s.path)
         if data is None:
-            return 0
+            return None
         sha = folder.digest(data)
         if row is not None and row.sha == sha:  # touched, not changed
-            await asyncio.to_thread(self.state.put, [_row(row.path, row.doc_id, row.rev, s, sha)])
-            return 0
+            return _row(row.path, row.doc_id, row.rev, s, sha)
         doc_id = row.doc_id if row else notes.doc_id_for(s.path, self.keyring)
         tree = await self.local.tree(doc_id)
         current = await self.winner_note(tree)
         if tree is not None and current is not None and folder.digest(current.data) == sha:
             # Already stored (the same file on another device, or a sync cut short by a crash).
-            await asyncio.to_thread(self.state.put, [_row(s.path, doc_id, tree.winner, s, sha)])
-            return 0
+            return _row(s.path, doc_id, tree.winner, s, sha)
         if row is not None:
             parent: str | None = row.rev
         elif tree is not None and tree.deleted:
@@ -144,9 +175,7 @@ class FolderDevice:
         )
         if row is not None:
             await self.save_version(doc_id, row.rev)
-        rev = await self.local.write_child(sealed, parent)
-        await asyncio.to_thread(self.state.put, [_row(s.path, doc_id, rev, s, sha)])
-        return 1
+        return sealed, parent, sha
 
     async def _record_deletion(self, row: FileRow) -> int:
         tree = await self.local.tree(row.doc_id)
@@ -229,10 +258,12 @@ class FolderDevice:
         self.pending = set()
         for doc_id in sorted(waiting):
             await self._apply_doc(doc_id, ignore, counts)
+        await self._save_written_rows()
         while True:
             ids, last = await self.local.changed_since(since)
             for doc_id in ids:
                 await self._apply_doc(doc_id, ignore, counts)
+            await self._save_written_rows()
             # Pending first: a crash between the two writes retries a document, never skips it.
             pending = json.dumps(sorted(self.pending))
             await asyncio.to_thread(self.state.set_meta, "pending", pending)
@@ -247,6 +278,7 @@ class FolderDevice:
         if tree is None:
             return
         if len(tree.live_leaves) > 1:
+            await self._save_written_rows()
             counts.resolved += await self.resolver.resolve(tree)
             tree = await self.local.tree(doc_id)
             assert tree is not None
@@ -285,11 +317,16 @@ class FolderDevice:
         written = await asyncio.to_thread(
             folder.write_atomic, self.root, note.path, note.data, note.mtime_ms
         )
-        row = _row(note.path, doc_id, tree.winner, written, sha)
-        await asyncio.to_thread(self.state.put, [row])
+        # Saved with the page (see apply): a crash before that is recognised by the hash.
+        self._written_rows.append(_row(note.path, doc_id, tree.winner, written, sha))
         counts.written += 1
         if self.progress is not None:
             self.progress("written", 1)
+
+    async def _save_written_rows(self) -> None:
+        rows, self._written_rows = self._written_rows, []
+        if rows:
+            await asyncio.to_thread(self.state.put, rows)
 
     async def _unchanged_on_disk(self, row: FileRow) -> bool:
         s = await asyncio.to_thread(folder.stat_of, self.root, row.path)
@@ -328,32 +365,44 @@ class FolderDevice:
 
     # -- the cycle ---------------------------------------------------------------------------
 
-    async def cycle(self, remote: Remote | None) -> Counts:
-        """One full sync; offline (``remote`` None) it only records and applies local state."""
+    async def cycle(
+        self, remote: Remote | None, *, upload: bool = True, download: bool = True
+    ) -> Counts:
+        """One full sync; offline (``remote`` None) it only records and applies local state.
+
+        ``run`` skips the half it has no reason for: a change in the folder needs no pull (the
+        server's feed says when there is something to pull), a change on the server no scan.
+        A revoked device learns it at its first request, before anything reaches the folder.
+        """
         async with self.lock:
             counts = Counts()
-            # Recorded first, so edits made offline are local revisions (and kept versions)
-            # even while the server is away; the scan changes no file.
-            counts.local_changes = await self.scan()
+            if upload:
+                # Recorded first, so edits made offline are local revisions (and kept versions)
+                # even while the server is away; the scan changes no file.
+                counts.local_changes = await self.scan()
             if remote is not None:
-                await remote.info()  # a revoked device stops here, before touching a file
                 me = await self.local.uuid()
                 push_id = replication_id(me, remote.db_url, "push")
-                counts.uploaded += await push(self.local, remote, push_id, self._tell("up"))
-                pulled, seq = await pull(
-                    self.local, remote, replication_id(me, remote.db_url, "pull"),
-                    self._tell("down"),
-                )
-                counts.downloaded += pulled
-                await asyncio.to_thread(self.state.set_meta, "remote_seq", str(seq))
+                pull_id = replication_id(me, remote.db_url, "pull")
+                if upload:
+                    counts.uploaded += await push(
+                        self.local, remote, push_id, self._tell("up"), self.checkpoints
+                    )
+                if download or not self.checkpoints:
+                    pulled, seq = await pull(
+                        self.local, remote, pull_id, self._tell("down"), self.checkpoints
+                    )
+                    counts.downloaded += pulled
+                    await asyncio.to_thread(self.state.set_meta, "remote_seq", str(seq))
             await self.apply(counts)
             pruned = await self.prune_versions()
             if remote is not None and (counts.resolved or pruned):
-                counts.uploaded += await push(self.local, remote, push_id)
+                counts.uploaded += await push(
+                    self.local, remote, push_id, self._tell("up"), self.checkpoints
+                )
             if remote is not None:
                 await asyncio.to_thread(self.state.set_meta, "last_sync", str(int(time.time())))
             return counts
-
 
     def _tell(self, what: str) -> Callable[[int], None] | None:
         progress = self.progress

@@ -74,7 +74,20 @@ class FolderDevice:
         return next(line for line in out.splitlines() if "#pair=" in line).strip()
 
     async def run_live(self) -> None:
-        self.live = await self.start("run", str(self.folder))
+        """``run`` in the background, its log to ``home/run.log`` (a pipe nobody reads would
+        fill up and stall it)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        with (self.home / "run.log").open("ab") as log:
+            self.live = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "couchgate_sync",
+                "run",
+                str(self.folder),
+                env=self.env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=log,
+            )
 
     async def stop_live(self) -> None:
         if self.live is not None and self.live.returncode is None:

@@ -237,6 +237,7 @@ async def test_a_revoked_device_stops_and_touches_no_file(
     assert b.live is not None
     code = await asyncio.wait_for(b.live.wait(), 60)
     assert code == 3
+    assert "revoked" in (b.home / "run.log").read_text()
     after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in b.folder.rglob("*")}
     assert after == before
 

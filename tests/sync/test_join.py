@@ -16,6 +16,7 @@ from encryption_plugin import Keyring
 from tests.harness import GatewayHarness
 from tests.integration.test_auth import Inbox, smtp, smtp_settings  # noqa: F401  (fixture)
 from tests.sync.devices import FolderDevice, credentials_of
+from tests.sync.test_folder_sync import until
 from tests.upstreams import free_port
 
 pytestmark = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
@@ -116,3 +117,28 @@ async def test_an_unreachable_server_is_said_in_words_and_run_keeps_trying(
     await other.join("--pair", await device.pairing_link())
     await other.sync()
     assert other.files() == {"offline.md": b"written offline\n"}
+
+
+async def test_live_editing_stays_within_a_modest_request_rate(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    """A save costs a few requests, not a dozen: a device that edits steadily stays under the
+    gateway's per-device rate limit instead of being told to slow down."""
+    gw: GatewayHarness = await make_gateway(plaintext_apps="", device_requests_per_minute=150)
+    a = FolderDevice(tmp_path / "home-a", tmp_path / "A", "laptop", gw.url)
+    b = FolderDevice(tmp_path / "home-b", tmp_path / "B", "phone", gw.url)
+    _, code = await gw.enrollment_code()
+    await a.join("--code", code)
+    await b.join("--pair", await a.pairing_link())
+    await a.run_live()
+    await b.run_live()
+    try:
+        for n in range(15):
+            a.write("draft.md", f"version {n}\n")
+            await until(lambda n=n: b.files().get("draft.md") == f"version {n}\n".encode())
+    finally:
+        await a.stop_live()
+        await b.stop_live()
+    for device in (a, b):
+        log = (device.home / "run.log").read_text()
+        assert "429" not in log and "slow down" not in log, log
