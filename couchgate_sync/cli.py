@@ -226,9 +226,15 @@ async def _sync(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    async def forever(device: FolderDevice, remote: Remote, _: config.FolderConfig) -> int:
+    async def forever(device: FolderDevice, remote: Remote, cfg: config.FolderConfig) -> int:
         log.info("watching the folder and the server; Ctrl-C stops")
-        await Runner(device, remote).run()
+        creds = await asyncio.to_thread(credentials.load, cfg.key)
+        assert creds is not None  # _with_device checked it
+
+        async def reseal() -> int:
+            return await sharing.reseal_changed(remote.session, cfg, creds)
+
+        await Runner(device, remote, after_upload=reseal).run()
         return 0
 
     return await _with_device(args.dir, forever)

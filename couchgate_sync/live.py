@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,15 @@ class Runner:
     """Three tasks: the folder watcher and the server follower raise flags, one sync loop
     acts on them (``upload`` for folder changes, ``download`` for server ones)."""
 
-    def __init__(self, device: FolderDevice, remote: Remote) -> None:
+    def __init__(
+        self,
+        device: FolderDevice,
+        remote: Remote,
+        after_upload: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         self.device = device
         self.remote = remote
+        self.after_upload = after_upload  # what follows a cycle that sent changes (shares)
         self.wake = asyncio.Event()
         self.stop = asyncio.Event()
         self.upload = True
@@ -145,6 +152,11 @@ class Runner:
             backoff = 1.0
             if counts.any():
                 log.info("synced: %s", describe(counts))
+            if upload and self.after_upload is not None:
+                try:
+                    await self.after_upload()
+                except RemoteError as exc:  # the next upload tries again
+                    log.warning("share links not re-sealed: %s", exc)
 
     def _fail(self, exc: RemoteError) -> None:
         self.fatal = exc

@@ -58,11 +58,11 @@ async def _read_checkpoint(doc_id: str, a: Endpoint, b: Endpoint, start: Any) ->
     if (
         mine is not None
         and theirs is not None
-        and mine.get("session") == theirs.get("session")
+        and mine.get("session_id") == theirs.get("session_id")
         and mine.get("last_seq") == theirs.get("last_seq")
     ):
         return Checkpoint(
-            doc_id, mine["last_seq"], str(mine["session"]), [mine["_rev"], theirs["_rev"]]
+            doc_id, mine["last_seq"], str(mine["session_id"]), [mine["_rev"], theirs["_rev"]]
         )
     revs = [found["_rev"] if found else None for found in (mine, theirs)]
     return Checkpoint(doc_id, start, uuid.uuid4().hex, revs)
@@ -81,7 +81,13 @@ async def _checkpoint(
 
 async def _write_checkpoint(cp: Checkpoint, a: Endpoint, b: Endpoint) -> None:
     for index, side in enumerate((a, b)):
-        doc: dict[str, Any] = {"_id": cp.doc_id, "last_seq": cp.since, "session": cp.session}
+        # CouchDB's own checkpoint fields: an encrypted app's _local docs may hold nothing else.
+        doc: dict[str, Any] = {
+            "_id": cp.doc_id,
+            "last_seq": cp.since,
+            "session_id": cp.session,
+            "replicator": "couchgate-sync",
+        }
         if cp.revs[index] is not None:
             doc["_rev"] = cp.revs[index]
         cp.revs[index] = await side.put_local(doc)

@@ -22,7 +22,7 @@ import aiohttp
 
 from encryption_plugin.shares import SharedNote, new_share_key, seal_share
 
-from . import config
+from . import config, credentials
 from .account_api import call, open_folder
 from .remote import RemoteError
 
@@ -152,27 +152,38 @@ async def share(args: argparse.Namespace) -> int:
     return 0
 
 
+async def reseal_changed(
+    session: aiohttp.ClientSession, cfg: config.FolderConfig, creds: credentials.Credentials
+) -> int:
+    """Seal every shared file that changed since it was last sealed again under its own link,
+    so a link shows the file as it is now; returns how many. ``run`` calls it after each upload
+    (``shares --refresh`` by hand)."""
+    kept = await asyncio.to_thread(_load, cfg)
+    resealed = 0
+    for share_id, known in kept.items():
+        try:
+            note, mtime = await asyncio.to_thread(_read_note, cfg, known.path)
+        except (FileNotFoundError, RemoteError):  # gone, or no longer a note: left as shared
+            continue
+        if mtime != known.mtime_ns:
+            envelope = seal_share(known.key, note)
+            await call(session, cfg, creds, "PUT", f"/shares/api/{share_id}", {"e2e": envelope})
+            known.mtime_ns = mtime
+            resealed += 1
+    if resealed:
+        await asyncio.to_thread(_save, cfg, kept)
+    return resealed
+
+
 async def shares(args: argparse.Namespace) -> int:
     cfg, creds = await asyncio.to_thread(open_folder, args.dir)
-    kept = await asyncio.to_thread(_load, cfg)
     async with aiohttp.ClientSession() as session:
+        refreshed = await reseal_changed(session, cfg, creds) if args.refresh else 0
+        kept = await asyncio.to_thread(_load, cfg)
         listed = await call(session, cfg, creds, "GET", "/shares/api")
         live = {row["id"] for row in listed}
-        refreshed = 0
         for row in listed:
             known = kept.get(row["id"])
-            if args.refresh and known is not None:
-                try:
-                    note, mtime = await asyncio.to_thread(_read_note, cfg, known.path)
-                except FileNotFoundError:
-                    continue
-                if mtime != known.mtime_ns:
-                    envelope = seal_share(known.key, note)
-                    await call(
-                        session, cfg, creds, "PUT", f"/shares/api/{row['id']}", {"e2e": envelope}
-                    )
-                    known.mtime_ns = mtime
-                    refreshed += 1
             where = known.path if known else "(made on another device)"
             once = ", once" if row["burn_after_reading"] else ""
             print(f"{row['id']}  {where}  expires {row['expires']}{once}  {row['size']} bytes")

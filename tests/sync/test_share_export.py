@@ -84,3 +84,30 @@ async def test_export_then_import_on_another_server_a_folder_device_reads_every_
     assert moved.files() == a.files()
     _, out, _ = await moved.cli("import", str(archive), "--dir", str(moved.folder))
     assert "imported 0 revision(s)" in out
+
+
+async def test_a_running_device_reseals_a_shared_file_when_it_changes(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    """``run`` keeps a link current by itself: a save re-seals the file under the same link."""
+    import asyncio
+
+    a, _ = devices
+    a.write("plan.md", "before\n")
+    await a.sync()
+    _, out, _ = await a.cli("share", str(a.folder / "plan.md"), "--dir", str(a.folder))
+    _, share_id, key = LINK.search(out).groups()  # type: ignore[union-attr]
+    await a.run_live()
+    try:
+        await asyncio.sleep(1.0)  # the watcher is up
+        a.write("plan.md", f"after\n{MARKER}\n")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while True:
+            copy = (await _copy(sealed_gateway, share_id))[1]
+            if open_share(key, str(copy["e2e"])).text == f"after\n{MARKER}\n":
+                break
+            assert loop.time() < deadline, "the running device never re-sealed the link"
+            await asyncio.sleep(0.2)
+    finally:
+        await a.stop_live()
