@@ -139,7 +139,9 @@ def _live_feed(request: web.Request) -> bool:
     if not raw_path.startswith(PREFIX + "/"):
         return False
     target = paths.classify(request.method, raw_path[len(PREFIX) :])
-    return target.is_live_feed_candidate and is_live(paths.with_query(target, raw_query))
+    if not target.is_live_feed_candidate:
+        return False
+    return is_live(paths.with_query(target, raw_query, request.method))
 
 
 @web.middleware
