@@ -205,6 +205,10 @@ async def body_timeout_middleware(request: web.Request, handler: Handler) -> web
     watch = BodyWatch(request, request.app[keys.SETTINGS].idle_timeout)
     try:
         response = await handler(request)
+    except CouchError as refused:
+        if _broken_body(request, watch) is None:
+            raise
+        response = refused.response()  # its own refusal stands (415 for an encoding, say)
     except Exception:
         refusal = _broken_body(request, watch)
         if refusal is None:

@@ -189,12 +189,20 @@ async def test_a_body_that_does_not_decode_as_its_content_encoding_is_a_bad_requ
     assert (await gateway.call("PUT", "/db/enc", device=device))[0] == 201
     headers = {**JSON, "Content-Encoding": encoding}
     body = b'{"docs": [{"_id": "a"}]}'
-    for path, who in (("/auth/code", None), ("/db/enc/_bulk_docs", device)):
-        status, answer = await gateway.call("POST", path, device=who, data=body, headers=headers)
-        assert (status, answer) == (
-            400,
-            {"error": "bad_request", "reason": "the request body could not be read"},
-        ), path
+    status, answer = await gateway.call("POST", "/auth/code", data=body, headers=headers)
+    assert (status, answer) == (
+        400,
+        {"error": "bad_request", "reason": "the request body could not be read"},
+    )
+    # Under /db every encoding is refused before the body is read (test_content_encoding.py),
+    # and that refusal stands however the body would have decoded.
+    status, answer = await gateway.call(
+        "POST", "/db/enc/_bulk_docs", device=device, data=body, headers=headers
+    )
+    assert (status, answer) == (
+        415,
+        {"error": "bad_content_type", "reason": f"{encoding} is not a supported content encoding."},
+    )
 
 
 @pytest.mark.parametrize("endpoint", ["_revs_diff", "_bulk_get", "_all_docs", "_changes"])
