@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway import keys
-from gateway.auth.records import Device
+from gateway.auth.records import Device, local_key
 from gateway.backend import ADMIN_CALL_TIMEOUT, Backend, member_name
 from gateway.errors import Forbidden, LengthRequired, UpstreamUnavailable
 from gateway.limits import quota_for
@@ -91,10 +91,14 @@ async def check_quota(request: web.Request, device: Device, target: Target) -> N
     usage = await db_usage(request.app[keys.BACKEND], device.uid, target.app)
     if usage is None:
         return  # no database: the write itself answers 404
-    # _local documents are in neither figure upstream: the gateway's own tally adds them.
+    # _local documents are in neither figure upstream: the gateway's own tally adds their bytes
+    # (their number has a cap of its own, LOCAL_DOCS_PER_APP), so a replication can always
+    # record how far it got, also at the document quota; a checkpoint moving on counts only
+    # its growth.
     local = await request.app[keys.IDENTITIES].local_docs(device.uid, target.app)
-    usage = Usage(usage.docs + len(local), usage.bytes + sum(local.values()))
-    if quota.docs and usage.docs >= quota.docs:
+    replaced = local.get(local_key(target.doc_id), 0) if target.kind is Kind.LOCAL else 0
+    usage = Usage(usage.docs, usage.bytes + sum(local.values()) - replaced)
+    if quota.docs and usage.docs >= quota.docs and target.kind is not Kind.LOCAL:
         raise Forbidden(
             f"document quota reached: {usage.docs} of {quota.docs} documents; delete some first"
         )

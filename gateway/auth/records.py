@@ -82,7 +82,8 @@ class User:
     email_hmac: str | None
 
 
-def _local_key(doc_id: str) -> str:
+def local_key(doc_id: str) -> str:
+    """How the tally of an app's ``_local`` documents names one (not its id: ids are data)."""
     return hashlib.sha256(doc_id.encode()).hexdigest()[:32]
 
 
@@ -294,7 +295,7 @@ class IdentityStore:
         replication's checkpoint updates are.
         """
         key = f"{uid}:{app}"
-        wanted = {_local_key(doc_id): _size_step(size) for doc_id, size in sizes.items()}
+        wanted = {local_key(doc_id): _size_step(size) for doc_id, size in sizes.items()}
         known = await self.local_docs(uid, app)
         if all(known.get(doc_id) == size for doc_id, size in wanted.items()):
             return
@@ -321,7 +322,7 @@ class IdentityStore:
     async def forget_local_doc(self, uid: str, app: str, doc_id: str) -> None:
         """A ``_local`` document was deleted: it no longer counts."""
         key = f"{uid}:{app}"
-        doc_id = _local_key(doc_id)
+        doc_id = local_key(doc_id)
         if doc_id not in await self.local_docs(uid, app):
             return
         async with self._user_updates.hold(f"locals:{key}"):
