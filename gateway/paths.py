@@ -43,6 +43,7 @@ ENDPOINTS: dict[str, tuple[str, ...]] = {
     "_ensure_full_commit": ("POST",),
 }
 CHANGES_FILTERS = {"_doc_ids", "_selector"}
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 LOCAL_ATTACHMENTS = "_local documents do not accept attachments."
 
 
@@ -155,6 +156,12 @@ def with_query(target: Target, raw_query: str, method: str = "GET") -> Target:
         raise Forbidden("only the _doc_ids and _selector filters are available")
     if "view" in params:
         raise Forbidden("view filters are not available through couchgate")
+    # What CouchDB 3.5.2 cannot read here it answers with a 500 (badarg): refused instead.
+    for name in ("limit", "timeout"):
+        if name in params and not _INTEGER.fullmatch(params[name]):
+            raise BadRequest(f"the {name} parameter must be a whole number")
+    if params.get("style", "main_only") not in ("main_only", "all_docs"):
+        raise BadRequest("the style parameter must be main_only or all_docs")
     if method != "POST":
         # A GET carries its filter's argument in the query, or (a selector) cannot carry it.
         if params.get("filter") == "_selector":

@@ -140,3 +140,25 @@ async def test_a_long_selector_reaches_every_upstream_where_it_reads_it(
         return
     assert status == 200, got
     assert [row["id"] for row in got["results"]] == ["id000007"]
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ('limit={"a":1}', "the limit parameter must be a whole number"),
+        ("limit=1.5", "the limit parameter must be a whole number"),
+        ("limit=", "the limit parameter must be a whole number"),
+        ("feed=longpoll&timeout=abc", "the timeout parameter must be a whole number"),
+        ("style=weird", "the style parameter must be main_only or all_docs"),
+    ],
+)
+async def test_changes_parameters_couchdb_crashes_on_are_refused(
+    gateway: GatewayHarness, query: str, reason: str
+) -> None:
+    """Found by the fuzz suite: CouchDB 3.5.2 answers these with a 500 (badarg)."""
+    device = await gateway.new_device()
+    assert (await gateway.call("PUT", "/db/notes/", device=device))[0] == 201
+    status, body = await gateway.call("GET", f"/db/notes/_changes?{query}", device=device)
+    assert (status, body) == (400, {"error": "bad_request", "reason": reason})
+    status, _ = await gateway.call("GET", "/db/notes/_changes?limit=-1", device=device)
+    assert status == 200  # a negative limit is CouchDB's own (no limit)
