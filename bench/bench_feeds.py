@@ -164,6 +164,7 @@ async def measure_mode(args: argparse.Namespace, mode: str, upstream_env: dict[s
         **upstream_env,
         "COUCHGATE_FEED_MULTIPLEXING": "true" if mode == "multiplexed" else "false",
         "COUCHGATE_FEEDS_PER_DEVICE": "0",
+        "COUCHGATE_FEEDS_PER_USER": "0",
         "COUCHGATE_APPS_PER_USER": "0",
         "COUCHGATE_DEVICE_REQUESTS_PER_MINUTE": "0",
         "COUCHGATE_PLAINTEXT_APPS": "*",
