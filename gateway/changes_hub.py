@@ -296,9 +296,7 @@ class ChangesHub:
         feed = _Feed(self, request, uid, target.app, params, body, stop)
         async with self._waiting_on(feed.db) as waiter:
             feed.waiter = waiter
-            if target.feed == "longpoll":
-                return await feed.longpoll()
-            return await feed.continuous()
+            return await feed.answer(target.feed)
 
 
 def _query_value(since: Any) -> str:
@@ -419,9 +417,11 @@ class _Feed:
             latest = self.hub._latest.get(self.db, _UNKNOWN)
             self.since = latest if latest is not _UNKNOWN else (await self.read()).last_seq
 
-    async def longpoll(self) -> web.StreamResponse:
+    async def answer(self, shape: str) -> web.StreamResponse:
+        """Serve the feed as ``shape`` (longpoll or continuous) until it ends; once its answer has
+        started, a failure can only cut the connection."""
         try:
-            return await self._longpoll()
+            return await (self._longpoll() if shape == "longpoll" else self._continuous())
         except (_CutOff, _TooLarge):
             return self._cut_off()
 
@@ -458,12 +458,6 @@ class _Feed:
                 )
                 await response.write_eof()
                 return response
-
-    async def continuous(self) -> web.StreamResponse:
-        try:
-            return await self._continuous()
-        except (_CutOff, _TooLarge):
-            return self._cut_off()
 
     async def _continuous(self) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
