@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from gateway import account, connections, dashboard, demo, keys, ops, proxy, shares, welcome
+from gateway import account, connections, dashboard, demo, keys, ops, shares, welcome
 from gateway.auth.mailer import make_mailer
 from gateway.auth.records import IdentityStore
 from gateway.auth.revocations import (
@@ -23,10 +23,8 @@ from gateway.auth.revocations import (
 from gateway.auth.routes import routes as auth_routes
 from gateway.auth.signing import AuthKeys
 from gateway.backend import Backend, open_backend
-from gateway.changes_hub import ChangesHub
 from gateway.config import Settings
 from gateway.embedded import embedded_upstream
-from gateway.feeds import FeedRegistry
 from gateway.limits import Limits
 from gateway.metrics import METRICS, Metrics, metrics_middleware
 from gateway.middlewares import (
@@ -37,6 +35,9 @@ from gateway.middlewares import (
     request_id_middleware,
     route_class_middleware,
 )
+from gateway.replication import proxy
+from gateway.replication.changes_hub import ChangesHub
+from gateway.replication.feeds import FeedRegistry
 from gateway.tasks import Background
 
 log = logging.getLogger(__name__)

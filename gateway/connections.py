@@ -29,7 +29,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 
-from gateway import keys, paths
+from gateway import keys
 from gateway.auth.identity import authenticate
 from gateway.config import Settings
 from gateway.errors import (
@@ -40,7 +40,8 @@ from gateway.errors import (
     RequestTimeout,
     TooManyRequests,
 )
-from gateway.proxy import PREFIX, is_live
+from gateway.replication import paths
+from gateway.replication.proxy import PREFIX, is_live
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from gateway.auth.mailer import Mailer
 from gateway.auth.records import Device, IdentityStore
 from gateway.auth.signing import AuthKeys
 from gateway.backend import Backend
-from gateway.changes_hub import ChangesHub
 from gateway.config import Settings
-from gateway.feeds import FeedRegistry
 from gateway.limits import Limits
+from gateway.replication.changes_hub import ChangesHub
+from gateway.replication.feeds import FeedRegistry
 from gateway.tasks import Background
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -21,8 +21,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from gateway.feeds import FeedRegistry
 from gateway.middlewares import route_class
+from gateway.replication.feeds import FeedRegistry
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "COPY"})
 SIGN_IN_STEPS = {

@@ -21,7 +21,7 @@ from gateway.auth.records import Device, local_key
 from gateway.backend import ADMIN_CALL_TIMEOUT, Backend, member_name
 from gateway.errors import Forbidden, LengthRequired, UpstreamUnavailable
 from gateway.limits import quota_for
-from gateway.paths import Kind, Target
+from gateway.replication.paths import Kind, Target
 from gateway.upstream_auth import admin_headers, member_headers
 
 

@@ -15,15 +15,15 @@ from typing import Any
 
 import aiohttp
 
-from gateway import policy
 from gateway.archive.format import check_manifest, parse_line, split_lines
 from gateway.auth.records import IdentityStore
 from gateway.backend import ADMIN_CALL_TIMEOUT, Backend
 from gateway.config import APP_NAME
 from gateway.errors import BadRequest, CouchError, Forbidden, UpstreamUnavailable
 from gateway.limits import quota_for
-from gateway.paths import app_enabled
 from gateway.quotas import db_usage
+from gateway.replication import policy
+from gateway.replication.paths import app_enabled
 from gateway.upstream_auth import admin_headers
 
 BATCH_DOCS = 200

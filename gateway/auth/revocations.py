@@ -11,7 +11,7 @@ import aiohttp
 
 from gateway.auth.records import IdentityStore
 from gateway.backend import Backend
-from gateway.feeds import FeedRegistry
+from gateway.replication.feeds import FeedRegistry
 from gateway.upstream_auth import admin_headers
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway import keys
-from gateway.changes_hub import ChangesHub
+from gateway.replication.changes_hub import ChangesHub
 from tests.conftest import couchdb_settings
 from tests.harness import Device, GatewayHarness, start_gateway, stop_gateway
 from tests.upstreams import Upstream

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway.proxy import LOCAL_DOCS_PER_APP
+from gateway.replication.proxy import LOCAL_DOCS_PER_APP
 from tests.harness import Device, GatewayHarness
 
 MakeGateway = Callable[..., Awaitable[GatewayHarness]]

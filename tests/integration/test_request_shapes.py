@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import request_shapes
+from gateway.replication import request_shapes
 from tests.harness import GatewayHarness
 
 SHAPES = [

@@ -1,7 +1,7 @@
 import pytest
 
-from gateway.changes_filter import MAX_DEPTH, check_body, check_selector
 from gateway.errors import BadRequest
+from gateway.replication.changes_filter import MAX_DEPTH, check_body, check_selector
 
 
 @pytest.mark.parametrize(

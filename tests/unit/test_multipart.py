@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.errors import BadRequest, TooLarge
-from gateway.multipart import FirstPart, boundary_of, read_first_part, replay
+from gateway.replication.multipart import FirstPart, boundary_of, read_first_part, replay
 
 BOUNDARY = b"e2b1f0c2a9d84f7bbd2cd4b1a3e5c6f7"
 DOC = json.dumps({"_id": "a", "_rev": "2-x", "e2e": "ep1.x.y.z", "_attachments": {}}).encode()
@@ -191,7 +191,7 @@ def _framed(names: list[str]) -> bytes:
 def test_the_parts_checker_passes_every_byte_of_a_good_body_however_it_is_cut(
     sizes: list[int],
 ) -> None:
-    from gateway.multipart import PartsChecker
+    from gateway.replication.multipart import PartsChecker
 
     data = _framed(["a", "b"])
     checker = PartsChecker(BOUNDARY, ["a", "b"])
@@ -208,7 +208,7 @@ def test_the_parts_checker_passes_every_byte_of_a_good_body_however_it_is_cut(
     ("names", "follows"), [(["b"], ["a"]), (["a", "a"], ["a"]), ([], ["a"]), (["a"], [])]
 )
 def test_the_parts_checker_holds_back_what_it_refuses(names: list[str], follows: list[str]) -> None:
-    from gateway.multipart import PartsChecker
+    from gateway.replication.multipart import PartsChecker
 
     data = _framed(names)
     checker = PartsChecker(BOUNDARY, follows)

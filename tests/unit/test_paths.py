@@ -1,7 +1,7 @@
 import pytest
 
 from gateway.errors import CouchError
-from gateway.paths import Kind, app_enabled, classify, with_query
+from gateway.replication.paths import Kind, app_enabled, classify, with_query
 
 
 @pytest.mark.parametrize(

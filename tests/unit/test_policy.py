@@ -1,4 +1,4 @@
-from gateway.policy import merge_bulk_results, split_bulk
+from gateway.replication.policy import merge_bulk_results, split_bulk
 
 
 def test_design_docs_are_refused_one_by_one_in_place() -> None:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import encryption_plugin as ep
 from encryption_plugin.codec import b64u_encode
 from gateway.errors import CouchError
-from gateway.policy import (
+from gateway.replication.policy import (
     ATTACHMENT_NOT_ENCRYPTED,
     NOT_ENCRYPTED,
     b64u_length,

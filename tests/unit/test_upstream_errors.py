@@ -1,6 +1,6 @@
 import json
 
-from gateway.upstream_errors import SERVER_FAILED, client_error
+from gateway.replication.upstream_errors import SERVER_FAILED, client_error
 
 UID = "abcdefghijklmnop"
 

@@ -24,18 +24,7 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from gateway import (
-    changes_filter,
-    changes_hub,
-    keys,
-    metrics,
-    multipart,
-    paths,
-    policy,
-    quotas,
-    request_shapes,
-    upstream_errors,
-)
+from gateway import keys, metrics, quotas
 from gateway.auth.identity import authenticate
 from gateway.auth.records import Device
 from gateway.backend import member_name
@@ -51,7 +40,16 @@ from gateway.errors import (
     UnsupportedMediaType,
     UpstreamUnavailable,
 )
-from gateway.paths import Kind, Target
+from gateway.replication import (
+    changes_filter,
+    changes_hub,
+    multipart,
+    paths,
+    policy,
+    request_shapes,
+    upstream_errors,
+)
+from gateway.replication.paths import Kind, Target
 from gateway.shares import SHARES
 from gateway.upstream_auth import member_headers
 

@@ -35,11 +35,11 @@ import aiohttp
 from aiohttp import hdrs, web
 from yarl import URL
 
-from gateway import upstream_errors
 from gateway.backend import Backend, db_name, member_name
 from gateway.errors import UpstreamUnavailable
-from gateway.feeds import Stop
-from gateway.paths import Target
+from gateway.replication import upstream_errors
+from gateway.replication.feeds import Stop
+from gateway.replication.paths import Target
 from gateway.upstream_auth import admin_headers, member_headers
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qsl, unquote, urlencode
 
-from gateway import changes_filter
 from gateway.errors import (
     BadRequest,
     CouchError,
@@ -26,6 +25,7 @@ from gateway.errors import (
     MethodNotAllowed,
     NotFound,
 )
+from gateway.replication import changes_filter
 
 APP = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
