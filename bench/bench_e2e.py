@@ -58,8 +58,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from tests.harness import start_gateway, stop_gateway
 
     timings: common.Timings = {m: {"push": [], "pull": []} for m in MODES}
-    with common.bench_upstream(args) as (upstream, settings):
-        gateway = await start_gateway(upstream, plaintext_apps="plain-*", **settings)
+    with common.bench_upstream(args) as (chosen, settings):
+        gateway = await start_gateway(chosen, plaintext_apps="plain-*", **settings)
+        upstream = gateway.upstream
         try:
             device = await gateway.new_device()
             for round_no in range(args.rounds):

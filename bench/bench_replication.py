@@ -4,7 +4,8 @@ Usage (from the repository root, after ``npm ci`` in tests/js):
 
     python -m bench.bench_replication [--docs 2000] [--rounds 3] [--doc-size 256]
                                       [--batch-size 100] [--json]
-                                      [--upstream couchdb|pouchdb-server] [--mode jwt|proxy|admin]
+                                      [--upstream couchdb|pouchdb-server|embedded]
+                                      [--mode jwt|proxy|admin] [--keepalive] [--busy]
 
 Starts the upstream the flags name (``--upstream couchdb``, the default: ``COUCHDB_URL`` or a
 CouchDB release through couchdb-test-server, falling back to pouchdb-server where there is none;
@@ -37,8 +38,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "direct": {"push": [], "pull": []},
         "gateway": {"push": [], "pull": []},
     }
-    with common.bench_upstream(args) as (upstream, settings):
-        gateway = await start_gateway(upstream, **settings)
+    cpu = common.CpuTally()
+    with common.bench_upstream(args) as (chosen, settings):
+        gateway = await start_gateway(chosen, **settings)
+        upstream = gateway.upstream
         try:
             device = await gateway.new_device()
             for round_no in range(args.rounds):
@@ -50,16 +53,20 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     ),
                     "gateway": device_remote(device, f"bench-{tag}"),
                 }
+                for remote in targets.values():
+                    remote["keepalive"] = args.keepalive
                 order = ["direct", "gateway"] if round_no % 2 == 0 else ["gateway", "direct"]
                 for name in order:
-                    out = await run_pouch(
-                        "bench",
-                        timeout=600,
-                        remote=targets[name],
-                        count=args.docs,
-                        doc_size=args.doc_size,
-                        batch_size=args.batch_size,
-                    )
+                    with cpu.counting(name) as counted:
+                        out = await run_pouch(
+                            "bench",
+                            timeout=600,
+                            remote=targets[name],
+                            count=args.docs,
+                            doc_size=args.doc_size,
+                            batch_size=args.batch_size,
+                        )
+                        counted(out["http"]["requests"])
                     common.record(timings, name, out, args.docs)
                 for db in (direct_db, gateway.upstream_db(device, f"bench-{tag}")):
                     await asyncio.to_thread(upstream.request, "DELETE", f"/{db}")
@@ -68,18 +75,29 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             await stop_gateway(gateway)
         kind = upstream.kind
 
-    return {**common.summary(args, kind, timings, "gateway", "direct"), "overhead": overhead}
+    return {
+        **common.summary(args, kind, timings, "gateway", "direct"),
+        "overhead": overhead,
+        "cpu_us_per_request": cpu.per_request("gateway", "direct"),
+    }
 
 
 def report(result: dict[str, Any]) -> str:
     title = (
         f"PouchDB replication, {result['docs']} docs of ~{result['doc_size']} B, batch_size "
         f"{result['batch_size']}, median of {result['rounds']} round(s), upstream "
-        f"{result['upstream']} ({result['mode']} mode)"
+        f"{result['upstream']} ({result['mode']} mode), "
+        + ("connections kept alive" if result.get("keepalive") else "a connection per request")
     )
     rows = [("direct to upstream", "direct"), ("through couchgate", "gateway")]
     table = common.rate_table(title, rows, "ratio gateway/direct", result)
-    return "\n".join([table, *common.overhead_lines(result.get("overhead", {}))])
+    return "\n".join(
+        [
+            table,
+            *common.cpu_lines(result.get("cpu_us_per_request")),
+            *common.overhead_lines(result.get("overhead", {})),
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

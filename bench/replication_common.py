@@ -9,6 +9,8 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,12 +21,9 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def parse_args(description: str | None, argv: list[str] | None) -> argparse.Namespace:
+def flags(description: str | None) -> argparse.ArgumentParser:
+    """The flags every benchmark of the gateway in front of an upstream takes."""
     parser = argparse.ArgumentParser(description=(description or "").split("\n\n")[0])
-    parser.add_argument("--docs", type=int, default=2000, help="documents per replication")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds (median is reported)")
-    parser.add_argument("--doc-size", type=int, default=256, help="filler bytes per document")
-    parser.add_argument("--batch-size", type=int, default=100, help="PouchDB's batch_size")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
     parser.add_argument(
         "--loop",
@@ -40,16 +39,34 @@ def parse_args(description: str | None, argv: list[str] | None) -> argparse.Name
     )
     parser.add_argument(
         "--upstream",
-        choices=["couchdb", "pouchdb-server"],
+        choices=["couchdb", "pouchdb-server", "embedded"],
         default="couchdb",
         help="Apache CouchDB (COUCHDB_URL or couchdb-test-server; the default, falling back to "
-        "pouchdb-server when there is none) or pouchdb-server",
+        "pouchdb-server when there is none), pouchdb-server, or the embedded store (direct "
+        "then means straight at the store's loopback address, in the gateway's process)",
     )
     parser.add_argument(
         "--mode",
         choices=["jwt", "proxy", "admin"],
         default="jwt",
         help="couchgate's upstream auth mode against CouchDB (pouchdb-server: always admin)",
+    )
+    return parser
+
+
+def parse_args(description: str | None, argv: list[str] | None) -> argparse.Namespace:
+    """The replication benchmarks' flags: the common ones and the replication's shape."""
+    parser = flags(description)
+    parser.add_argument("--docs", type=int, default=2000, help="documents per replication")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (median is reported)")
+    parser.add_argument("--doc-size", type=int, default=256, help="filler bytes per document")
+    parser.add_argument("--batch-size", type=int, default=100, help="PouchDB's batch_size")
+    parser.add_argument(
+        "--keepalive",
+        action="store_true",
+        help="PouchDB reuses its connections, as a browser and CouchDB's replicator do (under "
+        "Node, PouchDB by default opens a connection per request: node-fetch 2 sends "
+        "'Connection: close')",
     )
     return parser.parse_args(argv)
 
@@ -69,18 +86,63 @@ def busy_machine(busy: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def bench_upstream(args: argparse.Namespace) -> Iterator[tuple[Upstream, dict[str, object]]]:
-    """The upstream the flags ask for, and the gateway settings for its auth mode."""
+def bench_upstream(
+    args: argparse.Namespace,
+) -> Iterator[tuple[Upstream | None, dict[str, object]]]:
+    """The upstream the flags ask for (None: the embedded store, in a temporary directory), and
+    the gateway settings for its auth mode. What the gateway really talks to is its harness's
+    ``upstream``."""
     from tests.conftest import couchdb_settings
     from tests.upstreams import apache_couchdb, pouchdb_server
 
     with contextlib.ExitStack() as stack:
+        if args.upstream == "embedded":
+            args.mode = "admin"
+            data = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-embedded-"))
+            yield None, {"data_dir": data}
+            return
         couchdb = stack.enter_context(apache_couchdb()) if args.upstream == "couchdb" else None
         if couchdb is not None:
             yield couchdb, couchdb_settings(couchdb, args.mode)
         else:
             args.mode = "admin"
             yield stack.enter_context(pouchdb_server()), {}
+
+
+class CpuTally:
+    """CPU time of this process (which runs the gateway, and the embedded store when that is
+    the upstream) per variant, and the requests the client made in it.
+
+    Unlike elapsed time this hardly moves with what else the machine runs, so it shows the
+    gateway's own cost even on a busy machine: the gateway rounds' CPU less the direct rounds',
+    per request, is what couchgate spends on each request it passes on.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.requests: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def counting(self, name: str) -> Iterator[Callable[[int], None]]:
+        def requests(n: int) -> None:
+            self.requests[name] = self.requests.get(name, 0) + n
+
+        started = time.process_time()
+        yield requests
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.process_time() - started
+
+    def per_request(self, variant: str, reference: str) -> float | None:
+        requests = self.requests.get(variant)
+        if not requests:
+            return None
+        spent = self.seconds.get(variant, 0.0) - self.seconds.get(reference, 0.0)
+        return spent / requests * 1e6
+
+
+def cpu_lines(us_per_request: float | None) -> list[str]:
+    if us_per_request is None:
+        return []
+    return [f"couchgate's CPU per request it passes on: {us_per_request:.0f} µs"]
 
 
 def gateway_overhead(registry: Any) -> dict[str, dict[str, float]]:
@@ -214,6 +276,7 @@ def summary(
         "batch_size": args.batch_size,
         "upstream": upstream,
         "mode": args.mode,
+        "keepalive": args.keepalive,
         "docs_per_s": rates,
         "ratio": {w: rates[numerator][w] / rates[denominator][w] for w in ("push", "pull")},
         "round_ratios": per_round,

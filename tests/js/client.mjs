@@ -12,6 +12,8 @@
 // A remote is {"url": ".../db/<app>", "token": "..."} (Bearer), the same plus
 // "scheme": "basic" (Basic with any user name and the token as password), or
 // {"url": "<upstream>/<db>", "user": "...", "password": "..."} (straight to an upstream).
+// Any of them with "keepalive": true reuses connections, as a browser or CouchDB's replicator
+// does; without it PouchDB under Node (node-fetch 2) sends "Connection: close" on every request.
 // Local databases live in memory and are fresh for every command.
 //
 // Every HTTP exchange is counted; responses >= 400 are recorded (method, path, status, body)
@@ -19,6 +21,8 @@
 // from a gateway failure that PouchDB silently retried.
 
 import { createHash, randomBytes } from 'node:crypto';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { createInterface } from 'node:readline';
 
 import PouchDB from 'pouchdb';
@@ -42,10 +46,16 @@ function localDb(label = 'local') {
   return new PouchDB(name, { adapter: 'memory' });
 }
 
+const keepAlive = { 'http:': new HttpAgent({ keepAlive: true }),
+                    'https:': new HttpsAgent({ keepAlive: true }) };
+
 function recordingFetch(spec) {
   return async (url, opts) => {
     if (spec.token && spec.scheme !== 'basic') {
       opts.headers.set('Authorization', 'Bearer ' + spec.token);
+    }
+    if (spec.keepalive) {
+      opts.agent = keepAlive[new URL(url).protocol];
     }
     http.requests += 1;
     const method = (opts.method || 'GET').toUpperCase();
