@@ -3,15 +3,16 @@
 Usage (from the repository root; loopback only; not part of CI):
 
     python -m bench.soak_hostile [--users 4] [--seconds 60] [--batch 50]
-                                 [--hostile 3000] [--upstream embedded|primary] [--json]
+                                 [--hostile 3000] [--json]
+                                 [--upstream embedded|couchdb|pouchdb-server] [--mode jwt|admin]
 
-One couchgate (the tests' harness) on its embedded store, or in front of the upstream the
-integration tests would use (``--upstream primary``). Each honest user has a device and an app
-and goes round the replication protocol's requests as a client does (``_bulk_docs`` of a batch,
-``_changes`` since its last sequence, ``_revs_diff``, ``_bulk_get``, a ``_local`` checkpoint)
-until the time is up. Meanwhile a hostile user (a device of its own) sends requests drawn from
-:mod:`tests.fuzz.strategies` over raw sockets, from a thread, as fast as they are answered,
-up to ``--hostile`` of them.
+One couchgate (the tests' harness) on its embedded store (the default), or in front of Apache
+CouchDB or pouchdb-server (``--upstream``, found as the benchmarks find them). Each honest user
+has a device and an app and goes round the replication protocol's requests as a client does
+(``_bulk_docs`` of a batch, ``_changes`` since its last sequence, ``_revs_diff``,
+``_bulk_get``, a ``_local`` checkpoint) until the time is up. Meanwhile a hostile user (a
+device of its own) sends requests drawn from :mod:`tests.fuzz.strategies` over raw sockets,
+from a thread, as fast as they are answered, up to ``--hostile`` of them.
 
 Reports, for honest users: requests, failures (anything but the expected statuses), 5xx and
 latency p50/p99/max; for the hostile client: requests, statuses, 5xx; and for everyone: leaks
@@ -61,7 +62,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the soak runs")
     parser.add_argument("--batch", type=int, default=50, help="documents per honest batch")
     parser.add_argument("--hostile", type=int, default=3000, help="most hostile requests")
-    parser.add_argument("--upstream", choices=["embedded", "primary"], default="embedded")
+    parser.add_argument(
+        "--upstream", choices=["embedded", "couchdb", "pouchdb-server"], default="embedded"
+    )
+    parser.add_argument("--mode", choices=["jwt", "proxy", "admin"], default="jwt")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
     return parser.parse_args(argv)
 
@@ -193,21 +197,15 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def soak(args: argparse.Namespace) -> dict[str, Any]:
-    import tempfile
-
+    from bench.replication_common import bench_upstream
     from gateway.backend import member_name
     from tests.fuzz.strategies import MARKER, Credentials
     from tests.harness import start_gateway, stop_gateway
     from tests.logcapture import captured_logs
-    from tests.upstreams import primary_upstream
 
     with contextlib.ExitStack() as stack:
-        if args.upstream == "primary":
-            upstream = stack.enter_context(primary_upstream())
-            gateway = await start_gateway(upstream)
-        else:
-            data_dir = stack.enter_context(tempfile.TemporaryDirectory())
-            gateway = await start_gateway(None, data_dir=data_dir)
+        chosen, settings = stack.enter_context(bench_upstream(args))
+        gateway = await start_gateway(chosen, **settings)
         logs = stack.enter_context(captured_logs(gateway.settings))
         try:
             devices = [await gateway.new_device() for _ in range(args.users)]
