@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import encryption_plugin as ep  # noqa: E402
+from gateway.archive.files import file_chunks  # noqa: E402
 from tests.served import enroll, serve_env, serving  # noqa: E402
 from tests.upstreams import free_port  # noqa: E402
 
@@ -91,15 +92,6 @@ async def load(session: aiohttp.ClientSession, url: str, token: str, docs: int) 
             assert r.status == 201, await r.text()
 
 
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
-    source = await asyncio.to_thread(path.open, "rb")
-    try:
-        while chunk := await asyncio.to_thread(source.read, 1 << 20):
-            yield chunk
-    finally:
-        source.close()
-
-
 async def measure(docs: int, tmp: Path) -> dict[str, Any]:
     archive = tmp / f"export-{docs}.ndjson"
     timeout = aiohttp.ClientTimeout(total=None)
@@ -122,7 +114,7 @@ async def measure(docs: int, tmp: Path) -> dict[str, Any]:
             async with PeakRss(proc) as rss_in:
                 start = time.perf_counter()
                 async with session.post(
-                    f"{url}/account/api/import", headers=headers, data=_file_chunks(archive)
+                    f"{url}/account/api/import", headers=headers, data=file_chunks(archive)
                 ) as r:
                     report = await r.json()
                     assert r.status == 200, report

@@ -11,19 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from gateway.archive.exporter import export_lines
+from gateway.archive.files import CHUNK, file_chunks
 from gateway.archive.importer import Importer
 from gateway.auth.records import IdentityStore, User
 from gateway.auth.signing import AuthKeys
 from gateway.backend import Backend
 from gateway.errors import CouchError
 from gateway.helptext import command
-
-CHUNK = 1024 * 1024
 
 
 def add_parsers(users: Any) -> None:
@@ -91,15 +89,6 @@ async def export_user(backend: Backend, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _chunks(path: Path) -> AsyncIterator[bytes]:
-    source = await asyncio.to_thread(path.open, "rb")
-    try:
-        while chunk := await asyncio.to_thread(source.read, CHUNK):
-            yield chunk
-    finally:
-        source.close()
-
-
 async def import_user(backend: Backend, args: argparse.Namespace) -> int:
     user = await _user(backend, args.user)
     if user is None:
@@ -109,7 +98,7 @@ async def import_user(backend: Backend, args: argparse.Namespace) -> int:
         return _fail(f"no such file: {args.file}")
     importer = Importer(backend, IdentityStore(backend.records), user.uid)
     try:
-        report = await importer.load(_chunks(path), backend.settings.max_request_size)
+        report = await importer.load(file_chunks(path), backend.settings.max_request_size)
     except CouchError as exc:
         return _fail(f"the import stopped: {exc.reason}")
     loaded = sum(report.loaded.values())

@@ -8,12 +8,12 @@ import asyncio
 import base64
 import json
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.archive.files import file_chunks
 from tests.conftest import couchdb_settings
 from tests.harness import Device, GatewayHarness, start_gateway, stop_gateway
 from tests.integration.test_cli import _cli, _use_settings_of
@@ -35,17 +35,11 @@ async def _export(gateway: GatewayHarness, device: Device, path: Path) -> None:
                 out.write(chunk)
 
 
-async def _chunks(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as source:
-        while chunk := source.read(65536):
-            yield chunk
-
-
 async def _import(gateway: GatewayHarness, device: Device, path: Path) -> tuple[int, Any]:
     async with gateway.session.post(
         f"{gateway.url}/account/api/import",
         headers={**device.headers, "Content-Type": "application/x-ndjson"},
-        data=_chunks(path),
+        data=file_chunks(path, 65536),
     ) as resp:
         return resp.status, await resp.json(content_type=None)
 
