@@ -52,11 +52,7 @@ def add_parsers(users: Any) -> None:
 
 async def _user(backend: Backend, who: str) -> User | None:
     identities = IdentityStore(backend.records)
-    uid: str | None = who
-    if "@" in who:
-        uid = await identities.user_for_email(
-            AuthKeys.from_settings(backend.settings).email_hmac(who)
-        )
+    uid = await identities.uid_named(who, AuthKeys.from_settings(backend.settings).email_hmac)
     return None if uid is None else await identities.user(uid)
 
 
