@@ -241,7 +241,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     results: dict[str, Any] = {"feeds": args.feeds, "dbs": args.dbs, "shape": args.shape}
-    with apache_couchdb() if args.upstream == "couchdb" else _nothing() as couchdb:
+    with apache_couchdb() if args.upstream == "couchdb" else contextlib.nullcontext() as couchdb:
         if args.upstream == "couchdb":
             if couchdb is None:
                 raise SystemExit("no CouchDB found (COUCHDB_URL or couchdb-test-server)")
@@ -259,14 +259,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         for mode in args.modes.split(","):
             results[mode] = await measure_mode(args, mode, upstream_env)
     return results
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def report(r: dict[str, Any]) -> str:
