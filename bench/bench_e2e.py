@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
-import shutil
 import sys
 from typing import Any
 
@@ -29,33 +28,10 @@ from bench import replication_common as common
 MODES = ("plain", "sealed")
 
 
-async def run_driver(timeout: float, **command: Any) -> dict[str, Any]:  # noqa: ASYNC109
-    """One ``tests/js/e2e.mjs`` command to its end (the driver protocol of ``tests.pouch``).
-
-    Past ``timeout`` seconds the Node process is killed, not abandoned.
-    """
-    from tests.pouch import JS_DIR, PouchSession
-
-    node = shutil.which("node")
-    if node is None:
-        raise RuntimeError("node is not on PATH")
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        str(JS_DIR / "e2e.mjs"),
-        cwd=JS_DIR,
-        limit=64 * 1024 * 1024,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with PouchSession(command["command"], proc) as session:
-        await session.send(command)
-        return await session.result(timeout)
-
-
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from encryption_plugin import Keyring
     from tests.harness import start_gateway, stop_gateway
+    from tests.pouch import E2E, run_pouch
 
     timings: common.Timings = {m: {"push": [], "pull": []} for m in MODES}
     with common.bench_upstream(args) as (chosen, settings):
@@ -70,9 +46,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 order = MODES if round_no % 2 == 0 else MODES[::-1]
                 for mode in order:
                     remote = {"url": device.db_url(apps[mode]), "token": device.token}
-                    out = await run_driver(
-                        600,
-                        command="bench",
+                    out = await run_pouch(
+                        "bench",
+                        timeout=600,
+                        driver=E2E,
                         remote={**remote, "key": keys[mode]},
                         count=args.docs,
                         doc_size=args.doc_size,

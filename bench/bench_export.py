@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import sys
 import tempfile
@@ -32,78 +31,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import encryption_plugin as ep  # noqa: E402
+from gateway.archive.files import file_chunks  # noqa: E402
+from tests.served import enroll, serve_env, serving  # noqa: E402
+from tests.upstreams import free_port  # noqa: E402
 
-SECRET = "bench-secret-key-0123456789abcdef0123456789"
 APP = "notes"
 BATCH = 500
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COUCHGATE_")}
-    env.update(COUCHGATE_SECRET_KEYS=SECRET, COUCHGATE_DATA_DIR=str(data_dir), **extra)
-    return env
 
 
 @asynccontextmanager
 async def served(data_dir: Path) -> AsyncIterator[tuple[str, psutil.Process, str]]:
     """A gateway on its own embedded store, and a device token of one account on it."""
     port = free_port()
-    log = open(data_dir.with_suffix(".log"), "wb")  # noqa: SIM115, ASYNC230 - before serving
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "serve",
-        env=_env(data_dir, COUCHGATE_PORT=str(port), COUCHGATE_LOG_LEVEL="WARNING"),
-        stdout=log,
-        stderr=log,
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(600):
-                try:
-                    async with session.get(url + "/readyz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.05)
-            else:
-                raise RuntimeError("couchgate serve did not become ready")
-            add = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "gateway",
-                "users",
-                "add",
-                f"bench-{secrets.token_hex(3)}@example.org",
-                "--json",
-                env=_env(data_dir),
-                stdout=asyncio.subprocess.PIPE,
-                cwd=ROOT,
-            )
-            out, _ = await add.communicate()
-            code = json.loads(out)["enrollment_code"]
-            async with session.post(
-                url + "/auth/enroll", json={"code": code, "device": "bench"}
-            ) as r:
-                assert r.status == 201, await r.text()
-                token = str((await r.json())["token"])
+    env = serve_env(COUCHGATE_DATA_DIR=str(data_dir), COUCHGATE_LOG_LEVEL="WARNING")
+    async with serving(port, env, data_dir.with_suffix(".log")) as proc:
+        url = f"http://127.0.0.1:{port}"
+        token = await enroll(url, env, f"bench-{secrets.token_hex(3)}@example.org", "bench")
         yield url, psutil.Process(proc.pid), token
-    finally:
-        proc.terminate()
-        await proc.wait()
-        log.close()
 
 
 class PeakRss:
@@ -148,15 +92,6 @@ async def load(session: aiohttp.ClientSession, url: str, token: str, docs: int) 
             assert r.status == 201, await r.text()
 
 
-async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
-    source = await asyncio.to_thread(path.open, "rb")
-    try:
-        while chunk := await asyncio.to_thread(source.read, 1 << 20):
-            yield chunk
-    finally:
-        source.close()
-
-
 async def measure(docs: int, tmp: Path) -> dict[str, Any]:
     archive = tmp / f"export-{docs}.ndjson"
     timeout = aiohttp.ClientTimeout(total=None)
@@ -179,7 +114,7 @@ async def measure(docs: int, tmp: Path) -> dict[str, Any]:
             async with PeakRss(proc) as rss_in:
                 start = time.perf_counter()
                 async with session.post(
-                    f"{url}/account/api/import", headers=headers, data=_file_chunks(archive)
+                    f"{url}/account/api/import", headers=headers, data=file_chunks(archive)
                 ) as r:
                     report = await r.json()
                     assert r.status == 200, report

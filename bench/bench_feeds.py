@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import resource
 import secrets
 import statistics
@@ -40,7 +39,6 @@ import aiohttp
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRET = "bench-secret-key-0123456789abcdef0123456789"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,58 +55,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @asynccontextmanager
-async def served(env: dict[str, str]) -> AsyncIterator[tuple[str, psutil.Process]]:
+async def served(env: dict[str, str]) -> AsyncIterator[tuple[str, psutil.Process, str]]:
+    """A gateway with these settings, and a device token of one account on it."""
+    from tests.served import enroll, serve_env, serving
+    from tests.upstreams import free_port
+
     port = free_port()
-    full = {k: v for k, v in os.environ.items() if not k.startswith("COUCHGATE_")}
-    full.update(env, COUCHGATE_PORT=str(port), COUCHGATE_SECRET_KEYS=SECRET)
+    full = serve_env(**env)
     with tempfile.TemporaryDirectory(prefix="couchgate-bench-feeds-") as tmp:
-        log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115, ASYNC230 - before the loop runs
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway", "serve", env=full, stdout=log, stderr=log, cwd=ROOT
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            async with aiohttp.ClientSession() as session:
-                for _ in range(600):
-                    try:
-                        async with session.get(url + "/readyz") as r:
-                            if r.status == 200:
-                                break
-                    except aiohttp.ClientConnectionError:
-                        pass
-                    await asyncio.sleep(0.05)
-                else:
-                    raise RuntimeError("couchgate serve did not become ready")
-            yield url, psutil.Process(proc.pid)
-        finally:
-            proc.terminate()
-            await proc.wait()
-            log.close()
-
-
-async def enroll(url: str, env: dict[str, str]) -> str:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("COUCHGATE_")}
-    full.update(env, COUCHGATE_SECRET_KEYS=SECRET)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", "users", "add", "bench@example.org", "--json",
-        env=full, stdout=asyncio.subprocess.PIPE, cwd=ROOT,
-    )
-    out, _ = await proc.communicate()
-    code = json.loads(out)["enrollment_code"]
-    async with aiohttp.ClientSession() as session, session.post(
-        url + "/auth/enroll", json={"code": code, "device": "bench"}
-    ) as r:
-        assert r.status == 201, await r.text()
-        return str((await r.json())["token"])
+        async with serving(port, full, Path(tmp) / "serve.log") as proc:
+            url = f"http://127.0.0.1:{port}"
+            token = await enroll(url, full, "bench@example.org", "bench")
+            yield url, psutil.Process(proc.pid), token
 
 
 def upstream_connections(proc: psutil.Process, gateway_port: int) -> int:
@@ -172,9 +131,8 @@ async def measure_mode(args: argparse.Namespace, mode: str, upstream_env: dict[s
     }
     if "COUCHGATE_UPSTREAM_URL" not in env:
         env["COUCHGATE_DATA_DIR"] = tempfile.mkdtemp(prefix="couchgate-bench-feeds-data-")
-    async with served(env) as (url, proc):
+    async with served(env) as (url, proc, token):
         port = int(url.rsplit(":", 1)[1])
-        token = await enroll(url, env)
         headers = {"Authorization": f"Bearer {token}"}
         connector = aiohttp.TCPConnector(limit=0)
         timeout = aiohttp.ClientTimeout(total=None)
@@ -283,7 +241,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     results: dict[str, Any] = {"feeds": args.feeds, "dbs": args.dbs, "shape": args.shape}
-    with apache_couchdb() if args.upstream == "couchdb" else _nothing() as couchdb:
+    with apache_couchdb() if args.upstream == "couchdb" else contextlib.nullcontext() as couchdb:
         if args.upstream == "couchdb":
             if couchdb is None:
                 raise SystemExit("no CouchDB found (COUCHDB_URL or couchdb-test-server)")
@@ -301,14 +259,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         for mode in args.modes.split(","):
             results[mode] = await measure_mode(args, mode, upstream_env)
     return results
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def report(r: dict[str, Any]) -> str:

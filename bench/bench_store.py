@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.store.helpers import DRIVER, running_store  # noqa: E402
+from tests.store.helpers import DRIVER, compact, running_store  # noqa: E402
 from tests.upstreams import Upstream, couchdb_from_env, pouchdb_server  # noqa: E402
 
 SIZE_DOCS, SIZE_EDITS = 1_000, 10
@@ -118,23 +118,7 @@ def store_size(data_dir: Path) -> int:
 def store_sizes(server: Server, data_dir: Path) -> tuple[int, int]:
     edit_history(server, "sizes")
     before = store_size(data_dir)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from gateway.cli import main; sys.exit(main(sys.argv[1:]))",
-            "store",
-            "compact",
-            "--data-dir",
-            str(data_dir),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "COUCHGATE_DATA_DIR": str(data_dir)},
-        check=False,
-    )
+    done = compact(data_dir, 600)
     if done.returncode != 0:
         raise RuntimeError(f"couchgate store compact failed: {done.stderr[-2000:]}")
     return before, store_size(data_dir)

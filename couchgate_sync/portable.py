@@ -13,16 +13,16 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from gateway.archive.files import CHUNK, file_chunks
+
 from .account_api import headers, open_folder, refusal
 from .remote import RemoteError, Unreachable
 
-CHUNK = 1024 * 1024
 END = b'{"type":"end"'
 
 
@@ -77,15 +77,6 @@ async def export(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _chunks(path: Path) -> AsyncIterator[bytes]:
-    source = await asyncio.to_thread(path.open, "rb")
-    try:
-        while chunk := await asyncio.to_thread(source.read, CHUNK):
-            yield chunk
-    finally:
-        source.close()
-
-
 async def import_(args: argparse.Namespace) -> int:
     cfg, creds = await asyncio.to_thread(open_folder, args.dir)
     path: Path = args.file.expanduser()
@@ -96,7 +87,7 @@ async def import_(args: argparse.Namespace) -> int:
             aiohttp.ClientSession() as session,
             session.post(
                 cfg.server + "/account/api/import",
-                data=_chunks(path),
+                data=file_chunks(path),
                 headers={**headers(creds), "Content-Type": "application/x-ndjson"},
                 timeout=aiohttp.ClientTimeout(total=None, sock_read=600),
             ) as resp,

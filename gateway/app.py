@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -102,8 +102,8 @@ async def _chores(app: web.Application, backend: Backend, since: object) -> None
                 else EMBEDDED_POLL_TIMEOUT_MS,
             )
         ),
-        asyncio.create_task(_sweep_forever(app[keys.IDENTITIES])),
-        asyncio.create_task(shares.sweep_forever(app[shares.SHARES], SWEEP_INTERVAL_S)),
+        asyncio.create_task(_sweep_forever(app[keys.IDENTITIES].sweep_expired, "sign-in records")),
+        asyncio.create_task(_sweep_forever(app[shares.SHARES].sweep_expired, "share links")),
     ]
     try:
         await asyncio.gather(*chores)
@@ -113,16 +113,17 @@ async def _chores(app: web.Application, backend: Backend, since: object) -> None
         await asyncio.gather(*chores, return_exceptions=True)
 
 
-async def _sweep_forever(identities: IdentityStore) -> None:
-    """Expired sign-in challenges and codes are deleted now and then, so records stay small."""
+async def _sweep_forever(sweep: Callable[[], Awaitable[int]], what: str) -> None:
+    """Expired records (sign-in challenges and codes; share links, whose dead links answer 404
+    before that anyway) are deleted now and then, so the records stay small."""
     while True:
         try:
-            swept = await identities.sweep_expired()
+            swept = await sweep()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("sweeping expired records failed: %s", type(exc).__name__)
+            log.warning("sweeping expired %s failed: %s", what, type(exc).__name__)
         else:
             if swept:
-                log.info("swept %d expired sign-in records", swept)
+                log.info("swept %d expired %s", swept, what)
         await asyncio.sleep(SWEEP_INTERVAL_S)
 
 

@@ -372,11 +372,9 @@ async def _users_list(backend: Backend, args: argparse.Namespace) -> int:
 
 async def _users_remove(backend: Backend, args: argparse.Namespace) -> int:
     identities = IdentityStore(backend.records)
-    uid: str | None = args.user
-    if "@" in args.user:
-        uid = await identities.user_for_email(
-            AuthKeys.from_settings(backend.settings).email_hmac(args.user)
-        )
+    uid = await identities.uid_named(
+        args.user, AuthKeys.from_settings(backend.settings).email_hmac
+    )
     user = None if uid is None else await identities.remove_user(uid)
     if user is None:
         raise CommandError(f"no such user: {args.user}")
@@ -415,11 +413,9 @@ async def _users_usage(backend: Backend, args: argparse.Namespace) -> int:
     identities = IdentityStore(backend.records)
     users = await identities.users()
     if args.user:
-        uid: str | None = args.user
-        if "@" in args.user:
-            uid = await identities.user_for_email(
-                AuthKeys.from_settings(backend.settings).email_hmac(args.user)
-            )
+        uid = await identities.uid_named(
+            args.user, AuthKeys.from_settings(backend.settings).email_hmac
+        )
         users = [u for u in users if u.uid == uid]
         if not users:
             raise CommandError(f"no such user: {args.user}")

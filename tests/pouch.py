@@ -21,6 +21,15 @@ from typing import Any, Protocol
 
 JS_DIR = Path(__file__).parent / "js"
 CLIENT = JS_DIR / "client.mjs"
+E2E = JS_DIR / "e2e.mjs"
+# The steps of client.mjs's ``sync-live``, in order, as (name, ok) when each went through.
+SYNC_LIVE_STEPS_OK = [
+    ("both caught up", True),
+    ("a writes, b sees", True),
+    ("b writes, a sees", True),
+    ("a updates b's doc, b sees", True),
+    ("b deletes a's doc, a sees", True),
+]
 
 
 class HasToken(Protocol):
@@ -64,16 +73,23 @@ class PouchSession:
         self.lines: list[str] = []
 
     @classmethod
-    async def start(cls, command: str, **params: Any) -> PouchSession:
+    async def open(cls, command: str, driver: Path = CLIENT) -> PouchSession:
+        """``driver`` (a script of tests/js) running, before any line is sent to it; ``command``
+        names it in errors."""
         node = shutil.which("node")
         if node is None:
             raise PouchClientError("node is not on PATH")
         proc = await asyncio.create_subprocess_exec(
-            node, str(CLIENT), cwd=JS_DIR, limit=64 * 1024 * 1024,
+            node, str(driver), cwd=JS_DIR, limit=64 * 1024 * 1024,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        session = cls(command, proc)
+        return cls(command, proc)
+
+    @classmethod
+    async def start(cls, command: str, driver: Path = CLIENT, **params: Any) -> PouchSession:
+        """``command`` sent to a new ``driver`` process."""
+        session = await cls.open(command, driver)
         await session.send({"command": command, **params})
         return session
 
@@ -166,15 +182,17 @@ async def run_pouch(
     *,
     timeout: float = 60.0,  # noqa: ASYNC109 - on expiry the Node process is killed, not abandoned
     check: bool = True,
+    driver: Path = CLIENT,
     **params: Any,
 ) -> dict[str, Any]:
-    """Run one driver command to its end and return its whole output.
+    """Run one command of ``driver`` (``client.mjs``, or ``e2e.mjs`` with the ep1 plugin) to its
+    end and return its whole output.
 
     With ``check`` (the default) a failed command raises :class:`PouchClientError`; without it
     the caller gets ``{"ok": false, "error": ...}`` to inspect. Past ``timeout`` seconds, or
     when the caller is cancelled, the Node process is killed.
     """
-    async with await PouchSession.start(command, **params) as session:
+    async with await PouchSession.start(command, driver, **params) as session:
         return await session.result(timeout, check)
 
 

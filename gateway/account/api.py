@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import accounts, keys
-from gateway.auth.identity import authenticate
+from gateway.auth.identity import authenticate, authenticate_account
 from gateway.auth.records import iso
 from gateway.auth.routes import revoke_device
 from gateway.config import APP_NAME
@@ -21,10 +21,7 @@ routes = web.RouteTableDef()
 
 @routes.get("/account/api")
 async def me(request: web.Request) -> web.Response:
-    device = await authenticate(request)
-    user = await request.app[keys.IDENTITIES].user(device.uid)
-    if user is None:
-        raise NotFound("no such account")
+    device, user = await authenticate_account(request)
     return web.json_response(
         {
             "user": user.uid,
@@ -53,10 +50,7 @@ routes.delete("/account/api/devices/{device}")(revoke_device)
 
 @routes.get("/account/api/apps")
 async def apps(request: web.Request) -> web.Response:
-    caller = await authenticate(request)
-    user = await request.app[keys.IDENTITIES].user(caller.uid)
-    if user is None:
-        raise NotFound("no such account")
+    _, user = await authenticate_account(request)
     usage = await accounts.usage(request.app[keys.BACKEND], user)
     return web.json_response([u.public() for u in usage])
 

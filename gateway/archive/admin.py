@@ -11,19 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from gateway.archive.exporter import export_lines
+from gateway.archive.files import CHUNK, file_chunks
 from gateway.archive.importer import Importer
 from gateway.auth.records import IdentityStore, User
 from gateway.auth.signing import AuthKeys
 from gateway.backend import Backend
 from gateway.errors import CouchError
 from gateway.helptext import command
-
-CHUNK = 1024 * 1024
 
 
 def add_parsers(users: Any) -> None:
@@ -54,11 +52,7 @@ def add_parsers(users: Any) -> None:
 
 async def _user(backend: Backend, who: str) -> User | None:
     identities = IdentityStore(backend.records)
-    uid: str | None = who
-    if "@" in who:
-        uid = await identities.user_for_email(
-            AuthKeys.from_settings(backend.settings).email_hmac(who)
-        )
+    uid = await identities.uid_named(who, AuthKeys.from_settings(backend.settings).email_hmac)
     return None if uid is None else await identities.user(uid)
 
 
@@ -91,15 +85,6 @@ async def export_user(backend: Backend, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _chunks(path: Path) -> AsyncIterator[bytes]:
-    source = await asyncio.to_thread(path.open, "rb")
-    try:
-        while chunk := await asyncio.to_thread(source.read, CHUNK):
-            yield chunk
-    finally:
-        source.close()
-
-
 async def import_user(backend: Backend, args: argparse.Namespace) -> int:
     user = await _user(backend, args.user)
     if user is None:
@@ -109,7 +94,7 @@ async def import_user(backend: Backend, args: argparse.Namespace) -> int:
         return _fail(f"no such file: {args.file}")
     importer = Importer(backend, IdentityStore(backend.records), user.uid)
     try:
-        report = await importer.load(_chunks(path), backend.settings.max_request_size)
+        report = await importer.load(file_chunks(path), backend.settings.max_request_size)
     except CouchError as exc:
         return _fail(f"the import stopped: {exc.reason}")
     loaded = sum(report.loaded.values())

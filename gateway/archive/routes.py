@@ -15,8 +15,8 @@ from gateway import keys
 from gateway.archive.exporter import export_lines
 from gateway.archive.format import MEDIA_TYPE
 from gateway.archive.importer import Importer
-from gateway.auth.identity import authenticate
-from gateway.errors import CouchError, NotFound
+from gateway.auth.identity import authenticate, authenticate_account
+from gateway.errors import CouchError
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +25,7 @@ routes = web.RouteTableDef()
 
 @routes.get("/account/api/export")
 async def export(request: web.Request) -> web.StreamResponse:
-    device = await authenticate(request)
-    user = await request.app[keys.IDENTITIES].user(device.uid)
-    if user is None:
-        raise NotFound("no such account")
+    _, user = await authenticate_account(request)
     lines = export_lines(request.app[keys.BACKEND], user)
     first = await anext(lines)  # an upstream that is down still gets a proper error answer
     response = web.StreamResponse(

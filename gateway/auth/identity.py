@@ -12,9 +12,9 @@ import binascii
 from aiohttp import web
 
 from gateway import keys
-from gateway.auth.records import Device
+from gateway.auth.records import Device, User
 from gateway.auth.tokens import DeviceToken
-from gateway.errors import Unauthorized
+from gateway.errors import NotFound, Unauthorized
 
 INVALID = "invalid or revoked token"
 
@@ -59,3 +59,13 @@ async def authenticate(request: web.Request) -> Device:
             request.app[keys.IDENTITIES].touch_device(device), "last-seen update"
         )
     return device
+
+
+async def authenticate_account(request: web.Request) -> tuple[Device, User]:
+    """The calling device and its account; :class:`NotFound` when the account is gone (removed
+    while the device's token is still good for this request)."""
+    device = await authenticate(request)
+    user = await request.app[keys.IDENTITIES].user(device.uid)
+    if user is None:
+        raise NotFound("no such account")
+    return device, user

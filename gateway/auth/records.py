@@ -181,6 +181,11 @@ class IdentityStore:
         doc = await self._get(f"email:{email_hmac}")
         return None if doc is None else str(doc["uid"])
 
+    async def uid_named(self, who: str, email_hmac: Callable[[str], str]) -> str | None:
+        """The uid of a user an admin names by uid or by email address (looked up by its
+        ``email_hmac``: the records hold no address); None for an unknown address."""
+        return await self.user_for_email(email_hmac(who)) if "@" in who else who
+
     async def user(self, uid: str) -> User | None:
         doc = await self._get(f"user:{uid}")
         return None if doc is None else _user(doc.json)

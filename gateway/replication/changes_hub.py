@@ -408,6 +408,11 @@ class _Feed:
             return "deadline" if deadline is not None and loop.time() >= deadline else "heartbeat"
         return why
 
+    async def _next(self, deadline: float | None) -> str:
+        """What the feed does next: read again at once ("woken") if a write came while it read,
+        else what ``_wait`` says."""
+        return "woken" if self.waiter.woken else await self._wait(deadline)
+
     def _held(self) -> bool:
         """Whether nothing can have changed since our position: the watch vouches for it."""
         return self.hub.watching and self.hub._latest.get(self.db, _UNKNOWN) == self.since
@@ -441,17 +446,13 @@ class _Feed:
                 # Not with a filter: CouchDB counts its ``pending`` from where the read began.
                 if "filter" not in self.read_params:
                     self.since = read.last_seq
-            must_read = self.waiter.woken
-            if must_read:
-                continue
-            why = await self._wait(deadline)
-            if why == "woken":
-                must_read = True
-            elif why == "heartbeat":
+            why = await self._next(deadline)
+            must_read = why == "woken"
+            if why == "heartbeat":
                 await (await self._start()).write(b"\n")
             elif why == "deadline":
                 return await self._answer(await self.read())
-            else:  # stopped: a whole, empty answer, so the client asks again (and is refused)
+            elif why == "stop":  # a whole, empty answer, so the client asks again (and is refused)
                 response = await self._start()
                 await response.write(
                     b'{"results":[],"last_seq":' + json.dumps(self.since).encode() + b"}\n"
@@ -483,17 +484,13 @@ class _Feed:
                     deadline = loop.time() + self.timeout_s
                 if read.rows and read.pending != 0:
                     continue  # more to read at once
-            must_read = self.waiter.woken
-            if must_read:
-                continue
-            why = await self._wait(deadline)
-            if why == "woken":
-                must_read = True
-            elif why == "heartbeat":
+            why = await self._next(deadline)
+            must_read = why == "woken"
+            if why == "heartbeat":
                 await response.write(b"\n")
             elif why == "deadline":
                 return await self._end_continuous()
-            else:
+            elif why == "stop":
                 await response.write_eof()
                 return response
 

@@ -7,10 +7,6 @@ holding the link, ``/shares/static/`` for the page's script and the bundle the d
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
-import aiohttp
 from aiohttp import web
 
 from gateway.limits import RateLimiter
@@ -18,23 +14,7 @@ from gateway.shares.page import STATIC, share_page
 from gateway.shares.routes import FETCH_LIMITER, SHARES, routes
 from gateway.shares.store import ShareStore
 
-__all__ = ["SHARES", "ShareStore", "setup", "sweep_forever"]
-
-log = logging.getLogger(__name__)
-
-
-async def sweep_forever(store: ShareStore, interval_s: float) -> None:
-    """Expired shares are deleted now and then (a dead link answers 404 before that anyway), so
-    sealed copies do not outlive their links in the records."""
-    while True:
-        try:
-            swept = await store.sweep_expired()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("sweeping expired shares failed: %s", type(exc).__name__)
-        else:
-            if swept:
-                log.info("swept %d expired share link(s)", swept)
-        await asyncio.sleep(interval_s)
+__all__ = ["SHARES", "ShareStore", "setup"]
 
 
 def setup(app: web.Application) -> None:

@@ -17,7 +17,7 @@ import aiohttp
 
 from tests.harness import Device, GatewayHarness
 from tests.rawhttp import exchange, status_of
-from tests.served import Server
+from tests.served import Server, start_serve
 from tests.upstreams import free_port
 
 MakeGateway = Callable[..., Awaitable[GatewayHarness]]
@@ -211,27 +211,7 @@ class LowLimitServer(Server):
         def limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
-        with self.log.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "gateway",
-                "serve",
-                env=self.env,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=log,
-                preexec_fn=limit,
-            )
-        async with aiohttp.ClientSession() as session:
-            for _ in range(400):
-                try:
-                    async with session.get(self.url + "/readyz") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError("couchgate serve did not become ready")
+        self.proc = await start_serve(self.port, self.env, self.log, preexec_fn=limit)
 
 
 async def test_many_feeds_meet_a_clean_503_and_the_process_keeps_answering(

@@ -12,7 +12,6 @@ import asyncio
 import base64
 import json
 import os
-import shutil
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,10 +22,9 @@ import pytest
 import encryption_plugin as ep
 from encryption_plugin.codec import b64u_encode
 from tests.harness import Device, GatewayHarness
-from tests.pouch import JS_DIR, PouchSession, unexpected_http_failures
+from tests.pouch import E2E, run_pouch, unexpected_http_failures
 
 APP = "notes"
-DRIVER = JS_DIR / "e2e.mjs"
 MARKER = "zebra-quartz-7f3c"
 NOT_ENCRYPTED = {"error": "forbidden", "reason": "document is not encrypted"}
 PASSPHRASE = "correct horse battery staple"
@@ -52,21 +50,8 @@ async def run_e2e(
     check: bool = True,
     **params: Any,
 ) -> dict[str, Any]:
-    """Run one ``e2e.mjs`` command to its end; its output as ``tests.pouch.run_pouch`` gives."""
-    node = shutil.which("node")
-    assert node is not None, "node is not on PATH"
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        str(DRIVER),
-        cwd=JS_DIR,
-        limit=64 * 1024 * 1024,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with PouchSession(command, proc) as session:
-        await session.send({"command": command, **params})
-        return await session.result(timeout, check)
+    """Run one ``e2e.mjs`` command to its end (``tests.pouch.run_pouch`` with the ep1 plugin)."""
+    return await run_pouch(command, timeout=timeout, check=check, driver=E2E, **params)
 
 
 def sealed_remote(device: Device, key: str | None) -> dict[str, Any]:

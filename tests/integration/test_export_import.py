@@ -4,16 +4,14 @@ every revision (history, conflicts, deletions, attachments) came across as it wa
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.archive.files import file_chunks
 from tests.conftest import couchdb_settings
 from tests.harness import Device, GatewayHarness, start_gateway, stop_gateway
 from tests.integration.test_cli import _cli, _use_settings_of
@@ -35,17 +33,11 @@ async def _export(gateway: GatewayHarness, device: Device, path: Path) -> None:
                 out.write(chunk)
 
 
-async def _chunks(path: Path) -> AsyncIterator[bytes]:
-    with path.open("rb") as source:
-        while chunk := source.read(65536):
-            yield chunk
-
-
 async def _import(gateway: GatewayHarness, device: Device, path: Path) -> tuple[int, Any]:
     async with gateway.session.post(
         f"{gateway.url}/account/api/import",
         headers={**device.headers, "Content-Type": "application/x-ndjson"},
-        data=_chunks(path),
+        data=file_chunks(path, 65536),
     ) as resp:
         return resp.status, await resp.json(content_type=None)
 
@@ -84,8 +76,6 @@ async def test_a_device_carries_on_after_export_and_import(
     settings = couchdb_settings(upstream, mode) if target == "couchdb" else {}
     old = await start_gateway(None, data_dir=str(tmp_path / "old"))
     new = await start_gateway(upstream, **settings)
-    node = shutil.which("node")
-    assert node is not None
     try:
         device = await old.new_device()
         assert (await old.call("PUT", f"/db/{APP}/", device=device))[0] == 201
@@ -102,16 +92,7 @@ async def test_a_device_carries_on_after_export_and_import(
             0
         ] == 201
 
-        proc = await asyncio.create_subprocess_exec(
-            node,
-            str(JS_DIR / "repoint.mjs"),
-            cwd=JS_DIR,
-            limit=64 * 1024 * 1024,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        async with PouchSession("repoint", proc) as session:
+        async with await PouchSession.open("repoint", JS_DIR / "repoint.mjs") as session:
             await session.send(
                 {"old": device_remote(device, APP), "docs": _docs(), "delete": ["n-03"]}
             )

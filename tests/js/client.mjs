@@ -28,6 +28,7 @@ import { createInterface } from 'node:readline';
 import PouchDB from 'pouchdb';
 import memoryAdapter from 'pouchdb-adapter-memory';
 
+import { bulkLoad, errorInfo, generateDocs, runCommand, summary } from './driver.mjs';
 import { hasRev, waitUntil } from './waiting.mjs';
 
 PouchDB.plugin(memoryAdapter);
@@ -86,26 +87,6 @@ function remoteDb(spec) {
   return new PouchDB(spec.url, opts);
 }
 
-function errorInfo(err) {
-  if (!err || typeof err !== 'object') return { message: String(err) };
-  const info = {};
-  for (const key of ['name', 'status', 'error', 'reason', 'message', 'code', 'id']) {
-    if (err[key] !== undefined) info[key] = err[key];
-  }
-  return info;
-}
-
-function summary(result) {
-  return {
-    ok: result.ok,
-    status: result.status,
-    docs_read: result.docs_read,
-    docs_written: result.docs_written,
-    doc_write_failures: result.doc_write_failures,
-    errors: (result.errors || []).map(errorInfo),
-  };
-}
-
 async function timed(label, promise) {
   const start = performance.now();
   const value = await promise;
@@ -121,22 +102,6 @@ async function replicate(label, source, target, opts = {}) {
 
 function sha256(buffer) {
   return createHash('sha256').update(buffer).digest('hex');
-}
-
-function generateDocs(count, { prefix = 'doc-', size = 64 } = {}) {
-  const width = String(count).length;
-  const filler = 'x'.repeat(size);
-  return Array.from({ length: count }, (_, i) => ({
-    _id: prefix + String(i).padStart(width, '0'),
-    n: i,
-    text: filler,
-  }));
-}
-
-async function bulkLoad(db, docs) {
-  const results = await db.bulkDocs(docs);
-  const failed = results.filter((r) => r.error);
-  if (failed.length) throw new Error(`local bulkDocs failed: ${JSON.stringify(failed[0])}`);
 }
 
 async function allDocs(db, { attachments = false } = {}) {
@@ -512,30 +477,7 @@ async function readCommand() {
 }
 
 function finish(output, code) {
-  process.stdout.write(JSON.stringify(output) + '\n', () => process.exit(code));
+  process.stdout.write(JSON.stringify({ ...output, http }) + '\n', () => process.exit(code));
 }
 
-async function main() {
-  let cmd;
-  try {
-    cmd = await readCommand();
-  } catch (err) {
-    finish({ ok: false, error: { message: `bad command: ${err.message}` }, http }, 2);
-    return;
-  }
-  const run = commands[cmd.command];
-  if (!run) {
-    finish({ ok: false, error: { message: `unknown command: ${cmd.command}` }, http }, 2);
-    return;
-  }
-  note(`${cmd.command}: start`);
-  try {
-    const result = await run(cmd);
-    finish({ ok: true, command: cmd.command, result, http }, 0);
-  } catch (err) {
-    note(`${cmd.command}: failed: ${err && err.stack}`);
-    finish({ ok: false, command: cmd.command, error: errorInfo(err), http }, 1);
-  }
-}
-
-main();
+runCommand(commands, { readCommand, finish, note });

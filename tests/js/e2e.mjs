@@ -21,6 +21,7 @@ import { createInterface } from 'node:readline';
 import PouchDB from 'pouchdb';
 import memoryAdapter from 'pouchdb-adapter-memory';
 
+import { bulkLoad, errorInfo, generateDocs, runCommand, summary } from './driver.mjs';
 import { hasRev, waitUntil } from './waiting.mjs';
 
 import encryption, { localOptions } from '../../encryption_plugin/js/src/index.js';
@@ -71,35 +72,12 @@ async function remoteDb(spec, side = 'remote') {
   return db;
 }
 
-function errorInfo(err) {
-  if (!err || typeof err !== 'object') return { message: String(err) };
-  const info = {};
-  for (const key of ['name', 'status', 'error', 'reason', 'message', 'id']) {
-    if (err[key] !== undefined) info[key] = err[key];
-  }
-  return info;
-}
-
 async function replicate(label, source, target, opts = {}) {
   const start = performance.now();
   const result = await PouchDB.replicate(source, target, opts);
   const ms = performance.now() - start;
   note(`${label}: ${ms.toFixed(0)} ms`);
-  return {
-    ok: result.ok,
-    status: result.status,
-    docs_read: result.docs_read,
-    docs_written: result.docs_written,
-    doc_write_failures: result.doc_write_failures,
-    errors: (result.errors || []).map(errorInfo),
-    elapsed_ms: ms,
-  };
-}
-
-async function load(db, docs) {
-  const results = await db.bulkDocs(docs);
-  const failed = results.filter((r) => r.error);
-  if (failed.length) throw new Error(`local bulkDocs failed: ${JSON.stringify(failed[0])}`);
+  return { ...summary(result), elapsed_ms: ms };
 }
 
 /** Every live document of a local db, sorted by id, attachments inline (base64). */
@@ -111,21 +89,11 @@ async function docsOf(db) {
     .sort((x, y) => (x._id < y._id ? -1 : x._id > y._id ? 1 : 0));
 }
 
-
-
-function generateDocs(count, size) {
-  const width = String(count).length;
-  const filler = 'x'.repeat(size);
-  return Array.from({ length: count }, (_, i) => ({
-    _id: 'doc-' + String(i).padStart(width, '0'), n: i, text: filler,
-  }));
-}
-
 const commands = {
   // Load the docs into a fresh local db and push them once.
   async push(cmd) {
     const local = localDb('push');
-    await load(local, cmd.docs);
+    await bulkLoad(local, cmd.docs);
     const replication = await replicate('push', local, await remoteDb(cmd.remote));
     return { replication };
   },
@@ -175,7 +143,7 @@ const commands = {
   // Throughput: push N generated docs from a fresh local db, then pull them into another.
   async bench(cmd) {
     const a = localDb('bench-a');
-    await load(a, generateDocs(cmd.count, cmd.doc_size || 256));
+    await bulkLoad(a, generateDocs(cmd.count, { size: cmd.doc_size || 256 }));
     const opts = cmd.batch_size ? { batch_size: cmd.batch_size } : {};
     const push = await replicate('bench push', a, await remoteDb(cmd.remote), opts);
     const pull = await replicate('bench pull', await remoteDb(cmd.remote), localDb('bench-b'),
@@ -196,26 +164,4 @@ function finish(output, code) {
                        () => process.exit(code));
 }
 
-async function main() {
-  let cmd;
-  try {
-    cmd = await readCommand();
-  } catch (err) {
-    finish({ ok: false, error: { message: `bad command: ${err.message}` } }, 2);
-    return;
-  }
-  const run = commands[cmd.command];
-  if (!run) {
-    finish({ ok: false, error: { message: `unknown command: ${cmd.command}` } }, 2);
-    return;
-  }
-  note(`${cmd.command}: start`);
-  try {
-    finish({ ok: true, command: cmd.command, result: await run(cmd) }, 0);
-  } catch (err) {
-    note(`${cmd.command}: failed: ${err && err.stack}`);
-    finish({ ok: false, command: cmd.command, error: errorInfo(err) }, 1);
-  }
-}
-
-main();
+runCommand(commands, { readCommand, finish, note });

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -65,3 +66,31 @@ def running_store(data_dir: Path) -> Iterator[StoreProcess]:
         except subprocess.TimeoutExpired:
             store.proc.kill()
             store.proc.wait()
+
+
+def compact(
+    data_dir: Path, timeout: float, env_data_dir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``couchgate store compact --data-dir data_dir`` in its own process, as an admin runs it
+    (with ``COUCHGATE_DATA_DIR`` set to ``env_data_dir``, the flag's own directory by default)."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from gateway.cli import main; sys.exit(main(sys.argv[1:]))",
+            "store",
+            "compact",
+            "--data-dir",
+            str(data_dir),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "COUCHGATE_DATA_DIR": str(env_data_dir or data_dir),
+        },
+        check=False,
+    )

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from gateway.store.state import STATE
 from tests.store.conftest import Couch, fresh_db_name
-from tests.store.helpers import ROOT
-
-CLI = [
-    sys.executable,
-    "-c",
-    "import sys; from gateway.cli import main; sys.exit(main(sys.argv[1:]))",
-]
+from tests.store.helpers import compact
 
 
 def file_size(server: TestServer) -> int:
@@ -225,26 +217,10 @@ def test_cli_compacts_a_store_directory(tmp_path: Path) -> None:
         for n in range(100):
             body = {"n": n, "pad": "y" * 2000, **({"_rev": rev} if rev else {})}
             rev = call("PUT", "/cli/d", __import__("json").dumps(body).encode())["rev"]
-        done = subprocess.run(
-            [*CLI, "store", "compact", "--data-dir", str(data)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "COUCHGATE_DATA_DIR": str(tmp_path)},
-            check=False,
-        )
+        done = compact(data, 120, env_data_dir=tmp_path)
         assert done.returncode == 0, done.stderr
         assert "99 old revision bodies" in done.stdout
         assert call("GET", "/cli/d")["_rev"] == rev
         assert call("GET", "/cli")["sizes"]["active"] < 3000
-    missing = subprocess.run(
-        [*CLI, "store", "compact", "--data-dir", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "COUCHGATE_DATA_DIR": str(tmp_path)},
-        check=False,
-    )
+    missing = compact(tmp_path, 60)
     assert missing.returncode == 2 and "no embedded store" in missing.stderr
