@@ -5,28 +5,35 @@ Usage (from the repository root, after ``npm ci`` in tests/js):
     python -m bench.bench_replication [--docs 2000] [--rounds 3] [--doc-size 256]
                                       [--batch-size 100] [--json]
                                       [--upstream couchdb|pouchdb-server|embedded]
-                                      [--mode jwt|proxy|admin] [--keepalive] [--busy]
+                                      [--mode jwt|proxy|admin] [--keepalive] [--busy] [--floor]
 
 Starts the upstream the flags name (``--upstream couchdb``, the default: ``COUCHDB_URL`` or a
 CouchDB release through couchdb-test-server, falling back to pouchdb-server where there is none;
-``--mode`` sets couchgate's upstream auth mode) and a couchgate in front of it (the tests'
-harness), then, in one run and alternating the order round by round, has the real PouchDB
-client (tests/js/client.mjs under Node) push N documents from an in-memory db into an empty
-remote db and pull them back into an empty local one: once straight at the upstream as its
-admin, once through ``/db/<app>`` with a device token. Prints docs/s for each (median over the
-rounds) and the ratio gateway/direct. Timings come from inside Node and cover the replication
-only, not Node's start-up.
+``--upstream embedded``: the embedded store, reached directly at its loopback address; ``--mode``
+sets couchgate's upstream auth mode) and a couchgate in front of it (the tests' harness), then,
+in one run and rotating the order round by round, has the real PouchDB client
+(tests/js/client.mjs under Node) push N documents from an in-memory db into an empty remote db and
+pull them back into an empty local one: straight at the upstream as its admin, through
+``/db/<app>`` with a device token, and with ``--floor`` through a bare aiohttp pass-through (the
+floor of any aiohttp proxy). Prints docs/s for each (median over the rounds), the ratio
+gateway/direct with each round's own ratio as the spread, the CPU this process (the gateway)
+spent per request it passed on, and the time in couchgate per request class. Timings come from
+inside Node and cover the replication only, not Node's start-up. ``--keepalive`` has PouchDB
+reuse connections as a browser does; by default it opens one per request, as PouchDB under Node
+does.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import secrets
 import sys
 from typing import Any
 
 from bench import replication_common as common
+from bench.pass_through import pass_through
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -34,28 +41,34 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from tests.harness import start_gateway, stop_gateway
     from tests.pouch import device_remote, direct_remote, run_pouch
 
-    timings: common.Timings = {
-        "direct": {"push": [], "pull": []},
-        "gateway": {"push": [], "pull": []},
-    }
+    variants = ["direct", "gateway", *(["floor"] if args.floor else [])]
+    timings: common.Timings = {name: {"push": [], "pull": []} for name in variants}
     cpu = common.CpuTally()
     with common.bench_upstream(args) as (chosen, settings):
         gateway = await start_gateway(chosen, **settings)
         upstream = gateway.upstream
+        stack = contextlib.AsyncExitStack()
         try:
             device = await gateway.new_device()
+            if args.floor:
+                floor = await stack.enter_async_context(
+                    pass_through(upstream.url, upstream.admin_headers())
+                )
             for round_no in range(args.rounds):
                 tag = f"{round_no}{secrets.token_hex(3)}"
-                direct_db = f"bench-direct-{tag}"
+                direct_db, floor_db = f"bench-direct-{tag}", f"bench-floor-{tag}"
                 targets = {
                     "direct": direct_remote(
                         f"{upstream.url}/{direct_db}", upstream.user, upstream.password
                     ),
                     "gateway": device_remote(device, f"bench-{tag}"),
                 }
+                if args.floor:
+                    targets["floor"] = direct_remote(f"{floor}/{floor_db}", None, None)
                 for remote in targets.values():
                     remote["keepalive"] = args.keepalive
-                order = ["direct", "gateway"] if round_no % 2 == 0 else ["gateway", "direct"]
+                # Each round starts with the next variant, so none always goes first.
+                order = variants[round_no % len(variants) :] + variants[: round_no % len(variants)]
                 for name in order:
                     with cpu.counting(name) as counted:
                         out = await run_pouch(
@@ -68,17 +81,23 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                         )
                         counted(out["http"]["requests"])
                     common.record(timings, name, out, args.docs)
-                for db in (direct_db, gateway.upstream_db(device, f"bench-{tag}")):
+                for db in (direct_db, floor_db, gateway.upstream_db(device, f"bench-{tag}")):
                     await asyncio.to_thread(upstream.request, "DELETE", f"/{db}")
             overhead = common.gateway_overhead(gateway.app[METRICS].registry)
         finally:
+            await stack.aclose()
             await stop_gateway(gateway)
         kind = upstream.kind
 
+    floor_ratio = (
+        common.summary(args, kind, timings, "floor", "direct")["ratio"] if args.floor else None
+    )
     return {
         **common.summary(args, kind, timings, "gateway", "direct"),
+        "floor_ratio": floor_ratio,
         "overhead": overhead,
         "cpu_us_per_request": cpu.per_request("gateway", "direct"),
+        "floor_cpu_us_per_request": cpu.per_request("floor", "direct") if args.floor else None,
     }
 
 
@@ -90,18 +109,32 @@ def report(result: dict[str, Any]) -> str:
         + ("connections kept alive" if result.get("keepalive") else "a connection per request")
     )
     rows = [("direct to upstream", "direct"), ("through couchgate", "gateway")]
+    floor = result.get("floor_ratio")
+    if floor:
+        rows.append(("through a bare aiohttp hop", "floor"))
     table = common.rate_table(title, rows, "ratio gateway/direct", result)
+    floor_line = [f"{'ratio bare hop/direct':25}{floor['push']:>12.2f}{floor['pull']:>14.2f}"]
     return "\n".join(
         [
             table,
-            *common.cpu_lines(result.get("cpu_us_per_request")),
+            *(floor_line if floor else []),
+            *common.cpu_lines(
+                result.get("cpu_us_per_request"), result.get("floor_cpu_us_per_request")
+            ),
             *common.overhead_lines(result.get("overhead", {})),
         ]
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    return common.run(measure, report, common.parse_args(__doc__, argv))
+    parser = common.replication_flags(__doc__)
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="a third variant: through a bare aiohttp pass-through (bench/pass_through.py), "
+        "the floor of any aiohttp proxy",
+    )
+    return common.run(measure, report, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

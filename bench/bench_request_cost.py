@@ -12,8 +12,8 @@ For each request class a replication makes (a checkpoint read, ``_revs_diff`` an
 a process of its own sends ``--requests`` of them one after the other, as a replicator does, to:
 
 - the upstream directly (as its admin),
-- a bare pass-through written with aiohttp in a dozen lines (no checks, no auth, no metrics):
-  the floor of any proxy built on aiohttp, and
+- a bare pass-through written with aiohttp (bench/pass_through.py: no checks, no auth, no
+  metrics): the floor of any proxy built on aiohttp, and
 - couchgate (``/db/<app>`` with a device token).
 
 It prints the time per request each way, and the CPU this process (the two proxies, and the
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import json
 import secrets
@@ -36,10 +37,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-from aiohttp import web
-
 from bench import replication_common as common
+from bench.pass_through import pass_through
 
 CLASSES = ("checkpoint", "revs_diff", "bulk_get", "changes", "bulk_docs")
 SEEDED = 100
@@ -114,32 +113,6 @@ async def _timed_client(url: str, auth: str, kind: str, args: argparse.Namespace
     return float(out)
 
 
-def pass_through(
-    upstream_url: str, auth: dict[str, str], session: aiohttp.ClientSession
-) -> web.Application:
-    """The floor: every request forwarded as it is, the answer streamed back."""
-
-    async def forward(request: web.Request) -> web.StreamResponse:
-        body = await request.read() if request.body_exists else None
-        headers = {
-            k: v for k, v in request.headers.items() if k.lower() not in ("host", "authorization")
-        }
-        async with session.request(
-            request.method, upstream_url + request.raw_path, headers={**headers, **auth}, data=body
-        ) as up:
-            response = web.StreamResponse(status=up.status)
-            response.content_type = up.content_type
-            await response.prepare(request)
-            async for chunk in up.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
-            return response
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", forward)
-    return app
-
-
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from tests.harness import start_gateway, stop_gateway
 
@@ -147,8 +120,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     with common.bench_upstream(args) as (chosen, settings):
         gateway = await start_gateway(chosen, **settings)
         upstream = gateway.upstream
-        session = aiohttp.ClientSession()
-        runner = None
+        stack = contextlib.AsyncExitStack()
         try:
             device = await gateway.new_device()
             app = f"cost-{secrets.token_hex(3)}"
@@ -160,14 +132,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "PUT", f"/db/{app}/_local/checkpoint", device=device, json={"last_seq": "1"}
             )
             admin = upstream.admin_headers()
-            runner = web.AppRunner(pass_through(f"{upstream.url}/{db}", admin, session))
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            floor = await stack.enter_async_context(pass_through(f"{upstream.url}/{db}", admin))
             targets = {
                 "direct": (f"{upstream.url}/{db}", admin["Authorization"]),
-                "pass-through": (f"http://127.0.0.1:{port}", ""),
+                "pass-through": (floor, ""),
                 "couchgate": (device.db_url(app), f"Bearer {device.token}"),
             }
             for kind in args.classes.split(","):
@@ -180,9 +148,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                         "cpu_us_per_request": (time.process_time() - cpu) / args.requests * 1e6,
                     }
         finally:
-            if runner is not None:
-                await runner.cleanup()
-            await session.close()
+            await stack.aclose()
             await stop_gateway(gateway)
     return {
         "upstream": upstream.kind,

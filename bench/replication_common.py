@@ -55,6 +55,10 @@ def flags(description: str | None) -> argparse.ArgumentParser:
 
 
 def parse_args(description: str | None, argv: list[str] | None) -> argparse.Namespace:
+    return replication_flags(description).parse_args(argv)
+
+
+def replication_flags(description: str | None) -> argparse.ArgumentParser:
     """The replication benchmarks' flags: the common ones and the replication's shape."""
     parser = flags(description)
     parser.add_argument("--docs", type=int, default=2000, help="documents per replication")
@@ -68,7 +72,7 @@ def parse_args(description: str | None, argv: list[str] | None) -> argparse.Name
         "Node, PouchDB by default opens a connection per request: node-fetch 2 sends "
         "'Connection: close')",
     )
-    return parser.parse_args(argv)
+    return parser
 
 
 @contextlib.contextmanager
@@ -139,10 +143,13 @@ class CpuTally:
         return spent / requests * 1e6
 
 
-def cpu_lines(us_per_request: float | None) -> list[str]:
+def cpu_lines(us_per_request: float | None, floor_us: float | None = None) -> list[str]:
     if us_per_request is None:
         return []
-    return [f"couchgate's CPU per request it passes on: {us_per_request:.0f} µs"]
+    lines = [f"couchgate's CPU per request it passes on: {us_per_request:.0f} µs"]
+    if floor_us is not None:
+        lines.append(f"the bare aiohttp pass-through's: {floor_us:.0f} µs")
+    return lines
 
 
 def gateway_overhead(registry: Any) -> dict[str, dict[str, float]]:
