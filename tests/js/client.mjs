@@ -19,11 +19,11 @@
 // from a gateway failure that PouchDB silently retried.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 
 import PouchDB from 'pouchdb';
 import memoryAdapter from 'pouchdb-adapter-memory';
 
+import { emit, nextLine } from './stdio.mjs';
 import { hasRev, waitUntil } from './waiting.mjs';
 
 PouchDB.plugin(memoryAdapter);
@@ -480,19 +480,6 @@ function pick(obj, keys) {
 }
 
 // ------------------------------------------------------------------------------------- main
-
-let stdinLines = null;
-
-async function nextLine() {
-  // The command is stdin's first line; interactive commands wait for later ones ("go on").
-  stdinLines ??= createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-  const { value, done } = await stdinLines.next();
-  return done ? null : value;
-}
-
-function emit(event, data = {}) {
-  process.stdout.write(JSON.stringify({ event, ...data }) + '\n');
-}
 
 async function readCommand() {
   if (process.argv[2]) return JSON.parse(process.argv[2]);
