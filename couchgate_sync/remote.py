@@ -136,6 +136,18 @@ class Remote:
         app = self.db_url.rsplit("/", 1)[1]
         return next((row for row in rows if isinstance(row, dict) and row.get("app") == app), None)
 
+    async def revision(self, doc_id: str, rev: str) -> dict[str, Any] | None:
+        """Revision ``rev`` of ``doc_id`` with its attachments inline, also when it is no longer
+        a leaf; None when the server does not keep its body (CouchDB's ``missing``: compacted
+        away, or known only by id)."""
+        status, body = await self.request(
+            "GET",
+            "/" + quote(doc_id, safe=""),
+            params={"rev": rev, "attachments": "true"},
+            allow=(404,),
+        )
+        return body if status == 200 and isinstance(body, dict) else None
+
     async def revs_diff(self, wanted: dict[str, list[str]]) -> dict[str, Any]:
         _, body = await self.request("POST", "/_revs_diff", body=wanted)
         return body if isinstance(body, dict) else {}

@@ -11,8 +11,10 @@ devices that settle the same conflict at once write the same contents, and the s
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
+from encryption_plugin import CryptoError
 from gateway.store import revtree
 
 from . import notes
@@ -97,8 +99,25 @@ class Resolver:
         ours = set(revtree.ancestry(tree.tree, tree.winner))
         for rev in revtree.ancestry(tree.tree, loser_rev):
             if rev in ours:
+                if await self.device.local.revision(tree.id, rev) is None:
+                    return await self._ancestor_from_server(tree.id, rev)
                 return await self.device.note_at(tree.id, rev)
         return None
+
+    async def _ancestor_from_server(self, doc_id: str, rev: str) -> notes.Note | None:
+        """The ancestor's body from the server, for a device that knows it only by id (it came
+        in as the ancestry of a leaf: this device never held that version, or compacted it).
+        None offline or when the server no longer keeps it either (CouchDB drops non-leaf
+        bodies at compaction): then the loser gets its conflict copy."""
+        remote = self.device.remote
+        stored = await remote.revision(doc_id, rev) if remote is not None else None
+        if stored is None:
+            return None
+        try:
+            note = await asyncio.to_thread(notes.open_note, stored, self.device.keyring)
+        except CryptoError:
+            return None
+        return note if note is not None and not note.chunks else None  # chunked: not a text
 
     async def _conflict_copy(
         self, path: str, loser: notes.Note

@@ -9,6 +9,7 @@ Run on every upstream the sync tests use: the server's revision trees are part o
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from pathlib import Path
@@ -112,3 +113,80 @@ async def test_pouchdb_and_a_folder_device_agree_on_the_winner_and_keep_every_wo
                 assert doc["_rev"] == winners[path]
         copy_doc, _ = await pouch.get(notes.doc_id_for(copy, pouch.keyring))
         assert copy_doc["text"].encode() == files[copy] and copy_doc["path"] == copy
+
+
+async def _branch_the_folder_device_never_held(
+    gateway: GatewayHarness, tmp_path: Path, pouch_edit: str
+) -> tuple[FolderDevice, FolderDevice, PouchDevice, str, str]:
+    """``plan.md`` made on ``a`` and read by PouchDB; ``a`` edits line 1, then ``c`` joins (it
+    gets that edit, and the first version by id only); PouchDB's edit of the first version
+    (``pouch_edit``) reaches the server. Returns ``a``, ``c``, the PouchDB device, the id and
+    the first version's revision."""
+    a = await _folder_device(gateway, tmp_path, "laptop")
+    a.write("plan.md", PLAN)
+    await a.sync()
+    pouch = await PouchDevice.pair(gateway, a)
+    await pouch.sync()
+    doc_id = notes.doc_id_for("plan.md", pouch.keyring)
+    first, _ = await pouch.get(doc_id)
+    a.write("plan.md", PLAN.replace("one", "ONE from the laptop"))
+    await a.sync()
+    c = FolderDevice(tmp_path / "home-c", tmp_path / "c", "tablet", gateway.url)
+    await c.join("--pair", await a.pairing_link())
+    await c.sync()
+    assert c.files() == a.files()
+    await pouch.put(_edited(first, pouch_edit))
+    await pouch.sync()
+    return a, c, pouch, doc_id, first["_rev"]
+
+
+async def test_the_common_ancestor_comes_from_the_server_when_this_device_never_held_it(
+    sealed_gateway: GatewayHarness, tmp_path: Path
+) -> None:
+    """Before, the ancestor was looked up in the local store only, and ``c`` made a conflict
+    copy of edits that do not overlap."""
+    a, c, pouch, doc_id, _ = await _branch_the_folder_device_never_held(
+        sealed_gateway, tmp_path, PLAN.replace("five", "FIVE from pouchdb")
+    )
+    async with pouch:
+        await c.sync()  # c settles it: the first version's body is on the server only
+        merged = b"ONE from the laptop\ntwo\nthree\nfour\nFIVE from pouchdb\n"
+        assert c.files() == {"plan.md": merged}
+        await a.sync()
+        await pouch.sync()
+        assert a.files() == c.files()
+        doc, leaves = await pouch.get(doc_id)
+        assert "_conflicts" not in doc and len(leaves) == 1
+        assert doc["text"].encode() == merged
+
+
+async def test_an_ancestor_compacted_away_on_the_server_gives_the_conflict_copy(
+    sealed_gateway: GatewayHarness, tmp_path: Path
+) -> None:
+    a, c, pouch, doc_id, first = await _branch_the_folder_device_never_held(
+        sealed_gateway, tmp_path, PLAN.replace("five", "FIVE from pouchdb")
+    )
+    async with pouch:
+        db = db_name(joined_user(a), "notes")
+        status, _ = await sealed_gateway.peek("POST", f"/{db}/_compact", {})
+        assert status == 202
+        await _compacted(sealed_gateway, db)
+        status, _ = await sealed_gateway.peek("GET", f"/{db}/{quote(doc_id, safe='')}?rev={first}")
+        assert status == 404  # the common ancestor's body is gone from the server too
+        await c.sync()
+        files = c.files()
+        assert len(files) == 2 and sorted(files.values()) == sorted([
+            PLAN.replace("one", "ONE from the laptop").encode(),
+            PLAN.replace("five", "FIVE from pouchdb").encode(),
+        ])
+        await a.sync()
+        assert a.files() == files
+
+
+async def _compacted(gateway: GatewayHarness, db: str) -> None:
+    for _ in range(600):
+        _, info = await gateway.peek("GET", f"/{db}")
+        if not info.get("compact_running"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the compaction did not finish")
