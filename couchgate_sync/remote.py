@@ -8,7 +8,7 @@ logs; callers log what happened, never names or contents.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import quote
 
@@ -179,7 +179,7 @@ class Remote:
 
     async def bulk_get(
         self, requests: list[dict[str, str]]
-    ) -> AsyncIterator[tuple[dict[str, Any], int]]:
+    ) -> AsyncGenerator[tuple[dict[str, Any], int], None]:
         """``_bulk_get?revs=true&attachments=true&latest=true``, parsed as it arrives: each
         document found, with how many bytes of the answer it took. The answer to a hundred ids
         can be hundreds of MB (attachments inline); read this way only one document of it is in

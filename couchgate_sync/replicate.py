@@ -11,6 +11,7 @@ re-sending known revisions is harmless, skipping unknown ones is not.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
@@ -180,13 +181,15 @@ async def _pull_group(
     written = 0
     pending: list[dict[str, Any]] = []
     size = 0
-    async for doc, doc_bytes in remote.bulk_get(requests):
-        pending.append(doc)
-        del doc  # pending holds it alone, so a batch written is a batch freed
-        size += doc_bytes
-        if size >= PULL_BATCH_BYTES:
-            written += await _store(local, pending, progress)
-            pending, size = [], 0
+    # Closed on the way out, also when a write fails halfway through the answer.
+    async with contextlib.aclosing(remote.bulk_get(requests)) as answer:
+        async for doc, doc_bytes in answer:
+            pending.append(doc)
+            del doc  # pending holds it alone, so a batch written is a batch freed
+            size += doc_bytes
+            if size >= PULL_BATCH_BYTES:
+                written += await _store(local, pending, progress)
+                pending, size = [], 0
     if pending:
         written += await _store(local, pending, progress)
     return written

@@ -4,9 +4,11 @@ For each losing leaf (CouchDB's winner rule decides which leaf wins, the same on
 the same bytes as the winner: the loser is simply closed; two texts with a common ancestor whose
 edits do not overlap: the three-way merge becomes a new revision of the winner; otherwise the
 loser's content is kept as a conflict copy beside the file. The loser's leaf is then closed with a
-tombstone. Every step depends only on the revisions, never on which device resolves, so two
-devices that settle the same conflict at once write the same contents, and the second round
-(identical bytes) settles itself.
+tombstone. Every step depends only on the revisions (the common ancestor's body comes from the
+local store, else from the server), never on which device resolves, so two devices that settle
+the same conflict at once write the same contents, and the second round (identical bytes)
+settles itself. A device offline, or a server that compacted the ancestor away, cannot merge:
+it makes the conflict copy, which loses nothing either.
 """
 
 from __future__ import annotations
