@@ -21,6 +21,7 @@ from gateway.store import revtree
 
 from . import notes
 from .merge import conflict_name, three_way
+from .remote import RemoteError, Revoked, Unreachable
 
 if TYPE_CHECKING:
     from .localdb import DocTree
@@ -112,7 +113,12 @@ class Resolver:
         None offline or when the server no longer keeps it either (CouchDB drops non-leaf
         bodies at compaction): then the loser gets its conflict copy."""
         remote = self.device.remote
-        stored = await remote.revision(doc_id, rev) if remote is not None else None
+        try:
+            stored = await remote.revision(doc_id, rev) if remote is not None else None
+        except (Revoked, Unreachable):
+            raise  # the cycle stops; the conflict is settled when the server is back
+        except RemoteError:
+            return None  # refused (not a revision this server knows how to read): the copy
         if stored is None:
             return None
         try:
