@@ -20,7 +20,7 @@ import aiohttp
 
 from encryption_plugin import CryptoError, Keyring
 
-from . import config, credentials, history, portable, sharing
+from . import config, credentials, history, malloc, portable, sharing
 from .join import Auth, pairing_link, parse_pairing
 from .live import Runner, describe
 from .remote import Remote, RemoteError, Revoked
@@ -81,6 +81,7 @@ def _days(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    malloc.return_large_buffers()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(message)s",

@@ -145,9 +145,28 @@ async def status(device: FolderDevice, remote: Remote, cfg: FolderConfig) -> str
             lines.append(
                 f"storage:    {usage.get('doc_count')} documents, {usage.get('size')} bytes used"
             )
+            quota = usage.get("quota")
+            lines.append(f"quota:      {_quota(quota) if isinstance(quota, dict) else 'none'}")
     except Exception as exc:  # status still shows what it knows when offline or signed out
         lines.append(f"server:     {exc}")
     return "\n".join(lines)
+
+
+def _quota(quota: dict[str, object]) -> str:
+    """The account's quota for this app as the server counts it (``sizes.external`` plus the
+    checkpoints: not quite the ``storage`` figure, which is the database file's size)."""
+
+    def part(used: object, limit: object, unit: str) -> str:
+        shown = used if isinstance(used, int) else "?"
+        if isinstance(limit, int):
+            return f"{shown} of {limit} {unit}"
+        return f"{shown} {unit}, no limit"
+
+    return (
+        part(quota.get("docs_used"), quota.get("docs"), "documents")
+        + "; "
+        + part(quota.get("bytes_used"), quota.get("bytes"), "bytes")
+    )
 
 
 async def _pending_local(device: FolderDevice) -> int:

@@ -132,24 +132,18 @@ class LocalDb:
 
     async def write_children(self, writes: list[tuple[dict[str, Any], str | None]]) -> list[str]:
         """Several :meth:`write_child` in one transaction: all of them or none."""
-        bodies: list[dict[str, Any]] = []
-        revs: list[str] = []
-        for doc, parent in writes:
-            rev = new_rev(parent)
-            ancestry: list[str] = [rev]
-            if parent is not None:
-                known = await self.tree(str(doc["_id"]))
-                ancestry += revtree.ancestry(known.tree, parent) if known else [parent]
-            body = {k: v for k, v in doc.items() if k not in ("_rev", "_revisions")}
-            body["_revisions"] = {
-                "start": revtree.rev_pos(rev),
-                "ids": [revtree.parse_rev(r)[1] for r in ancestry],
-            }
-            bodies.append(body)
-            revs.append(rev)
-        if await self.bulk_docs_replicated(bodies):
-            raise RuntimeError("the local store refused a revision")
-        return revs
+        children = [
+            engine.Child(
+                parse_edit(
+                    {k: v for k, v in doc.items() if k not in ("_rev", "_revisions")},
+                    new_edits=True,
+                ),
+                parent,
+                new_rev(parent),
+            )
+            for doc, parent in writes
+        ]
+        return await self.storage.write(engine.add_children, DB, children)
 
     async def changed_since(self, since: int, limit: int = 500) -> tuple[list[str], int]:
         page = await self.changes(since, limit)
@@ -157,19 +151,10 @@ class LocalDb:
 
     async def conflicted(self) -> int:
         """How many documents still have more than one live leaf."""
-        return await self.storage.read(_conflicted)
+        return await self.storage.read(reads.conflicted_count, DB)
 
     async def update_seq(self) -> int:
         return await self.storage.read(changes.current_seq, DB)
-
-
-def _conflicted(conn: sqlite3.Connection) -> int:
-    db = engine.get_db(conn, DB)
-    count = 0
-    for (tree_json,) in conn.execute("SELECT tree FROM docs WHERE db = ?", (db.id,)):
-        tree = revtree.loads(tree_json)
-        count += 1 if revtree.conflicts(tree) else 0
-    return count
 
 
 def _tree(conn: sqlite3.Connection, doc_id: str) -> DocTree | None:

@@ -8,10 +8,12 @@ logs; callers log what happened, never names or contents.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import ijson  # type: ignore[import-untyped]
 
 
 class RemoteError(Exception):
@@ -49,6 +51,39 @@ def _seconds(value: str | None) -> float:
         return max(1.0, float(value)) if value else 1.0
     except ValueError:
         return 1.0
+
+
+def _refusal(status: int, parsed: Any, retry_after: float) -> RemoteError:
+    """The error for a refused request, in words."""
+    if status == 401:
+        return Revoked()
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    reason = parsed.get("reason") if isinstance(parsed, dict) else None
+    if status == 413 or (status == 403 and "quota" in str(reason)):
+        return QuotaReached()
+    if status == 429:
+        return SlowDown(retry_after)
+    if status >= 500:
+        return Unreachable(f"HTTP {status}")
+    return RemoteError(f"the server refused a request: {error or status}: {reason or ''}")
+
+
+class _Counted:
+    """A response body read through ijson, counting the bytes read since the last ``take``:
+    what one parsed document took of the answer, without measuring the document again."""
+
+    def __init__(self, content: aiohttp.StreamReader) -> None:
+        self.content = content
+        self.since = 0
+
+    async def read(self, n: int = -1) -> bytes:
+        data = await self.content.read(n)
+        self.since += len(data)
+        return data
+
+    def take(self) -> int:
+        taken, self.since = self.since, 0
+        return taken
 
 
 class Remote:
@@ -91,17 +126,7 @@ class Remote:
         parsed: Any = json.loads(raw) if raw else None
         if status in allow or status < 300:
             return status, parsed
-        if status == 401:
-            raise Revoked()
-        error = parsed.get("error") if isinstance(parsed, dict) else None
-        reason = parsed.get("reason") if isinstance(parsed, dict) else None
-        if status == 413 or (status == 403 and "quota" in str(reason)):
-            raise QuotaReached()
-        if status == 429:
-            raise SlowDown(retry_after)
-        if status >= 500:
-            raise Unreachable(f"HTTP {status}")
-        raise RemoteError(f"the server refused a request: {error or status}: {reason or ''}")
+        raise _refusal(status, parsed, retry_after)
 
     async def info(self) -> dict[str, Any]:
         _, body = await self.request("GET", "")
@@ -136,20 +161,54 @@ class Remote:
         app = self.db_url.rsplit("/", 1)[1]
         return next((row for row in rows if isinstance(row, dict) and row.get("app") == app), None)
 
+    async def revision(self, doc_id: str, rev: str) -> dict[str, Any] | None:
+        """Revision ``rev`` of ``doc_id`` with its attachments inline, also when it is no longer
+        a leaf; None when the server does not keep its body (CouchDB's ``missing``: compacted
+        away, or known only by id)."""
+        status, body = await self.request(
+            "GET",
+            "/" + quote(doc_id, safe=""),
+            params={"rev": rev, "attachments": "true"},
+            allow=(404,),
+        )
+        return body if status == 200 and isinstance(body, dict) else None
+
     async def revs_diff(self, wanted: dict[str, list[str]]) -> dict[str, Any]:
         _, body = await self.request("POST", "/_revs_diff", body=wanted)
         return body if isinstance(body, dict) else {}
 
-    async def bulk_get(self, requests: list[dict[str, str]]) -> list[dict[str, Any]]:
-        _, body = await self.request(
-            "POST",
-            "/_bulk_get",
-            body={"docs": requests},
-            params={"revs": "true", "attachments": "true", "latest": "true"},
-            wait_s=300.0,
-        )
-        results = body.get("results") if isinstance(body, dict) else None
-        return results if isinstance(results, list) else []
+    async def bulk_get(
+        self, requests: list[dict[str, str]]
+    ) -> AsyncGenerator[tuple[dict[str, Any], int], None]:
+        """``_bulk_get?revs=true&attachments=true&latest=true``, parsed as it arrives: each
+        document found, with how many bytes of the answer it took. The answer to a hundred ids
+        can be hundreds of MB (attachments inline); read this way only one document of it is in
+        memory at a time, plus whatever the caller keeps."""
+        headers = {**self.headers, "Content-Type": "application/json"}
+        try:
+            async with self.session.post(
+                self.db_url + "/_bulk_get",
+                data=json.dumps({"docs": requests}, separators=(",", ":")).encode(),
+                params={"revs": "true", "attachments": "true", "latest": "true"},
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=60, sock_read=300),
+            ) as r:
+                if r.status >= 300:
+                    raw = await r.read()
+                    raise _refusal(
+                        r.status,
+                        json.loads(raw) if raw else None,
+                        _seconds(r.headers.get("Retry-After")),
+                    )
+                body = _Counted(r.content)
+                items = ijson.items_async(body, "results.item.docs.item", use_float=True)
+                async for item in items:
+                    if isinstance(item, dict) and isinstance(item.get("ok"), dict):
+                        yield item["ok"], body.take()
+        except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            raise Unreachable(type(exc).__name__) from None
+        except ijson.JSONError:
+            raise Unreachable("a malformed answer") from None
 
     async def bulk_docs_replicated(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         _, body = await self.request(

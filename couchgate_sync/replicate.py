@@ -11,6 +11,7 @@ re-sending known revisions is harmless, skipping unknown ones is not.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
@@ -27,6 +28,10 @@ BATCH = 200
 # in memory whole.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 FETCH_GROUP = 20
+# Pulls: ids per _bulk_get, and the documents held before they are written to the local store
+# (the answer is parsed as it arrives, so a batch of large files is never held whole either).
+PULL_GROUP = 100
+PULL_BATCH_BYTES = 8 * 1024 * 1024
 
 
 class Endpoint(Protocol):
@@ -168,6 +173,35 @@ async def _send(remote: Remote, docs: list[dict[str, Any]], progress: Progress |
     return len(docs)
 
 
+async def _pull_group(
+    local: LocalDb, remote: Remote, requests: list[dict[str, str]], progress: Progress | None
+) -> int:
+    """One ``_bulk_get``, written to the local store as it arrives, at most about
+    ``PULL_BATCH_BYTES`` of documents (or one document, when it is larger) at a time."""
+    written = 0
+    pending: list[dict[str, Any]] = []
+    size = 0
+    # Closed on the way out, also when a write fails halfway through the answer.
+    async with contextlib.aclosing(remote.bulk_get(requests)) as answer:
+        async for doc, doc_bytes in answer:
+            pending.append(doc)
+            del doc  # pending holds it alone, so a batch written is a batch freed
+            size += doc_bytes
+            if size >= PULL_BATCH_BYTES:
+                written += await _store(local, pending, progress)
+                pending, size = [], 0
+    if pending:
+        written += await _store(local, pending, progress)
+    return written
+
+
+async def _store(local: LocalDb, docs: list[dict[str, Any]], progress: Progress | None) -> int:
+    await local.bulk_docs_replicated(docs)
+    if progress:
+        progress(len(docs))
+    return len(docs)
+
+
 async def pull(
     local: LocalDb,
     remote: Remote,
@@ -184,12 +218,10 @@ async def pull(
         results = [r for r in feed.get("results", []) if isinstance(r, dict)]
         if results:
             requests = _requests(await local.revs_diff(_wanted(results)))
-            for start in range(0, len(requests), FETCH_GROUP * 5):
-                docs = _ok_docs(await remote.bulk_get(requests[start : start + FETCH_GROUP * 5]))
-                await local.bulk_docs_replicated(docs)
-                written += len(docs)
-                if progress:
-                    progress(len(docs))
+            for start in range(0, len(requests), PULL_GROUP):
+                written += await _pull_group(
+                    local, remote, requests[start : start + PULL_GROUP], progress
+                )
         last = feed.get("last_seq", since)
         if last != since:
             since = last

@@ -4,19 +4,24 @@ For each losing leaf (CouchDB's winner rule decides which leaf wins, the same on
 the same bytes as the winner: the loser is simply closed; two texts with a common ancestor whose
 edits do not overlap: the three-way merge becomes a new revision of the winner; otherwise the
 loser's content is kept as a conflict copy beside the file. The loser's leaf is then closed with a
-tombstone. Every step depends only on the revisions, never on which device resolves, so two
-devices that settle the same conflict at once write the same contents, and the second round
-(identical bytes) settles itself.
+tombstone. Every step depends only on the revisions (the common ancestor's body comes from the
+local store, else from the server), never on which device resolves, so two devices that settle
+the same conflict at once write the same contents, and the second round (identical bytes)
+settles itself. A device offline, or a server that compacted the ancestor away, cannot merge:
+it makes the conflict copy, which loses nothing either.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
+from encryption_plugin import CryptoError
 from gateway.store import revtree
 
 from . import notes
 from .merge import conflict_name, three_way
+from .remote import RemoteError, Revoked, Unreachable
 
 if TYPE_CHECKING:
     from .localdb import DocTree
@@ -97,8 +102,30 @@ class Resolver:
         ours = set(revtree.ancestry(tree.tree, tree.winner))
         for rev in revtree.ancestry(tree.tree, loser_rev):
             if rev in ours:
+                if await self.device.local.revision(tree.id, rev) is None:
+                    return await self._ancestor_from_server(tree.id, rev)
                 return await self.device.note_at(tree.id, rev)
         return None
+
+    async def _ancestor_from_server(self, doc_id: str, rev: str) -> notes.Note | None:
+        """The ancestor's body from the server, for a device that knows it only by id (it came
+        in as the ancestry of a leaf: this device never held that version, or compacted it).
+        None offline or when the server no longer keeps it either (CouchDB drops non-leaf
+        bodies at compaction): then the loser gets its conflict copy."""
+        remote = self.device.remote
+        try:
+            stored = await remote.revision(doc_id, rev) if remote is not None else None
+        except (Revoked, Unreachable):
+            raise  # the cycle stops; the conflict is settled when the server is back
+        except RemoteError:
+            return None  # refused (not a revision this server knows how to read): the copy
+        if stored is None:
+            return None
+        try:
+            note = await asyncio.to_thread(notes.open_note, stored, self.device.keyring)
+        except CryptoError:
+            return None
+        return note if note is not None and not note.chunks else None  # chunked: not a text
 
     async def _conflict_copy(
         self, path: str, loser: notes.Note

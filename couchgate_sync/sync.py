@@ -75,6 +75,7 @@ class FolderDevice:
         self.pending: set[str] = set()  # documents whose chunks had not all arrived
         self._written_rows: list[FileRow] = []  # files written by apply, saved per page
         self.checkpoints: Checkpoints = {}  # replication checkpoints, read once per process
+        self.remote: Remote | None = None  # the server of the cycle under way (None: offline)
         self.progress: Callable[[str, int], None] | None = None  # ("up"|"down"|"written", n)
         self.lock = asyncio.Lock()
 
@@ -375,6 +376,7 @@ class FolderDevice:
         A revoked device learns it at its first request, before anything reaches the folder.
         """
         async with self.lock:
+            self.remote = remote
             counts = Counts()
             if upload:
                 # Recorded first, so edits made offline are local revisions (and kept versions)

@@ -88,16 +88,13 @@ async def check_quota(request: web.Request, device: Device, target: Target) -> N
     quota = quota_for(request.app[keys.SETTINGS], target.app)
     if not quota.bytes and not quota.docs:
         return
-    usage = await db_usage(request.app[keys.BACKEND], device.uid, target.app)
-    if usage is None:
+    counted = await _counted(request.app, device.uid, target.app)
+    if counted is None:
         return  # no database: the write itself answers 404
-    # _local documents are in neither figure upstream: the gateway's own tally adds their bytes
-    # (their number has a cap of its own, LOCAL_DOCS_PER_APP), so a replication can always
-    # record how far it got, also at the document quota; a checkpoint moving on counts only
-    # its growth.
-    local = await request.app[keys.IDENTITIES].local_docs(device.uid, target.app)
+    usage, local = counted
+    # A checkpoint moving on counts only its growth.
     replaced = local.get(local_key(target.doc_id), 0) if target.kind is Kind.LOCAL else 0
-    usage = Usage(usage.docs, usage.bytes + sum(local.values()) - replaced)
+    usage = Usage(usage.docs, usage.bytes - replaced)
     if quota.docs and usage.docs >= quota.docs and target.kind is not Kind.LOCAL:
         raise Forbidden(
             f"document quota reached: {usage.docs} of {quota.docs} documents; delete some first"
@@ -111,3 +108,37 @@ async def check_quota(request: web.Request, device: Device, target: Target) -> N
             f"storage quota reached: {usage.bytes} of {quota.bytes} bytes used, "
             f"this write needs {incoming} more"
         )
+
+
+async def _counted(
+    app: web.Application, uid: str, name: str
+) -> tuple[Usage, dict[str, int]] | None:
+    """What a quota is checked against, and the ``_local`` documents' sizes within it; None
+    when there is no database."""
+    usage = await db_usage(app[keys.BACKEND], uid, name)
+    if usage is None:
+        return None
+    # _local documents are in neither figure upstream: the gateway's own tally adds their bytes
+    # (their number has a cap of its own, LOCAL_DOCS_PER_APP), so a replication can always
+    # record how far it got, also at the document quota.
+    local = await app[keys.IDENTITIES].local_docs(uid, name)
+    return Usage(usage.docs, usage.bytes + sum(local.values())), local
+
+
+async def quota_report(app: web.Application, uid: str, name: str) -> dict[str, int | None] | None:
+    """An app's quota as the account API shows it: each limit (None: none) and what counts
+    against it, measured as the quota check measures it; None when the app has no quota."""
+    quota = quota_for(app[keys.SETTINGS], name)
+    if not quota.bytes and not quota.docs:
+        return None
+    try:
+        counted = await _counted(app, uid, name)
+    except UpstreamUnavailable:
+        counted = None  # the listing still shows the limits
+    used = counted[0] if counted is not None else None
+    return {
+        "docs": quota.docs or None,
+        "bytes": quota.bytes or None,
+        "docs_used": used.docs if used else None,
+        "bytes_used": used.bytes if used else None,
+    }

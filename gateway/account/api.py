@@ -15,6 +15,7 @@ from gateway.auth.records import iso
 from gateway.auth.routes import revoke_device
 from gateway.config import APP_NAME
 from gateway.errors import NotFound
+from gateway.quotas import quota_report
 
 routes = web.RouteTableDef()
 
@@ -52,7 +53,12 @@ routes.delete("/account/api/devices/{device}")(revoke_device)
 async def apps(request: web.Request) -> web.Response:
     _, user = await authenticate_account(request)
     usage = await accounts.usage(request.app[keys.BACKEND], user)
-    return web.json_response([u.public() for u in usage])
+    return web.json_response(
+        [
+            {**u.public(), "quota": await quota_report(request.app, user.uid, u.app)}
+            for u in usage
+        ]
+    )
 
 
 @routes.delete("/account/api/apps/{app}")

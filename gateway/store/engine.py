@@ -7,6 +7,7 @@ so a stale ``_rev`` is always seen as stale (409) and a replicated branch always
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sqlite3
@@ -128,6 +129,46 @@ def update_docs(
     if state.seq != db.update_seq:
         record_db_event(conn, name, "updated")
     return results
+
+
+@dataclass(frozen=True)
+class Child:
+    """A revision made on this replica: ``rev`` (one position above ``parent``) of ``edit.id``,
+    made from ``parent`` (None: a new root)."""
+
+    edit: Edit
+    parent: str | None
+    rev: str
+
+
+def add_children(conn: sqlite3.Connection, name: str, children: Sequence[Child]) -> list[str]:
+    """Write revisions made here under the revisions they were made from, leaves or not.
+
+    An interactive edit (``new_edits=true``) of a revision that is no longer a leaf is refused
+    (409). A replica that edits offline (the folder client) wants the opposite: its edit kept
+    as a branch beside what arrived meanwhile, the conflict CouchDB's model has for it, exactly
+    as if the edit had been made elsewhere and replicated in. So each child is written as a
+    replicated path (``new_edits=false``), its ancestry taken from the stored tree inside this
+    transaction. All or none: a refused child raises, and the caller's transaction rolls back.
+    """
+    written: list[str] = []
+    for child in children:
+        if revtree.rev_pos(child.rev) != (revtree.rev_pos(child.parent) if child.parent else 0) + 1:
+            raise ValueError("a child revision sits one position above its parent")
+        path = [child.rev]
+        if child.parent is not None:
+            row = conn.execute(
+                "SELECT tree FROM docs WHERE db = ? AND id = ?",
+                (get_db(conn, name).id, child.edit.id),
+            ).fetchone()
+            known = revtree.ancestry(revtree.loads(row[0]), child.parent) if row else []
+            path += known or [child.parent]
+        edit = dataclasses.replace(child.edit, rev=child.rev, path=path)
+        (result,) = update_docs(conn, name, [edit], new_edits=False)
+        if isinstance(result, CouchError):
+            raise result
+        written.append(result.rev)
+    return written
 
 
 class _Counters:

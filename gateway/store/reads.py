@@ -451,6 +451,17 @@ def db_info(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
     }
 
 
+def conflicted_count(conn: sqlite3.Connection, name: str) -> int:
+    """How many documents of ``name`` have more than one live leaf (a conflict not settled).
+
+    CouchDB gives this figure only through a view over ``_conflicts``; a replica that settles
+    its own conflicts (the folder client, for its ``status``) needs it without one.
+    """
+    db = get_db(conn, name)
+    rows = conn.execute("SELECT tree FROM docs WHERE db = ? AND deleted = 0", (db.id,))
+    return sum(1 for (tree,) in rows if revtree.conflicts(revtree.loads(tree)))
+
+
 def list_dbs(conn: sqlite3.Connection) -> list[str]:
     return [row[0] for row in conn.execute("SELECT name FROM dbs ORDER BY name")]
 

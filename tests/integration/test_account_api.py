@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.harness import GatewayHarness
 
 
@@ -60,3 +62,24 @@ async def test_requires_a_device_token(gateway: GatewayHarness) -> None:
         401,
         {"error": "unauthorized", "reason": "authentication required"},
     )
+
+
+async def test_apps_show_the_quota_and_what_counts_against_it(make_gateway: Any) -> None:
+    gateway: GatewayHarness = await make_gateway(quota_docs=10, quota_bytes=1_000_000)
+    laptop = await gateway.new_device(name="laptop")
+    assert (await gateway.call("PUT", "/db/notes/", device=laptop))[0] == 201
+    for n in range(2):
+        doc = {"e2e": "x" * 1000}
+        assert (await gateway.call("PUT", f"/db/notes/n{n}", device=laptop, json=doc))[0] == 201
+    _, apps = await gateway.call("GET", "/account/api/apps", device=laptop)
+    quota = apps[0]["quota"]
+    assert (quota["docs"], quota["bytes"], quota["docs_used"]) == (10, 1_000_000, 2)
+    # pouchdb-server reports no sizes, so only the checkpoints' tally would count there.
+    floor = 0 if gateway.upstream.kind == "pouchdb-server" else 2_000
+    assert floor <= quota["bytes_used"] < 1_000_000
+
+    unlimited: GatewayHarness = await make_gateway()
+    phone = await unlimited.new_device(name="phone")
+    assert (await unlimited.call("PUT", "/db/notes/", device=phone))[0] == 201
+    _, apps = await unlimited.call("GET", "/account/api/apps", device=phone)
+    assert apps[0]["quota"] is None

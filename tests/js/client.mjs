@@ -23,12 +23,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { createInterface } from 'node:readline';
 
 import PouchDB from 'pouchdb';
 import memoryAdapter from 'pouchdb-adapter-memory';
 
 import { bulkLoad, errorInfo, generateDocs, runCommand, summary } from './driver.mjs';
+import { emit, nextLine } from './stdio.mjs';
 import { hasRev, waitUntil } from './waiting.mjs';
 
 PouchDB.plugin(memoryAdapter);
@@ -455,19 +455,6 @@ function pick(obj, keys) {
 }
 
 // ------------------------------------------------------------------------------------- main
-
-let stdinLines = null;
-
-async function nextLine() {
-  // The command is stdin's first line; interactive commands wait for later ones ("go on").
-  stdinLines ??= createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-  const { value, done } = await stdinLines.next();
-  return done ? null : value;
-}
-
-function emit(event, data = {}) {
-  process.stdout.write(JSON.stringify({ event, ...data }) + '\n');
-}
 
 async function readCommand() {
   if (process.argv[2]) return JSON.parse(process.argv[2]);

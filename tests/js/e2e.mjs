@@ -1,5 +1,5 @@
-// PouchDB with the ep1 encryption plugin under Node, driven by tests/integration/test_e2e_encryption.py
-// and bench/bench_e2e.py.
+// PouchDB with the ep1 encryption plugin under Node, driven by tests/integration/test_e2e_encryption.py,
+// bench/bench_e2e.py and, as a device kept across steps (the `device` command), tests/sync.
 //
 //   echo '{"command": "push", "remote": {...}, "docs": [...]}' | node tests/js/e2e.mjs
 //
@@ -16,12 +16,12 @@
 // with base64 data. Every document a sealed remote could not open is listed under "e2e_errors"
 // ({id, rev, error}) from the plugin's `e2e-error` event.
 
-import { createInterface } from 'node:readline';
 
 import PouchDB from 'pouchdb';
 import memoryAdapter from 'pouchdb-adapter-memory';
 
 import { bulkLoad, errorInfo, generateDocs, runCommand, summary } from './driver.mjs';
+import { emit, nextLine } from './stdio.mjs';
 import { hasRev, waitUntil } from './waiting.mjs';
 
 import encryption, { localOptions } from '../../encryption_plugin/js/src/index.js';
@@ -140,6 +140,39 @@ const commands = {
              docs: { a: await docsOf(a), b: await docsOf(b) } };
   },
 
+  // One PouchDB device kept across steps: the test sends one step per stdin line and reads one
+  // {"event": "done", ...} line back for each, so it can act (on a folder device, say) between
+  // them. Steps: {"op": "sync"} (one-shot two-way sync with the remote), {"op": "get", "id"}
+  // (the local doc, its _conflicts and every live leaf, deleted ones left out), {"op": "put", "doc"}
+  // (a local edit; its rev), {"op": "end"}.
+  async device(cmd) {
+    const local = localDb('device');
+    const remote = await remoteDb(cmd.remote);
+    const steps = {
+      async sync() {
+        const result = await local.sync(remote);
+        return { push: summary(result.push), pull: summary(result.pull) };
+      },
+      async get(step) {
+        const doc = await local.get(step.id, { conflicts: true });
+        const leaves = await local.get(step.id, { open_revs: 'all' });
+        const live = leaves.filter((leaf) => leaf.ok && !leaf.ok._deleted);
+        return { doc, leaves: live.map((leaf) => leaf.ok) };
+      },
+      async put(step) {
+        return { rev: (await local.put(step.doc)).rev };
+      },
+    };
+    emit('ready');
+    for (let line = await nextLine(); line !== null; line = await nextLine()) {
+      const step = JSON.parse(line);
+      if (step.op === 'end') break;
+      note(`device: ${step.op}`);
+      emit('done', { op: step.op, ...(await steps[step.op](step)) });
+    }
+    return {};
+  },
+
   // Throughput: push N generated docs from a fresh local db, then pull them into another.
   async bench(cmd) {
     const a = localDb('bench-a');
@@ -153,10 +186,9 @@ const commands = {
 };
 
 async function readCommand() {
-  const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-  const { value, done } = await lines.next();
-  if (done) throw new Error('no command on stdin');
-  return JSON.parse(value);
+  const line = await nextLine();
+  if (line === null) throw new Error('no command on stdin');
+  return JSON.parse(line);
 }
 
 function finish(output, code) {

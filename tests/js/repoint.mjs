@@ -9,21 +9,19 @@
 // meanwhile. Then it pulls from and pushes to `new` and reports what each wrote and every
 // request it sent, as the last stdout line.
 
-import { createInterface } from 'node:readline';
-
 import PouchDB from 'pouchdb';
 import memoryAdapter from 'pouchdb-adapter-memory';
+
+import { nextLine } from './stdio.mjs';
 
 PouchDB.plugin(memoryAdapter);
 
 const sent = [];
-let lines = null;
 
-async function nextLine() {
-  lines ??= createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-  const { value, done } = await lines.next();
-  if (done) throw new Error('stdin ended');
-  return JSON.parse(value);
+async function nextCommand() {
+  const line = await nextLine();
+  if (line === null) throw new Error('stdin ended');
+  return JSON.parse(line);
 }
 
 function remote(spec) {
@@ -48,7 +46,7 @@ async function leaves(db) {
 }
 
 async function main() {
-  const cmd = await nextLine();
+  const cmd = await nextCommand();
   const local = new PouchDB(`device-${Date.now()}`, { adapter: 'memory' });
   await local.bulkDocs(cmd.docs);
   for (const id of cmd.delete || []) await local.remove(await local.get(id));
@@ -57,7 +55,7 @@ async function main() {
   await PouchDB.replicate(old, local);
   process.stdout.write(JSON.stringify({ event: 'synced', leaves: await leaves(local) }) + '\n');
 
-  const next = await nextLine();
+  const next = await nextCommand();
   const fresh = remote(next.new);
   sent.length = 0;
   const pull = counts(await PouchDB.replicate(fresh, local));

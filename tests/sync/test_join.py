@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,35 @@ async def test_a_full_quota_is_said_in_words(make_gateway: Any, tmp_path: Path) 
     status, _, err = await device.cli("sync", str(device.folder), ok=False)
     assert status == 1
     assert "quota is reached" in err
+
+
+async def test_status_shows_the_quota_as_the_gateway_counts_it(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    gw: GatewayHarness = await make_gateway(
+        plaintext_apps="", quota_docs=40, quota_bytes=5_000_000
+    )
+    device = FolderDevice(tmp_path / "home", tmp_path / "Notes", "desk", gw.url)
+    _, code = await gw.enrollment_code()
+    await device.join("--code", code)
+    for n in range(3):
+        device.write(f"{n}.md", f"note {n}\n" * 200)
+    await device.sync()
+    _, report, _ = await device.cli("status", str(device.folder))
+    found = re.search(r"^quota:      (\d+) of 40 documents; (\d+) of 5000000 bytes$", report,
+                      re.MULTILINE)
+    assert found is not None, report
+    # The figures the gateway's quota check counts: the upstream's, plus the checkpoints.
+    assert int(found[1]) == 3
+    assert 3 * 1_200 < int(found[2]) < 5_000_000
+
+    unlimited: GatewayHarness = await make_gateway(plaintext_apps="")
+    other = FolderDevice(tmp_path / "home-2", tmp_path / "Two", "desk", unlimited.url)
+    _, code = await unlimited.enrollment_code()
+    await other.join("--code", code)
+    await other.sync()
+    _, report, _ = await other.cli("status", str(other.folder))
+    assert "quota:      none" in report
 
 
 async def test_an_unreachable_server_is_said_in_words_and_run_keeps_trying(

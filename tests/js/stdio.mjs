@@ -1,0 +1,17 @@
+// The drivers' line protocol on stdin and stdout (tests/pouch.py's PouchSession reads it): the
+// command is stdin's first line, interactive commands read later ones, and say where they are
+// with {"event": ...} lines on stdout.
+
+import { createInterface } from 'node:readline';
+
+let stdinLines = null;
+
+export async function nextLine() {
+  stdinLines ??= createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  const { value, done } = await stdinLines.next();
+  return done ? null : value;
+}
+
+export function emit(event, data = {}) {
+  process.stdout.write(JSON.stringify({ event, ...data }) + '\n');
+}
