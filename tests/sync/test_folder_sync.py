@@ -433,6 +433,33 @@ async def test_unused_chunks_are_collected_but_not_those_a_kept_version_needs(
 
 
 @embedded_only
+async def test_a_chunk_deleted_while_a_file_still_lists_it_is_brought_back(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice], tmp_path: Path
+) -> None:
+    """What a collection that lost the race looks like (another device deleted a chunk whose
+    file it had not yet received): a device holding the chunk writes it back."""
+    a, b = devices
+    data = os.urandom(9 * 1024 * 1024)
+    a.write("book.pdf", data)
+    await settle(a, b, rounds=1)
+    db = db_name(joined_user(a), "notes")
+    victim = chunks.cuts(data, keyring_of(a))[1].id
+    rev = (await server_docs(sealed_gateway, db))[victim]
+    headers = {"Authorization": f"Bearer {credentials_of(a)['token']}"}
+    status, _ = await sealed_gateway.call(
+        "DELETE", f"/db/notes/{victim}?rev={rev}", headers=headers
+    )
+    assert status == 200
+    a.clock_offset_s = 2 * 3600  # its next survey of the chunks is due
+    await a.sync()
+    assert victim in await server_docs(sealed_gateway, db)
+    c = FolderDevice(tmp_path / "home-c", tmp_path / "Notes C", "tablet", sealed_gateway.url)
+    await c.join("--pair", await a.pairing_link())
+    await c.sync()
+    assert c.files() == {"book.pdf": data}
+
+
+@embedded_only
 async def test_a_document_whose_path_leaves_the_folder_writes_nothing(
     sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
 ) -> None:
