@@ -22,8 +22,8 @@ Hence the rules (docs/notes-format.md, "Collecting chunks"):
    the chunk is live again on every replica. A device re-cutting the same content does the same
    (``sync.seal_file`` rewrites a chunk whose document is deleted).
 
-The survey opens every document's leaves without their attachments (small bodies), in worker
-threads; with 10,000 notes that is a second or two an hour.
+The survey opens every document's leaves without their attachments (small bodies), off the event
+loop; 10,000 notes of 2 KB take about 2 s on a 2-core machine, once an hour.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -103,16 +104,22 @@ async def survey(device: FolderDevice) -> Survey:
     since = 0
     while True:
         page = await device.local.changes(since, PAGE)
-        leaves: list[tuple[str, dict[str, Any]]] = []
-        for row in page.rows:
-            opened = await device.local.storage.read(
-                reads.open_revs, DB, row["id"], None, reads.DocOptions()
-            )
-            leaves += [(row["id"], r.doc) for _, r in opened if r is not None]
+        ids = [str(row["id"]) for row in page.rows]
+        leaves = await device.local.storage.read(_open_leaves, ids)
         await asyncio.to_thread(_classify, leaves, device.keyring, found)
         if not page.rows or page.last_seq == since:
             return found
         since = page.last_seq
+
+
+def _open_leaves(conn: sqlite3.Connection, doc_ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Every leaf of each document, attachments as stubs (one read for a page of documents)."""
+    return [
+        (doc_id, rendered.doc)
+        for doc_id in doc_ids
+        for _, rendered in reads.open_revs(conn, DB, doc_id, None, reads.DocOptions())
+        if rendered is not None
+    ]
 
 
 def _classify(leaves: list[tuple[str, dict[str, Any]]], keyring: Keyring, found: Survey) -> None:
