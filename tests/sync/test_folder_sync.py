@@ -460,6 +460,34 @@ async def test_a_chunk_deleted_while_a_file_still_lists_it_is_brought_back(
 
 
 @embedded_only
+async def test_a_chunk_reused_while_another_device_collects_it_comes_back(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice], tmp_path: Path
+) -> None:
+    """The other side of the race: ``b`` re-uses a chunk it holds just as it is collected
+    elsewhere; the device that receives ``b``'s file and holds the chunk writes it back."""
+    a, b = devices
+    data = os.urandom(9 * 1024 * 1024)
+    a.write("book.pdf", data)
+    await settle(a, b, rounds=1)
+    db = db_name(joined_user(a), "notes")
+    victim = chunks.cuts(data, keyring_of(a))[0].id
+    rev = (await server_docs(sealed_gateway, db))[victim]
+    headers = {"Authorization": f"Bearer {credentials_of(a)['token']}"}
+    status, _ = await sealed_gateway.call(
+        "DELETE", f"/db/notes/{victim}?rev={rev}", headers=headers
+    )
+    assert status == 200
+    b.write("book.pdf", data + b"a last page")  # its first chunk is the deleted one, unchanged
+    await b.sync()
+    await a.sync()  # a's survey is not due: what a applies tells it
+    assert victim in await server_docs(sealed_gateway, db)
+    c = FolderDevice(tmp_path / "home-c", tmp_path / "Notes C", "tablet", sealed_gateway.url)
+    await c.join("--pair", await a.pairing_link())
+    await c.sync()
+    assert c.files() == {"book.pdf": data + b"a last page"}
+
+
+@embedded_only
 async def test_a_document_whose_path_leaves_the_folder_writes_nothing(
     sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
 ) -> None:
