@@ -10,8 +10,8 @@ The race this is built around: device B uploads the chunks of a new file and, a 
 crash later, the file document that lists them; device A, in between, sees chunks nobody lists.
 Hence the rules (docs/notes-format.md, "Collecting chunks"):
 
-1. *Grace.* A chunk is collected only when this device saw it unneeded, at the same revision,
-   in two surveys at least ``GRACE_MS`` (a day) apart. A device that uploaded chunks has all
+1. *Grace.* A chunk is collected only when this device found it unneeded, at the same
+   revision, in every survey for at least ``GRACE_MS`` (a day). A device that uploaded chunks has all
    that time to upload the file that lists them; a chunk revived or rewritten meanwhile starts
    its day again.
 2. *Healing.* Should a chunk still be collected while needed (B was offline for more than a day
