@@ -11,9 +11,9 @@ crash later, the file document that lists them; device A, in between, sees chunk
 Hence the rules (docs/notes-format.md, "Collecting chunks"):
 
 1. *Grace.* A chunk is collected only when this device found it unneeded, at the same
-   revision, in every survey for at least ``GRACE_MS`` (a day). A device that uploaded chunks has all
-   that time to upload the file that lists them; a chunk revived or rewritten meanwhile starts
-   its day again.
+   revision, in every survey for at least ``GRACE_MS`` (a day). A device that uploaded chunks
+   has all that time to upload the file that lists them; a chunk revived or rewritten
+   meanwhile starts its day again.
 2. *Healing.* Should a chunk still be collected while needed (B was offline for more than a day
    between the two uploads, or B reused an existing chunk that A was collecting just then), any
    device that finds a live leaf listing a deleted chunk and still holds the chunk's content
