@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from encryption_plugin import CryptoError, Keyring
 
-from . import chunks, folder, notes, versions
+from . import chunk_gc, chunks, folder, notes, versions
 from .ignore import Ignore
 from .localdb import DocTree, LocalDb
 from .remote import Remote
@@ -200,17 +200,15 @@ class FolderDevice:
         """The sealed document of one version of a file; a large file's chunks that the local
         store lacks are written first, so a chunk is always replicated before its file."""
         if not chunk_ids and len(data) > chunks.CHUNKED_ABOVE:
-            ids = []
-            for piece in chunks.pieces(data):
-                cid = chunks.chunk_id(piece, self.keyring)
-                ids.append(cid)
-                known = await self.local.tree(cid)
-                if known is None or known.deleted:
+            cuts = await asyncio.to_thread(chunks.cuts, data, self.keyring)
+            for cut in cuts:
+                known = await self.local.tree(cut.id)
+                if known is None or known.deleted:  # new, or collected: (re)written
                     sealed_piece = await asyncio.to_thread(
-                        chunks.seal_chunk, cid, piece, self.keyring
+                        chunks.seal_chunk, cut.id, chunks.piece(data, cut), self.keyring
                     )
                     await self.local.write_child(sealed_piece, known.winner if known else None)
-            chunk_ids = tuple(ids)
+            chunk_ids = tuple(cut.id for cut in cuts)
         return await asyncio.to_thread(
             notes.seal_note,
             doc_id,
@@ -378,6 +376,7 @@ class FolderDevice:
         async with self.lock:
             self.remote = remote
             counts = Counts()
+            in_step = False
             if upload:
                 # Recorded first, so edits made offline are local revisions (and kept versions)
                 # even while the server is away; the scan changes no file.
@@ -396,8 +395,12 @@ class FolderDevice:
                     )
                     counts.downloaded += pulled
                     await asyncio.to_thread(self.state.set_meta, "remote_seq", str(seq))
+                    in_step = True
             await self.apply(counts)
             pruned = await self.prune_versions()
+            pruned += await chunk_gc.heal(self, self.pending) if self.pending else 0
+            if in_step:  # chunks are collected only on a view just brought up to date
+                pruned += await chunk_gc.collect(self)
             if remote is not None and (counts.resolved or pruned):
                 counts.uploaded += await push(
                     self.local, remote, push_id, self._tell("up"), self.checkpoints

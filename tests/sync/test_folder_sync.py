@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import os
+import random
 import re
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from couchgate_sync import notes
-from encryption_plugin import Keyring
+from couchgate_sync import chunks, notes
+from encryption_plugin import Keyring, open_doc
 from gateway.backend import db_name
 from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice, credentials_of, joined_user, settle
@@ -123,23 +126,78 @@ async def test_large_files_go_in_chunks_and_an_edit_uploads_one_chunk(
     a, b = devices
     for n in range(3):  # about 4 MiB each as JSON: more than one 8 MiB _bulk_docs body
         a.write(f"media/{n}.bin", os.urandom(3 * 1024 * 1024))
-    big = bytearray(os.urandom(10 * 1024 * 1024))  # three chunks: 4 + 4 + 2 MiB
+    big = bytearray(os.urandom(10 * 1024 * 1024))
     a.write("video.mp4", bytes(big))
     await a.sync()
     await b.sync()
     assert b.files() == a.files()
     db = db_name(joined_user(a), "notes")
-    _, before = await sealed_gateway.peek("GET", f"/{db}/_all_docs")
-    assert len(before["rows"]) == 3 + 1 + 3  # the small files, the big one, its chunks
+    pieces = chunks.cuts(bytes(big), keyring_of(a))
+    before = await server_docs(sealed_gateway, db)
+    assert len(before) == 3 + 1 + len(pieces)  # the small files, the big one, its chunks
+    assert {cut.id for cut in pieces} <= before.keys()
 
-    big[5 * 1024 * 1024] ^= 0xFF  # one byte in the second chunk
+    big[5 * 1024 * 1024] ^= 0xFF  # one byte, in place
     a.write("video.mp4", bytes(big))
     await a.sync()
-    _, after = await sealed_gateway.peek("GET", f"/{db}/_all_docs")
-    assert len(after["rows"]) == len(before["rows"]) + 2  # one new chunk, one kept version
+    new = (await server_docs(sealed_gateway, db)).keys() - before.keys()
+    kinds = sorted([await kind_on_server(sealed_gateway, db, i, keyring_of(a)) for i in new])
+    assert kinds in (["chunk", "version"], ["chunk", "chunk", "version"])  # a cut may move
     await b.sync()
     assert b.files()["video.mp4"] == bytes(big)
     assert b.files() == a.files()
+
+
+async def test_an_insertion_near_the_start_of_a_large_file_uploads_a_chunk_or_two(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    a, b = devices
+    talk = random.Random(13).randbytes(24 * 1024 * 1024)  # about twenty chunks
+    a.write("Recordings/talk.wav", talk)
+    await a.sync()
+    await b.sync()
+    db = db_name(joined_user(a), "notes")
+    before = await server_docs(sealed_gateway, db)
+
+    edited = talk[:1000] + b"a few words inserted near the start" + talk[1000:]
+    a.write("Recordings/talk.wav", edited)
+    await a.sync()
+    keyring = keyring_of(a)
+    new = (await server_docs(sealed_gateway, db)).keys() - before.keys()
+    sent = {i: await kind_on_server(sealed_gateway, db, i, keyring) for i in new}
+    new_chunks = [i for i, kind in sent.items() if kind == "chunk"]
+    assert sorted(sent.values()).count("version") == 1 and len(new_chunks) == len(new) - 1
+    # Fixed 4 MiB offsets made this every chunk of the file: six, 24 MiB.
+    assert 1 <= len(new_chunks) <= 3, len(new_chunks)
+    sent_bytes = sum([await attachment_bytes(sealed_gateway, db, i) for i in new_chunks])
+    assert sent_bytes <= 3 * chunks.MAX_BYTES < len(talk)
+    await b.sync()
+    assert b.files() == {"Recordings/talk.wav": edited}
+
+
+@embedded_only
+async def test_a_file_in_the_old_fixed_offset_chunks_still_opens(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    """Documents written before chunks were cut by content (4 MiB pieces) open as they are,
+    and their first edit re-cuts the file."""
+    a, b = devices
+    keyring = keyring_of(a)
+    data = os.urandom(9 * 1024 * 1024)
+    old_pieces = [data[i : i + 4 * 1024 * 1024] for i in range(0, len(data), 4 * 1024 * 1024)]
+    ids = [chunks.chunk_id(piece, keyring) for piece in old_pieces]
+    for cid, piece in zip(ids, old_pieces, strict=True):
+        await put_sealed(sealed_gateway, a, chunks.seal_chunk(cid, piece, keyring))
+    doc_id = notes.doc_id_for("old.bin", keyring)
+    doc = notes.seal_note(doc_id, "old.bin", data, mtime_ms=1, device="old", created=None,
+                          keyring=keyring, chunks=ids)
+    await put_sealed(sealed_gateway, a, doc)
+    await b.sync()
+    assert b.files() == {"old.bin": data}
+    b.write("old.bin", data + b"appended")
+    await b.sync()
+    await a.sync()
+    assert a.files() == {"old.bin": data + b"appended"}
 
 
 @embedded_only
@@ -326,23 +384,120 @@ async def test_expired_versions_are_pruned(
     assert len(everything["rows"]) == 1
 
 
+async def test_unused_chunks_are_collected_but_not_those_a_kept_version_needs(
+    sealed_gateway: GatewayHarness, tmp_path: Path
+) -> None:
+    a = FolderDevice(tmp_path / "home-a", tmp_path / "Notes A", "laptop", sealed_gateway.url)
+    b = FolderDevice(tmp_path / "home-b", tmp_path / "Notes B", "phone", sealed_gateway.url)
+    _, code = await sealed_gateway.enrollment_code()
+    await a.join("--code", code, "--keep-days", "2")
+    await b.join("--pair", await a.pairing_link())
+    keyring = keyring_of(a)
+    v1, v2, v3 = (random.Random(n).randbytes(9 * 1024 * 1024) for n in (1, 2, 3))
+    first, second, third = ({c.id for c in chunks.cuts(v, keyring)} for v in (v1, v2, v3))
+    db = db_name(joined_user(a), "notes")
+    day = 86400
+
+    a.write("scan.pdf", v1)
+    await a.sync()
+    await b.sync()
+    a.write("scan.pdf", v2)
+    await a.sync()  # v1 kept as a version for two days
+    a.clock_offset_s = 2 * day + 3600
+    a.write("scan.pdf", v3)
+    await a.sync()  # v1's version expires: its chunks are unused, from now on
+    live = (await server_docs(sealed_gateway, db)).keys()
+    assert first | second | third <= live  # seen unused once: not collected yet
+
+    # Another device uploads a chunk, and writes the file listing it only later.
+    late = os.urandom(300 * 1024)
+    late_id = chunks.chunk_id(late, keyring)
+    await put_sealed(sealed_gateway, a, chunks.seal_chunk(late_id, late, keyring))
+    a.clock_offset_s = 3 * day + 7200  # a day after v1's chunks were first seen unused
+    await a.sync()
+    live = (await server_docs(sealed_gateway, db)).keys()
+    assert not first & live, "chunks no file or kept version lists were not deleted"
+    assert second <= live  # the kept version of v2 lists them
+    assert third <= live and late_id in live
+    _, feed = await sealed_gateway.peek("GET", f"/{db}/_changes")
+    assert first <= {row["id"] for row in feed["results"] if row.get("deleted")}  # tombstones
+
+    doc_id = notes.doc_id_for("late.bin", keyring)
+    doc = notes.seal_note(doc_id, "late.bin", late, mtime_ms=1, device="tablet", created=None,
+                          keyring=keyring, chunks=[late_id])
+    await put_sealed(sealed_gateway, a, doc)
+    await b.sync()
+    assert b.files() == {"scan.pdf": v3, "late.bin": late}
+    await b.cli("restore", "scan.pdf", "1", "--dir", str(b.folder))
+    assert b.files()["scan.pdf"] == v2
+
+
+@embedded_only
+async def test_a_chunk_deleted_while_a_file_still_lists_it_is_brought_back(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice], tmp_path: Path
+) -> None:
+    """What a collection that lost the race looks like (another device deleted a chunk whose
+    file it had not yet received): a device holding the chunk writes it back."""
+    a, b = devices
+    data = os.urandom(9 * 1024 * 1024)
+    a.write("book.pdf", data)
+    await settle(a, b, rounds=1)
+    db = db_name(joined_user(a), "notes")
+    victim = chunks.cuts(data, keyring_of(a))[1].id
+    rev = (await server_docs(sealed_gateway, db))[victim]
+    headers = {"Authorization": f"Bearer {credentials_of(a)['token']}"}
+    status, _ = await sealed_gateway.call(
+        "DELETE", f"/db/notes/{victim}?rev={rev}", headers=headers
+    )
+    assert status == 200
+    a.clock_offset_s = 2 * 3600  # its next survey of the chunks is due
+    await a.sync()
+    assert victim in await server_docs(sealed_gateway, db)
+    c = FolderDevice(tmp_path / "home-c", tmp_path / "Notes C", "tablet", sealed_gateway.url)
+    await c.join("--pair", await a.pairing_link())
+    await c.sync()
+    assert c.files() == {"book.pdf": data}
+
+
+@embedded_only
+async def test_a_chunk_reused_while_another_device_collects_it_comes_back(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice], tmp_path: Path
+) -> None:
+    """The other side of the race: ``b`` re-uses a chunk it holds just as it is collected
+    elsewhere; the device that receives ``b``'s file and holds the chunk writes it back."""
+    a, b = devices
+    data = os.urandom(9 * 1024 * 1024)
+    a.write("book.pdf", data)
+    await settle(a, b, rounds=1)
+    db = db_name(joined_user(a), "notes")
+    victim = chunks.cuts(data, keyring_of(a))[0].id
+    rev = (await server_docs(sealed_gateway, db))[victim]
+    headers = {"Authorization": f"Bearer {credentials_of(a)['token']}"}
+    status, _ = await sealed_gateway.call(
+        "DELETE", f"/db/notes/{victim}?rev={rev}", headers=headers
+    )
+    assert status == 200
+    b.write("book.pdf", data + b"a last page")  # its first chunk is the deleted one, unchanged
+    await b.sync()
+    await a.sync()  # a's survey is not due: what a applies tells it
+    assert victim in await server_docs(sealed_gateway, db)
+    c = FolderDevice(tmp_path / "home-c", tmp_path / "Notes C", "tablet", sealed_gateway.url)
+    await c.join("--pair", await a.pairing_link())
+    await c.sync()
+    assert c.files() == {"book.pdf": data + b"a last page"}
+
+
 @embedded_only
 async def test_a_document_whose_path_leaves_the_folder_writes_nothing(
     sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
 ) -> None:
     a, b = devices
-    creds = credentials_of(a)
-    keyring = Keyring.from_export(creds["key"], app_id="notes")
-    headers = {"Authorization": f"Bearer {creds['token']}"}
     for n, path in enumerate(["../escaped.md", "/etc/absolute.md", "ok/../../up.md"]):
         doc = notes.seal_note(
             f"hostile{n}", path, b"pwned\n", mtime_ms=1, device="x", created=None,
-            keyring=keyring,
+            keyring=keyring_of(a),
         )
-        status, body = await sealed_gateway.call(
-            "PUT", f"/db/notes/hostile{n}", headers=headers, json=doc
-        )
-        assert status == 201, body
+        await put_sealed(sealed_gateway, a, doc)
     a.write("fine.md", "fine\n")
     await a.sync()
     err = await b.sync()
@@ -350,3 +505,37 @@ async def test_a_document_whose_path_leaves_the_folder_writes_nothing(
     assert b.files() == {"fine.md": b"fine\n"}
     assert not (b.folder.parent / "escaped.md").exists()
     assert not (b.folder.parent / "up.md").exists()
+
+
+def keyring_of(device: FolderDevice) -> Keyring:
+    return Keyring.from_export(credentials_of(device)["key"], app_id="notes")
+
+
+async def server_docs(gateway: GatewayHarness, db: str) -> dict[str, str]:
+    """The live documents the server holds: id -> winning revision."""
+    _, listed = await gateway.peek("GET", f"/{db}/_all_docs")
+    return {row["id"]: row["value"]["rev"] for row in listed["rows"]}
+
+
+async def kind_on_server(gateway: GatewayHarness, db: str, doc_id: str, keyring: Keyring) -> str:
+    _, doc = await gateway.peek("GET", f"/{db}/{doc_id}")
+    return str(open_doc(doc, keyring).get("kind", "file"))
+
+
+async def attachment_bytes(gateway: GatewayHarness, db: str, doc_id: str) -> int:
+    """What the server stores of a document's attachments (sealed: the upload's size)."""
+    _, doc = await gateway.peek("GET", f"/{db}/{doc_id}")
+    return sum(int(att["length"]) for att in doc.get("_attachments", {}).values())
+
+
+async def put_sealed(gateway: GatewayHarness, device: FolderDevice, doc: dict[str, Any]) -> None:
+    """Write a sealed document as ``device``'s account would (another client of it)."""
+    headers = {
+        "Authorization": f"Bearer {credentials_of(device)['token']}",
+        "Content-Type": "application/json",
+    }
+    body = io.BytesIO(json.dumps(doc).encode())  # chunks are large: streamed, not one write
+    status, answer = await gateway.call(
+        "PUT", f"/db/notes/{doc['_id']}", headers=headers, data=body
+    )
+    assert status == 201, answer
