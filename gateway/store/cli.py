@@ -13,7 +13,7 @@ from typing import Any
 
 from gateway import helptext
 
-from .compaction import compact_file
+from .storage import compact_file
 
 STORE_FILE = "store.sqlite3"
 

@@ -7,15 +7,14 @@ blob no remaining revision names, then the freed pages go back to the file syste
 The work is done in chunks of documents, each its own short write transaction on the writer
 thread, so replication goes on between chunks; nothing of it runs on the event loop. The
 background trigger (every ``AUTO_EVERY`` writes, and at least once an hour when there were any)
-lives in ``storage.Storage``; ``couchgate store compact`` runs ``compact_file`` from another
-process against the same file, which SQLite's locking makes safe.
+lives in ``storage.Storage``; ``couchgate store compact`` runs ``storage.compact_file`` from
+another process against the same file, which SQLite's locking makes safe.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import revtree
 
@@ -121,16 +120,3 @@ def compact_connection(conn: sqlite3.Connection, *, full: bool = True) -> Freed:
     conn.execute("COMMIT")
     give_back_space(conn, full=full)
     return freed
-
-
-def compact_file(path: Path) -> Freed:
-    """``couchgate store compact``: compact the store file at ``path`` from this process."""
-    from .storage import connect
-
-    if not path.exists():
-        raise FileNotFoundError(path)
-    conn = connect(path)
-    try:
-        return compact_connection(conn, full=True)
-    finally:
-        conn.close()

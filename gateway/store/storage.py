@@ -107,6 +107,17 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def compact_file(path: Path) -> compaction.Freed:
+    """``couchgate store compact``: compact the store file at ``path`` from this process."""
+    if not path.exists():
+        raise FileNotFoundError(path)
+    conn = connect(path)
+    try:
+        return compaction.compact_connection(conn, full=True)
+    finally:
+        conn.close()
+
+
 class Storage:
     """The file plus its writer thread and reader pool; ``open()``/``close()`` from cleanup_ctx."""
 
