@@ -172,9 +172,9 @@ async def arrived(device: FolderDevice, doc_id: str, rev: str, note: notes.Note,
         return True
     old_tree = await device.local.tree(move.from_doc)
     if old_tree is not None and not old_tree.deleted and old_tree.winner != move.from_rev:
-        forwarded = await forward(device, old_tree)
-        counts.resolved += forwarded
-        return forwarded > 0
+        counts.resolved += await forward(device, old_tree)
+        now = await device.local.tree(doc_id)
+        return now is not None and now.winner != rev  # forwarded into it: the next page writes
     return False
 
 
@@ -248,12 +248,16 @@ def _merged(base: notes.Note | None, ours: notes.Note, theirs: notes.Note) -> by
     return text.encode("utf-8") if text is not None else None
 
 
-async def case_twin(device: FolderDevice, tree: DocTree, note: notes.Note) -> int:
+async def case_twin(device: FolderDevice, tree: DocTree, note: notes.Note,
+                    writing: list[FileRow]) -> int:
     """On a case-insensitive folder, a document whose path differs only in case from a synced
     file's (another document) would overwrite it: move the document to a conflict-style name
     beside it instead (every device then has both files under names that do not collide).
-    Revisions written (0: no such twin)."""
-    twin = await asyncio.to_thread(device.state.by_folded, note.path)
+    Revisions written (0: no such twin). ``writing``: rows of files written but not saved yet.
+    """
+    folded = note.path.casefold()
+    twin = next((r for r in writing if r.path != note.path and r.path.casefold() == folded),
+                None) or await asyncio.to_thread(device.state.by_folded, note.path)
     if twin is None or twin.doc_id == tree.id:
         return 0
     path = conflict_name(note.path, note.device, note.mtime_ms)

@@ -340,7 +340,7 @@ class FolderDevice:
             return
         at_path = await asyncio.to_thread(self.state.get, note.path)
         if at_path is None and self.case_insensitive and (
-            twin := await renames.case_twin(self, tree, note)
+            twin := await renames.case_twin(self, tree, note, self._written_rows)
         ):
             counts.resolved += twin
             return
