@@ -168,16 +168,32 @@ def remove(root: Path, rel: str, keep: Collection[str] = ()) -> None:
     _prune(root, full.parent, keep)
 
 
+# What a file manager leaves in a directory by itself: it does not keep a removed directory.
+LITTER = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+
+
 def _prune(root: Path, parent: Path, keep: Collection[str]) -> None:
     root_resolved = root.resolve()
     while parent.resolve() != root_resolved:
-        if normalize(parent.relative_to(root).as_posix()) in keep:
-            break
-        try:
-            parent.rmdir()
-        except OSError:
+        if normalize(parent.relative_to(root).as_posix()) in keep or not _rmdir(parent):
             break
         parent = parent.parent
+
+
+def _rmdir(path: Path) -> bool:
+    """Remove an empty directory (file-manager litter aside); whether it is gone. Without
+    that, a directory deleted elsewhere would stay here holding a ``.DS_Store``, be seen empty
+    by the next scan and come back everywhere as an empty folder."""
+    try:
+        names = os.listdir(path)
+        if names and set(names) <= LITTER:
+            for name in names:
+                if os.path.isfile(path / name) and not os.path.islink(path / name):
+                    os.unlink(path / name)
+        path.rmdir()
+    except OSError:
+        return False
+    return True
 
 
 def move(root: Path, old: str, new: str, keep: Collection[str] = ()) -> Seen:
@@ -211,11 +227,8 @@ def remove_dir(root: Path, rel: str, keep: Collection[str] = ()) -> None:
     """Remove an empty synced folder (one that holds anything stays), and the parents it
     leaves empty."""
     full = locate(root, rel)
-    try:
-        full.rmdir()
-    except OSError:
-        return
-    _prune(root, full.parent, keep)
+    if _rmdir(full):
+        _prune(root, full.parent, keep)
 
 
 def is_dir(root: Path, rel: str) -> bool:
@@ -230,7 +243,10 @@ def case_insensitive(root: Path) -> bool:
     if forced in ("0", "1"):
         return forced == "1"
     probe = root / f"{TEMP_PREFIX}case-{secrets.token_hex(4)}"
-    probe.touch()
+    try:
+        probe.touch()
+    except OSError:  # no folder (yet) to ask: the common case
+        return False
     try:
         return os.path.exists(root / probe.name.upper())
     finally:

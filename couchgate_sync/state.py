@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS files (
     sha TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS files_by_doc ON files (doc_id);
+CREATE INDEX IF NOT EXISTS files_by_lower ON files (lower(path));  -- case twins (ASCII)
 -- Version documents held in the local store (see versions.py), to list them without opening.
 CREATE TABLE IF NOT EXISTS versions (
     id TEXT PRIMARY KEY,
@@ -144,11 +145,12 @@ class State:
     def by_folded(self, path: str) -> FileRow | None:
         """A row of another path equal to ``path`` but for case (``casefold``)."""
         folded = path.casefold()
+        # SQLite's lower() folds ASCII only (and is indexed): other names are compared here.
+        query = "SELECT * FROM files WHERE " + (
+            "lower(path) = lower(?)" if path.isascii() else "length(path) = length(?)"
+        )
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT * FROM files WHERE lower(path) = lower(?) OR length(path) = length(?)",
-                (path, path),
-            ).fetchall()
+            rows = self._conn.execute(query, (path,)).fetchall()
         found = [FileRow(*r) for r in rows if r[0] != path and str(r[0]).casefold() == folded]
         return found[0] if found else None
 

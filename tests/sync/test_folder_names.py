@@ -61,3 +61,16 @@ def test_the_case_probe_reads_the_file_system(
     assert folder.case_insensitive(tmp_path) is True
     monkeypatch.setenv("COUCHGATE_SYNC_CASE_INSENSITIVE", "0")
     assert folder.case_insensitive(tmp_path) is False
+
+
+def test_a_directory_holding_only_file_manager_litter_goes_with_its_last_file(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "Trip/day").mkdir(parents=True)
+    (tmp_path / "Trip/day/n.md").write_text("n")
+    (tmp_path / "Trip/day/.DS_Store").write_bytes(b"\0")
+    (tmp_path / "Trip/.DS_Store").write_bytes(b"\0")
+    (tmp_path / "Kept").mkdir()
+    (tmp_path / "Kept/own.txt").write_text("not litter")
+    folder.remove(tmp_path, "Trip/day/n.md")
+    assert os.listdir(tmp_path) == ["Kept"]  # else the next scan would see an empty folder
