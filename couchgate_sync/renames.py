@@ -46,12 +46,10 @@ MOVED_FROM = "moved_from"
 
 @dataclass(frozen=True)
 class Pair:
-    """A file the scan found renamed: its old row, the new file, and the content it had."""
+    """A file the scan found renamed: its old row and the new file."""
 
     row: FileRow
     seen: folder.Seen
-    sha: str
-    note: notes.Note
 
 
 async def detect(
@@ -78,11 +76,10 @@ async def detect(
             continue
         name = posixpath.basename(s.path)
         row = next((r for r in candidates if posixpath.basename(r.path) == name), candidates[0])
-        old = await device.note_at(row.doc_id, row.rev)
-        if old is None:
+        if await device.note_at(row.doc_id, row.rev) is None:
             continue  # its content is not here to carry over: a deletion and a creation
         candidates.remove(row)
-        pairs.append(Pair(row, s, row.sha, old))
+        pairs.append(Pair(row, s))
     paired = {p.seen.path for p in pairs}
     left = {p.row.path for p in pairs}
     return (pairs, [s for s in changed if s.path not in paired],
@@ -95,33 +92,38 @@ async def record(device: FolderDevice, pairs: list[Pair]) -> int:
     scan pairs the same files again and finds the new documents written (adopted as they are)
     and the old ones closed."""
     writes: list[tuple[dict[str, Any], str | None]] = []
-    planned: list[tuple[Pair, Move, str | None]] = []  # the new rev when already written
+    planned: list[tuple[Pair, Move, str | int]] = []  # the new rev, or its index in writes
     for p in pairs:
         new_id = notes.doc_id_for(p.seen.path, device.keyring)
         move = Move(new_id, p.seen.path, p.row.doc_id, p.row.rev, p.row.path)
         tree = await device.local.tree(new_id)
         current = await device.winner_note(tree)
-        if tree is not None and current is not None and folder.digest(current.data) == p.sha:
+        if tree is not None and current is not None and folder.digest(current.data) == p.row.sha:
             planned.append((p, move, tree.winner))
-        else:
+        else:  # opened one at a time: only the sealed documents are kept
+            old_note = await device.note_at(p.row.doc_id, p.row.rev)
+            data = old_note.data if old_note is not None else await asyncio.to_thread(
+                folder.read, device.root, p.seen.path)
+            if data is None:
+                continue  # gone again: the next scan sees what is left
             sealed = await device.seal_file(
-                new_id, p.seen.path, p.note.data, mtime_ms=p.seen.mtime_ns // 1_000_000,
-                device=device.device, created=p.note.created, chunk_ids=p.note.chunks,
-                extra={MOVED_FROM: _link(move)},
+                new_id, p.seen.path, data, mtime_ms=p.seen.mtime_ns // 1_000_000,
+                device=device.device, created=old_note.created if old_note else None,
+                chunk_ids=old_note.chunks if old_note else (), extra={MOVED_FROM: _link(move)},
             )
+            planned.append((p, move, len(writes)))
             writes.append((sealed, tree.winner if tree is not None and tree.deleted else None))
-            planned.append((p, move, None))
         old = await device.local.tree(p.row.doc_id)
         if old is not None and p.row.rev in old.tree and revtree.is_leaf(old.tree, p.row.rev) \
                 and not old.tree[p.row.rev].deleted:
             writes.append(({"_id": p.row.doc_id, "_deleted": True}, p.row.rev))
-    revs = iter(await device.local.write_children(writes) if writes else [])
+    revs = await device.local.write_children(writes) if writes else []
     renamed = []
     for p, move, rev in planned:
-        new_rev = rev or next(revs)
+        new_rev = revs[rev] if isinstance(rev, int) else rev
         s = p.seen
         renamed.append((p.row.path, FileRow(s.path, move.to_doc, new_rev, s.size, s.mtime_ns,
-                                            p.sha), move))
+                                            p.row.sha), move))
     if renamed:
         await asyncio.to_thread(device.state.moved, renamed)
     return len(renamed)

@@ -113,18 +113,29 @@ async def test_a_directory_rename_moves_every_file_and_no_chunk(
     a.write("Trip/photos/raw.bin", os.urandom(9 * 1024 * 1024))  # chunked: 4 + 4 + 1 MiB
     (a.folder / "Trip/empty").mkdir()
     await settle(a, b, rounds=1)
-    inodes = _inodes(b)
+    inodes, own = _inodes(b), _inodes(a)
     before = await _live_docs(sealed_gateway, a)
     assert before == 30 + 1 + 3 + 1
 
     (a.folder / "Trip").rename(a.folder / "Travel")
     await settle(a, b, rounds=1)
     assert b.files() == a.files()
+    assert {p.replace("Travel/", "Trip/", 1): i for p, i in _inodes(a).items()} == own
     assert sorted(b.files()) == sorted(p.replace("Trip/", "Travel/", 1) for p in inodes)
     assert "Travel/empty" in b.dirs() and "Trip" not in b.dirs()
     assert {p.replace("Travel/", "Trip/", 1): i for p, i in _inodes(b).items()} == inodes
     # The same number of documents: each file's new one, the same chunks, no kept version.
     assert await _live_docs(sealed_gateway, a) == before
+
+    # Both devices go on from the moved files' new revisions: edits are edits, not conflicts.
+    for n in range(0, 30, 3):
+        a.write(f"Travel/day {n}.md", f"# Day {n}, edited on the laptop\n")
+    b.write("Travel/day 7.md", "# Day 7, edited on the phone\n")
+    await settle(a, b, rounds=2)
+    assert b.files() == a.files()
+    assert len(a.files()) == 31
+    assert a.files()["Travel/day 7.md"] == b"# Day 7, edited on the phone\n"
+    assert b.files()["Travel/day 3.md"] == b"# Day 3, edited on the laptop\n"
 
 
 @pytest.mark.parametrize(
