@@ -14,6 +14,7 @@ import pytest
 from gateway.backend import db_name
 from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice, joined_user, settle
+from tests.sync.test_folder_sync import until
 
 
 async def _live_docs(gateway: GatewayHarness, device: FolderDevice) -> int:
@@ -217,3 +218,24 @@ async def test_paths_differing_in_case_do_not_overwrite_on_a_case_insensitive_fo
     (copy,) = [p for p in files if p not in ("Readme.md", "README.md")]
     assert re.fullmatch(r"(Readme|README) \(conflict from laptop \d{4}-\d\d-\d\d \d{4}\)\.md",
                         copy)
+
+
+async def test_run_carries_empty_folders_and_renames_live(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, b = devices
+    await a.run_live()
+    await b.run_live()
+    a.write("inbox.md", "to sort\n")
+    await until(lambda: b.files().get("inbox.md") == b"to sort\n")
+    inode = _inodes(b)["inbox.md"]
+    (a.folder / "Sorted").mkdir()
+    await until(lambda: "Sorted" in b.dirs())
+    (a.folder / "inbox.md").rename(a.folder / "Sorted/inbox.md")
+    await until(lambda: b.files() == {"Sorted/inbox.md": b"to sort\n"})
+    assert _inodes(b)["Sorted/inbox.md"] == inode
+    (b.folder / "Sorted/inbox.md").unlink()
+    # Emptied, not removed: it stays, as on the phone.
+    await until(lambda: a.files() == {} and "Sorted" in a.dirs())
+    (b.folder / "Sorted").rmdir()
+    await until(lambda: "Sorted" not in a.dirs())
