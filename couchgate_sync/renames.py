@@ -170,7 +170,7 @@ async def arrived(device: FolderDevice, doc_id: str, rev: str, note: notes.Note,
         seen = await asyncio.to_thread(folder.move, device.root, old_row.path, note.path, keep)
         row = FileRow(note.path, doc_id, rev, seen.size, seen.mtime_ns, sha)
         await asyncio.to_thread(device.state.moved, [(old_row.path, row, move)])
-        counts.written += 1
+        counts.moved += 1
         return True
     old_tree = await device.local.tree(move.from_doc)
     if old_tree is not None and not old_tree.deleted and old_tree.winner != move.from_rev:

@@ -44,12 +44,13 @@ class Counts:
     local_changes: int = 0
     written: int = 0
     removed: int = 0
+    moved: int = 0
     resolved: int = 0
     failed: list[str] = field(default_factory=list)
 
     def any(self) -> bool:
         return bool(self.uploaded or self.downloaded or self.local_changes or self.written
-                    or self.removed or self.resolved)
+                    or self.removed or self.moved or self.resolved)
 
 
 class FolderDevice:
