@@ -367,9 +367,12 @@ class FolderDevice:
         makes the edit a revision) or renamed meanwhile (its row is the new document's)."""
         tree = await self.local.tree(doc_id)
         row = await asyncio.to_thread(self.state.by_doc, doc_id)
-        if tree is None or not tree.deleted or row is None or not await self.unchanged_on_disk(
-            row
-        ):
+        if tree is None or not tree.deleted or row is None:
+            return 0
+        if await asyncio.to_thread(folder.stat_of, self.root, row.path) is None:
+            await asyncio.to_thread(self.state.drop, [row.path])  # gone here too (or moved)
+            return 0
+        if not await self.unchanged_on_disk(row):
             return 0
         keep = await folders.kept(self)
         await asyncio.to_thread(folder.remove, self.root, row.path, keep)
