@@ -2,7 +2,8 @@
 
 1. ``scan``: files edited, created or deleted here since their state row become new revisions in
    the local store, each a child of the revision the file was last in step with (so an edit made
-   while the server moved on becomes a conflict branch, never an overwrite).
+   while the server moved on becomes a conflict branch, never an overwrite); renamed files
+   become moves (``renames``), empty folders documents of their own (``folders``).
 2. ``push`` and ``pull``: the replication protocol (``replicate``).
 3. ``apply``: documents changed in the local store since the last apply land in the folder; a
    document with more than one live leaf is resolved first (``resolve``), a file edited here in
