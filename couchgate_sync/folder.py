@@ -4,6 +4,11 @@ A remote change lands as a temporary file in the same directory, fsynced, then `
 over the target: a reader sees the old note or the new one, never half of one. Paths from the
 server are checked to stay inside the folder (a path is data from another device, and a broken
 or hostile one must not write elsewhere).
+
+Paths are synced in NFC, but a name on disk keeps whatever form it was saved in (Linux stores
+bytes: an NFD name stays NFD). Every read, stat, write and removal of a synced path therefore
+goes through :func:`locate`, which finds the entry on disk whose normalized name is the synced
+one, so such a file is neither duplicated under its NFC name nor written twice.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import os
 import secrets
 import stat
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,17 +39,37 @@ class UnsafePath(ValueError):
     pass
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What a scan found: the synced files, and the synced directories with nothing synced in
+    them (no file, no directory), each by normalized relative path."""
+
+    files: dict[str, Seen]
+    empty_dirs: frozenset[str]
+
+
 def scan(root: Path, ignore: Ignore) -> dict[str, Seen]:
-    """Every synced regular file under ``root``, by normalized relative path.
+    """Every synced regular file under ``root``, by normalized relative path."""
+    return walk(root, ignore).files
+
+
+def walk(root: Path, ignore: Ignore) -> Listing:
+    """The synced files and empty directories under ``root``.
 
     Removes this client's temporary files on the way: one found here is what a write cut short
     (kill -9, power loss) left behind, since no write runs while the folder is scanned.
     """
     found: dict[str, Seen] = {}
+    empty: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = os.path.relpath(dirpath, root)
         rel_dir = "" if rel_dir == "." else normalize(rel_dir) + "/"
-        dirnames[:] = [d for d in dirnames if not ignore.matches(rel_dir + d + "/")]
+        dirnames[:] = [
+            d for d in dirnames
+            if not ignore.matches(rel_dir + normalize(d) + "/")
+            and not os.path.islink(os.path.join(dirpath, d))  # symbolic links are not synced
+        ]
+        before = len(found)
         for name in filenames:
             if name.startswith(TEMP_PREFIX):
                 with contextlib.suppress(FileNotFoundError):
@@ -59,7 +85,9 @@ def scan(root: Path, ignore: Ignore) -> dict[str, Seen]:
             if not _is_regular(st.st_mode):
                 continue
             found[rel] = Seen(rel, st.st_size, st.st_mtime_ns)
-    return found
+        if rel_dir and not dirnames and len(found) == before:
+            empty.add(rel_dir[:-1])
+    return Listing(found, frozenset(empty))
 
 
 def _is_regular(mode: int) -> bool:
@@ -77,9 +105,31 @@ def target(root: Path, rel: str) -> Path:
     return full
 
 
+def locate(root: Path, rel: str) -> Path:
+    """Where synced path ``rel`` is on disk: ``root / rel`` when that exists, else the entry
+    whose name normalizes to the same (a name saved in NFD), else ``root / rel`` (new)."""
+    full = target(root, rel)
+    if os.path.lexists(full):
+        return full
+    here = root
+    for part in rel.split("/"):
+        step = here / part
+        if not os.path.lexists(step):
+            try:
+                names = os.listdir(here)
+            except (FileNotFoundError, NotADirectoryError):
+                return full
+            same = [n for n in names if normalize(n) == part]
+            if not same:
+                return full
+            step = here / sorted(same)[0]
+        here = step
+    return here if here.resolve().is_relative_to(root.resolve()) else full
+
+
 def read(root: Path, rel: str) -> bytes | None:
     try:
-        return target(root, rel).read_bytes()
+        return locate(root, rel).read_bytes()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
 
@@ -89,8 +139,9 @@ def digest(data: bytes) -> str:
 
 
 def write_atomic(root: Path, rel: str, data: bytes, mtime_ms: int | None) -> Seen:
-    """Write ``data`` to ``rel`` via a temporary file and ``os.replace``; the file as written."""
-    full = target(root, rel)
+    """Write ``data`` to ``rel`` via a temporary file and ``os.replace``; the file as written
+    (over the file's name on disk when it has one, so an NFD name is kept)."""
+    full = locate(root, rel)
     full.parent.mkdir(parents=True, exist_ok=True)
     tmp = full.parent / f"{TEMP_PREFIX}{secrets.token_hex(6)}"
     try:
@@ -108,24 +159,103 @@ def write_atomic(root: Path, rel: str, data: bytes, mtime_ms: int | None) -> See
     return Seen(rel, st.st_size, st.st_mtime_ns)
 
 
-def remove(root: Path, rel: str) -> None:
-    """Delete a file, then the directories it leaves empty (up to the folder)."""
-    full = target(root, rel)
+def remove(root: Path, rel: str, keep: Collection[str] = ()) -> None:
+    """Delete a file, then the directories it leaves empty (up to the folder), except those in
+    ``keep`` (synced empty folders: they have documents of their own)."""
+    full = locate(root, rel)
     with contextlib.suppress(FileNotFoundError):
         full.unlink()
-    parent = full.parent
+    _prune(root, full.parent, keep)
+
+
+# What a file manager leaves in a directory by itself: it does not keep a removed directory.
+LITTER = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+
+
+def _prune(root: Path, parent: Path, keep: Collection[str]) -> None:
     root_resolved = root.resolve()
     while parent.resolve() != root_resolved:
-        try:
-            parent.rmdir()
-        except OSError:
+        if normalize(parent.relative_to(root).as_posix()) in keep or not _rmdir(parent):
             break
         parent = parent.parent
 
 
+def _rmdir(path: Path) -> bool:
+    """Remove an empty directory (file-manager litter aside); whether it is gone. Without
+    that, a directory deleted elsewhere would stay here holding a ``.DS_Store``, be seen empty
+    by the next scan and come back everywhere as an empty folder."""
+    try:
+        names = os.listdir(path)
+        if names and set(names) <= LITTER:
+            for name in names:
+                if os.path.isfile(path / name) and not os.path.islink(path / name):
+                    os.unlink(path / name)
+        path.rmdir()
+    except OSError:
+        return False
+    return True
+
+
+def move(root: Path, old: str, new: str, keep: Collection[str] = ()) -> Seen:
+    """Rename a synced file (``os.replace``: its bytes are not written again), then prune the
+    directories it leaves empty as :func:`remove` does; the file as it is now."""
+    source = locate(root, old)
+    dest = locate(root, new)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, dest)
+    _prune(root, source.parent, keep)
+    st = dest.stat()
+    return Seen(new, st.st_size, st.st_mtime_ns)
+
+
+def free_for(root: Path, new: str, old: str) -> bool:
+    """Whether ``old`` can be renamed to ``new``: nothing there, or ``old`` itself (a change of
+    case only, on a case-insensitive folder)."""
+    dest = locate(root, new)
+    if not os.path.lexists(dest):
+        return True
+    with contextlib.suppress(OSError):
+        return os.path.samefile(dest, locate(root, old))
+    return False
+
+
+def make_dir(root: Path, rel: str) -> None:
+    locate(root, rel).mkdir(parents=True, exist_ok=True)
+
+
+def remove_dir(root: Path, rel: str, keep: Collection[str] = ()) -> None:
+    """Remove an empty synced folder (one that holds anything stays), and the parents it
+    leaves empty."""
+    full = locate(root, rel)
+    if _rmdir(full):
+        _prune(root, full.parent, keep)
+
+
+def is_dir(root: Path, rel: str) -> bool:
+    return locate(root, rel).is_dir()
+
+
+def case_insensitive(root: Path) -> bool:
+    """Whether names in ``root`` are case-insensitive (macOS and Windows by default): probed
+    once by making a temporary file and looking for it under its upper-case name.
+    ``COUCHGATE_SYNC_CASE_INSENSITIVE=1`` (or 0) says so instead of probing."""
+    forced = os.environ.get("COUCHGATE_SYNC_CASE_INSENSITIVE", "")
+    if forced in ("0", "1"):
+        return forced == "1"
+    probe = root / f"{TEMP_PREFIX}case-{secrets.token_hex(4)}"
+    try:
+        probe.touch()
+    except OSError:  # no folder (yet) to ask: the common case
+        return False
+    try:
+        return os.path.exists(root / probe.name.upper())
+    finally:
+        probe.unlink()
+
+
 def stat_of(root: Path, rel: str) -> Seen | None:
     try:
-        st = target(root, rel).stat()
+        st = locate(root, rel).stat()
     except (FileNotFoundError, NotADirectoryError):
         return None
     return Seen(rel, st.st_size, st.st_mtime_ns)

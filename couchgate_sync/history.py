@@ -1,7 +1,8 @@
 """``history``, ``restore``, ``--deleted`` and ``status``.
 
 A file's history is its version documents (``versions``: replaced and deleted contents, kept on
-the server for the configured term) plus its current content, oldest first and numbered from 1.
+the server for the configured term) plus its current content, oldest first and numbered from 1;
+a renamed file's history starts with the versions it had under its old path (``renames``).
 ``restore`` writes the chosen content back into the folder, where the next scan records it as a
 new edit (saving the content it replaces as a version in turn), so every device gets it; for a
 deleted file it brings the file back.
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from . import folder, notes, versions
+from . import folder, notes, renames, versions
 from .ignore import Ignore
 from .replicate import replication_id
 
@@ -43,10 +44,9 @@ class Entry:
 async def entries(device: FolderDevice, path: str) -> list[Entry]:
     """Every kept version of ``path``, oldest first, the current content (if any) last."""
     path = notes.normalize(path)
-    found = [
-        Entry(v.id, "", versions.KIND, v.mtime_ms, v.device, v.size, False)
-        for v in await asyncio.to_thread(device.state.versions_of, path)
-    ]
+    kept = await renames.earlier_versions(device, path)
+    kept += await asyncio.to_thread(device.state.versions_of, path)
+    found = [Entry(v.id, "", versions.KIND, v.mtime_ms, v.device, v.size, False) for v in kept]
     row = await asyncio.to_thread(device.state.get, path)
     doc_id = row.doc_id if row else notes.doc_id_for(path, device.keyring)
     tree = await device.local.tree(doc_id)
@@ -94,9 +94,13 @@ async def deleted_paths(device: FolderDevice) -> dict[str, versions.VersionRow]:
 
 
 async def list_deleted(device: FolderDevice) -> str:
-    gone = await deleted_paths(device)
-    lines = [f"{path}  (deleted; last version {_when(v.mtime_ms)}, kept until "
-             f"{_when(v.kept_until)})" for path, v in sorted(gone.items())]
+    lines = []
+    for path, v in sorted((await deleted_paths(device)).items()):
+        if (new := await renames.moved_to(device, v.of_doc, path)) is not None:
+            lines.append(f"{path}  (moved to {new})")
+        else:
+            lines.append(f"{path}  (deleted; last version {_when(v.mtime_ms)}, kept until "
+                         f"{_when(v.kept_until)})")
     return "\n".join(lines) if lines else "no deleted files kept"
 
 
@@ -111,10 +115,11 @@ async def restore(device: FolderDevice, path: str, version: int | None) -> str:
     note = await _content(device, kept[number - 1])
     if note is None:
         raise FileNotFoundError("that version is no longer kept")
+    path = notes.normalize(path)  # a version from before a rename goes to the new path
     await asyncio.to_thread(
-        folder.write_atomic, device.root, note.path, note.data, int(time.time() * 1000)
+        folder.write_atomic, device.root, path, note.data, int(time.time() * 1000)
     )
-    return f"restored version {number} of {note.path}"
+    return f"restored version {number} of {path}"
 
 
 async def status(device: FolderDevice, remote: Remote, cfg: FolderConfig) -> str:

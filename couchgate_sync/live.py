@@ -35,6 +35,7 @@ def describe(counts: Counts) -> str:
         f"{counts.downloaded} downloaded" if counts.downloaded else "",
         f"{counts.written} file(s) written" if counts.written else "",
         f"{counts.removed} file(s) removed" if counts.removed else "",
+        f"{counts.moved} file(s) renamed" if counts.moved else "",
         f"{counts.resolved} conflict revision(s)" if counts.resolved else "",
     ]
     return ", ".join(p for p in parts if p)

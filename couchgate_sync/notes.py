@@ -27,6 +27,7 @@ from typing import Any
 from encryption_plugin import MAX_ATTACHMENT_BYTES, Keyring, id_for, open_doc, seal_doc
 
 CONTENT = "content"
+FOLDER = "folder"  # the kind of an empty folder's document (see folders)
 # Where each kind keeps text: files in "text", as the demo web app's notes do; versions elsewhere,
 # so that an app listing notes by their "text" (the demo does) does not list old versions too.
 TEXT_FIELD = {"file": "text", "version": "content"}
@@ -144,7 +145,9 @@ def open_note(
     text = plain.get(TEXT_FIELD.get(found, "text"))
     listed = plain.get("chunks")
     chunk_ids: tuple[str, ...] = ()
-    if isinstance(listed, list) and all(isinstance(c, str) for c in listed):
+    if found == FOLDER:  # an empty folder (see folders): nothing but its path
+        data, is_text = b"", False
+    elif isinstance(listed, list) and all(isinstance(c, str) for c in listed):
         chunk_ids = tuple(listed)
         data, is_text = b"", False
     elif isinstance(text, str):

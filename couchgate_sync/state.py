@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS files (
     sha TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS files_by_doc ON files (doc_id);
+CREATE INDEX IF NOT EXISTS files_by_lower ON files (lower(path));  -- case twins (ASCII)
 -- Version documents held in the local store (see versions.py), to list them without opening.
 CREATE TABLE IF NOT EXISTS versions (
     id TEXT PRIMARY KEY,
@@ -40,6 +41,23 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 CREATE INDEX IF NOT EXISTS versions_by_path ON versions (path, mtime_ms);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Synced empty folders (see folders.py): the folder document each was written from or sent as.
+CREATE TABLE IF NOT EXISTS dirs (
+    path TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    rev TEXT NOT NULL
+);
+-- Renames seen here or in documents (see renames.py): file document from_doc at from_rev moved
+-- to to_doc; what history follows, and what an edit made at the old path is forwarded by.
+CREATE TABLE IF NOT EXISTS moves (
+    to_doc TEXT NOT NULL,
+    to_path TEXT NOT NULL,
+    from_doc TEXT NOT NULL,
+    from_rev TEXT NOT NULL,
+    from_path TEXT NOT NULL,
+    PRIMARY KEY (to_doc, from_doc, from_rev)
+);
+CREATE INDEX IF NOT EXISTS moves_from ON moves (from_doc);
 """
 
 
@@ -51,6 +69,22 @@ class FileRow:
     size: int
     mtime_ns: int
     sha: str
+
+
+@dataclass(frozen=True)
+class DirRow:
+    path: str
+    doc_id: str
+    rev: str
+
+
+@dataclass(frozen=True)
+class Move:
+    to_doc: str
+    to_path: str
+    from_doc: str
+    from_rev: str
+    from_path: str
 
 
 class State:
@@ -94,6 +128,72 @@ class State:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
             self._conn.execute("COMMIT")
+
+    def moved(self, renamed: list[tuple[str, FileRow, Move]]) -> None:
+        """Files renamed: each (old path, new row, move) in one commit, old rows gone."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for old_path, row, move in renamed:
+                self._conn.execute("DELETE FROM files WHERE path = ?", (old_path,))
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
+                    (row.path, row.doc_id, row.rev, row.size, row.mtime_ns, row.sha),
+                )
+                self._put_move(move)
+            self._conn.execute("COMMIT")
+
+    def by_folded(self, path: str) -> FileRow | None:
+        """A row of another path equal to ``path`` but for case (``casefold``)."""
+        folded = path.casefold()
+        # SQLite's lower() folds ASCII only (and is indexed): other names are compared here.
+        query = "SELECT * FROM files WHERE " + (
+            "lower(path) = lower(?)" if path.isascii() else "length(path) = length(?)"
+        )
+        with self._lock:
+            rows = self._conn.execute(query, (path,)).fetchall()
+        found = [FileRow(*r) for r in rows if r[0] != path and str(r[0]).casefold() == folded]
+        return found[0] if found else None
+
+    def put_move(self, move: Move) -> None:
+        with self._lock:
+            self._put_move(move)
+
+    def _put_move(self, move: Move) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO moves VALUES (?, ?, ?, ?, ?)",
+            (move.to_doc, move.to_path, move.from_doc, move.from_rev, move.from_path),
+        )
+
+    def moves_from(self, doc_id: str) -> list[Move]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM moves WHERE from_doc = ?", (doc_id,)
+            ).fetchall()
+        return [Move(*row) for row in rows]
+
+    def moves_to(self, path: str) -> list[Move]:
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM moves WHERE to_path = ?", (path,)).fetchall()
+        return [Move(*row) for row in rows]
+
+    def dirs(self) -> dict[str, DirRow]:
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM dirs").fetchall()
+        return {row[0]: DirRow(*row) for row in rows}
+
+    def dir_by_doc(self, doc_id: str) -> DirRow | None:
+        with self._lock:
+            row = self._conn.execute("SELECT * FROM dirs WHERE doc_id = ?", (doc_id,)).fetchone()
+        return DirRow(*row) if row else None
+
+    def put_dir(self, row: DirRow) -> None:
+        with self._lock:
+            self._conn.execute("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)",
+                               (row.path, row.doc_id, row.rev))
+
+    def drop_dir(self, path: str) -> None:
+        with self._lock:
+            self._conn.execute("DELETE FROM dirs WHERE path = ?", (path,))
 
     def put_version(self, row: VersionRow) -> None:
         with self._lock:

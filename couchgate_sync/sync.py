@@ -2,7 +2,8 @@
 
 1. ``scan``: files edited, created or deleted here since their state row become new revisions in
    the local store, each a child of the revision the file was last in step with (so an edit made
-   while the server moved on becomes a conflict branch, never an overwrite).
+   while the server moved on becomes a conflict branch, never an overwrite); renamed files
+   become moves (``renames``), empty folders documents of their own (``folders``).
 2. ``push`` and ``pull``: the replication protocol (``replicate``).
 3. ``apply``: documents changed in the local store since the last apply land in the folder; a
    document with more than one live leaf is resolved first (``resolve``), a file edited here in
@@ -25,7 +26,7 @@ from typing import IO, Any
 
 from encryption_plugin import CryptoError, Keyring
 
-from . import chunk_gc, chunks, folder, notes, versions
+from . import chunk_gc, chunks, folder, folders, notes, renames, versions
 from .ignore import Ignore
 from .localdb import DocTree, LocalDb
 from .remote import Remote
@@ -44,12 +45,13 @@ class Counts:
     local_changes: int = 0
     written: int = 0
     removed: int = 0
+    moved: int = 0
     resolved: int = 0
     failed: list[str] = field(default_factory=list)
 
     def any(self) -> bool:
         return bool(self.uploaded or self.downloaded or self.local_changes or self.written
-                    or self.removed or self.resolved)
+                    or self.removed or self.moved or self.resolved)
 
 
 class FolderDevice:
@@ -74,6 +76,8 @@ class FolderDevice:
         self.resolver = Resolver(self)
         self.pending: set[str] = set()  # documents whose chunks had not all arrived
         self._written_rows: list[FileRow] = []  # files written by apply, saved per page
+        self._deleted: set[str] = set()  # file deletions apply makes last (see apply)
+        self.case_insensitive: bool | None = None  # the folder's names; probed at first apply
         self.checkpoints: Checkpoints = {}  # replication checkpoints, read once per process
         self.remote: Remote | None = None  # the server of the cycle under way (None: offline)
         self.progress: Callable[[str, int], None] | None = None  # ("up"|"down"|"written", n)
@@ -104,19 +108,23 @@ class FolderDevice:
         if not self.root.is_dir():
             raise FileNotFoundError("the synced folder is missing (unmounted or moved?)")
         ignore = await asyncio.to_thread(Ignore.for_folder, self.root)
-        seen = await asyncio.to_thread(folder.scan, self.root, ignore)
+        listing = await asyncio.to_thread(folder.walk, self.root, ignore)
+        seen = listing.files
         rows = await asyncio.to_thread(self.state.files)
         changed = [
             s for path, s in seen.items()
             if (row := rows.get(path)) is None or (row.size, row.mtime_ns) != (s.size, s.mtime_ns)
         ]
         gone = [row for path, row in rows.items() if path not in seen and not ignore.matches(path)]
+        moved, changed, gone = await renames.detect(self, changed, gone, rows)
         count = 0
+        for start in range(0, len(moved), SCAN_BATCH):
+            count += await renames.record(self, moved[start : start + SCAN_BATCH])
         for start in range(0, len(changed), SCAN_BATCH):
             count += await self._record_files(changed[start : start + SCAN_BATCH], rows)
         for row in gone:
             count += await self._record_deletion(row)
-        return count
+        return count + await folders.record(self, listing.empty_dirs, ignore)
 
     async def _record_files(self, batch: list[folder.Seen], rows: dict[str, FileRow]) -> int:
         writes: list[tuple[dict[str, Any], str | None]] = []
@@ -173,6 +181,7 @@ class FolderDevice:
             mtime_ms=s.mtime_ns // 1_000_000,
             device=self.device,
             created=current.created if current else None,
+            extra=renames.carried(current),
         )
         if row is not None:
             await self.save_version(doc_id, row.rev)
@@ -196,9 +205,11 @@ class FolderDevice:
         device: str,
         created: str | None,
         chunk_ids: tuple[str, ...] = (),
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The sealed document of one version of a file; a large file's chunks that the local
-        store lacks are written first, so a chunk is always replicated before its file."""
+        """The sealed document of one version of a file (``extra``: fields it carries, such as
+        a rename's link); a large file's chunks that the local store lacks are written first, so
+        a chunk is always replicated before its file."""
         if not chunk_ids and len(data) > chunks.CHUNKED_ABOVE:
             cuts = await asyncio.to_thread(chunks.cuts, data, self.keyring)
             for cut in cuts:
@@ -219,6 +230,7 @@ class FolderDevice:
             created=created,
             keyring=self.keyring,
             chunks=chunk_ids,
+            extra=extra,
         )
 
     async def save_version(self, doc_id: str, rev: str) -> None:
@@ -250,7 +262,16 @@ class FolderDevice:
     # -- 3. local store -> folder ------------------------------------------------------------
 
     async def apply(self, counts: Counts) -> None:
+        """Land the local store's changes in the folder, page by page.
+
+        Deleted files are removed last, after every page: the tombstone of a renamed file's
+        old document may come before the new document, which renames the file rather than
+        fetch it again. They are kept with the pending documents meanwhile (retried first by
+        the next apply after a crash), so none is skipped.
+        """
         ignore = await asyncio.to_thread(Ignore.for_folder, self.root)
+        if self.case_insensitive is None:
+            self.case_insensitive = await asyncio.to_thread(folder.case_insensitive, self.root)
         since = int(await asyncio.to_thread(self.state.meta, "applied_seq", "0"))
         waiting = set(json.loads(await asyncio.to_thread(self.state.meta, "pending", "[]")))
         waiting |= self.pending
@@ -264,13 +285,18 @@ class FolderDevice:
                 await self._apply_doc(doc_id, ignore, counts)
             await self._save_written_rows()
             # Pending first: a crash between the two writes retries a document, never skips it.
-            pending = json.dumps(sorted(self.pending))
+            pending = json.dumps(sorted(self.pending | self._deleted))
             await asyncio.to_thread(self.state.set_meta, "pending", pending)
             if last != since:
                 await asyncio.to_thread(self.state.set_meta, "applied_seq", str(last))
             if not ids or last == since:
                 break
             since = last
+        deleted, self._deleted = self._deleted, set()
+        for doc_id in sorted(deleted):
+            counts.removed += await self._remove_deleted(doc_id)
+        pending = json.dumps(sorted(self.pending))
+        await asyncio.to_thread(self.state.set_meta, "pending", pending)
 
     async def _apply_doc(self, doc_id: str, ignore: Ignore, counts: Counts) -> None:
         tree = await self.local.tree(doc_id)
@@ -286,15 +312,19 @@ class FolderDevice:
             return
         if tree.deleted:
             await asyncio.to_thread(self.state.drop_version, doc_id)
-            if row is not None and await self._unchanged_on_disk(row):
-                await asyncio.to_thread(folder.remove, self.root, row.path)
-                await asyncio.to_thread(self.state.drop, [row.path])
+            if row is not None:
+                self._deleted.add(doc_id)
+            elif await folders.apply_deleted(self, doc_id):
                 counts.removed += 1
             return
         note = await self.note_at(tree.id, tree.winner, kind=None)
         if note is not None and note.kind == versions.KIND:
             if (version := versions.row_of(doc_id, note)) is not None:
                 await asyncio.to_thread(self.state.put_version, version)
+            return
+        if note is not None and note.kind == folders.KIND:
+            counts.written += await folders.apply_live(self, doc_id, tree.winner, note.path,
+                                                       ignore)
             return
         if note is None or note.kind != "file" or ignore.matches(note.path):
             return
@@ -303,10 +333,20 @@ class FolderDevice:
         except folder.UnsafePath:
             log.warning("skipped a document whose path would leave the folder")
             return
-        at_path = await asyncio.to_thread(self.state.get, note.path)
-        on_disk = await asyncio.to_thread(folder.stat_of, self.root, note.path)
+        if (forwarded := await renames.moved_away(self, tree)) is not None:
+            counts.resolved += forwarded
+            return
         sha = folder.digest(note.data)
-        if on_disk is not None and (at_path is None or not await self._unchanged_on_disk(at_path)):
+        if await renames.arrived(self, doc_id, tree.winner, note, sha, counts):
+            return
+        at_path = await asyncio.to_thread(self.state.get, note.path)
+        if at_path is None and self.case_insensitive and (
+            twin := await renames.case_twin(self, tree, note, self._written_rows)
+        ):
+            counts.resolved += twin
+            return
+        on_disk = await asyncio.to_thread(folder.stat_of, self.root, note.path)
+        if on_disk is not None and (at_path is None or not await self.unchanged_on_disk(at_path)):
             data = await asyncio.to_thread(folder.read, self.root, note.path)
             if data is not None and folder.digest(data) == sha:
                 await asyncio.to_thread(
@@ -322,12 +362,29 @@ class FolderDevice:
         if self.progress is not None:
             self.progress("written", 1)
 
+    async def _remove_deleted(self, doc_id: str) -> int:
+        """Remove the file of a deleted document, unless it was edited here (the next scan
+        makes the edit a revision) or renamed meanwhile (its row is the new document's)."""
+        tree = await self.local.tree(doc_id)
+        row = await asyncio.to_thread(self.state.by_doc, doc_id)
+        if tree is None or not tree.deleted or row is None:
+            return 0
+        if await asyncio.to_thread(folder.stat_of, self.root, row.path) is None:
+            await asyncio.to_thread(self.state.drop, [row.path])  # gone here too (or moved)
+            return 0
+        if not await self.unchanged_on_disk(row):
+            return 0
+        keep = await folders.kept(self)
+        await asyncio.to_thread(folder.remove, self.root, row.path, keep)
+        await asyncio.to_thread(self.state.drop, [row.path])
+        return 1
+
     async def _save_written_rows(self) -> None:
         rows, self._written_rows = self._written_rows, []
         if rows:
             await asyncio.to_thread(self.state.put, rows)
 
-    async def _unchanged_on_disk(self, row: FileRow) -> bool:
+    async def unchanged_on_disk(self, row: FileRow) -> bool:
         s = await asyncio.to_thread(folder.stat_of, self.root, row.path)
         return s is not None and (s.size, s.mtime_ns) == (row.size, row.mtime_ns)
 

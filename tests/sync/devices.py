@@ -26,6 +26,7 @@ class FolderDevice:
     server: str
     live: asyncio.subprocess.Process | None = field(default=None)
     clock_offset_s: float = 0.0
+    extra_env: dict[str, str] = field(default_factory=dict)  # settings of this device only
 
     @property
     def env(self) -> dict[str, str]:
@@ -36,6 +37,7 @@ class FolderDevice:
             PYTHONPATH=str(REPO),
             COUCHGATE_SYNC_CLOCK_OFFSET_S=str(self.clock_offset_s),
         )
+        env.update(self.extra_env)
         return env
 
     async def start(self, *args: str, stdin: int | None = None) -> asyncio.subprocess.Process:
@@ -106,6 +108,11 @@ class FolderDevice:
             if path.is_file():
                 found[path.relative_to(self.folder).as_posix()] = path.read_bytes()
         return found
+
+    def dirs(self) -> set[str]:
+        """Every directory in the folder, by relative POSIX path."""
+        return {p.relative_to(self.folder).as_posix() for p in self.folder.rglob("*")
+                if p.is_dir()}
 
     def write(self, rel: str, data: bytes | str) -> None:
         path = self.folder / rel

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
+from couchgate_sync.ignore import TEMP_PREFIX
 from tests.browser.conftest import browser  # noqa: F401  (the fixture)
 from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice
@@ -48,8 +49,12 @@ async def _both_ways(folder_device: FolderDevice, chromium: Browser, link: str) 
     marker = secrets.token_hex(6)
     await page.fill("#note-text", f"from the browser {marker}")
     await page.click("#note-form button[type=submit]")
-    await until(lambda: any(marker.encode() in v for v in folder_device.files().values()))
-    (name,) = [k for k, v in folder_device.files().items() if marker.encode() in v]
+    def written() -> list[str]:  # a note being written is a temporary file for a moment
+        return [k for k, v in folder_device.files().items()
+                if marker.encode() in v and not k.startswith(TEMP_PREFIX)]
+
+    await until(lambda: bool(written()))
+    (name,) = written()
     assert name.endswith(".md") and "/" not in name
     assert folder_device.files()[name] == f"from the browser {marker}".encode()
 
@@ -60,4 +65,13 @@ async def _both_ways(folder_device: FolderDevice, chromium: Browser, link: str) 
     await expect(notes).to_contain_text(f"edited in the folder {marker}", timeout=SYNC_TIMEOUT_MS)
     await expect(notes).not_to_contain_text(f"from the browser {marker}")
     assert await notes.locator("li").count() == 2
+
+    # An empty folder's document and a renamed file's link are nothing the demo lists twice.
+    (folder_device.folder / "Empty folder").mkdir()
+    (folder_device.folder / "Lists").mkdir()
+    (folder_device.folder / "Shopping.md").rename(folder_device.folder / "Lists/Shopping.md")
+    folder_device.write("After.md", f"after {marker}\n")
+    await expect(notes).to_contain_text(f"after {marker}", timeout=SYNC_TIMEOUT_MS)
+    await expect(notes.locator("li")).to_have_count(3, timeout=SYNC_TIMEOUT_MS)
+    await expect(notes).to_contain_text(f"oat milk {marker}")
     await context.close()

@@ -1,0 +1,102 @@
+"""Empty folders, synced as sealed documents of their own.
+
+A folder that holds a synced file needs no document: the file's path brings it into being on
+every device. Only a directory with nothing synced in it (no file, no directory; ignored
+entries do not count) has one, ``{"kind": "folder", "path", "created", "device"}``, so the
+smallest set of documents describes every synced directory. When it gains a file or a
+directory, or is removed, its document is deleted; when a directory becomes empty (its last
+file deleted or moved away, it stays) it gets one. The id is the keyed id of the path with a
+trailing ``/`` (``id_for("Projects/new/")``): as a file's, it tells the server nothing, and a
+folder never shares a document with a file of the same name.
+
+Applying one: a live document makes the directory (``mkdir -p``); a deleted one removes the
+directory only when it is empty (anything put in it meanwhile stays, and syncs as usual).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from encryption_plugin import Keyring, id_for, seal_doc
+
+from . import folder, notes
+from .ignore import Ignore
+from .state import DirRow
+
+if TYPE_CHECKING:
+    from .sync import FolderDevice
+
+KIND = notes.FOLDER
+
+
+def folder_id(path: str, keyring: Keyring) -> str:
+    return id_for(notes.normalize(path) + "/", keyring)
+
+
+def seal_folder(doc_id: str, path: str, device: str, keyring: Keyring) -> dict[str, Any]:
+    return seal_doc(
+        {"_id": doc_id, "kind": KIND, "path": notes.normalize(path),
+         "created": notes.iso(int(time.time() * 1000)), "device": device},
+        keyring,
+    )
+
+
+async def record(device: FolderDevice, empty: frozenset[str], ignore: Ignore) -> int:
+    """Scan side: new empty folders get a document, rows whose folder is gone or no longer
+    empty lose theirs; how many changed."""
+    rows = await asyncio.to_thread(device.state.dirs)
+    count = 0
+    for path in sorted(empty - rows.keys()):
+        doc_id = folder_id(path, device.keyring)
+        tree = await device.local.tree(doc_id)
+        if tree is not None and not tree.deleted:
+            rev = tree.winner  # made on another device too, or recorded before a crash
+        else:
+            sealed = seal_folder(doc_id, path, device.device, device.keyring)
+            rev = await device.local.write_child(sealed, tree.winner if tree else None)
+            count += 1
+        await asyncio.to_thread(device.state.put_dir, DirRow(path, doc_id, rev))
+    for path, row in sorted(rows.items()):
+        if path in empty or ignore.matches(path + "/"):
+            continue
+        tree = await device.local.tree(row.doc_id)
+        if tree is not None and not tree.deleted:
+            await device.local.write_child({"_id": row.doc_id, "_deleted": True}, tree.winner)
+            count += 1
+        await asyncio.to_thread(device.state.drop_dir, path)
+    return count
+
+
+async def apply_live(device: FolderDevice, doc_id: str, rev: str, path: str,
+                     ignore: Ignore) -> bool:
+    """Make the folder of a live folder document; whether anything was done."""
+    row = await asyncio.to_thread(device.state.dir_by_doc, doc_id)
+    if (row is not None and row.rev == rev) or ignore.matches(path + "/"):
+        return False
+    try:
+        await asyncio.to_thread(folder.make_dir, device.root, path)
+    except folder.UnsafePath:
+        return False
+    except OSError:  # a file of that name is in the way: the folder waits until it is not
+        return False
+    await asyncio.to_thread(device.state.put_dir, DirRow(path, doc_id, rev))
+    return row is None
+
+
+async def apply_deleted(device: FolderDevice, doc_id: str) -> bool:
+    """Remove the folder of a deleted folder document if it is still empty; whether the
+    document was a folder this device had."""
+    row = await asyncio.to_thread(device.state.dir_by_doc, doc_id)
+    if row is None:
+        return False
+    await asyncio.to_thread(device.state.drop_dir, row.path)
+    keep = await kept(device)
+    await asyncio.to_thread(folder.remove_dir, device.root, row.path, keep)
+    return True
+
+
+async def kept(device: FolderDevice) -> frozenset[str]:
+    """The synced empty folders, which removing a file must not take with it."""
+    return frozenset(await asyncio.to_thread(device.state.dirs))

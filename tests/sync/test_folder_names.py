@@ -1,0 +1,76 @@
+"""The folder side of empty folders and file names, on a real file system: which directories
+count as empty, NFD names found under their NFC path, the case-sensitivity probe."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from couchgate_sync import folder
+from couchgate_sync.ignore import Ignore
+
+
+def test_only_directories_with_nothing_synced_in_them_are_empty(tmp_path: Path) -> None:
+    for made in ("a/b/c", "a/d", "lone", "holds/.git", "ignored/out", "with/file", "real"):
+        (tmp_path / made).mkdir(parents=True)
+    (tmp_path / "with/file/n.md").write_text("n")
+    (tmp_path / "lone/.DS_Store").write_text("ignored litter does not count")
+    (tmp_path / "linked").symlink_to(tmp_path / "real", target_is_directory=True)
+    listing = folder.walk(tmp_path, Ignore(["ignored/"]))
+    assert listing.empty_dirs == {"a/b/c", "a/d", "lone", "holds", "real"}
+    assert set(listing.files) == {"with/file/n.md"}
+
+
+def test_an_nfd_name_is_found_under_its_nfc_path(tmp_path: Path) -> None:
+    nfd = unicodedata.normalize("NFD", "Résumé/café.md")
+    (tmp_path / nfd).parent.mkdir()
+    (tmp_path / nfd).write_bytes(b"x")
+    nfc = unicodedata.normalize("NFC", nfd)
+    assert set(folder.scan(tmp_path, Ignore())) == {nfc}
+    assert folder.read(tmp_path, nfc) == b"x"
+    folder.write_atomic(tmp_path, nfc, b"y", None)
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.md")] == [nfd]
+    assert (tmp_path / nfd).read_bytes() == b"y"
+    folder.remove(tmp_path, nfc)
+    assert os.listdir(tmp_path) == []
+
+
+def test_removing_a_file_keeps_a_synced_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "kept/inner").mkdir(parents=True)
+    (tmp_path / "kept/inner/n.md").write_text("n")
+    folder.remove(tmp_path, "kept/inner/n.md", keep={"kept/inner"})
+    assert (tmp_path / "kept/inner").is_dir()
+    folder.remove_dir(tmp_path, "kept/inner")
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_case_probe_reads_the_file_system(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COUCHGATE_SYNC_CASE_INSENSITIVE", raising=False)
+    upper = tmp_path / "PROBE"
+    upper.touch()
+    sensitive = not (tmp_path / "probe").exists()  # what this file system is, asked directly
+    upper.unlink()
+    assert folder.case_insensitive(tmp_path) is not sensitive
+    assert os.listdir(tmp_path) == []  # the probe leaves nothing behind
+    monkeypatch.setenv("COUCHGATE_SYNC_CASE_INSENSITIVE", "1")
+    assert folder.case_insensitive(tmp_path) is True
+    monkeypatch.setenv("COUCHGATE_SYNC_CASE_INSENSITIVE", "0")
+    assert folder.case_insensitive(tmp_path) is False
+
+
+def test_a_directory_holding_only_file_manager_litter_goes_with_its_last_file(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "Trip/day").mkdir(parents=True)
+    (tmp_path / "Trip/day/n.md").write_text("n")
+    (tmp_path / "Trip/day/.DS_Store").write_bytes(b"\0")
+    (tmp_path / "Trip/.DS_Store").write_bytes(b"\0")
+    (tmp_path / "Kept").mkdir()
+    (tmp_path / "Kept/own.txt").write_text("not litter")
+    folder.remove(tmp_path, "Trip/day/n.md")
+    assert os.listdir(tmp_path) == ["Kept"]  # else the next scan would see an empty folder
