@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from encryption_plugin import CryptoError
 from gateway.store import revtree
 
-from . import notes
+from . import notes, renames
 from .merge import conflict_name, three_way
 from .remote import RemoteError, Revoked, Unreachable
 
@@ -71,6 +71,7 @@ class Resolver:
                 mtime_ms=merged.mtime_ms,
                 device=winner.device,
                 created=winner.created,
+                extra=renames.carried(winner),  # the merge keeps the file's rename history
             )
             writes.append((sealed, tree.winner))
         await dev.local.write_children(writes)

@@ -105,6 +105,36 @@ async def test_a_rename_is_a_move_and_history_follows_it(
     assert a.files() == {"Drafts/essay.md": b"draft one\n"}
 
 
+async def test_a_merge_after_a_rename_keeps_the_history_for_a_device_that_joins_later(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice], tmp_path: Path
+) -> None:
+    a, b = devices
+    a.write("essay.md", "title\n\nbody\n\nend\n")
+    await settle(a, b, rounds=1)
+    a.write("essay.md", "title\n\nbody, longer\n\nend\n")  # the first text: a kept version
+    await settle(a, b, rounds=1)
+    (a.folder / "essay.md").rename(a.folder / "moved.md")
+    await settle(a, b, rounds=1)
+    # Both edit the renamed file apart, on different lines: the resolver merges them.
+    a.write("moved.md", "title, new\n\nbody, longer\n\nend\n")
+    b.write("moved.md", "title\n\nbody, longer\n\nend, new\n")
+    await a.sync()
+    await settle(b, a)
+    merged = b"title, new\n\nbody, longer\n\nend, new\n"
+    assert a.files() == b.files() == {"moved.md": merged}
+
+    # A device that joins only now knows the rename from the documents alone.
+    c = FolderDevice(tmp_path / "home-c", tmp_path / "Notes C", "tablet", sealed_gateway.url)
+    await c.join("--pair", await a.pairing_link())
+    await c.sync()
+    assert c.files() == {"moved.md": merged}
+    _, listing, _ = await c.cli("history", "moved.md", "--dir", str(c.folder))
+    texts = listing.splitlines()[1:]
+    assert len(texts) >= 3, listing  # from before the rename, the merge's sides, the merge
+    _, deleted, _ = await c.cli("history", "--deleted", "--dir", str(c.folder))
+    assert deleted.startswith("essay.md  (moved to moved.md)"), deleted
+
+
 async def test_a_directory_rename_moves_every_file_and_no_chunk(
     sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
 ) -> None:
