@@ -30,37 +30,31 @@ MODES = ("plain", "sealed")
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from encryption_plugin import Keyring
-    from tests.harness import start_gateway, stop_gateway
     from tests.pouch import E2E, run_pouch
 
     timings: common.Timings = {m: {"push": [], "pull": []} for m in MODES}
-    with common.bench_upstream(args) as (chosen, settings):
-        gateway = await start_gateway(chosen, plaintext_apps="plain-*", **settings)
+    async with common.gateway_and_device(args, plaintext_apps="plain-*") as (gateway, device, _):
         upstream = gateway.upstream
-        try:
-            device = await gateway.new_device()
-            for round_no in range(args.rounds):
-                tag = f"{round_no}{secrets.token_hex(3)}"
-                apps = {mode: f"{mode}-{tag}" for mode in MODES}
-                keys = {"plain": None, "sealed": Keyring.generate(apps["sealed"]).export()}
-                order = MODES if round_no % 2 == 0 else MODES[::-1]
-                for mode in order:
-                    remote = {"url": device.db_url(apps[mode]), "token": device.token}
-                    out = await run_pouch(
-                        "bench",
-                        timeout=600,
-                        driver=E2E,
-                        remote={**remote, "key": keys[mode]},
-                        count=args.docs,
-                        doc_size=args.doc_size,
-                        batch_size=args.batch_size,
-                    )
-                    common.record(timings, mode, out, args.docs, ok=not out["e2e_errors"])
-                for app in apps.values():
-                    db = gateway.upstream_db(device, app)
-                    await asyncio.to_thread(upstream.request, "DELETE", f"/{db}")
-        finally:
-            await stop_gateway(gateway)
+        for round_no in range(args.rounds):
+            tag = f"{round_no}{secrets.token_hex(3)}"
+            apps = {mode: f"{mode}-{tag}" for mode in MODES}
+            keys = {"plain": None, "sealed": Keyring.generate(apps["sealed"]).export()}
+            order = MODES if round_no % 2 == 0 else MODES[::-1]
+            for mode in order:
+                remote = {"url": device.db_url(apps[mode]), "token": device.token}
+                out = await run_pouch(
+                    "bench",
+                    timeout=600,
+                    driver=E2E,
+                    remote={**remote, "key": keys[mode]},
+                    count=args.docs,
+                    doc_size=args.doc_size,
+                    batch_size=args.batch_size,
+                )
+                common.record(timings, mode, out, args.docs, ok=not out["e2e_errors"])
+            for app in apps.values():
+                db = gateway.upstream_db(device, app)
+                await asyncio.to_thread(upstream.request, "DELETE", f"/{db}")
         kind = upstream.kind
 
     return common.summary(args, kind, timings, "sealed", "plain")

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import secrets
 import sys
 from typing import Any
@@ -38,55 +37,47 @@ from bench.pass_through import pass_through
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from gateway.metrics import METRICS
-    from tests.harness import start_gateway, stop_gateway
     from tests.pouch import device_remote, direct_remote, run_pouch
 
     variants = ["direct", "gateway", *(["floor"] if args.floor else [])]
     timings: common.Timings = {name: {"push": [], "pull": []} for name in variants}
     cpu = common.CpuTally()
-    with common.bench_upstream(args) as (chosen, settings):
-        gateway = await start_gateway(chosen, **settings)
+    async with common.gateway_and_device(args) as (gateway, device, stack):
         upstream = gateway.upstream
-        stack = contextlib.AsyncExitStack()
-        try:
-            device = await gateway.new_device()
+        if args.floor:
+            floor = await stack.enter_async_context(
+                pass_through(upstream.url, upstream.admin_headers())
+            )
+        for round_no in range(args.rounds):
+            tag = f"{round_no}{secrets.token_hex(3)}"
+            direct_db, floor_db = f"bench-direct-{tag}", f"bench-floor-{tag}"
+            targets = {
+                "direct": direct_remote(
+                    f"{upstream.url}/{direct_db}", upstream.user, upstream.password
+                ),
+                "gateway": device_remote(device, f"bench-{tag}"),
+            }
             if args.floor:
-                floor = await stack.enter_async_context(
-                    pass_through(upstream.url, upstream.admin_headers())
-                )
-            for round_no in range(args.rounds):
-                tag = f"{round_no}{secrets.token_hex(3)}"
-                direct_db, floor_db = f"bench-direct-{tag}", f"bench-floor-{tag}"
-                targets = {
-                    "direct": direct_remote(
-                        f"{upstream.url}/{direct_db}", upstream.user, upstream.password
-                    ),
-                    "gateway": device_remote(device, f"bench-{tag}"),
-                }
-                if args.floor:
-                    targets["floor"] = direct_remote(f"{floor}/{floor_db}", None, None)
-                for remote in targets.values():
-                    remote["keepalive"] = args.keepalive
-                # Each round starts with the next variant, so none always goes first.
-                order = variants[round_no % len(variants) :] + variants[: round_no % len(variants)]
-                for name in order:
-                    with cpu.counting(name) as counted:
-                        out = await run_pouch(
-                            "bench",
-                            timeout=600,
-                            remote=targets[name],
-                            count=args.docs,
-                            doc_size=args.doc_size,
-                            batch_size=args.batch_size,
-                        )
-                        counted(out["http"]["requests"])
-                    common.record(timings, name, out, args.docs)
-                for db in (direct_db, floor_db, gateway.upstream_db(device, f"bench-{tag}")):
-                    await asyncio.to_thread(upstream.request, "DELETE", f"/{db}")
-            overhead = common.gateway_overhead(gateway.app[METRICS].registry)
-        finally:
-            await stack.aclose()
-            await stop_gateway(gateway)
+                targets["floor"] = direct_remote(f"{floor}/{floor_db}", None, None)
+            for remote in targets.values():
+                remote["keepalive"] = args.keepalive
+            # Each round starts with the next variant, so none always goes first.
+            order = variants[round_no % len(variants) :] + variants[: round_no % len(variants)]
+            for name in order:
+                with cpu.counting(name) as counted:
+                    out = await run_pouch(
+                        "bench",
+                        timeout=600,
+                        remote=targets[name],
+                        count=args.docs,
+                        doc_size=args.doc_size,
+                        batch_size=args.batch_size,
+                    )
+                    counted(out["http"]["requests"])
+                common.record(timings, name, out, args.docs)
+            for db in (direct_db, floor_db, gateway.upstream_db(device, f"bench-{tag}")):
+                await asyncio.to_thread(upstream.request, "DELETE", f"/{db}")
+        overhead = common.gateway_overhead(gateway.app[METRICS].registry)
         kind = upstream.kind
 
     floor_ratio = (
@@ -128,6 +119,13 @@ def report(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = common.replication_flags(__doc__)
+    parser.add_argument(
+        "--keepalive",
+        action="store_true",
+        help="PouchDB reuses its connections, as a browser and CouchDB's replicator do (under "
+        "Node, PouchDB by default opens a connection per request: node-fetch 2 sends "
+        "'Connection: close')",
+    )
     parser.add_argument(
         "--floor",
         action="store_true",

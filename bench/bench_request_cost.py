@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import http.client
 import json
 import secrets
@@ -114,42 +113,33 @@ async def _timed_client(url: str, auth: str, kind: str, args: argparse.Namespace
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from tests.harness import start_gateway, stop_gateway
-
     results: dict[str, dict[str, dict[str, float]]] = {}
-    with common.bench_upstream(args) as (chosen, settings):
-        gateway = await start_gateway(chosen, **settings)
+    async with common.gateway_and_device(args) as (gateway, device, stack):
         upstream = gateway.upstream
-        stack = contextlib.AsyncExitStack()
-        try:
-            device = await gateway.new_device()
-            app = f"cost-{secrets.token_hex(3)}"
-            db = gateway.upstream_db(device, app)
-            await gateway.call("PUT", f"/db/{app}", device=device)
-            seed = [{"_id": f"seed-{n:03}", **DOC} for n in range(SEEDED)]
-            await gateway.call("POST", f"/db/{app}/_bulk_docs", device=device, json={"docs": seed})
-            await gateway.call(
-                "PUT", f"/db/{app}/_local/checkpoint", device=device, json={"last_seq": "1"}
-            )
-            admin = upstream.admin_headers()
-            floor = await stack.enter_async_context(pass_through(f"{upstream.url}/{db}", admin))
-            targets = {
-                "direct": (f"{upstream.url}/{db}", admin["Authorization"]),
-                "pass-through": (floor, ""),
-                "couchgate": (device.db_url(app), f"Bearer {device.token}"),
-            }
-            for kind in args.classes.split(","):
-                results[kind] = {}
-                for name, (url, auth) in targets.items():
-                    cpu = time.process_time()
-                    seconds = await _timed_client(url, auth, kind, args)
-                    results[kind][name] = {
-                        "us_per_request": seconds / args.requests * 1e6,
-                        "cpu_us_per_request": (time.process_time() - cpu) / args.requests * 1e6,
-                    }
-        finally:
-            await stack.aclose()
-            await stop_gateway(gateway)
+        app = f"cost-{secrets.token_hex(3)}"
+        db = gateway.upstream_db(device, app)
+        await gateway.call("PUT", f"/db/{app}", device=device)
+        seed = [{"_id": f"seed-{n:03}", **DOC} for n in range(SEEDED)]
+        await gateway.call("POST", f"/db/{app}/_bulk_docs", device=device, json={"docs": seed})
+        await gateway.call(
+            "PUT", f"/db/{app}/_local/checkpoint", device=device, json={"last_seq": "1"}
+        )
+        admin = upstream.admin_headers()
+        floor = await stack.enter_async_context(pass_through(f"{upstream.url}/{db}", admin))
+        targets = {
+            "direct": (f"{upstream.url}/{db}", admin["Authorization"]),
+            "pass-through": (floor, ""),
+            "couchgate": (device.db_url(app), f"Bearer {device.token}"),
+        }
+        for kind in args.classes.split(","):
+            results[kind] = {}
+            for name, (url, auth) in targets.items():
+                cpu = time.process_time()
+                seconds = await _timed_client(url, auth, kind, args)
+                results[kind][name] = {
+                    "us_per_request": seconds / args.requests * 1e6,
+                    "cpu_us_per_request": (time.process_time() - cpu) / args.requests * 1e6,
+                }
     return {
         "upstream": upstream.kind,
         "mode": args.mode,

@@ -11,11 +11,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tests.harness import Device, GatewayHarness
     from tests.upstreams import Upstream
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,13 +66,6 @@ def replication_flags(description: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=3, help="rounds (median is reported)")
     parser.add_argument("--doc-size", type=int, default=256, help="filler bytes per document")
     parser.add_argument("--batch-size", type=int, default=100, help="PouchDB's batch_size")
-    parser.add_argument(
-        "--keepalive",
-        action="store_true",
-        help="PouchDB reuses its connections, as a browser and CouchDB's replicator do (under "
-        "Node, PouchDB by default opens a connection per request: node-fetch 2 sends "
-        "'Connection: close')",
-    )
     return parser
 
 
@@ -150,6 +144,24 @@ def cpu_lines(us_per_request: float | None, floor_us: float | None = None) -> li
     if floor_us is not None:
         lines.append(f"the bare aiohttp pass-through's: {floor_us:.0f} µs")
     return lines
+
+
+@contextlib.asynccontextmanager
+async def gateway_and_device(
+    args: argparse.Namespace, **overrides: object
+) -> AsyncIterator[tuple[GatewayHarness, Device, contextlib.AsyncExitStack]]:
+    """The upstream the flags ask for, a couchgate in front of it (the tests' harness, with
+    ``overrides``), a device signed in to it, and a stack for whatever else the benchmark starts
+    (closed before the gateway stops)."""
+    from tests.harness import start_gateway, stop_gateway
+
+    with bench_upstream(args) as (chosen, settings):
+        gateway = await start_gateway(chosen, **settings, **overrides)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                yield gateway, await gateway.new_device(), stack
+        finally:
+            await stop_gateway(gateway)
 
 
 def gateway_overhead(registry: Any) -> dict[str, dict[str, float]]:
@@ -283,7 +295,7 @@ def summary(
         "batch_size": args.batch_size,
         "upstream": upstream,
         "mode": args.mode,
-        "keepalive": args.keepalive,
+        "keepalive": getattr(args, "keepalive", False),
         "docs_per_s": rates,
         "ratio": {w: rates[numerator][w] / rates[denominator][w] for w in ("push", "pull")},
         "round_ratios": per_round,

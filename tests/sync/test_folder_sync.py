@@ -432,6 +432,22 @@ async def test_unused_chunks_are_collected_but_not_those_a_kept_version_needs(
     assert b.files()["scan.pdf"] == v2
 
 
+async def _synced_then_chunk_deleted(
+    gateway: GatewayHarness, a: FolderDevice, b: FolderDevice, data: bytes, index: int
+) -> tuple[str, str]:
+    """``book.pdf`` synced to both devices, then its chunk ``index`` deleted on the server as a
+    collection that lost a race would: the database's name and the chunk's id."""
+    a.write("book.pdf", data)
+    await settle(a, b, rounds=1)
+    db = db_name(joined_user(a), "notes")
+    victim = chunks.cuts(data, keyring_of(a))[index].id
+    rev = (await server_docs(gateway, db))[victim]
+    headers = {"Authorization": f"Bearer {credentials_of(a)['token']}"}
+    status, _ = await gateway.call("DELETE", f"/db/notes/{victim}?rev={rev}", headers=headers)
+    assert status == 200
+    return db, victim
+
+
 @embedded_only
 async def test_a_chunk_deleted_while_a_file_still_lists_it_is_brought_back(
     sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice], tmp_path: Path
@@ -440,16 +456,7 @@ async def test_a_chunk_deleted_while_a_file_still_lists_it_is_brought_back(
     file it had not yet received): a device holding the chunk writes it back."""
     a, b = devices
     data = os.urandom(9 * 1024 * 1024)
-    a.write("book.pdf", data)
-    await settle(a, b, rounds=1)
-    db = db_name(joined_user(a), "notes")
-    victim = chunks.cuts(data, keyring_of(a))[1].id
-    rev = (await server_docs(sealed_gateway, db))[victim]
-    headers = {"Authorization": f"Bearer {credentials_of(a)['token']}"}
-    status, _ = await sealed_gateway.call(
-        "DELETE", f"/db/notes/{victim}?rev={rev}", headers=headers
-    )
-    assert status == 200
+    db, victim = await _synced_then_chunk_deleted(sealed_gateway, a, b, data, 1)
     a.clock_offset_s = 2 * 3600  # its next survey of the chunks is due
     await a.sync()
     assert victim in await server_docs(sealed_gateway, db)
@@ -467,16 +474,7 @@ async def test_a_chunk_reused_while_another_device_collects_it_comes_back(
     elsewhere; the device that receives ``b``'s file and holds the chunk writes it back."""
     a, b = devices
     data = os.urandom(9 * 1024 * 1024)
-    a.write("book.pdf", data)
-    await settle(a, b, rounds=1)
-    db = db_name(joined_user(a), "notes")
-    victim = chunks.cuts(data, keyring_of(a))[0].id
-    rev = (await server_docs(sealed_gateway, db))[victim]
-    headers = {"Authorization": f"Bearer {credentials_of(a)['token']}"}
-    status, _ = await sealed_gateway.call(
-        "DELETE", f"/db/notes/{victim}?rev={rev}", headers=headers
-    )
-    assert status == 200
+    db, victim = await _synced_then_chunk_deleted(sealed_gateway, a, b, data, 0)
     b.write("book.pdf", data + b"a last page")  # its first chunk is the deleted one, unchanged
     await b.sync()
     await a.sync()  # a's survey is not due: what a applies tells it
