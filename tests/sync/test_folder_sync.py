@@ -252,19 +252,19 @@ async def test_kill_9_during_a_first_sync_then_restart(
     devices: tuple[FolderDevice, FolderDevice],
 ) -> None:
     a, b = devices
-    for n in range(300):
-        a.write(f"Notes/{n // 50}/note {n}.md", f"# Note {n}\n\n" + "words " * (n % 40) + "\n")
+    for n in range(1000):
+        a.write(f"Notes/{n // 100}/note {n}.md", f"# Note {n}\n\n" + "words " * (n % 40) + "\n")
     await a.sync()
     proc = await b.start("sync", str(b.folder))
-    await until(lambda: len(list(b.folder.rglob("*.md"))) >= 40 or proc.returncode is not None)
+    await until(lambda: len(list(b.folder.rglob("*.md"))) >= 100 or proc.returncode is not None)
     assert proc.returncode is None, "the first sync ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     await proc.wait()
-    assert 0 < len(list(b.folder.rglob("*.md"))) < 300
+    assert 0 < len(list(b.folder.rglob("*.md"))) < 1000
     await b.sync()
     await a.sync()
     assert b.files() == a.files()
-    assert len(a.files()) == 300
+    assert len(a.files()) == 1000
 
 
 @embedded_only
