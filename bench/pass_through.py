@@ -34,6 +34,9 @@ async def pass_through(upstream_url: str, auth: dict[str, str]) -> AsyncIterator
             ) as up:
                 response = web.StreamResponse(status=up.status)
                 response.content_type = up.content_type
+                for name in ("Content-Encoding", "Location", "ETag"):
+                    if name in up.headers:  # bytes pass as they came: their encoding with them
+                        response.headers[name] = up.headers[name]
                 await response.prepare(request)
                 async for chunk in up.content.iter_any():
                     await response.write(chunk)
