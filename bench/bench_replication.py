@@ -101,14 +101,17 @@ def report(result: dict[str, Any]) -> str:
     )
     rows = [("direct to upstream", "direct"), ("through couchgate", "gateway")]
     floor = result.get("floor_ratio")
+    floor_line: list[str] = []
     if floor:
         rows.append(("through a bare aiohttp hop", "floor"))
+        floor_line.append(
+            f"{'ratio bare hop/direct':25}{floor['push']:>12.2f}{floor['pull']:>14.2f}"
+        )
     table = common.rate_table(title, rows, "ratio gateway/direct", result)
-    floor_line = [f"{'ratio bare hop/direct':25}{floor['push']:>12.2f}{floor['pull']:>14.2f}"]
     return "\n".join(
         [
             table,
-            *(floor_line if floor else []),
+            *floor_line,
             *common.cpu_lines(
                 result.get("cpu_us_per_request"), result.get("floor_cpu_us_per_request")
             ),
