@@ -55,30 +55,23 @@ def python_results() -> list[dict[str, Any]]:
         key, nonce = nacl.utils.random(32), nacl.utils.random(24)
         raw = crypto_aead_xchacha20poly1305_ietf_encrypt(body, b"", nonce, key)
         sealed = seal_doc(doc, keyring)
-        out.append(
-            {
-                "label": label,
-                "op": "seal",
-                "ep1": rate(lambda d=doc: seal_doc(d, keyring)),
-                "raw": rate(
-                    lambda b=body, k=key: crypto_aead_xchacha20poly1305_ietf_encrypt(
-                        b, b"", nacl.utils.random(24), k
-                    )
-                ),
-            }
-        )
-        out.append(
-            {
-                "label": label,
-                "op": "open",
-                "ep1": rate(lambda s=sealed: open_doc(s, keyring)),
-                "raw": rate(
-                    lambda r=raw, n=nonce, k=key: crypto_aead_xchacha20poly1305_ietf_decrypt(
-                        r, b"", n, k
-                    )
-                ),
-            }
-        )
+
+        # The same wrapper (one Python call) around both sides, so a ratio compares the work
+        # alone; the loop's values are bound as defaults.
+        def seal_ep1(d: dict[str, Any] = doc) -> object:
+            return seal_doc(d, keyring)
+
+        def seal_raw(b: bytes = body, k: bytes = key) -> object:
+            return crypto_aead_xchacha20poly1305_ietf_encrypt(b, b"", nacl.utils.random(24), k)
+
+        def open_ep1(s: dict[str, Any] = sealed) -> object:
+            return open_doc(s, keyring)
+
+        def open_raw(r: bytes = raw, n: bytes = nonce, k: bytes = key) -> object:
+            return crypto_aead_xchacha20poly1305_ietf_decrypt(r, b"", n, k)
+
+        out.append({"label": label, "op": "seal", "ep1": rate(seal_ep1), "raw": rate(seal_raw)})
+        out.append({"label": label, "op": "open", "ep1": rate(open_ep1), "raw": rate(open_raw)})
     return out
 
 

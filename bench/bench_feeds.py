@@ -159,7 +159,9 @@ async def measure_mode(args: argparse.Namespace, mode: str, upstream_env: dict[s
                 )
             opened = asyncio.gather(*(feed.open.wait() for feed in feeds))
             failed = asyncio.ensure_future(asyncio.wait(tasks, return_when="FIRST_EXCEPTION"))
-            await asyncio.wait({opened, failed}, return_when="FIRST_COMPLETED", timeout=600)
+            # Only waited on, never read: their result types differ.
+            either: set[asyncio.Future[Any]] = {opened, failed}
+            await asyncio.wait(either, return_when="FIRST_COMPLETED", timeout=600)
             broken = [t for t in tasks if t.done() and t.exception() is not None]
             if broken:
                 for task in tasks:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -236,7 +236,7 @@ def rate_table(
 
 
 def run(
-    measure: Callable[[argparse.Namespace], Awaitable[dict[str, Any]]],
+    measure: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]],
     report: Callable[[dict[str, Any]], str],
     args: argparse.Namespace,
 ) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,11 +132,22 @@ class GatewayHarness:
         return db_name(device.user, app)
 
 
-async def start_gateway(
-    upstream: Upstream | None, *, host_override: str = "127.0.0.1", **overrides: object
+# What the ``make_gateway`` fixture yields: start a gateway with the given settings overrides.
+MakeGateway = Callable[..., Awaitable[GatewayHarness]]
+
+
+async def start_gateway(upstream: Upstream | None, /, **overrides: object) -> GatewayHarness:
+    """A test gateway on loopback; ``overrides`` are settings only (no keyword of this function's
+    own can be shadowed by a settings dict a caller spreads in)."""
+    return await start_gateway_on("127.0.0.1", upstream, **overrides)
+
+
+async def start_gateway_on(
+    host: str, upstream: Upstream | None, /, **overrides: object
 ) -> GatewayHarness:
+    """:func:`start_gateway` listening on ``host`` (``0.0.0.0`` when a container must reach it)."""
     settings = gateway_settings(upstream, **overrides)
-    server = TestServer(create_app(settings), host=host_override)
+    server = TestServer(create_app(settings), host=host)
     # TestServer takes runner options in start_server (its constructor drops them), and sets
     # handler_cancellation itself.
     await server.start_server(

@@ -41,8 +41,10 @@ class Inbox:
         while loop.time() < deadline:
             for msg in reversed(self.messages):
                 if msg["To"] == address:
-                    match = re.search(r"\b(\d{6})\b", msg.get_payload())
-                    assert match, msg.get_payload()
+                    payload = msg.get_payload()
+                    assert isinstance(payload, str), payload  # one text part, not multipart
+                    match = re.search(r"\b(\d{6})\b", payload)
+                    assert match, payload
                     return match.group(1)
             await asyncio.sleep(0.05)
         raise AssertionError(f"no email for {address}")

@@ -19,7 +19,7 @@ NO_SELECTOR = {"error": "bad_request", "reason": "Selector must be specified in 
 NOT_OBJECT = {"error": "bad_request", "reason": "Selector error: expected a JSON object"}
 NO_IDS = {"error": "bad_request", "reason": "`doc_ids` filter parameter is not a list of doc ids."}
 
-REFUSED: list[tuple[str, str, Any, dict[str, str]]] = [
+REFUSED: list[tuple[str, str, Any, dict[str, str] | None]] = [
     ("GET", "filter=_selector", None, NO_SELECTOR),
     ("GET", "filter=_selector&feed=longpoll&since=now", None, NO_SELECTOR),
     ("GET", "filter=_selector&selector=%7B%7D", None, NO_SELECTOR),

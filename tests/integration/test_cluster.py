@@ -21,9 +21,10 @@ from typing import Any
 
 import pytest
 
+from gateway.auth.records import MAX_ATTEMPTS
 from tests.conftest import NO_COUCHDB, couchdb_settings
 from tests.harness import Device, GatewayHarness, start_gateway, stop_gateway
-from tests.integration.test_auth import MAX_ATTEMPTS, UNAUTHORIZED_CODE, smtp, smtp_settings
+from tests.integration.test_auth import UNAUTHORIZED_CODE, smtp, smtp_settings
 from tests.pouch import SYNC_LIVE_STEPS_OK, PouchSession, device_remote, run_pouch
 from tests.upstreams import CouchRelease, Upstream, couchdb_release, couchdb_required
 from tests.upstreams import couchdb_test_server as find_couchdb_test_server

@@ -25,7 +25,7 @@ import pytest
 from gateway.backend import member_name
 from gateway.upstream_auth import jwt_header, proxy_token
 from tests.conftest import couchdb_settings
-from tests.harness import GatewayHarness, start_gateway, stop_gateway
+from tests.harness import GatewayHarness, start_gateway_on, stop_gateway
 from tests.pouch import device_remote, run_pouch
 from tests.upstreams import Upstream
 
@@ -43,7 +43,7 @@ async def _gateway(couchdb: Upstream, mode: str) -> GatewayHarness:
     if mode == "jwt" and not couchdb.jwt_secret:
         pytest.skip("this CouchDB's JWT secret is unknown (COUCHDB_JWT_SECRET)")
     host = "0.0.0.0" if GATEWAY_HOST_SEEN_BY_COUCHDB else "127.0.0.1"
-    return await start_gateway(couchdb, host_override=host, **couchdb_settings(couchdb, mode))
+    return await start_gateway_on(host, couchdb, **couchdb_settings(couchdb, mode))
 
 
 @pytest.fixture(params=MODES)

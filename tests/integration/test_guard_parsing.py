@@ -9,13 +9,13 @@ import base64
 import json
 
 import encryption_plugin as ep
-from tests.harness import GatewayHarness
+from tests.harness import Device, GatewayHarness, MakeGateway
 
 APP = "vault"
 
 
-async def _sealed_app(make_gateway: object) -> tuple[GatewayHarness, object]:
-    gw: GatewayHarness = await make_gateway(plaintext_apps="")  # type: ignore[operator]
+async def _sealed_app(make_gateway: MakeGateway) -> tuple[GatewayHarness, Device]:
+    gw = await make_gateway(plaintext_apps="")
     device = await gw.new_device()
     assert (await gw.call("PUT", f"/db/{APP}/", device=device))[0] == 201
     return gw, device
@@ -30,7 +30,7 @@ def _part(boundary: str, doc: dict[str, object]) -> bytes:
 
 
 async def test_a_boundary_the_upstream_would_split_differently_is_refused(
-    make_gateway: object,
+    make_gateway: MakeGateway,
 ) -> None:
     gw, device = await _sealed_app(make_gateway)
     sealed = ep.seal_doc({"_id": "doc1", "note": "x"}, ep.Keyring.generate(APP))
@@ -47,7 +47,7 @@ async def test_a_boundary_the_upstream_would_split_differently_is_refused(
     assert (await gw.call("GET", f"/db/{APP}/doc1", device=device))[0] == 404
 
 
-async def test_json_that_is_not_utf_8_is_refused(make_gateway: object) -> None:
+async def test_json_that_is_not_utf_8_is_refused(make_gateway: MakeGateway) -> None:
     gw, device = await _sealed_app(make_gateway)
     utf16 = json.dumps({"title": "PLAINTEXT"}).encode("utf-16")
     status, answer = await gw.call(
@@ -71,7 +71,7 @@ async def test_json_that_is_not_utf_8_is_refused(make_gateway: object) -> None:
         assert (await gw.call("GET", f"/db/{APP}/{doc_id}", device=device))[0] == 404
 
 
-async def test_look_alike_multipart_types_are_refused(make_gateway: object) -> None:
+async def test_look_alike_multipart_types_are_refused(make_gateway: MakeGateway) -> None:
     gw, device = await _sealed_app(make_gateway)
     inner = base64.b64encode(b"irrelevant").decode()
     for content_type in (

@@ -52,7 +52,7 @@ async def churn(store: Couch, db: str) -> dict[str, Any]:
 
 async def observed(store: Couch, db: str) -> Any:
     """What a replica can see: every leaf with its history, conflicts and attachment bodies."""
-    out = {}
+    out: dict[str, object] = {}
     for doc_id in ("a", "b", "c"):
         _, leaves = await store.req(
             "GET", f"/{db}/{doc_id}?open_revs=all&revs=true&attachments=true"

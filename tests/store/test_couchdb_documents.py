@@ -54,16 +54,14 @@ async def test_winner_conflicts_revs_info_and_deleted(vs_couchdb: list[Couch]) -
 async def test_revs_diff_possible_ancestors(vs_couchdb: list[Couch]) -> None:
     async def scenario(server: Couch) -> Any:
         db = await seeded(server)
-        return [
-            await server.req("POST", f"/{db}/_revs_diff", body)
-            for body in (
-                {"doc": ["2-b", "4-new", "5-new"]},
-                {"doc": ["3-new"]},
-                {"doc": ["1-a", "3-c"], "other": ["1-o", "2-o"], "fresh": ["1-q"]},
-                {"doc": []},
-                {},
-            )
+        bodies: list[dict[str, list[str]]] = [
+            {"doc": ["2-b", "4-new", "5-new"]},
+            {"doc": ["3-new"]},
+            {"doc": ["1-a", "3-c"], "other": ["1-o", "2-o"], "fresh": ["1-q"]},
+            {"doc": []},
+            {},
         ]
+        return [await server.req("POST", f"/{db}/_revs_diff", body) for body in bodies]
 
     answers = await on_both(vs_couchdb, scenario)
     assert answers[1][1] == {"doc": {"missing": ["3-new"], "possible_ancestors": ["2-x"]}}
@@ -143,7 +141,7 @@ async def test_inline_attachments_atts_since_and_stubs(vs_couchdb: list[Couch]) 
 def parts_of(content_type: str, body: bytes) -> list[Any]:
     """A multipart answer as (headers that matter, JSON or bytes) per part."""
     parsed = multipart.parse(body, multipart.boundary_of(content_type))
-    out = []
+    out: list[tuple[object, ...]] = []
     for headers, content in parsed:
         kind = headers.get("content-type", "")
         if kind.startswith("application/json"):

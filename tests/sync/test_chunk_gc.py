@@ -22,7 +22,9 @@ async def test_conflicting_leaves_and_kept_versions_keep_their_chunks(
     try:
         contents = {name: name.encode() * 1000 for name in ("winner", "loser", "kept", "unused")}
         ids = {name: chunks.chunk_id(data, keyring) for name, data in contents.items()}
-        writes = [(chunks.seal_chunk(ids[n], d, keyring), None) for n, d in contents.items()]
+        writes: list[tuple[dict[str, Any], str | None]] = [
+            (chunks.seal_chunk(ids[n], d, keyring), None) for n, d in contents.items()
+        ]
 
         def lister(doc_id: str, name: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
             return notes.seal_note(doc_id, "big.bin", contents[name], mtime_ms=1, device="x",

@@ -165,7 +165,11 @@ async def test_live_editing_stays_within_a_modest_request_rate(
     try:
         for n in range(15):
             a.write("draft.md", f"version {n}\n")
-            await until(lambda n=n: b.files().get("draft.md") == f"version {n}\n".encode())
+
+            def arrived(n: int = n) -> bool:
+                return b.files().get("draft.md") == f"version {n}\n".encode()
+
+            await until(arrived)
     finally:
         await a.stop_live()
         await b.stop_live()

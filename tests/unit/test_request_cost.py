@@ -19,8 +19,8 @@ class Clock:
 def test_replication_batches_cost_less_than_other_requests() -> None:
     for route in ("endpoint_changes", "endpoint_revs_diff", "endpoint_bulk_get", "local"):
         assert request_cost(route) == REPLICATION_COST < 1
-    for route in ("doc", "attachment", "db", "/auth/me", None):
-        assert request_cost(route) == 1.0
+    for other in ("doc", "attachment", "db", "/auth/me", None):
+        assert request_cost(other) == 1.0
 
 
 def test_a_bucket_takes_a_cost_and_says_how_long_until_it_could() -> None:
