@@ -6,12 +6,12 @@ as docker-compose runs it), of pouchdb-server (``admin`` mode), and of the embed
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.harness import GatewayHarness, GatewayTarget, start_gateway, stop_gateway
+from tests.harness import GatewayHarness, GatewayTarget, MakeGateway, start_gateway, stop_gateway
 from tests.upstreams import Upstream, apache_couchdb, couchdb_required, pouchdb_server
 
 NO_COUCHDB = (
@@ -89,7 +89,7 @@ async def gateway(gateway_upstream: GatewayTarget) -> AsyncIterator[GatewayHarne
 @pytest.fixture
 async def make_gateway(
     gateway_upstream: GatewayTarget,
-) -> AsyncIterator[Callable[..., Awaitable[GatewayHarness]]]:
+) -> AsyncIterator[MakeGateway]:
     """Start gateways with settings of the test's own (``make_gateway(registration="invite")``);
     gateways made by one test share its upstream (or its embedded store's data directory)."""
     started: list[GatewayHarness] = []

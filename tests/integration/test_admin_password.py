@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Awaitable, Callable
 
 import pytest
 
 from gateway import keys
 from gateway.cli import main
 from gateway.dashboard.records import AdminRecords
-from tests.harness import GatewayHarness
+from tests.harness import MakeGateway
 from tests.integration.test_cli import _use_settings_of
-
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 
 
 async def test_set_password_from_stdin(

@@ -7,14 +7,12 @@ deleting the account left 52 of them upstream; a PUT and a DELETE of one app at 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import pytest
 
 from gateway.backend import db_name
-from tests.harness import Device, GatewayHarness
+from tests.harness import Device, GatewayHarness, MakeGateway
 
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 LIMIT = 20
 PARALLEL = 60
 

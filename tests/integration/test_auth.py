@@ -6,7 +6,7 @@ import asyncio
 import email
 import re
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,10 +15,9 @@ from aiosmtpd.controller import Controller
 
 from gateway import keys
 from gateway.auth.records import MAX_ATTEMPTS, RECENT_DEVICE_S
-from tests.harness import GatewayHarness
+from tests.harness import GatewayHarness, MakeGateway
 from tests.upstreams import free_port
 
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 UNAUTHORIZED_CODE = {"error": "unauthorized", "reason": "invalid or expired code"}
 
 

@@ -6,17 +6,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 import pytest
 from aiosmtpd.controller import Controller
 
 from gateway.cli import main
 from gateway.config import env_name
-from tests.harness import GatewayHarness
+from tests.harness import GatewayHarness, MakeGateway
 from tests.upstreams import free_port
-
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 
 
 class Sink:

@@ -9,18 +9,17 @@ import contextlib
 import resource
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from tests.harness import Device, GatewayHarness
+from tests.harness import Device, GatewayHarness, MakeGateway
 from tests.rawhttp import exchange, status_of
 from tests.served import Server, start_serve
 from tests.upstreams import free_port
 
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 LIVE = "/db/{app}/_changes?feed=continuous&heartbeat=1000&since=now"
 # Generous bounds for what must happen "soon" with a one-second idle timeout; never compared
 # with how long it took.

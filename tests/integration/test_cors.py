@@ -3,11 +3,8 @@ the upstream's own CORS headers never reach the browser."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from tests.harness import MakeGateway
 
-from tests.harness import GatewayHarness
-
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 APP_ORIGIN = "https://notes.example"
 
 

@@ -13,7 +13,6 @@ import base64
 import json
 import os
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -21,7 +20,7 @@ import pytest
 
 import encryption_plugin as ep
 from encryption_plugin.codec import b64u_encode
-from tests.harness import Device, GatewayHarness
+from tests.harness import Device, GatewayHarness, MakeGateway
 from tests.pouch import E2E, run_pouch, unexpected_http_failures
 
 APP = "notes"
@@ -29,7 +28,6 @@ MARKER = "zebra-quartz-7f3c"
 NOT_ENCRYPTED = {"error": "forbidden", "reason": "document is not encrypted"}
 PASSPHRASE = "correct horse battery staple"
 
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 
 
 @pytest.fixture

@@ -10,17 +10,15 @@ forwards everything else unchanged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.harness import GatewayHarness, start_gateway, stop_gateway
+from tests.harness import GatewayHarness, MakeGateway, start_gateway, stop_gateway
 from tests.upstreams import Upstream
-
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 
 
 async def _feed(gateway: GatewayHarness, device: object, query: str) -> aiohttp.ClientResponse:

@@ -8,7 +8,7 @@ import argparse
 import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,12 +17,10 @@ import segno
 
 from gateway import __version__, cli
 from gateway.cli import main
-from tests.harness import GatewayHarness
+from tests.harness import MakeGateway
 from tests.integration.test_cli import _use_settings_of
 from tests.served import Server
 from tests.upstreams import free_port
-
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 
 
 @dataclass

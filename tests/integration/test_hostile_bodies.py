@@ -4,13 +4,11 @@ on every upstream (issue 9, findings 7, 10 and 11)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tests.harness import GatewayHarness
+from tests.harness import GatewayHarness, MakeGateway
 
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 JSON = {"Content-Type": "application/json"}
 
 

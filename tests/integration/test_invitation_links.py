@@ -4,15 +4,13 @@ reaches a link that carries a live enrollment code (without ``public_url``: the 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 
 import aiohttp
 
 from gateway import keys
 from gateway.dashboard.records import AdminRecords
-from tests.harness import GatewayHarness
+from tests.harness import GatewayHarness, MakeGateway
 
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 PASSWORD = "correct horse battery staple"
 FORGED = "evil.example"
 

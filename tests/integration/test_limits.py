@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
-from tests.harness import GatewayHarness
+from tests.harness import MakeGateway
 from tests.pouch import device_remote, run_pouch
-
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 
 
 def docs(prefix: str, n: int, size: int = 10) -> list[dict[str, object]]:

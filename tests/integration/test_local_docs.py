@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from gateway.replication.proxy import LOCAL_DOCS_PER_APP
-from tests.harness import Device, GatewayHarness
+from tests.harness import Device, GatewayHarness, MakeGateway
 
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 MARKER = "PLAINTEXT-MARKER-" + "x" * 40
 
 # What the two replicators write, as CouchDB 3.5.2's scheduler and pouchdb-checkpointer do.

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 
 import pytest
 from yarl import URL
 
-from tests.harness import GatewayHarness
-
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
+from tests.harness import GatewayHarness, MakeGateway
 
 BOUNDARY = "0d4f5e8a9c2b4e1f8a7d6c5b4a392817"
 DOC = {"_id": "mp", "_attachments": {"a.bin": {"follows": True, "content_type": "x/y"}}}

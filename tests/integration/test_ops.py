@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,11 +13,10 @@ from yarl import URL
 
 from gateway import keys
 from gateway.logs import JsonFormatter
-from tests.harness import GatewayHarness, start_gateway, stop_gateway
+from tests.harness import GatewayHarness, MakeGateway, start_gateway, stop_gateway
 from tests.pouch import device_remote, run_pouch
 from tests.upstreams import Upstream, free_port
 
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
 
 

@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 
 import pytest
 
 import encryption_plugin as ep
-from tests.harness import Device, GatewayHarness
+from tests.harness import Device, GatewayHarness, MakeGateway
 
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 NOT_ENCRYPTED = {"error": "forbidden", "reason": "document is not encrypted"}
 
 

@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 import encryption_plugin as ep
-from tests.harness import Device, GatewayHarness
+from tests.harness import Device, GatewayHarness, MakeGateway
 
-MakeGateway = Callable[..., Awaitable[GatewayHarness]]
 MARKER = "PLAINsecret"
 HASH = "0123456789abcdef0123456789abcdef"
 
