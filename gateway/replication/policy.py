@@ -71,8 +71,24 @@ def check_doc(doc_id: str, doc: Any, *, encryption_required: bool = False) -> No
         raise Forbidden(DESIGN_REFUSED)
     if doc_id.startswith(LOCAL_PREFIX) and local_size(doc) > LOCAL_DOC_LIMIT:
         raise TooLarge(f"a _local document may hold at most {LOCAL_DOC_LIMIT} bytes")
+    if doc_id.startswith(LOCAL_PREFIX) and "_rev" in doc:
+        check_local_rev(doc["_rev"])
     if encryption_required:
         check_sealed(doc_id, doc)
+
+
+_LOCAL_REV = re.compile(r"\+?0+-[+-]?[0-9]+")
+"""A ``_local`` document's revision: ``0-<integer>`` (CouchDB reads the part after the first
+``-`` as an Erlang integer, so ``0-+1`` and ``0-007`` are revisions too)."""
+BAD_REV = "Invalid rev format"
+
+
+def check_local_rev(rev: object) -> None:
+    """Refuse a ``_local`` revision CouchDB cannot read. It answers 500 to a well-formed revision
+    that is not ``0-<integer>`` (``1-abc``, ``0-abc``: its local-document code throws), so the
+    refusal happens here, with the 400 its revision parser gives the other malformed ones."""
+    if not isinstance(rev, str) or not _LOCAL_REV.fullmatch(rev):
+        raise BadRequest(BAD_REV)
 
 
 def local_size(doc: dict[str, Any]) -> int:

@@ -233,6 +233,8 @@ def _sealed_only(request: web.Request, target: Target) -> bool:
 
 async def _put_local(request: web.Request, device: Device, target: Target) -> web.StreamResponse:
     """A checkpoint: capped, held to a checkpoint's shape in an encrypted app, and counted."""
+    if "rev" in request.query:
+        policy.check_local_rev(request.query["rev"])
     body = await read_capped(request, policy.LOCAL_DOC_LIMIT)
     doc = parse_json(body)
     policy.check_doc(target.doc_id, doc, encryption_required=_sealed_only(request, target))

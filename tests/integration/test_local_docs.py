@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -176,3 +177,39 @@ async def test_an_encrypted_app_refuses_anything_else_in_local_docs(
         assert not await stored(gateway, device, doc_id)
     status, raw = await gateway.peek("GET", f"/{gateway.upstream_db(device, 'notes')}/_all_docs")
     assert MARKER not in json.dumps(raw)
+
+
+@pytest.mark.parametrize("rev", ["1-abc", "0-abc", "0-", "2-5", "0-1.0", "0- 1", "x-1", 5, None])
+async def test_a_local_revision_couchdb_cannot_read_is_refused_with_400(
+    gateway: GatewayHarness, rev: object
+) -> None:
+    """CouchDB answers 500 ("Invalid rev format") to a ``_local`` write whose ``_rev`` is a
+    revision but not ``0-<integer>`` (found by the fuzz suite): such a write gets CouchDB's own
+    400 here, in the body and in ``?rev=``, and nothing is written."""
+    device = await provisioned(gateway)
+    status, body = await gateway.call(
+        "PUT", "/db/notes/_local/cp", device=device, json={"_rev": rev, "m": MARKER}
+    )
+    assert (status, body) == (400, {"error": "bad_request", "reason": "Invalid rev format"})
+    if isinstance(rev, str):
+        status, body = await gateway.call(
+            "PUT", f"/db/notes/_local/cp?rev={quote(rev)}", device=device, json={"m": MARKER}
+        )
+        assert (status, body) == (400, {"error": "bad_request", "reason": "Invalid rev format"})
+    assert not await stored(gateway, device, "_local/cp")
+
+
+async def test_local_revisions_as_couchdb_reads_them_still_pass(gateway: GatewayHarness) -> None:
+    device = await provisioned(gateway)
+    status, body = await gateway.call(
+        "PUT", "/db/notes/_local/cp", device=device, json={"m": "first"}
+    )
+    assert status == 201, body
+    status, body = await gateway.call(
+        "PUT", "/db/notes/_local/cp", device=device, json={"_rev": body["rev"], "m": "second"}
+    )
+    assert status == 201, body
+    status, body = await gateway.call(
+        "PUT", f"/db/notes/_local/cp?rev={body['rev']}", device=device, json={"m": "third"}
+    )
+    assert status == 201, body
