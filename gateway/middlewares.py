@@ -59,6 +59,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except aiohttp.ClientError as exc:
         log.warning("upstream call failed: %s", type(exc).__name__)
         return UpstreamUnavailable().response()
+    except TimeoutError:
+        # An upstream call past its timeout (the admin calls' 30 s): the database did not
+        # answer, which is an outage to the client, not a fault of the request.
+        log.warning("upstream call timed out")
+        return UpstreamUnavailable().response()
     except Exception:
         # The outermost handler, and the only broad one: log the bug, answer 500, leak nothing.
         log.exception("unhandled error in request %s", request.get(keys.REQUEST_ID))

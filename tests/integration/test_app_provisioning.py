@@ -81,14 +81,18 @@ async def test_creating_and_deleting_one_app_at_once_ends_clean(
     first = await make_gateway()
     second = await make_gateway(records_db=first.settings.records_db)
     device = await first.new_device()
+    # pouchdb-server (express-pouchdb on leveldown) now and then stalls past couchgate's 30 s
+    # admin-call timeout when one database is created and deleted at once; couchgate then
+    # answers 503, the upstream's outage. CouchDB and the embedded store never stall here.
+    stalls = (503,) if first.upstream.kind == "pouchdb-server" else ()
     for i in range(rounds):
         replicas = (first, second) if i % 2 else (first, first)
         put, delete = await asyncio.gather(
             replicas[0].call("PUT", "/db/flip", device=device),
             replicas[1].call("DELETE", "/db/flip", device=device),
         )
-        assert put[0] in (201, 404, 412), put
-        assert delete[0] in (200, 404), delete
+        assert put[0] in (201, 404, 412, *stalls), put
+        assert delete[0] in (200, 404, *stalls), delete
         for _, answer in (put, delete):
             assert set(answer) >= {"ok"} or set(answer) == {"error", "reason"}, answer
     # Whatever the interleaving, the records and the upstream agree in the end.
