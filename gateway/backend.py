@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiocouch import ConflictError, CouchDB, Database, PreconditionFailedError
-from aiocouch.exception import NotFoundError
+from aiocouch.exception import NotFoundError, RemoteResponseError
 from yarl import URL
 
 from gateway.config import Settings
@@ -72,13 +72,24 @@ class Backend:
         ``_security`` is checked in both cases, so a creation that raced or was interrupted
         before its ``_security`` was set is repaired by the next attempt.
         """
-        name = db_name(uid, app)
         try:
-            db = await self.couch.create(name)
+            await self.couch.create(db_name(uid, app))
             created = True
         except PreconditionFailedError:
-            db = Database(self.couch, name)
             created = False
+        if not await self.ensure_member(uid, app):
+            # Deleted between its creation and its _security (a DELETE of the same app).
+            raise NotFound("Database does not exist.")
+        return created
+
+    async def ensure_member(self, uid: str, app: str) -> bool:
+        """Make the user the database's only member (no admins) unless it is so already; False
+        if there is no such database.
+
+        A new CouchDB database is admin-only until its ``_security`` is written, so one whose
+        creation was cut short refuses its own user (403) until this runs.
+        """
+        db = Database(self.couch, db_name(uid, app))
         wanted = {
             "admins": {"names": [], "roles": []},
             "members": {"names": [member_name(uid)], "roles": []},
@@ -95,9 +106,21 @@ class Backend:
                 except ConflictError:  # another request provisioned it at the same moment
                     continue
         except NotFoundError:
-            # Deleted between its creation and its _security (a DELETE of the same app).
-            raise NotFound("Database does not exist.") from None
-        return created
+            return False
+        except RemoteResponseError as exc:
+            # CouchDB answers 500 for the _security of a database that another replica is
+            # deleting at that moment: gone is gone; any other 500 is the upstream's fault.
+            if exc.status != 500 or await self._exists(db.id):
+                raise
+            return False
+        return True
+
+    async def _exists(self, name: str) -> bool:
+        try:
+            await self.couch[name]
+        except NotFoundError:
+            return False
+        return True
 
     async def delete_user_db(self, uid: str, app: str) -> bool:
         try:

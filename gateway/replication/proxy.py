@@ -253,6 +253,13 @@ async def _admit_locals(
 
 async def _db_info(request: web.Request, device: Device, target: Target) -> web.Response:
     """The database's info with the name the client knows it by: the app, not ``u<uid>-<app>``."""
+    answer = await _db_info_once(request, device, target)
+    if answer.status == 403 and await _restore_membership(request, device, target.app):
+        answer = await _db_info_once(request, device, target)
+    return answer
+
+
+async def _db_info_once(request: web.Request, device: Device, target: Target) -> web.Response:
     async with _UpstreamCall(request, device, target, None, live=False) as up:
         if up.status >= 400:
             return await _upstream_error(up, device, target)
@@ -342,7 +349,18 @@ async def _post_changes(request: web.Request, device: Device, target: Target) ->
 
 async def _create_db(request: web.Request, device: Device, app: str) -> web.Response:
     """Record the app first (the record's revision enforces the apps-per-user limit across
-    replicas), then create its database; a creation that fails gives the place back."""
+    replicas), then create its database; a creation that fails gives the place back.
+
+    The steps run to their end even if the client hangs up: cut between the database's creation
+    and its ``_security``, CouchDB would keep the database admin-only, closed to its user.
+    """
+    work = _provision(request, device, app)
+    if not await request.app[keys.BACKGROUND].finish(work, "database creation"):
+        raise FileExists()
+    return web.json_response({"ok": True}, status=201)
+
+
+async def _provision(request: web.Request, device: Device, app: str) -> bool:
     identities, backend = request.app[keys.IDENTITIES], request.app[keys.BACKEND]
     most = request.app[keys.SETTINGS].apps_per_user
     async with identities.app_changes.hold(f"{device.uid}/{app}"):
@@ -359,9 +377,29 @@ async def _create_db(request: web.Request, device: Device, app: str) -> web.Resp
             # The account was deleted while this was under way: leave nothing of it behind.
             await backend.delete_user_db(device.uid, app)
             raise Unauthorized("invalid or revoked token")
-    if not created:
-        raise FileExists()
-    return web.json_response({"ok": True}, status=201)
+    return created
+
+
+async def _restore_membership(request: web.Request, device: Device, app: str) -> bool:
+    """After the upstream refused the user their own database (403): if their account lists the
+    app, make them its member again and say so.
+
+    Only a database whose ``_security`` was never written (a gateway stopped between creating
+    it and writing that) refuses its user, and every replicator asks for the database's info
+    before anything else, where it would fail for good without this. In admin mode the
+    upstream never refuses the gateway, so nothing is asked.
+    """
+    if request.app[keys.SETTINGS].upstream_auth == "admin":
+        return False
+    identities, backend = request.app[keys.IDENTITIES], request.app[keys.BACKEND]
+    user = await identities.user(device.uid)
+    if user is None or app not in user.apps:
+        return False
+    async with identities.app_changes.hold(f"{device.uid}/{app}"):
+        restored = await backend.ensure_member(device.uid, app)
+    if restored:
+        log.warning("restored the membership of a database whose _security was never written")
+    return restored
 
 
 async def _delete_db(request: web.Request, device: Device, app: str) -> web.Response:

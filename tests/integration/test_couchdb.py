@@ -22,8 +22,9 @@ from typing import Any
 
 import pytest
 
+from gateway import keys
 from gateway.backend import member_name
-from gateway.upstream_auth import jwt_header, proxy_token
+from gateway.upstream_auth import basic_header, jwt_header, proxy_token
 from tests.conftest import couchdb_settings
 from tests.harness import GatewayHarness, start_gateway_on, stop_gateway
 from tests.pouch import device_remote, run_pouch
@@ -144,6 +145,38 @@ async def test_couchdb_itself_enforces_membership(couchdb: Upstream, mode: str) 
         if mode == "proxy":
             forged = {**as_alice, "X-Auth-CouchDB-Token": "0" * 64}
             assert await _direct(couchdb, "GET", f"{db}/a", forged) in (401, 403)
+    finally:
+        await stop_gateway(gw)
+
+
+@pytest.mark.parametrize("mode", ["jwt", "proxy"])
+async def test_a_database_left_admin_only_is_given_back_to_its_user(
+    couchdb: Upstream, mode: str
+) -> None:
+    """A gateway stopped between recording an app, creating its database and writing its
+    ``_security`` leaves the database admin-only (CouchDB's default for a new one), closed to
+    its user; the next replication's first request makes the user its member again. A database
+    named for a user whose account does not list the app stays closed."""
+    gw = await _gateway(couchdb, mode)
+    try:
+        assert couchdb.user is not None and couchdb.password is not None
+        admin = {"Authorization": basic_header(couchdb.user, couchdb.password)}
+        alice = await gw.new_device()
+        assert await gw.app[keys.IDENTITIES].add_app(alice.user, "notes") is True
+        db = f"/{gw.upstream_db(alice, 'notes')}"
+        assert await _direct(couchdb, "PUT", db, admin) == 201
+        as_alice = _as_member(couchdb, alice.user, mode)
+        assert await _direct(couchdb, "GET", db, as_alice) == 403  # what the cut left
+
+        docs = [{"_id": f"n{i}", "v": i} for i in range(3)]
+        pushed = await run_pouch("push", remote=device_remote(alice, "notes"), docs=docs)
+        assert pushed["result"]["replication"]["docs_written"] == len(docs)
+        assert await _direct(couchdb, "GET", db, as_alice) == 200
+
+        bob = await gw.new_device()
+        assert await _direct(couchdb, "PUT", f"/{gw.upstream_db(bob, 'notes')}", admin) == 201
+        status, body = await gw.call("GET", "/db/notes", device=bob)
+        assert status == 403 and set(body) == {"error", "reason"}, body
     finally:
         await stop_gateway(gw)
 

@@ -25,7 +25,8 @@ def test_node_suite() -> None:
         "run `npm ci` in tests/js"
     )
     result = subprocess.run(
-        [node, "--test", "test/"],
+        # spec ends with a list of the failing tests, so the tail below names them.
+        [node, "--test", "--test-reporter=spec", "test/"],
         cwd=JS_DIR,
         capture_output=True,
         text=True,
