@@ -122,6 +122,12 @@ class _Waiter:
         if self.waiting is not None and not self.waiting.done():
             self.waiting.set_result(why)
 
+    def take(self) -> bool:
+        """Whether a change came since the feed last took one; only the read that follows may
+        forget it (a wake that lands as a heartbeat falls due must still bring that read)."""
+        woken, self.woken = self.woken, False
+        return woken
+
 
 class ChangesHub:
     """The process's watch on the upstream and every feed waiting on it."""
@@ -409,9 +415,14 @@ class _Feed:
         return why
 
     async def _next(self, deadline: float | None) -> str:
-        """What the feed does next: read again at once ("woken") if a write came while it read,
-        else what ``_wait`` says."""
-        return "woken" if self.waiter.woken else await self._wait(deadline)
+        """What the feed does next: read again at once ("woken") if a write came since its last
+        read (while it read, or as it sent a heartbeat), else what ``_wait`` says."""
+        if self.waiter.take():
+            return "woken"
+        why = await self._wait(deadline)
+        if why == "woken":
+            self.waiter.take()  # this wake is the one about to be read
+        return why
 
     def _held(self) -> bool:
         """Whether nothing can have changed since our position: the watch vouches for it."""
@@ -436,7 +447,6 @@ class _Feed:
         await self._resolve_now()
         must_read = True
         while True:
-            self.waiter.woken = False
             if must_read and not self._held():
                 read = await self.read()
                 if read.status != 200 or read.rows:
@@ -468,7 +478,6 @@ class _Feed:
         deadline = None if self.timeout_s is None else loop.time() + self.timeout_s
         must_read = True
         while True:
-            self.waiter.woken = False
             if must_read and not self._held():
                 batch = BATCH if self.limit is None else min(BATCH, self.limit - sent)
                 read = await self.read({**self.read_params, "limit": str(batch)})

@@ -364,3 +364,38 @@ async def test_a_watch_that_drops_loses_no_change(couchdb: Upstream) -> None:
         await stop_gateway(gw)
         await cutter.session.close()
         await server.close()
+
+
+async def test_a_wake_that_lands_as_a_heartbeat_falls_due_is_not_lost(couchdb: Upstream) -> None:
+    """The watch's wake-up and a held feed's heartbeat timer can fall due in one turn of the
+    loop (as when the watch comes back): the feed, resuming for its heartbeat, must still read.
+    It used to forget the wake-up, and a long poll with a heartbeat then waited for good."""
+    cutter = WatchCutter(couchdb)
+    server = TestServer(cutter.app, host="127.0.0.1", handler_cancellation=True)
+    await server.start_server()
+    gw = await start_gateway(
+        couchdb, upstream_url=str(server.make_url("")).rstrip("/"), **couchdb_settings(couchdb)
+    )
+    try:
+        hub = await _watching(gw)
+        device = await gw.new_device()
+        assert (await gw.call("PUT", "/db/notes/", device=device))[0] == 201
+        _, info = await gw.call("GET", "/db/notes", device=device)
+        feed = await gw.session.get(
+            f"{gw.url}/db/notes/_changes?feed=longpoll&heartbeat=200&since={info['update_seq']}",
+            headers=device.headers,
+        )
+        await _until(lambda: hub.waiting() == 1)
+        cutter.cut()  # and kept away: only the wake below can tell the feed
+        await _until(lambda: not hub.watching)
+        assert (await gw.call("PUT", "/db/notes/unseen", device=device, json={}))[0] == 201
+        (waiter,) = hub._waiters[gw.upstream_db(device, "notes")]
+        await _until(lambda: waiter.waiting is not None)
+        waiter.wake("tick")  # the heartbeat's timer, then in the same turn the watch's reset
+        hub._reset()
+        answer = json.loads(await asyncio.wait_for(feed.text(), timeout=15))
+        assert [row["id"] for row in answer["results"]] == ["unseen"]
+    finally:
+        await stop_gateway(gw)
+        await cutter.session.close()
+        await server.close()
