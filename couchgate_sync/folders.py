@@ -79,7 +79,10 @@ async def apply_live(device: FolderDevice, doc_id: str, rev: str, path: str,
         await asyncio.to_thread(folder.make_dir, device.root, path)
     except folder.UnsafePath:
         return False
-    except OSError:  # a file of that name is in the way: the folder waits until it is not
+    except OSError:
+        # A file of that name is in the way (a file here, a folder elsewhere): the device with
+        # the folder moves the file aside (see FolderDevice._apply_doc); until then this waits.
+        device.blocked.add(doc_id)
         return False
     await asyncio.to_thread(device.state.put_dir, DirRow(path, doc_id, rev))
     return row is None

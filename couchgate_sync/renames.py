@@ -262,6 +262,15 @@ async def case_twin(device: FolderDevice, tree: DocTree, note: notes.Note,
                 None) or await asyncio.to_thread(device.state.by_folded, note.path)
     if twin is None or twin.doc_id == tree.id:
         return 0
+    return await move_aside(device, tree, note)
+
+
+async def move_aside(device: FolderDevice, tree: DocTree, note: notes.Note) -> int:
+    """Move a file document this folder cannot hold at its path to a conflict-style name beside
+    it, as a rename every device then makes: a case twin, or a directory standing at its path (a
+    folder of that name made on one device, a file on another). The name is the file's own
+    (its device and time), so two devices that both do this write the same move. Revisions
+    written."""
     path = conflict_name(note.path, note.device, note.mtime_ms)
     new_id = notes.doc_id_for(path, device.keyring)
     existing = await device.local.tree(new_id)

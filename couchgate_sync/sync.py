@@ -77,6 +77,7 @@ class FolderDevice:
         self.pending: set[str] = set()  # documents whose chunks had not all arrived
         self._written_rows: list[FileRow] = []  # files written by apply, saved per page
         self._deleted: set[str] = set()  # file deletions apply makes last (see apply)
+        self.blocked: set[str] = set()  # documents a file stood in the way of (see apply)
         self.case_insensitive: bool | None = None  # the folder's names; probed at first apply
         self.checkpoints: Checkpoints = {}  # replication checkpoints, read once per process
         self.remote: Remote | None = None  # the server of the cycle under way (None: offline)
@@ -285,13 +286,20 @@ class FolderDevice:
                 await self._apply_doc(doc_id, ignore, counts)
             await self._save_written_rows()
             # Pending first: a crash between the two writes retries a document, never skips it.
-            pending = json.dumps(sorted(self.pending | self._deleted))
+            pending = json.dumps(sorted(self.pending | self._deleted | self.blocked))
             await asyncio.to_thread(self.state.set_meta, "pending", pending)
             if last != since:
                 await asyncio.to_thread(self.state.set_meta, "applied_seq", str(last))
             if not ids or last == since:
                 break
             since = last
+        # Tried once more after every page: the move that makes way may have come after them.
+        blocked, self.blocked = self.blocked, set()
+        for doc_id in sorted(blocked):
+            await self._apply_doc(doc_id, ignore, counts)
+        await self._save_written_rows()
+        self.pending |= self.blocked
+        self.blocked = set()
         deleted, self._deleted = self._deleted, set()
         for doc_id in sorted(deleted):
             counts.removed += await self._remove_deleted(doc_id)
@@ -345,6 +353,10 @@ class FolderDevice:
         ):
             counts.resolved += twin
             return
+        if at_path is None and await asyncio.to_thread(folder.is_dir, self.root, note.path):
+            # A folder of that name here, a file elsewhere: the file gives way, on every device.
+            counts.resolved += await renames.move_aside(self, tree, note)
+            return
         on_disk = await asyncio.to_thread(folder.stat_of, self.root, note.path)
         if on_disk is not None and (at_path is None or not await self.unchanged_on_disk(at_path)):
             data = await asyncio.to_thread(folder.read, self.root, note.path)
@@ -353,9 +365,16 @@ class FolderDevice:
                     self.state.put, [_row(note.path, doc_id, tree.winner, on_disk, sha)]
                 )
             return  # edited here too: the next scan makes that edit a branch, then it merges
-        written = await asyncio.to_thread(
-            folder.write_atomic, self.root, note.path, note.data, note.mtime_ms
-        )
+        try:
+            written = await asyncio.to_thread(
+                folder.write_atomic, self.root, note.path, note.data, note.mtime_ms
+            )
+        except (FileExistsError, NotADirectoryError):
+            # A file stands where one of its folders should be (a file of that name here, a
+            # folder elsewhere): the device with the folder moves that file aside, and the
+            # move, once here, makes way; until then the document waits.
+            self.blocked.add(doc_id)
+            return
         # Saved with the page (see apply): a crash before that is recognised by the hash.
         self._written_rows.append(_row(note.path, doc_id, tree.winner, written, sha))
         counts.written += 1

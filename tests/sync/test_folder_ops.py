@@ -211,6 +211,34 @@ async def test_a_rename_meets_an_offline_edit_of_the_old_path(
         assert files == {"moved.md": f"ONE edited offline\ntwo\nthree\n{last}\n".encode()}
 
 
+@pytest.mark.parametrize("file_first", [True, False], ids=["file-first", "folder-first"])
+@pytest.mark.parametrize("inside", ["first.md", ""], ids=["with-a-note", "empty"])
+async def test_a_file_and_a_folder_of_one_name_both_survive(
+    devices: tuple[FolderDevice, FolderDevice], file_first: bool, inside: str
+) -> None:
+    """Apart, A saves a note called ``Ideas`` and B makes a folder ``Ideas`` (with a note in it,
+    or empty). One folder cannot hold both: the file moves aside to a conflict-style name on
+    every device and the folder stays; whichever syncs first, both end with the same files."""
+    a, b = devices
+    a.write("Ideas", "a note called Ideas\n")
+    if inside:
+        b.write(f"Ideas/{inside}", "inside the folder\n")
+    else:
+        (b.folder / "Ideas").mkdir()
+    first, second = (a, b) if file_first else (b, a)
+    await first.sync()
+    await second.sync()
+    await settle(a, b, rounds=2)
+    files = a.files()
+    assert files == b.files()
+    assert a.dirs() == b.dirs() == {"Ideas"}
+    if inside:
+        assert files.pop(f"Ideas/{inside}") == b"inside the folder\n"
+    (copy,) = files
+    assert re.fullmatch(r"Ideas \(conflict from laptop \d{4}-\d\d-\d\d \d{4}\)", copy), copy
+    assert files[copy] == b"a note called Ideas\n"
+
+
 async def test_a_name_saved_in_nfd_keeps_its_name_and_syncs_once(
     devices: tuple[FolderDevice, FolderDevice],
 ) -> None:
