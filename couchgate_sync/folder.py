@@ -105,9 +105,24 @@ def target(root: Path, rel: str) -> Path:
     return full
 
 
+# The ASCII characters that are the NFC form of another character (KELVIN SIGN, GREEK QUESTION
+# MARK, GREEK VARIA): an ASCII name without them is spelled one way only, so no directory needs
+# listing to find it (tests/sync/test_folder_names.py checks this against all of Unicode).
+ASCII_NFC_IMAGES = frozenset("K;`")
+
+
+def _spelled_one_way(name: str) -> bool:
+    return name.isascii() and ASCII_NFC_IMAGES.isdisjoint(name)
+
+
 def locate(root: Path, rel: str) -> Path:
     """Where synced path ``rel`` is on disk: ``root / rel`` when that exists, else the entry
-    whose name normalizes to the same (a name saved in NFD), else ``root / rel`` (new)."""
+    whose name normalizes to the same (a name saved in NFD), else ``root / rel`` (new).
+
+    Looking for such an entry lists its directory, so it is done only for a name that has
+    another spelling: a first sync writing thousands of new files into one directory would
+    otherwise list it once per file (and again per stat), quadratic in the directory's size.
+    """
     full = target(root, rel)
     if os.path.lexists(full):
         return full
@@ -115,6 +130,8 @@ def locate(root: Path, rel: str) -> Path:
     for part in rel.split("/"):
         step = here / part
         if not os.path.lexists(step):
+            if _spelled_one_way(part):
+                return full
             try:
                 names = os.listdir(here)
             except (FileNotFoundError, NotADirectoryError):

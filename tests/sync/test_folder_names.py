@@ -4,6 +4,7 @@ count as empty, NFD names found under their NFC path, the case-sensitivity probe
 from __future__ import annotations
 
 import os
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -22,6 +23,24 @@ def test_only_directories_with_nothing_synced_in_them_are_empty(tmp_path: Path) 
     listing = folder.walk(tmp_path, Ignore(["ignored/"]))
     assert listing.empty_dirs == {"a/b/c", "a/d", "lone", "holds", "real"}
     assert set(listing.files) == {"with/file/n.md"}
+
+
+def test_the_ascii_characters_with_another_spelling_are_all_known() -> None:
+    """locate skips looking for another spelling of an ASCII name without these: it must be
+    every ASCII character that is the NFC form of some other character."""
+    images = set()
+    for code in range(0x80, sys.maxunicode + 1):
+        nfc = unicodedata.normalize("NFC", chr(code))
+        images |= {c for c in nfc if c.isascii()}
+    assert images == set(folder.ASCII_NFC_IMAGES)
+
+
+def test_a_kelvin_sign_name_is_found_under_its_ascii_path(tmp_path: Path) -> None:
+    (tmp_path / "\u212aafka.md").write_bytes(b"k")  # KELVIN SIGN: NFC makes it a plain K
+    assert set(folder.scan(tmp_path, Ignore())) == {"Kafka.md"}
+    assert folder.read(tmp_path, "Kafka.md") == b"k"
+    folder.write_atomic(tmp_path, "Kafka.md", b"written", None)
+    assert os.listdir(tmp_path) == ["\u212aafka.md"]
 
 
 def test_an_nfd_name_is_found_under_its_nfc_path(tmp_path: Path) -> None:
