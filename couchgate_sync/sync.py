@@ -353,11 +353,13 @@ class FolderDevice:
         ):
             counts.resolved += twin
             return
-        if at_path is None and await asyncio.to_thread(folder.is_dir, self.root, note.path):
+        on_disk = await asyncio.to_thread(folder.stat_of, self.root, note.path)
+        if on_disk is not None and at_path is None and await asyncio.to_thread(
+            folder.is_dir, self.root, note.path
+        ):
             # A folder of that name here, a file elsewhere: the file gives way, on every device.
             counts.resolved += await renames.move_aside(self, tree, note)
             return
-        on_disk = await asyncio.to_thread(folder.stat_of, self.root, note.path)
         if on_disk is not None and (at_path is None or not await self.unchanged_on_disk(at_path)):
             data = await asyncio.to_thread(folder.read, self.root, note.path)
             if data is not None and folder.digest(data) == sha:
