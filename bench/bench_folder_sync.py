@@ -41,6 +41,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=2048, help="bytes per note")
     parser.add_argument("--edits", type=int, default=200)
     parser.add_argument(
+        "--per-folder",
+        type=int,
+        default=500,
+        help="notes per directory (a vault that keeps every note in one folder: --per-folder "
+        "equal to --notes)",
+    )
+    parser.add_argument(
         "--upstream", choices=["embedded", "couchdb", "pouchdb-server"], default="embedded"
     )
     parser.add_argument("--no-pouch", action="store_true", help="skip the PouchDB floor")
@@ -90,7 +97,7 @@ async def _measure(args: argparse.Namespace, work: Path, gateway: Any, device_cl
     await a.join("--code", code)
     await b.join("--pair", await a.pairing_link())
     for n in range(args.notes):
-        a.write(f"Notes/{n // 500}/note {n}.md", note_text(n, args.size))
+        a.write(f"Notes/{n // args.per_folder}/note {n}.md", note_text(n, args.size))
     started = time.perf_counter()
     await a.sync()
     up_s = time.perf_counter() - started
@@ -129,6 +136,7 @@ async def _measure(args: argparse.Namespace, work: Path, gateway: Any, device_cl
     latencies.sort()
     return {
         "notes": args.notes,
+        "per_folder": args.per_folder,
         "size": args.size,
         "upstream": args.upstream,
         "first_sync_up_s": up_s,
@@ -168,7 +176,8 @@ async def _pouch_floor(args: argparse.Namespace, gateway: Any) -> dict[str, floa
 def report(r: dict[str, Any]) -> str:
     rates = r["files_per_s"]
     lines = [
-        f"couchgate-sync, {r['notes']} notes of {r['size']} B, upstream {r['upstream']}",
+        f"couchgate-sync, {r['notes']} notes of {r['size']} B, {r['per_folder']} per folder, "
+        f"upstream {r['upstream']}",
         f"first sync up    {r['first_sync_up_s']:7.1f} s  {rates['up']:7.0f} files/s",
         f"first sync down  {r['first_sync_down_s']:7.1f} s  {rates['down']:7.0f} files/s",
     ]
