@@ -41,11 +41,12 @@ class UnsafePath(ValueError):
 
 @dataclass(frozen=True)
 class Listing:
-    """What a scan found: the synced files, and the synced directories with nothing synced in
-    them (no file, no directory), each by normalized relative path."""
+    """What a scan found: the synced files, the synced directories, and those of them with
+    nothing synced in them (no file, no directory), each by normalized relative path."""
 
     files: dict[str, Seen]
     empty_dirs: frozenset[str]
+    dirs: frozenset[str]
 
 
 def scan(root: Path, ignore: Ignore) -> dict[str, Seen]:
@@ -61,9 +62,12 @@ def walk(root: Path, ignore: Ignore) -> Listing:
     """
     found: dict[str, Seen] = {}
     empty: set[str] = set()
+    dirs: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = os.path.relpath(dirpath, root)
         rel_dir = "" if rel_dir == "." else normalize(rel_dir) + "/"
+        if rel_dir:
+            dirs.add(rel_dir[:-1])
         dirnames[:] = [
             d for d in dirnames
             if not ignore.matches(rel_dir + normalize(d) + "/")
@@ -87,7 +91,7 @@ def walk(root: Path, ignore: Ignore) -> Listing:
             found[rel] = Seen(rel, st.st_size, st.st_mtime_ns)
         if rel_dir and not dirnames and len(found) == before:
             empty.add(rel_dir[:-1])
-    return Listing(found, frozenset(empty))
+    return Listing(found, frozenset(empty), frozenset(dirs))
 
 
 def _is_regular(mode: int) -> bool:

@@ -1,13 +1,14 @@
 """Empty folders, synced as sealed documents of their own.
 
 A folder that holds a synced file needs no document: the file's path brings it into being on
-every device. Only a directory with nothing synced in it (no file, no directory; ignored
-entries do not count) has one, ``{"kind": "folder", "path", "created", "device"}``, so the
-smallest set of documents describes every synced directory. When it gains a file or a
-directory, or is removed, its document is deleted; when a directory becomes empty (its last
-file deleted or moved away, it stays) it gets one. The id is the keyed id of the path with a
-trailing ``/`` (``id_for("Projects/new/")``): as a file's, it tells the server nothing, and a
-folder never shares a document with a file of the same name.
+every device. A directory that has had nothing synced in it (no file, no directory; ignored
+entries do not count) gets one, ``{"kind": "folder", "path", "created", "device"}``, and keeps
+it until the directory is removed (or ignored), even while it holds files: a device that saw
+the folder gain a file could otherwise delete the document another device had just made by
+emptying it, before that device's deletion of the file arrived, and the folder would then
+vanish everywhere. The id is the keyed id of the path with a trailing ``/``
+(``id_for("Projects/new/")``): as a file's, it tells the server nothing, and a folder never
+shares a document with a file of the same name.
 
 Applying one: a live document makes the directory (``mkdir -p``); a deleted one removes the
 directory only when it is empty (anything put in it meanwhile stays, and syncs as usual).
@@ -43,12 +44,12 @@ def seal_folder(doc_id: str, path: str, device: str, keyring: Keyring) -> dict[s
     )
 
 
-async def record(device: FolderDevice, empty: frozenset[str], ignore: Ignore) -> int:
-    """Scan side: new empty folders get a document, rows whose folder is gone or no longer
-    empty lose theirs; how many changed."""
+async def record(device: FolderDevice, listing: folder.Listing, ignore: Ignore) -> int:
+    """Scan side: new empty folders get a document, rows whose folder is gone (or now ignored)
+    lose theirs; how many changed."""
     rows = await asyncio.to_thread(device.state.dirs)
     count = 0
-    for path in sorted(empty - rows.keys()):
+    for path in sorted(listing.empty_dirs - rows.keys()):
         doc_id = folder_id(path, device.keyring)
         tree = await device.local.tree(doc_id)
         if tree is not None and not tree.deleted:
@@ -59,7 +60,7 @@ async def record(device: FolderDevice, empty: frozenset[str], ignore: Ignore) ->
             count += 1
         await asyncio.to_thread(device.state.put_dir, DirRow(path, doc_id, rev))
     for path, row in sorted(rows.items()):
-        if path in empty or ignore.matches(path + "/"):
+        if path in listing.dirs and not ignore.matches(path + "/"):
             continue
         tree = await device.local.tree(row.doc_id)
         if tree is not None and not tree.deleted:

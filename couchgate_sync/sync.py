@@ -125,7 +125,7 @@ class FolderDevice:
             count += await self._record_files(changed[start : start + SCAN_BATCH], rows)
         for row in gone:
             count += await self._record_deletion(row)
-        return count + await folders.record(self, listing.empty_dirs, ignore)
+        return count + await folders.record(self, listing, ignore)
 
     async def _record_files(self, batch: list[folder.Seen], rows: dict[str, FileRow]) -> int:
         writes: list[tuple[dict[str, Any], str | None]] = []

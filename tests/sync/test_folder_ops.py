@@ -49,13 +49,15 @@ async def test_empty_folders_propagate_and_go(
     assert marker not in json.dumps(everything)
     assert len(everything["rows"]) == 3  # the ignore file and the two empty leaves
 
-    # A folder that gains a file needs no document; one that becomes empty gets one again.
+    # A folder that gains a file keeps its document; a removed one loses it, and a folder
+    # that becomes empty gets one.
     a.write(f"Projects/{marker}/plan.md", "plan\n")
     (a.folder / "Archive/2025/q1").rmdir()
     await settle(a, b, rounds=1)
     assert b.files()[f"Projects/{marker}/plan.md"] == b"plan\n"
     assert b.dirs() == {"Projects", f"Projects/{marker}", "Archive", "Archive/2025"}
-    assert await _live_docs(sealed_gateway, a) == 3  # ignore file, plan.md, Archive/2025
+    # The ignore file, plan.md, Projects/<marker> and Archive/2025.
+    assert await _live_docs(sealed_gateway, a) == 4
 
     # Deleting a folder's last file on B keeps the folder (it stays, empty) on A.
     (b.folder / f"Projects/{marker}/plan.md").unlink()
