@@ -11,8 +11,10 @@ twins of these.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -332,7 +334,26 @@ class WatchCutter:
         self.watches.clear()
 
 
-async def test_a_watch_that_drops_loses_no_change(couchdb: Upstream) -> None:
+@dataclass
+class _CutWatch:
+    """A long poll held by the hub while its watch is cut and kept away, and a change written
+    meanwhile ("unseen": no event will ever say so)."""
+
+    gw: GatewayHarness
+    hub: ChangesHub
+    cutter: WatchCutter
+    device: Device
+    feed: aiohttp.ClientResponse
+
+    async def answer_ids(self) -> list[str]:
+        answer = json.loads(await asyncio.wait_for(self.feed.text(), timeout=15))
+        return [row["id"] for row in answer["results"]]
+
+
+@contextlib.asynccontextmanager
+async def _held_while_the_watch_is_cut(
+    couchdb: Upstream, heartbeat_ms: int
+) -> AsyncIterator[_CutWatch]:
     cutter = WatchCutter(couchdb)
     server = TestServer(cutter.app, host="127.0.0.1", handler_cancellation=True)
     await server.start_server()
@@ -345,57 +366,37 @@ async def test_a_watch_that_drops_loses_no_change(couchdb: Upstream) -> None:
         assert (await gw.call("PUT", "/db/notes/", device=device))[0] == 201
         _, info = await gw.call("GET", "/db/notes", device=device)
         feed = await gw.session.get(
-            f"{gw.url}/db/notes/_changes?feed=longpoll&heartbeat=1000&since={info['update_seq']}",
+            f"{gw.url}/db/notes/_changes?feed=longpoll&heartbeat={heartbeat_ms}"
+            f"&since={info['update_seq']}",
             headers=device.headers,
         )
         await _until(lambda: hub.waiting() == 1)
         cutter.cut()
         await _until(lambda: not hub.watching)
-        # Written while nothing watches: no event will ever say so.
-        assert (await gw.call("PUT", "/db/notes/unseen", device=device, json={})).__getitem__(
-            0
-        ) == 201
-        await asyncio.sleep(0.5)
-        cutter.refusing = False
-        answer = json.loads(await asyncio.wait_for(feed.text(), timeout=15))
-        assert [row["id"] for row in answer["results"]] == ["unseen"]
-        assert hub.watching
+        assert (await gw.call("PUT", "/db/notes/unseen", device=device, json={}))[0] == 201
+        yield _CutWatch(gw, hub, cutter, device, feed)
     finally:
         await stop_gateway(gw)
         await cutter.session.close()
         await server.close()
+
+
+async def test_a_watch_that_drops_loses_no_change(couchdb: Upstream) -> None:
+    async with _held_while_the_watch_is_cut(couchdb, heartbeat_ms=1000) as cut:
+        await asyncio.sleep(0.5)
+        cut.cutter.refusing = False
+        assert await cut.answer_ids() == ["unseen"]
+        assert cut.hub.watching
 
 
 async def test_a_wake_that_lands_as_a_heartbeat_falls_due_is_not_lost(couchdb: Upstream) -> None:
     """The watch's wake-up and a held feed's heartbeat timer can fall due in one turn of the
     loop (as when the watch comes back): the feed, resuming for its heartbeat, must still read.
     It used to forget the wake-up, and a long poll with a heartbeat then waited for good."""
-    cutter = WatchCutter(couchdb)
-    server = TestServer(cutter.app, host="127.0.0.1", handler_cancellation=True)
-    await server.start_server()
-    gw = await start_gateway(
-        couchdb, upstream_url=str(server.make_url("")).rstrip("/"), **couchdb_settings(couchdb)
-    )
-    try:
-        hub = await _watching(gw)
-        device = await gw.new_device()
-        assert (await gw.call("PUT", "/db/notes/", device=device))[0] == 201
-        _, info = await gw.call("GET", "/db/notes", device=device)
-        feed = await gw.session.get(
-            f"{gw.url}/db/notes/_changes?feed=longpoll&heartbeat=200&since={info['update_seq']}",
-            headers=device.headers,
-        )
-        await _until(lambda: hub.waiting() == 1)
-        cutter.cut()  # and kept away: only the wake below can tell the feed
-        await _until(lambda: not hub.watching)
-        assert (await gw.call("PUT", "/db/notes/unseen", device=device, json={}))[0] == 201
-        (waiter,) = hub._waiters[gw.upstream_db(device, "notes")]
+    async with _held_while_the_watch_is_cut(couchdb, heartbeat_ms=200) as cut:
+        # The watch stays away: only the wake below can tell the feed.
+        (waiter,) = cut.hub._waiters[cut.gw.upstream_db(cut.device, "notes")]
         await _until(lambda: waiter.waiting is not None)
         waiter.wake("tick")  # the heartbeat's timer, then in the same turn the watch's reset
-        hub._reset()
-        answer = json.loads(await asyncio.wait_for(feed.text(), timeout=15))
-        assert [row["id"] for row in answer["results"]] == ["unseen"]
-    finally:
-        await stop_gateway(gw)
-        await cutter.session.close()
-        await server.close()
+        cut.hub._reset()
+        assert await cut.answer_ids() == ["unseen"]
