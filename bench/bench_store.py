@@ -3,7 +3,7 @@
 Real PouchDB under Node (``tests/store/pouchdb_driver.mjs``, in-memory client databases) pushes
 N documents of ~1 KB to a fresh remote database, pulls them into a fresh local one, then two
 clients in live sync measure how long a write on one takes to appear on the other. The same
-driver runs against the embedded store (``python -m gateway.store``: SQLite, fsync per commit),
+driver runs against the embedded store (``python -m couchlite``: SQLite, fsync per commit),
 against CouchDB (``COUCHDB_URL``, skipped with a note when unset) and against pouchdb-server
 (``--in-memory``: no disk at all, so the ratio flatters it).
 

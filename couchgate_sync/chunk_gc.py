@@ -35,8 +35,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from couchlite import reads, revtree
 from encryption_plugin import CryptoError, Keyring, open_doc
-from gateway.store import reads, revtree
 
 from . import chunks, versions
 from .localdb import DB

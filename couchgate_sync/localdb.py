@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import Conflict, CouchError, FileExists, NotFound
-from gateway.store import changes, engine, reads, revtree
-from gateway.store.documents import Edit, parse_edit
-from gateway.store.storage import Storage
+from couchlite import changes, engine, reads, revtree
+from couchlite.documents import Edit, parse_edit
+from couchlite.errors import Conflict, CouchError, FileExists, NotFound
+from couchlite.storage import Storage
 
 DB = "folder"
 

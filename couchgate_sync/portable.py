@@ -18,10 +18,10 @@ from typing import Any
 
 import aiohttp
 
-from gateway.archive.files import CHUNK, file_chunks
-
 from .account_api import headers, open_folder, refusal
 from .remote import RemoteError, Unreachable
+
+_CHUNK = 1024 * 1024
 
 END = b'{"type":"end"'
 
@@ -59,7 +59,7 @@ async def export(args: argparse.Namespace) -> int:
         ):
             if resp.status != 200:
                 raise refusal(resp.status, await resp.read())
-            async for chunk in resp.content.iter_chunked(CHUNK):
+            async for chunk in resp.content.iter_chunked(_CHUNK):
                 await asyncio.to_thread(out.write, chunk)
                 written += len(chunk)
                 tail = (tail + chunk)[-4096:]
@@ -82,12 +82,14 @@ async def import_(args: argparse.Namespace) -> int:
     path: Path = args.file.expanduser()
     if not await asyncio.to_thread(path.is_file):
         raise FileNotFoundError(f"no such file: {path}")
+    source = await asyncio.to_thread(path.open, "rb")
     try:
+        # aiohttp reads a file body in its executor, a piece at a time: nothing holds the archive.
         async with (
             aiohttp.ClientSession() as session,
             session.post(
                 cfg.server + "/account/api/import",
-                data=file_chunks(path),
+                data=source,
                 headers={**headers(creds), "Content-Type": "application/x-ndjson"},
                 timeout=aiohttp.ClientTimeout(total=None, sock_read=600),
             ) as resp,
@@ -98,6 +100,8 @@ async def import_(args: argparse.Namespace) -> int:
             report = json.loads(raw)
     except aiohttp.ClientError as exc:
         raise Unreachable(type(exc).__name__) from None
+    finally:
+        source.close()
     loaded = sum(report.get("loaded", {}).values())
     present = sum(report.get("already_present", {}).values())
     print(f"imported {loaded} revision(s) ({present} were on the server already)")

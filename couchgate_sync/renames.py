@@ -30,7 +30,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gateway.store import revtree
+from couchlite import revtree
 
 from . import folder, folders, notes
 from .merge import conflict_name, three_way

@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from couchlite import revtree
 from encryption_plugin import CryptoError
-from gateway.store import revtree
 
 from . import notes, renames
 from .merge import conflict_name, three_way

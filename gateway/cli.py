@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from gateway import __version__, links
+from gateway import __version__, links, store_cli
 from gateway.app import create_app, open_upstream, runner_options
 from gateway.archive import admin as archive_commands
 from gateway.auth.records import IdentityStore, iso
@@ -34,7 +34,6 @@ from gateway.limits import quota_for
 from gateway.logs import setup_logging
 from gateway.quotas import db_usage
 from gateway.shares.store import ShareStore
-from gateway.store import cli as store_cli
 
 EXIT_OK, EXIT_ERROR = 0, 2
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import platformdirs
 from aiohttp import web
 
+from couchlite.server import create_store_app
 from gateway.config import Settings
-from gateway.store import create_store_app
 
 log = logging.getLogger(__name__)
 

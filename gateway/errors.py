@@ -1,4 +1,5 @@
-"""The error tree, with CouchDB's error ids, and the one place the JSON error body is built.
+"""The gateway's refusals: CouchDB's error tree (``couchlite.errors``, where the JSON body is built)
+plus the ids only a gateway gives (rate limits, capacity, an upstream that is away).
 
 PouchDB and CouchDB's replicator read the ``error`` id: ``unauthorized`` and ``forbidden`` stop a
 replication for good, everything else is retried. So the id must say what a retry would find.
@@ -6,67 +7,48 @@ replication for good, everything else is retried. So the id must say what a retr
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping
-from typing import ClassVar
 
-from aiohttp import web
+from couchlite.errors import (
+    BadRequest,
+    Conflict,
+    CouchError,
+    FileExists,
+    Forbidden,
+    LengthRequired,
+    MethodNotAllowed,
+    NotFound,
+    TooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+    error_body,
+    json_error,
+)
 
-
-def error_body(error: str, reason: str) -> dict[str, str]:
-    return {"error": error, "reason": reason}
-
-
-def json_error(
-    status: int, error: str, reason: str, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    """The JSON error response every refusal of couchgate goes out as."""
-    return web.Response(
-        status=status,
-        body=json.dumps(error_body(error, reason)).encode(),
-        content_type="application/json",
-        headers=headers,
-    )
-
-
-class CouchError(Exception):
-    """A refusal that becomes ``{"error", "reason"}`` with ``status`` in the error middleware."""
-
-    status: ClassVar[int] = 500
-    error: ClassVar[str] = "unknown_error"
-    default_reason: ClassVar[str] = "internal error"
-
-    def __init__(self, reason: str | None = None, *, headers: Mapping[str, str] | None = None):
-        self.reason = reason or self.default_reason
-        self.headers = dict(headers or {})
-        super().__init__(self.reason)
-
-    def response(self) -> web.Response:
-        return json_error(self.status, self.error, self.reason, self.headers)
-
-    def item(self, doc_id: str) -> dict[str, str]:
-        """This refusal as one entry of a ``_bulk_docs`` answer, as CouchDB reports per document."""
-        return {"id": doc_id, "error": self.error, "reason": self.reason}
+__all__ = [
+    "UNREADABLE_BODY",
+    "AtCapacity",
+    "BadRequest",
+    "Conflict",
+    "CouchError",
+    "FileExists",
+    "Forbidden",
+    "IllegalAppName",
+    "LengthRequired",
+    "MethodNotAllowed",
+    "NotFound",
+    "RequestTimeout",
+    "TooLarge",
+    "TooManyRequests",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "UpstreamUnavailable",
+    "error_body",
+    "json_error",
+]
 
 
-class BadRequest(CouchError):
-    status, error, default_reason = 400, "bad_request", "bad request"
-
-
-class Unauthorized(CouchError):
-    status, error, default_reason = 401, "unauthorized", "authentication required"
-
-
-class Forbidden(CouchError):
-    status, error, default_reason = 403, "forbidden", "not allowed"
-
-
-class NotFound(CouchError):
-    status, error, default_reason = 404, "not_found", "missing"
-
-
-class IllegalDatabaseName(CouchError):
+class IllegalAppName(CouchError):
     status, error = 400, "illegal_database_name"
 
     def __init__(self, name: str) -> None:
@@ -74,34 +56,6 @@ class IllegalDatabaseName(CouchError):
             f"Name: '{name[:80]}'. App names are lowercase letters, digits, _ and -, "
             "starting with a letter, at most 64 characters."
         )
-
-
-class MethodNotAllowed(CouchError):
-    status, error = 405, "method_not_allowed"
-
-    def __init__(self, allowed: tuple[str, ...]) -> None:
-        super().__init__(f"Only {','.join(allowed)} allowed", headers={"Allow": ", ".join(allowed)})
-
-
-class Conflict(CouchError):
-    status, error, default_reason = 409, "conflict", "Document update conflict."
-
-
-class LengthRequired(CouchError):
-    status, error, default_reason = 411, "length_required", "a Content-Length is required"
-
-
-class FileExists(CouchError):
-    status, error = 412, "file_exists"
-    default_reason = "The database could not be created, the file already exists."
-
-
-class TooLarge(CouchError):
-    status, error, default_reason = 413, "too_large", "the request entity is too large"
-
-
-class UnsupportedMediaType(CouchError):
-    status, error, default_reason = 415, "bad_content_type", "Content-Type must be application/json"
 
 
 class UpstreamUnavailable(CouchError):

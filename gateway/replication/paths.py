@@ -21,7 +21,7 @@ from gateway.errors import (
     BadRequest,
     CouchError,
     Forbidden,
-    IllegalDatabaseName,
+    IllegalAppName,
     MethodNotAllowed,
     NotFound,
 )
@@ -108,7 +108,7 @@ def classify(method: str, raw: str) -> Target:
     if not APP.match(app):
         if decoded[0].startswith("_"):
             raise NotFound("Database does not exist.")
-        raise IllegalDatabaseName(decoded[0])
+        raise IllegalAppName(decoded[0])
     rest = segments[1:]
     raw_rest = raw[1 + len(app) :]
     if not rest or rest == [""]:

@@ -71,7 +71,7 @@ def gateway_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 def _raised_in_store(record: logging.LogRecord) -> bool:
     if record.exc_info is None or record.exc_info[0] is None:
         return False
-    return "gateway/store/" in "".join(traceback.format_exception(*record.exc_info))
+    return "couchlite/" in "".join(traceback.format_exception(*record.exc_info))
 
 
 def counted(gateway: GatewayHarness, status: str) -> float:

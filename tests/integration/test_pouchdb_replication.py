@@ -13,7 +13,7 @@ import os
 from typing import Any
 from urllib.parse import quote
 
-from gateway.store.attachments import couch_digest
+from couchlite.attachments import couch_digest
 from tests.harness import Device, GatewayHarness
 from tests.pouch import (
     SYNC_LIVE_STEPS_OK,

@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway.store import create_store_app
+from couchlite.server import create_store_app
 from tests.upstreams import Upstream, pouchdb_server
 
 ADMIN = ("admin", "store-test-password")

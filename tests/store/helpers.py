@@ -1,4 +1,4 @@
-"""Running the store as its own process (``python -m gateway.store``) for end-to-end tests."""
+"""Running the store as its own process (``python -m couchlite``) for end-to-end tests."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def start_store(data_dir: Path, user: str = "admin", password: str = "pw") -> St
         [
             sys.executable,
             "-m",
-            "gateway.store",
+            "couchlite",
             "--data-dir",
             str(data_dir),
             "--port",

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestServer
 
-from gateway.store.state import STATE
+from couchlite.server.state import STATE
 from tests.store.conftest import Couch, fresh_db_name
 from tests.store.helpers import compact
 
@@ -163,9 +163,9 @@ async def test_couchdb_replicates_with_the_compacted_store(
 
 
 async def test_background_compaction_after_many_writes(tmp_path: Path) -> None:
-    from gateway.store import engine
-    from gateway.store.documents import parse_edit
-    from gateway.store.storage import Storage
+    from couchlite import engine
+    from couchlite.documents import parse_edit
+    from couchlite.storage import Storage
 
     storage = Storage(tmp_path / "store.sqlite3", auto_compact_every=50)
     await storage.open()
@@ -193,7 +193,7 @@ async def test_background_compaction_after_many_writes(tmp_path: Path) -> None:
 
 def test_cli_compacts_a_store_directory(tmp_path: Path) -> None:
     """``couchgate store compact --data-dir`` in its own process, on a store another process
-    wrote (python -m gateway.store), while that store keeps serving."""
+    wrote (python -m couchlite), while that store keeps serving."""
     import urllib.request
 
     from tests.store.helpers import running_store

@@ -11,7 +11,7 @@ import base64
 import json
 from typing import Any
 
-from gateway.store import multipart
+from couchlite.server import multipart
 from tests.store.conftest import Couch
 from tests.store.test_conformance import BRANCHES
 from tests.store.test_couchdb_fidelity import b64, new_db, on_both, shape

@@ -35,7 +35,7 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestServer
 
-from gateway.store import create_store_app
+from couchlite.server import create_store_app
 from tests.store.conftest import ADMIN, Couch, auth_header, fresh_db_name
 
 

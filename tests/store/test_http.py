@@ -10,8 +10,8 @@ from typing import Any
 
 import aiohttp
 
-from gateway.store import multipart
-from gateway.store.http import split_path
+from couchlite.server import multipart
+from couchlite.server.app import split_path
 from tests.store.conftest import ADMIN, Couch, auth_header, fresh_db_name
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import Conflict, CouchError
-from gateway.store import engine, reads, revtree
-from gateway.store.documents import parse_edit
-from gateway.store.storage import Storage
+from couchlite import engine, reads, revtree
+from couchlite.documents import parse_edit
+from couchlite.errors import Conflict, CouchError
+from couchlite.storage import Storage
 
 DB = "replica"
 

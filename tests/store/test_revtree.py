@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.store import revtree
-from gateway.store.revtree import RevNode
+from couchlite import revtree
+from couchlite.revtree import RevNode
 
 
 def chain(*revs: str, deleted_leaf: bool = False) -> dict[str, RevNode]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import BadRequest
-from gateway.store.selector import matches, validate
+from couchlite.errors import BadRequest
+from couchlite.selector import matches, validate
 
 DOC = {"_id": "x", "kind": "note", "n": 4, "tags": ["a"], "meta": {"owner": "u1"}}
 

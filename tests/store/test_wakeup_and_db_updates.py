@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestServer
 
-from gateway.store.state import STATE
+from couchlite.server.state import STATE
 from tests.store.conftest import Couch, fresh_db_name
 from tests.store.helpers import ROOT
 
@@ -18,9 +18,9 @@ from tests.store.helpers import ROOT
 WRITER = """
 import asyncio, sys
 from pathlib import Path
-from gateway.store import engine
-from gateway.store.documents import parse_edit
-from gateway.store.storage import Storage
+from couchlite import engine
+from couchlite.documents import parse_edit
+from couchlite.storage import Storage
 
 async def main():
     storage = Storage(Path(sys.argv[1]), auto_compact_every=0)

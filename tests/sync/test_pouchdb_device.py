@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import quote
 
 from couchgate_sync import notes
+from couchlite import revtree
 from gateway.backend import db_name
-from gateway.store import revtree
 from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice, joined_user
 from tests.sync.pouch_device import PouchDevice

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.errors import BadRequest
+from .errors import BadRequest
 
 _COMPARE = {
     "$gt": lambda a, b: a > b,

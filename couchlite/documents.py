@@ -13,10 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import BadRequest
-
 from . import revtree
-from .errors import DocValidation, IllegalDocId, bad_rev
+from .errors import BadRequest, DocValidation, IllegalDocId, bad_rev
 
 _DB_NAME_RE = re.compile(r"^[a-z][a-z0-9_$()+/-]*$")
 MAX_DB_NAME = 238

@@ -10,10 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import BadRequest
-
-from . import revtree
-from .errors import QueryParseError, bad_json, bad_rev
+from .. import revtree
+from ..errors import BadRequest, QueryParseError, bad_json, bad_rev
 
 
 def flag(query: Mapping[str, str], name: str, default: bool = False) -> bool:

@@ -1,4 +1,4 @@
-"""``python -m gateway.store --data-dir D --port P --admin-user U --admin-password W``.
+"""``python -m couchlite --data-dir D --port P --admin-user U --admin-password W``.
 
 Runs the store alone (used by the durability test and the benchmark; couchgate itself mounts it
 in-process).
@@ -12,11 +12,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .http import create_store_app
+from .server import create_store_app
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway.store", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m couchlite", description=__doc__)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5984)

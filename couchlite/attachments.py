@@ -15,9 +15,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.errors import BadRequest
-
-from .errors import MissingStub
+from .errors import BadRequest, MissingStub
 
 AttMeta = dict[str, Any]
 Atts = dict[str, AttMeta]

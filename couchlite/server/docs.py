@@ -9,11 +9,10 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import BadRequest, Conflict, CouchError, MethodNotAllowed
-
-from . import engine, multipart, reads
-from .documents import Edit, check_attachment_name, check_doc_id, parse_edit
-from .errors import QueryParseError
+from .. import engine, reads
+from ..documents import Edit, check_attachment_name, check_doc_id, parse_edit
+from ..errors import BadRequest, Conflict, CouchError, MethodNotAllowed, QueryParseError
+from . import multipart
 from .params import (
     flag,
     json_body,

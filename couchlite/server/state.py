@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from .changes import FeedHub
-from .storage import Storage
+from ..changes import FeedHub
+from ..storage import Storage
 
 
 @dataclass

@@ -19,10 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.errors import BadRequest, MethodNotAllowed, NotFound, UnsupportedMediaType
-
-from . import reads, selector
-from .changes import (
+from .. import reads, selector
+from ..changes import (
     ALL_DBS,
     ChangesPage,
     ChangesQuery,
@@ -31,6 +29,7 @@ from .changes import (
     read_changes,
     read_db_updates,
 )
+from ..errors import BadRequest, MethodNotAllowed, NotFound, UnsupportedMediaType
 from .params import dumps, integer, json_object, json_param, json_response
 from .state import STATE, StoreState
 

@@ -12,10 +12,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.errors import BadRequest
-
+from ..errors import BadRequest
+from ..reads import Rendered
 from .params import strict_loads
-from .reads import Rendered
 
 Part = tuple[dict[str, str], bytes]
 

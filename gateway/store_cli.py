@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from couchlite.storage import compact_file
 from gateway import helptext
-
-from .storage import compact_file
 
 STORE_FILE = "store.sqlite3"
 

@@ -11,11 +11,9 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import BadRequest, NotFound
-
 from . import attachments, revtree
 from .engine import Db, get_db
-from .errors import bad_rev
+from .errors import BadRequest, NotFound, bad_rev
 
 
 @dataclass(frozen=True)

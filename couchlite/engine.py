@@ -16,11 +16,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.errors import Conflict, CouchError, FileExists, NotFound
-
 from . import attachments, revtree
 from .documents import Edit
-from .errors import LocalRevFormat, MissingStub, db_not_found
+from .errors import (
+    Conflict,
+    CouchError,
+    FileExists,
+    LocalRevFormat,
+    MissingStub,
+    NotFound,
+    db_not_found,
+)
 
 DEFAULT_SECURITY = {"members": {"roles": ["_admin"]}, "admins": {"roles": ["_admin"]}}
 

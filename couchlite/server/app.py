@@ -19,9 +19,12 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from gateway.errors import (
+from .. import engine, reads
+from ..documents import valid_db_name
+from ..errors import (
     BadRequest,
     CouchError,
+    IllegalDatabaseName,
     MethodNotAllowed,
     NotFound,
     TooLarge,
@@ -29,13 +32,10 @@ from gateway.errors import (
     UnsupportedMediaType,
     json_error,
 )
-
-from . import engine, http_changes, http_docs, reads
-from .documents import valid_db_name
-from .errors import IllegalDatabaseName
+from ..storage import Storage
+from . import changes, docs
 from .params import integer, json_body, json_response
 from .state import STATE, StoreState
-from .storage import Storage
 
 DEFAULT_MAX_REQUEST = 64 * 1024 * 1024
 log = logging.getLogger("couchgate.store")
@@ -151,14 +151,14 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     second = segments[1]
     if second in ("_local", "_design") and len(segments) >= 3:
         doc_id = f"{second}/{segments[2]}"
-        return await http_docs.document(request, db, doc_id, segments[3:])
+        return await docs.document(request, db, doc_id, segments[3:])
     if len(segments) == 2 and second == "_changes":
-        return await http_changes.changes(request, db)
-    endpoint = http_docs.DB_ENDPOINTS.get(second) or _DB_ADMIN.get(second)
+        return await changes.changes(request, db)
+    endpoint = docs.DB_ENDPOINTS.get(second) or _DB_ADMIN.get(second)
     if endpoint is not None and len(segments) == 2:
         return await endpoint(request, db)
     # Anything else is a document (CouchDB answers bad_request for other "_" ids).
-    return await http_docs.document(request, db, second, segments[2:])
+    return await docs.document(request, db, second, segments[2:])
 
 
 async def _root(request: web.Request) -> web.StreamResponse:
@@ -186,7 +186,7 @@ async def _server(request: web.Request, segments: list[str]) -> web.StreamRespon
     if segments == ["_session"]:
         return _session(request)
     if segments == ["_db_updates"]:
-        return await http_changes.db_updates(request)
+        return await changes.db_updates(request)
     if segments == ["_uuids"]:
         _allow(request, "GET", "HEAD")
         count = integer(request.query, "count", 1) or 1
@@ -230,7 +230,7 @@ async def _database(request: web.Request, db: str) -> web.StreamResponse:
         state.hub.notify(db)
         return json_response({"ok": True})
     if request.method == "POST":
-        return await http_docs.post_document(request, db)
+        return await docs.post_document(request, db)
     raise MethodNotAllowed(("DELETE", "GET", "HEAD", "POST", "PUT"))
 
 
