@@ -168,9 +168,7 @@ async def _pouch_floor(args: argparse.Namespace, gateway: Any) -> dict[str, floa
     for way in ("push", "pull"):
         if result[way]["docs_written"] != args.notes:
             raise RuntimeError(f"the PouchDB floor's {way} wrote {result[way]['docs_written']}")
-    return {
-        way: args.notes / (result[way]["elapsed_ms"] / 1000) for way in ("push", "pull")
-    }
+    return {way: args.notes / (result[way]["elapsed_ms"] / 1000) for way in ("push", "pull")}
 
 
 def report(r: dict[str, Any]) -> str:

@@ -36,7 +36,7 @@ from bench.pass_through import pass_through
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from gateway.metrics import METRICS
+    from gateway.ops.metrics import METRICS
     from tests.pouch import device_remote, direct_remote, run_pouch
 
     variants = ["direct", "gateway", *(["floor"] if args.floor else [])]

@@ -206,8 +206,10 @@ def _quantile(cumulative: list[tuple[float, float]], q: float) -> float:
 def overhead_lines(overhead: dict[str, dict[str, float]]) -> list[str]:
     if not overhead:
         return []
-    lines = ["time in couchgate per request (its own, upstream waits taken out):",
-             f"  {'route class':28}{'requests':>10}{'p50 ms':>9}{'p99 ms':>9}"]
+    lines = [
+        "time in couchgate per request (its own, upstream waits taken out):",
+        f"  {'route class':28}{'requests':>10}{'p50 ms':>9}{'p99 ms':>9}",
+    ]
     for route, row in sorted(overhead.items(), key=lambda kv: -kv[1]["requests"]):
         lines.append(
             f"  {route:28}{row['requests']:>10.0f}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"

@@ -198,7 +198,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 async def soak(args: argparse.Namespace) -> dict[str, Any]:
     from bench.replication_common import bench_upstream
-    from gateway.backend import member_name
+    from gateway.upstream.backend import member_name
     from tests.fuzz.strategies import MARKER, Credentials
     from tests.harness import start_gateway, stop_gateway
     from tests.logcapture import captured_logs

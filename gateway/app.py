@@ -11,7 +11,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from gateway import account, connections, dashboard, demo, keys, ops, shares, welcome
+from gateway import dashboard, demo, keys, shares
+from gateway.accounts import routes as account_routes
 from gateway.auth.mailer import make_mailer
 from gateway.auth.records import IdentityStore
 from gateway.auth.revocations import (
@@ -22,12 +23,19 @@ from gateway.auth.revocations import (
 )
 from gateway.auth.routes import routes as auth_routes
 from gateway.auth.signing import AuthKeys
-from gateway.backend import Backend, open_backend
 from gateway.config import Settings
-from gateway.embedded import embedded_upstream
-from gateway.limits import Limits
-from gateway.metrics import METRICS, Metrics, metrics_middleware
-from gateway.middlewares import (
+from gateway.limits import connections
+from gateway.limits.rates import Limits
+from gateway.ops import health
+from gateway.ops.metrics import METRICS, Metrics, metrics_middleware
+from gateway.replication import proxy
+from gateway.replication.changes_hub import ChangesHub
+from gateway.replication.feeds import FeedRegistry
+from gateway.tasks import Background
+from gateway.upstream.backend import Backend, open_backend
+from gateway.upstream.embedded import embedded_upstream
+from gateway.web import welcome
+from gateway.web.middlewares import (
     AccessLogger,
     cors_middleware,
     error_middleware,
@@ -35,10 +43,6 @@ from gateway.middlewares import (
     request_id_middleware,
     route_class_middleware,
 )
-from gateway.replication import proxy
-from gateway.replication.changes_hub import ChangesHub
-from gateway.replication.feeds import FeedRegistry
-from gateway.tasks import Background
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +80,7 @@ async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.IDENTITIES] = IdentityStore(backend.records)
         app[shares.SHARES] = shares.ShareStore(backend.records)
         hub = app[keys.CHANGES_HUB] = ChangesHub(backend)
-        since = await current_seq(backend) if await ops.try_records(backend) else "now"
+        since = await current_seq(backend) if await health.try_records(backend) else "now"
         chores = asyncio.create_task(_chores(app, backend, since))
         watch = asyncio.create_task(hub.watch()) if app[keys.SETTINGS].feed_multiplexing else None
         yield
@@ -89,7 +93,7 @@ async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _chores(app: web.Application, backend: Backend, since: object) -> None:
     """Once the records are reachable: follow revocations and sweep expired records."""
-    await ops.until_ready(backend)
+    await health.until_ready(backend)
     chores = [
         asyncio.create_task(
             follow_revocations(
@@ -144,7 +148,7 @@ def create_app(settings: Settings) -> web.Application:
             request_id_middleware,
             connections.body_timeout_middleware,
             cors_middleware,
-            ops.readiness_middleware,
+            health.readiness_middleware,
             connections.capacity_middleware,
         ],
         client_max_size=settings.max_request_size,
@@ -162,13 +166,13 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(_end_feeds)
 
     app.router.add_get("/", welcome.root)
-    app.router.add_get("/healthz", ops.healthz)
-    app.router.add_get("/readyz", ops.readyz)
-    app.router.add_get("/metrics", ops.metrics)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
     app.router.add_routes(auth_routes)
     dashboard.setup(app)  # /admin/
     demo.setup(app)  # /demo/
-    account.setup(app)  # /account, /account/api
+    account_routes.setup(app)  # /account, /account/api
     shares.setup(app)  # /s/, /shares/
     app.router.add_route("*", proxy.PREFIX, proxy.handle)
     app.router.add_route("*", proxy.PREFIX + "/{tail:.*}", proxy.handle)

@@ -18,22 +18,24 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from gateway import __version__, links, store_cli
+from gateway import __version__
 from gateway.app import create_app, open_upstream, runner_options
 from gateway.archive import admin as archive_commands
 from gateway.auth.records import IdentityStore, iso
 from gateway.auth.signing import AuthKeys
 from gateway.auth.tokens import is_email
-from gateway.backend import Backend
 from gateway.config import ConfigError, Settings, env_name, load_settings
 from gateway.dashboard import commands as admin_commands
-from gateway.diagnose import diagnose
-from gateway.embedded import data_dir, local_secret_key
 from gateway.helptext import command, group
-from gateway.limits import quota_for
-from gateway.logs import setup_logging
-from gateway.quotas import db_usage
+from gateway.limits.quotas import db_usage
+from gateway.limits.rates import quota_for
+from gateway.ops.logs import setup_logging
 from gateway.shares.store import ShareStore
+from gateway.upstream import store_cli
+from gateway.upstream.backend import Backend
+from gateway.upstream.diagnose import diagnose
+from gateway.upstream.embedded import data_dir, local_secret_key
+from gateway.web import links
 
 EXIT_OK, EXIT_ERROR = 0, 2
 
@@ -371,9 +373,7 @@ async def _users_list(backend: Backend, args: argparse.Namespace) -> int:
 
 async def _users_remove(backend: Backend, args: argparse.Namespace) -> int:
     identities = IdentityStore(backend.records)
-    uid = await identities.uid_named(
-        args.user, AuthKeys.from_settings(backend.settings).email_hmac
-    )
+    uid = await identities.uid_named(args.user, AuthKeys.from_settings(backend.settings).email_hmac)
     user = None if uid is None else await identities.remove_user(uid)
     if user is None:
         raise CommandError(f"no such user: {args.user}")
@@ -445,7 +445,7 @@ async def _users_usage(backend: Backend, args: argparse.Namespace) -> int:
 
 
 async def _check(backend: Backend, configured: Settings) -> int:
-    """Print every finding (see :mod:`gateway.diagnose`); exit 2 if any is a problem."""
+    """Print every finding (see :mod:`gateway.upstream.diagnose`); exit 2 if any is a problem."""
     findings = await diagnose(backend, configured)
     for finding in findings:
         print(finding.line())

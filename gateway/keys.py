@@ -11,12 +11,12 @@ from aiohttp import web
 from gateway.auth.mailer import Mailer
 from gateway.auth.records import Device, IdentityStore
 from gateway.auth.signing import AuthKeys
-from gateway.backend import Backend
 from gateway.config import Settings
-from gateway.limits import Limits
+from gateway.limits.rates import Limits
 from gateway.replication.changes_hub import ChangesHub
 from gateway.replication.feeds import FeedRegistry
 from gateway.tasks import Background
+from gateway.upstream.backend import Backend
 
 SETTINGS = web.AppKey("settings", Settings)
 BACKEND = web.AppKey("backend", Backend)

@@ -16,8 +16,8 @@ from yarl import URL
 
 from gateway import keys
 from gateway.app import create_app, runner_options
-from gateway.backend import db_name
 from gateway.config import Settings, load_settings
+from gateway.upstream.backend import db_name
 from tests.upstreams import Upstream
 
 SECRET = "test-secret-key-0123456789abcdef0123456789"

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterator
 
 from gateway.config import Settings
-from gateway.logs import PROTOCOL_LOGGER, ProtocolErrors, make_handler, quiet_protocol_errors
+from gateway.ops.logs import PROTOCOL_LOGGER, ProtocolErrors, make_handler, quiet_protocol_errors
 
 
 @contextlib.contextmanager

@@ -41,8 +41,9 @@ class HasToken(Protocol):
 class PouchClientError(Exception):
     """The driver threw, printed nothing parseable, or ran out of time."""
 
-    def __init__(self, message: str, *, output: dict[str, Any] | None = None,
-                 stderr: str = "") -> None:
+    def __init__(
+        self, message: str, *, output: dict[str, Any] | None = None, stderr: str = ""
+    ) -> None:
         super().__init__(f"{message}\n--- driver stderr (tail) ---\n{stderr[-4000:]}")
         self.output = output
         self.stderr = stderr
@@ -80,8 +81,12 @@ class PouchSession:
         if node is None:
             raise PouchClientError("node is not on PATH")
         proc = await asyncio.create_subprocess_exec(
-            node, str(driver), cwd=JS_DIR, limit=64 * 1024 * 1024,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            node,
+            str(driver),
+            cwd=JS_DIR,
+            limit=64 * 1024 * 1024,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
         return cls(command, proc)
@@ -122,14 +127,16 @@ class PouchSession:
             while (line := await self._read_line()) is not None:
                 if line.startswith("{") and (message := json.loads(line)).get("event") == event:
                     return dict(message)
-            raise PouchClientError(f"`{self.command}` ended before `{event}`: {self.lines[-1:]}",
-                                   stderr=self.stderr)
+            raise PouchClientError(
+                f"`{self.command}` ended before `{event}`: {self.lines[-1:]}", stderr=self.stderr
+            )
 
         try:
             return await asyncio.wait_for(read(), timeout)
         except TimeoutError:
-            raise PouchClientError(f"`{self.command}` did not reach `{event}` in {timeout} s",
-                                   stderr=self.stderr) from None
+            raise PouchClientError(
+                f"`{self.command}` did not reach `{event}` in {timeout} s", stderr=self.stderr
+            ) from None
 
     async def result(
         self,
@@ -149,18 +156,23 @@ class PouchSession:
             returncode = await asyncio.wait_for(finish(), timeout)
         except TimeoutError:
             await self.kill()
-            raise PouchClientError(f"`{self.command}` timed out after {timeout} s",
-                                   stderr=self.stderr) from None
+            raise PouchClientError(
+                f"`{self.command}` timed out after {timeout} s", stderr=self.stderr
+            ) from None
         try:
             output: dict[str, Any] = json.loads(self.lines[-1])
         except (IndexError, json.JSONDecodeError):
-            raise PouchClientError(f"`{self.command}` exited {returncode} without a JSON "
-                                   f"result: {self.lines[-3:]}", stderr=self.stderr) from None
+            raise PouchClientError(
+                f"`{self.command}` exited {returncode} without a JSON result: {self.lines[-3:]}",
+                stderr=self.stderr,
+            ) from None
         if check and not output.get("ok"):
             raise PouchClientError(
                 f"`{self.command}` failed: {output.get('error')}; HTTP failures: "
                 f"{json.dumps(output.get('http', {}).get('failures'))[:3000]}",
-                output=output, stderr=self.stderr)
+                output=output,
+                stderr=self.stderr,
+            )
         return output
 
     async def kill(self) -> None:
@@ -172,8 +184,12 @@ class PouchSession:
     async def __aenter__(self) -> PouchSession:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.kill()
 
 

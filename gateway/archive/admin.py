@@ -19,9 +19,9 @@ from gateway.archive.files import CHUNK, file_chunks
 from gateway.archive.importer import Importer
 from gateway.auth.records import IdentityStore, User
 from gateway.auth.signing import AuthKeys
-from gateway.backend import Backend
 from gateway.errors import CouchError
 from gateway.helptext import command
+from gateway.upstream.backend import Backend
 
 
 def add_parsers(users: Any) -> None:

@@ -16,10 +16,10 @@ import aiohttp
 
 from gateway.archive.format import doc_line, end_line, manifest_line
 from gateway.auth.records import User, iso
-from gateway.backend import ADMIN_CALL_TIMEOUT, Backend
 from gateway.errors import UpstreamUnavailable
-from gateway.quotas import db_usage
-from gateway.upstream_auth import admin_headers
+from gateway.limits.quotas import db_usage
+from gateway.upstream.backend import ADMIN_CALL_TIMEOUT, Backend
+from gateway.upstream.member_auth import admin_headers
 
 log = logging.getLogger(__name__)
 

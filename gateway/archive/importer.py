@@ -17,14 +17,14 @@ import aiohttp
 
 from gateway.archive.format import check_manifest, parse_line, split_lines
 from gateway.auth.records import IdentityStore
-from gateway.backend import ADMIN_CALL_TIMEOUT, Backend
 from gateway.config import APP_NAME
 from gateway.errors import BadRequest, CouchError, Forbidden, UpstreamUnavailable
-from gateway.limits import quota_for
-from gateway.quotas import db_usage
+from gateway.limits.quotas import db_usage
+from gateway.limits.rates import quota_for
 from gateway.replication import policy
 from gateway.replication.paths import app_enabled
-from gateway.upstream_auth import admin_headers
+from gateway.upstream.backend import ADMIN_CALL_TIMEOUT, Backend
+from gateway.upstream.member_auth import admin_headers
 
 BATCH_DOCS = 200
 BATCH_BYTES = 4 * 1024 * 1024

@@ -10,9 +10,9 @@ import logging
 import aiohttp
 
 from gateway.auth.records import IdentityStore
-from gateway.backend import Backend
 from gateway.replication.feeds import FeedRegistry
-from gateway.upstream_auth import admin_headers
+from gateway.upstream.backend import Backend
+from gateway.upstream.member_auth import admin_headers
 
 log = logging.getLogger(__name__)
 

@@ -11,14 +11,14 @@ from typing import Any
 from aiohttp import web
 
 from gateway import keys
-from gateway.accounts import revoke
+from gateway.accounts.lifecycle import revoke
 from gateway.auth import tokens
 from gateway.auth.addresses import is_address
 from gateway.auth.identity import authenticate
 from gateway.auth.records import Device, GrantKind, iso
-from gateway.bodies import read_json_object, string_field
 from gateway.config import Settings
 from gateway.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from gateway.web.bodies import read_json_object, string_field
 
 routes = web.RouteTableDef()
 

@@ -11,9 +11,9 @@ import getpass
 import sys
 from typing import Any
 
-from gateway.backend import Backend
 from gateway.dashboard.records import MIN_PASSWORD_LENGTH, AdminRecords
 from gateway.helptext import command, group
+from gateway.upstream.backend import Backend
 
 
 def add_parser(commands: Any) -> None:

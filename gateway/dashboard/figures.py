@@ -26,7 +26,7 @@ class Figures:
 def _metric_total(request: web.Request, name: str) -> int | None:
     """The sum of one counter's samples in the app's metrics registry, if there is one."""
     try:
-        metrics_module = importlib.import_module("gateway.metrics")
+        metrics_module = importlib.import_module("gateway.ops.metrics")
         metrics = request.config_dict.get(metrics_module.METRICS)
         registry = metrics.registry if metrics is not None else None
     except (ImportError, AttributeError):

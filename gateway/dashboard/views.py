@@ -15,7 +15,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from gateway import accounts, keys, links
+from gateway import keys
+from gateway.accounts import lifecycle
 from gateway.auth import tokens
 from gateway.auth.records import Device, User, iso
 from gateway.config import APP_NAME
@@ -24,6 +25,7 @@ from gateway.dashboard.figures import figures
 from gateway.dashboard.records import AdminRecords, verify_password
 from gateway.errors import NotFound, TooLarge
 from gateway.shares import SHARES
+from gateway.web import links
 
 JINJA = web.AppKey("dashboard_jinja", jinja2.Environment)
 USERS_PER_PAGE = 50
@@ -159,7 +161,7 @@ async def _overview(request: web.Request, current: session.AdminSession, **extra
     page = min(_page_number(request), pages - 1)
     shown = users[page * USERS_PER_PAGE : (page + 1) * USERS_PER_PAGE]
     # One db-info call per app of each user shown: asked at once, not one after the other.
-    usages = await asyncio.gather(*(accounts.usage(backend, user) for user in shown))
+    usages = await asyncio.gather(*(lifecycle.usage(backend, user) for user in shown))
     share_counts = await request.config_dict[SHARES].counts()
     rows = [
         {
@@ -226,7 +228,7 @@ async def user_page(request: web.Request) -> web.Response:
         "created": iso(user.created),
         "last_seen": _last_seen(devices),
         "devices": [d.public() for d in sorted(devices, key=lambda d: d.created)],
-        "apps": await accounts.usage(request.config_dict[keys.BACKEND], user),
+        "apps": await lifecycle.usage(request.config_dict[keys.BACKEND], user),
         "notice": request.query.get("done"),
     }
     return render(request, "user.html", context)
@@ -239,7 +241,7 @@ async def revoke_device(request: web.Request) -> web.Response:
     device = request.match_info["device"]
     if not tokens.is_id(device):
         raise NotFound("no such device")
-    await accounts.revoke(request.app, uid, device)
+    await lifecycle.revoke(request.app, uid, device)
     raise redirect(f"/admin/users/{uid}?done=revoked")
 
 
@@ -248,7 +250,7 @@ async def confirm_delete_app(request: web.Request) -> web.Response:
     current = await admin(request)
     user = await _user(request)
     name = _app_name(request, user)
-    usage = await accounts.app_usage(request.config_dict[keys.BACKEND], user.uid, name)
+    usage = await lifecycle.app_usage(request.config_dict[keys.BACKEND], user.uid, name)
     context = {"csrf": current.csrf, "user": user, "what": "app", "app": name, "usage": usage}
     return render(request, "confirm.html", context)
 
@@ -258,7 +260,7 @@ async def delete_app(request: web.Request) -> web.Response:
     await session.check_form(request, await admin(request))
     user = await _user(request)
     name = _app_name(request, user)
-    await accounts.delete_app_data(request.app, user.uid, name)
+    await lifecycle.delete_app_data(request.app, user.uid, name)
     raise redirect(f"/admin/users/{user.uid}?done=deleted")
 
 
@@ -274,7 +276,7 @@ async def confirm_delete_user(request: web.Request) -> web.Response:
 async def delete_user(request: web.Request) -> web.Response:
     await session.check_form(request, await admin(request))
     user = await _user(request)
-    await accounts.delete_account(request.app, user.uid)
+    await lifecycle.delete_account(request.app, user.uid)
     raise redirect("/admin/")
 
 
@@ -301,7 +303,7 @@ async def invite(request: web.Request) -> web.Response:
     email_hmac = request.config_dict[keys.AUTH_KEYS].email_hmac(email) if email else None
     uid, created = await identities.create_user(email_hmac)
     code, expires = await identities.create_grant("enroll", uid)
-    # Only from configuration: the Host header is the client's to choose (see gateway.links).
+    # Only from configuration: the Host header is the client's to choose (see gateway.web.links).
     base = links.public_base(request.config_dict[keys.SETTINGS])
     link = None if base is None else links.enroll_link(base, code)
     invite = {

@@ -35,12 +35,12 @@ import aiohttp
 from aiohttp import hdrs, web
 from yarl import URL
 
-from gateway.backend import Backend, db_name, member_name
 from gateway.errors import UpstreamUnavailable
 from gateway.replication import upstream_errors
 from gateway.replication.feeds import Stop
 from gateway.replication.paths import Target
-from gateway.upstream_auth import admin_headers, member_headers
+from gateway.upstream.backend import Backend, db_name, member_name
+from gateway.upstream.member_auth import admin_headers, member_headers
 
 log = logging.getLogger(__name__)
 

@@ -24,11 +24,9 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from gateway import keys, metrics, quotas
+from gateway import keys
 from gateway.auth.identity import authenticate
 from gateway.auth.records import Device
-from gateway.backend import member_name
-from gateway.bodies import parse_json, read_capped, read_checked_json
 from gateway.errors import (
     BadRequest,
     FileExists,
@@ -40,6 +38,8 @@ from gateway.errors import (
     UnsupportedMediaType,
     UpstreamUnavailable,
 )
+from gateway.limits import quotas
+from gateway.ops import metrics
 from gateway.replication import (
     changes_filter,
     changes_hub,
@@ -51,7 +51,9 @@ from gateway.replication import (
 )
 from gateway.replication.paths import Kind, Target
 from gateway.shares import SHARES
-from gateway.upstream_auth import member_headers
+from gateway.upstream.backend import member_name
+from gateway.upstream.member_auth import member_headers
+from gateway.web.bodies import parse_json, read_capped, read_checked_json
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import re
 
 from aiohttp import web
 
-from gateway.backend import db_name
 from gateway.errors import json_error
+from gateway.upstream.backend import db_name
 
 ERROR_BODY_LIMIT = 64 * 1024
 SERVER_FAILED = "the database could not answer this request"

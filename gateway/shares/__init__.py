@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.limits import RateLimiter
+from gateway.limits.rates import RateLimiter
 from gateway.shares.page import STATIC, share_page
 from gateway.shares.routes import FETCH_LIMITER, SHARES, routes
 from gateway.shares.store import ShareStore

@@ -17,11 +17,11 @@ from encryption_plugin.errors import CryptoError
 from gateway import keys
 from gateway.auth.identity import authenticate
 from gateway.auth.records import iso
-from gateway.bodies import read_json_object
 from gateway.config import APP_NAME
 from gateway.errors import BadRequest, Forbidden, NotFound, TooLarge, TooManyRequests
-from gateway.limits import MINUTE, RateLimiter, client_ip
+from gateway.limits.rates import MINUTE, RateLimiter, client_ip
 from gateway.shares.store import ShareStore
+from gateway.web.bodies import read_json_object
 
 routes = web.RouteTableDef()
 

@@ -29,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from gateway.backend import member_name
+from gateway.upstream.backend import member_name
 from tests.fuzz.awaiting import awaiting
 from tests.fuzz.strategies import (
     APP,

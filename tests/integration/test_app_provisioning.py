@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from gateway.backend import db_name
+from gateway.upstream.backend import db_name
 from tests.harness import Device, GatewayHarness, MakeGateway
 
 LIMIT = 20

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gateway.metrics import METRICS
+from gateway.ops.metrics import METRICS
 from tests.harness import GatewayHarness
 from tests.integration.test_auth import Inbox, smtp, smtp_settings  # noqa: F401 - fixture
 
@@ -22,7 +22,8 @@ def upstream_calls(gw: Any, method: str) -> float:
 
 
 async def test_parallel_redemptions_of_one_challenge_are_one_at_a_time(
-    make_gateway: Any, smtp: tuple[Inbox, int]  # noqa: F811
+    make_gateway: Any,
+    smtp: tuple[Inbox, int],  # noqa: F811
 ) -> None:
     inbox, port = smtp
     # Sixty-two sign-in attempts from one address: more than the per-IP budget (tested in

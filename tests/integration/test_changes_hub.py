@@ -81,9 +81,7 @@ async def test_idle_feeds_wait_without_upstream_requests_and_one_read_serves_the
     since = caught_up["last_seq"]
 
     url = f"{gw.url}/db/notes/_changes?feed=longpoll&heartbeat=2000&since={since}"
-    feeds = [
-        asyncio.ensure_future(gw.session.get(url, headers=device.headers)) for _ in range(40)
-    ]
+    feeds = [asyncio.ensure_future(gw.session.get(url, headers=device.headers)) for _ in range(40)]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 15
     while hub.waiting() < 40:
@@ -143,8 +141,13 @@ WRITES = st.lists(st.tuples(st.integers(0, 1), st.sampled_from(["a", "b", "c"]))
 )
 @given(
     plan=st.lists(
-        st.tuples(st.integers(0, 1), st.integers(0, 4), st.sampled_from(["longpoll", "continuous"]),
-                  OPTIONS, WRITES),
+        st.tuples(
+            st.integers(0, 1),
+            st.integers(0, 4),
+            st.sampled_from(["longpoll", "continuous"]),
+            OPTIONS,
+            WRITES,
+        ),
         min_size=1,
         max_size=4,
     )

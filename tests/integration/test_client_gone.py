@@ -18,7 +18,7 @@ from yarl import URL
 
 from gateway import keys
 from gateway.app import RUNNER_OPTIONS, create_app
-from gateway.metrics import METRICS
+from gateway.ops.metrics import METRICS
 from tests.harness import Device, GatewayHarness, GatewayTarget, gateway_settings, stop_gateway
 from tests.upstreams import Upstream
 

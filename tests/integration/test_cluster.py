@@ -85,8 +85,13 @@ async def test_devices_on_two_replicas_live_sync_one_database(replicas: Replicas
     laptop = on(two, await one.new_device(same_user_as=phone))
     await run_pouch("info", remote=device_remote(phone, APP))
 
-    out = await run_pouch("sync-live", timeout=90, timeout_ms=15_000,
-                          remote_a=device_remote(phone, APP), remote_b=device_remote(laptop, APP))
+    out = await run_pouch(
+        "sync-live",
+        timeout=90,
+        timeout_ms=15_000,
+        remote_a=device_remote(phone, APP),
+        remote_b=device_remote(laptop, APP),
+    )
     result = out["result"]
     assert [(s["name"], s["ok"]) for s in result["steps"]] == SYNC_LIVE_STEPS_OK, result
     assert result["docs"]["a"] == result["docs"]["b"]
@@ -95,9 +100,7 @@ async def test_devices_on_two_replicas_live_sync_one_database(replicas: Replicas
     assert (status, doc["_rev"]) == (200, result["docs"]["a"][0]["_rev"])
 
 
-async def test_sign_in_attempts_are_limited_across_replicas(
-    replicas: Replicas, smtp: Any
-) -> None:
+async def test_sign_in_attempts_are_limited_across_replicas(replicas: Replicas, smtp: Any) -> None:
     inbox, port = smtp
     one, two = await replicas.start(**smtp_settings(port))
     status, body = await one.call("POST", "/auth/code", json={"email": "mallory@example.org"})
@@ -120,8 +123,11 @@ async def test_a_revocation_on_one_replica_ends_feeds_on_the_other(replicas: Rep
     await run_pouch("info", remote=device_remote(phone, APP))
 
     async with await PouchSession.start(
-        "revoke-live", timeout_ms=10_000, settle_ms=3_000,
-        remote_a=device_remote(phone, APP), remote_b=device_remote(laptop, APP),
+        "revoke-live",
+        timeout_ms=10_000,
+        settle_ms=3_000,
+        remote_a=device_remote(phone, APP),
+        remote_b=device_remote(laptop, APP),
     ) as session:
         await session.wait_for("ready")
         await one.revoke(on(one, laptop))

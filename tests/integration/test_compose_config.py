@@ -114,8 +114,9 @@ async def test_a_too_small_max_document_size_is_reported_with_its_fix(
         await asyncio.to_thread(node.request, "PUT", path, before)
     problems = [line for line in lines if line.startswith("problem:")]
     assert len(problems) == 1, lines
-    assert "max_document_size" in problems[0] and "; fix: raise [couchdb] max_document_size" in (
-        problems[0]
+    assert (
+        "max_document_size" in problems[0]
+        and "; fix: raise [couchdb] max_document_size" in (problems[0])
     ), problems
 
 
@@ -145,4 +146,3 @@ async def _run_check(
     has_problem = any(line.startswith("problem:") for line in lines)
     assert (code != 0) == has_problem, (code, lines)
     return lines
-

@@ -186,7 +186,7 @@ def test_the_soft_open_file_limit_is_raised_to_the_hard_one() -> None:
     script = (
         "import resource\n"
         f"resource.setrlimit(resource.RLIMIT_NOFILE, ({low}, {hard}))\n"
-        "from gateway.connections import raise_fd_limit\n"
+        "from gateway.limits.connections import raise_fd_limit\n"
         "print(raise_fd_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

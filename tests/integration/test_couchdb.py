@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from gateway import keys
-from gateway.backend import member_name
-from gateway.upstream_auth import basic_header, jwt_header, proxy_token
+from gateway.upstream.backend import member_name
+from gateway.upstream.member_auth import basic_header, jwt_header, proxy_token
 from tests.conftest import couchdb_settings
 from tests.harness import GatewayHarness, start_gateway_on, stop_gateway
 from tests.pouch import device_remote, run_pouch

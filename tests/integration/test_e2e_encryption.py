@@ -29,7 +29,6 @@ NOT_ENCRYPTED = {"error": "forbidden", "reason": "document is not encrypted"}
 PASSPHRASE = "correct horse battery staple"
 
 
-
 @pytest.fixture
 async def gateway(make_gateway: MakeGateway) -> GatewayHarness:
     """A couchgate that requires the ep1 envelope for every app (the production default)."""
@@ -219,7 +218,8 @@ async def test_python_and_javascript_open_what_the_other_sealed(
     assert [plaintext(doc) for doc in pulled["result"]["docs"]] == [from_js, from_python]
 
     async with gateway.session.get(
-        f"{url}/from-js", params={"attachments": "true"},
+        f"{url}/from-js",
+        params={"attachments": "true"},
         headers={**phone.headers, "Accept": "application/json"},  # else CouchDB sends multipart
     ) as r:
         assert r.status == 200
@@ -450,7 +450,8 @@ async def test_multipart_doc_puts_are_checked_and_their_attachments_stream(
     )
     assert status == 201, answer
     async with gateway.session.get(
-        f"{device.db_url(APP)}/mp", params={"attachments": "true"},
+        f"{device.db_url(APP)}/mp",
+        params={"attachments": "true"},
         headers={**device.headers, "Accept": "application/json"},  # else CouchDB sends multipart
     ) as r:
         opened = ep.open_doc(json.loads(await r.text()), keyring)

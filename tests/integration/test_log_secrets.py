@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.logs import redact
+from gateway.ops.logs import redact
 from tests.harness import GatewayHarness
 from tests.logcapture import captured_logs
 from tests.rawhttp import exchange, status_of

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from yarl import URL
 
 from gateway import keys
-from gateway.logs import JsonFormatter
+from gateway.ops.logs import JsonFormatter
 from tests.harness import GatewayHarness, MakeGateway, start_gateway, stop_gateway
 from tests.pouch import device_remote, run_pouch
 from tests.upstreams import Upstream, free_port

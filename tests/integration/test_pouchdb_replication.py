@@ -55,8 +55,13 @@ def md5_digest(data: bytes) -> str:
 async def test_push_1000_docs_then_pull_into_a_fresh_db(gateway: GatewayHarness) -> None:
     device = await gateway.new_device()
     docs = [
-        {"_id": f"note-{i:05d}", "n": i, "title": f"Note {i} ✓", "tags": ["a", str(i % 7)],
-         "nested": {"even": i % 2 == 0, "ratio": i / 8}}
+        {
+            "_id": f"note-{i:05d}",
+            "n": i,
+            "title": f"Note {i} ✓",
+            "tags": ["a", str(i % 7)],
+            "nested": {"even": i % 2 == 0, "ratio": i / 8},
+        }
         for i in range(1200)
     ]
 
@@ -84,8 +89,13 @@ async def test_live_sync_between_two_devices_of_one_user(gateway: GatewayHarness
     # Provisioned first: two devices provisioning at once is test_devices_of_one_user_start_at_once.
     await run_pouch("info", remote=device_remote(phone, APP))
 
-    out = await run_pouch("sync-live", timeout=60, timeout_ms=10_000,
-                          remote_a=device_remote(phone, APP), remote_b=device_remote(laptop, APP))
+    out = await run_pouch(
+        "sync-live",
+        timeout=60,
+        timeout_ms=10_000,
+        remote_a=device_remote(phone, APP),
+        remote_b=device_remote(laptop, APP),
+    )
     result = out["result"]
 
     assert [(s["name"], s["ok"]) for s in result["steps"]] == SYNC_LIVE_STEPS_OK, result
@@ -102,13 +112,18 @@ async def test_devices_of_one_user_start_at_once(gateway: GatewayHarness) -> Non
     """Devices of one user replicate for the first time together: each provisions the db."""
     first = await gateway.new_device()
     devices = [first] + [await gateway.new_device(same_user_as=first) for _ in range(3)]
-    docs = {device.device: [{"_id": f"{device.device}-{i}", "n": i} for i in range(10)]
-            for device in devices}
-
-    out = await run_pouch("push-together", pushes=[
-        {"remote": device_remote(device, APP), "docs": docs[device.device]}
+    docs = {
+        device.device: [{"_id": f"{device.device}-{i}", "n": i} for i in range(10)]
         for device in devices
-    ])
+    }
+
+    out = await run_pouch(
+        "push-together",
+        pushes=[
+            {"remote": device_remote(device, APP), "docs": docs[device.device]}
+            for device in devices
+        ],
+    )
     for replication in out["result"]["replications"]:
         assert_replicated(replication, 10)
     assert_clean(out)
@@ -122,8 +137,12 @@ async def test_offline_edits_on_two_devices_conflict_the_same_way(
     phone = await gateway.new_device()
     laptop = await gateway.new_device(same_user_as=phone)
 
-    out = await run_pouch("conflict", doc_id="shared", remote_a=device_remote(phone, APP),
-                          remote_b=device_remote(laptop, APP))
+    out = await run_pouch(
+        "conflict",
+        doc_id="shared",
+        remote_a=device_remote(phone, APP),
+        remote_b=device_remote(laptop, APP),
+    )
     result = out["result"]
     assert_clean(out)
 
@@ -147,8 +166,11 @@ async def test_offline_edits_on_two_devices_conflict_the_same_way(
     # Upstream holds both branches: the winner and the deleted loser (one generation on).
     status, changes = await peek(gateway, phone, "/_changes?style=all_docs")
     assert status == 200
-    (leaves,) = [sorted(c["rev"] for c in row["changes"]) for row in changes["results"]
-                 if row["id"] == "shared"]
+    (leaves,) = [
+        sorted(c["rev"] for c in row["changes"])
+        for row in changes["results"]
+        if row["id"] == "shared"
+    ]
     assert leaves[0] == winner and leaves[1].startswith("3-"), leaves
 
 
@@ -162,8 +184,10 @@ async def test_attachments_both_ways(gateway: GatewayHarness) -> None:
     more = {"second part.bin": ("application/octet-stream", os.urandom(120_000))}
 
     def wire(atts: dict[str, tuple[str, bytes]]) -> dict[str, dict[str, str]]:
-        return {name: {"content_type": ctype, "data": base64.b64encode(data).decode()}
-                for name, (ctype, data) in atts.items()}
+        return {
+            name: {"content_type": ctype, "data": base64.b64encode(data).decode()}
+            for name, (ctype, data) in atts.items()
+        }
 
     def digest(data: bytes, ctype: str, *, remote: bool) -> str:
         # PouchDB digests what it holds; CouchDB (and the embedded store) digest text/* as they
@@ -175,12 +199,24 @@ async def test_attachments_both_ways(gateway: GatewayHarness) -> None:
     def expected(
         atts: dict[str, tuple[str, bytes]], *, remote: bool = False
     ) -> dict[str, dict[str, Any]]:
-        return {name: {"content_type": ctype, "digest": digest(data, ctype, remote=remote),
-                       "length": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-                for name, (ctype, data) in atts.items()}
+        return {
+            name: {
+                "content_type": ctype,
+                "digest": digest(data, ctype, remote=remote),
+                "length": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+            for name, (ctype, data) in atts.items()
+        }
 
-    out = await run_pouch("attachments", doc_id="album", first=wire(blobs), second=wire(more),
-                          remote_a=device_remote(phone, APP), remote_b=device_remote(laptop, APP))
+    out = await run_pouch(
+        "attachments",
+        doc_id="album",
+        first=wire(blobs),
+        second=wire(more),
+        remote_a=device_remote(phone, APP),
+        remote_b=device_remote(laptop, APP),
+    )
     result = out["result"]
     assert_clean(out)
     for step in ("push_a", "pull_b", "push_b", "pull_a"):
@@ -193,18 +229,28 @@ async def test_attachments_both_ways(gateway: GatewayHarness) -> None:
     assert result["remote"]["attachments"] == on_remote
     assert result["a_after_pull"]["rev"] == result["remote"]["rev"]
     assert result["remote_get"] == {
-        name: {"length": att["length"], "sha256": att["sha256"]}
-        for name, att in everything.items()
+        name: {"length": att["length"], "sha256": att["sha256"]} for name, att in everything.items()
     }
 
     status, doc = await peek(gateway, phone, "/album")
     assert status == 200
-    assert {name: (stub["digest"], stub["length"]) for name, stub in doc["_attachments"].items()} \
-        == {name: (att["digest"], att["length"]) for name, att in on_remote.items()}
+    assert {
+        name: (stub["digest"], stub["length"]) for name, stub in doc["_attachments"].items()
+    } == {name: (att["digest"], att["length"]) for name, att in on_remote.items()}
 
 
-AWKWARD_IDS = ["a/b", "a+b", "a b", "100%", "ünïcødé", "日本", "🎉 party", "a%2Fb", "?q=1&x#y",
-               "trailing/"]
+AWKWARD_IDS = [
+    "a/b",
+    "a+b",
+    "a b",
+    "100%",
+    "ünïcødé",
+    "日本",
+    "🎉 party",
+    "a%2Fb",
+    "?q=1&x#y",
+    "trailing/",
+]
 
 
 async def test_awkward_doc_ids_survive_the_round_trip(gateway: GatewayHarness) -> None:
@@ -257,8 +303,9 @@ async def test_a_second_user_never_sees_the_first_users_docs(gateway: GatewayHar
     assert alice.user != bob.user
     assert gateway.upstream_db(alice, APP) != gateway.upstream_db(bob, APP)
     # PouchDB's replication ids hang on this uuid: one per user.
-    (_, alice_server), (_, bob_server) = [await gateway.call("GET", "/db/", device=device)
-                                          for device in (alice, bob)]
+    (_, alice_server), (_, bob_server) = [
+        await gateway.call("GET", "/db/", device=device) for device in (alice, bob)
+    ]
     assert alice_server["uuid"] != bob_server["uuid"]
     alice_docs = [{"_id": f"alice-{i:02d}", "secret": i} for i in range(25)]
     pushed = await run_pouch("push", remote=device_remote(alice, APP), docs=alice_docs)
@@ -273,8 +320,11 @@ async def test_a_second_user_never_sees_the_first_users_docs(gateway: GatewayHar
     assert (status, body) == (404, {"error": "not_found", "reason": "missing"})
 
     # And the other way round: Bob's writes stay out of Alice's database.
-    pushed = await run_pouch("push", remote=device_remote(bob, APP),
-                             docs=[{"_id": "bob-1", "mine": True}, {"_id": "alice-01", "x": 1}])
+    pushed = await run_pouch(
+        "push",
+        remote=device_remote(bob, APP),
+        docs=[{"_id": "bob-1", "mine": True}, {"_id": "alice-01", "x": 1}],
+    )
     assert_replicated(pushed["result"]["replication"], 2)
     pulled = await run_pouch("pull", remote=device_remote(alice, APP))
     assert [strip_rev(doc) for doc in pulled["result"]["docs"]] == alice_docs
@@ -315,8 +365,11 @@ async def test_revoking_a_device_ends_its_open_live_feeds(gateway: GatewayHarnes
     await run_pouch("info", remote=device_remote(phone, APP))
 
     async with await PouchSession.start(
-        "revoke-live", timeout_ms=10_000, settle_ms=2_000,
-        remote_a=device_remote(phone, APP), remote_b=device_remote(laptop, APP),
+        "revoke-live",
+        timeout_ms=10_000,
+        settle_ms=2_000,
+        remote_a=device_remote(phone, APP),
+        remote_b=device_remote(laptop, APP),
     ) as session:
         await session.wait_for("ready")
         await gateway.revoke(laptop)

@@ -89,14 +89,25 @@ class Shell:
     async def start(self, code: str, cwd: Path, log: Path) -> asyncio.subprocess.Process:
         with log.open("wb") as out:
             return await asyncio.create_subprocess_exec(
-                "bash", "-c", self.script(code), cwd=cwd, env=self.env, stdout=out, stderr=out,
+                "bash",
+                "-c",
+                self.script(code),
+                cwd=cwd,
+                env=self.env,
+                stdout=out,
+                stderr=out,
                 start_new_session=True,
             )
 
     async def run(self, code: str, cwd: Path) -> str:
         proc = await asyncio.create_subprocess_exec(
-            "bash", "-c", "set -euo pipefail\n" + self.script(code), cwd=cwd, env=self.env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            "bash",
+            "-c",
+            "set -euo pipefail\n" + self.script(code),
+            cwd=cwd,
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await proc.communicate()
         assert proc.returncode == 0, f"{code}\n--- out\n{out.decode()}\n--- err\n{err.decode()}"
@@ -141,9 +152,10 @@ async def _announced(log: Path, proc: asyncio.subprocess.Process) -> str:
 
 async def _post(url: str, body: object = None, token: str | None = None) -> dict[str, str]:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with aiohttp.ClientSession() as session, session.post(
-        url, json=body, headers=headers
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json=body, headers=headers) as resp,
+    ):
         answer = await resp.json()
         assert resp.status == 201, answer
         return dict(answer)

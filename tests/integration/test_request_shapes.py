@@ -33,8 +33,11 @@ async def test_unreadable_replication_bodies_are_refused_and_the_upstream_stays_
     answer = await gateway.call("POST", f"/db/notes/{endpoint}", device=device, json=body)
     assert answer == (400, {"error": "bad_request", "reason": reason})
     # The upstream never saw it, and answers the honest shape as before.
-    honest = {"_revs_diff": {"a": ["1-x"]}, "_bulk_get": {"docs": [{"id": "a"}]},
-              "_all_docs": {"keys": ["a"]}}[endpoint]
+    honest = {
+        "_revs_diff": {"a": ["1-x"]},
+        "_bulk_get": {"docs": [{"id": "a"}]},
+        "_all_docs": {"keys": ["a"]},
+    }[endpoint]
     status, _ = await gateway.call("POST", f"/db/notes/{endpoint}", device=device, json=honest)
     assert status == 200
 

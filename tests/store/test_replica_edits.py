@@ -73,11 +73,12 @@ async def test_an_edit_of_a_superseded_revision_becomes_a_branch(storage: Storag
     await storage.write(engine.add_children, DB, [child({"_id": "n", "v": 3}, mine, deeper)])
     assert revtree.ancestry((await tree_of(storage, "n")).tree, deeper) == [deeper, mine, first]
     stranger = "5-" + "d" * 32
-    await storage.write(engine.add_children, DB, [
-        child({"_id": "other"}, "4-" + "c" * 32, stranger)
-    ])
+    await storage.write(
+        engine.add_children, DB, [child({"_id": "other"}, "4-" + "c" * 32, stranger)]
+    )
     assert revtree.ancestry((await tree_of(storage, "other")).tree, stranger) == [
-        stranger, "4-" + "c" * 32
+        stranger,
+        "4-" + "c" * 32,
     ]
 
 
@@ -100,12 +101,14 @@ async def test_conflicted_count(storage: Storage) -> None:
     base = await edit(storage, {"_id": "n", "v": 0})
     await edit(storage, {"_id": "calm"})
     a, b = "2-" + "a" * 32, "2-" + "b" * 32
-    await storage.write(engine.add_children, DB, [
-        child({"_id": "n", "v": "a"}, base, a), child({"_id": "n", "v": "b"}, base, b)
-    ])
+    await storage.write(
+        engine.add_children,
+        DB,
+        [child({"_id": "n", "v": "a"}, base, a), child({"_id": "n", "v": "b"}, base, b)],
+    )
     assert await storage.read(reads.conflicted_count, DB) == 1
     # Settled: the losing leaf closed with a tombstone.
-    await storage.write(engine.add_children, DB, [
-        child({"_id": "n", "_deleted": True}, a, "3-" + "a" * 32)
-    ])
+    await storage.write(
+        engine.add_children, DB, [child({"_id": "n", "_deleted": True}, a, "3-" + "a" * 32)]
+    )
     assert await storage.read(reads.conflicted_count, DB) == 0

@@ -111,8 +111,7 @@ class FolderDevice:
 
     def dirs(self) -> set[str]:
         """Every directory in the folder, by relative POSIX path."""
-        return {p.relative_to(self.folder).as_posix() for p in self.folder.rglob("*")
-                if p.is_dir()}
+        return {p.relative_to(self.folder).as_posix() for p in self.folder.rglob("*") if p.is_dir()}
 
     def write(self, rel: str, data: bytes | str) -> None:
         path = self.folder / rel

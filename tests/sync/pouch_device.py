@@ -35,8 +35,12 @@ class PouchDevice:
         node = shutil.which("node")
         assert node is not None, "node is not on PATH"
         proc = await asyncio.create_subprocess_exec(
-            node, str(DRIVER), cwd=JS_DIR, limit=64 * 1024 * 1024,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            node,
+            str(DRIVER),
+            cwd=JS_DIR,
+            limit=64 * 1024 * 1024,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
         session = PouchSession("device", proc)
@@ -65,8 +69,12 @@ class PouchDevice:
     async def __aenter__(self) -> PouchDevice:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc_type is None:
             await self.session.send({"op": "end"})
             await self.session.result(30.0)

@@ -27,8 +27,17 @@ async def test_conflicting_leaves_and_kept_versions_keep_their_chunks(
         ]
 
         def lister(doc_id: str, name: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-            return notes.seal_note(doc_id, "big.bin", contents[name], mtime_ms=1, device="x",
-                                   created=None, keyring=keyring, chunks=[ids[name]], extra=extra)
+            return notes.seal_note(
+                doc_id,
+                "big.bin",
+                contents[name],
+                mtime_ms=1,
+                device="x",
+                created=None,
+                keyring=keyring,
+                chunks=[ids[name]],
+                extra=extra,
+            )
 
         writes += [(lister("file", "winner"), None), (lister("file", "loser"), None)]  # conflict
         kept = {"kind": versions.KIND, "of": "file", "rev": "1-a", "kept_until": 2**62}

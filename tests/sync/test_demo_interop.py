@@ -25,7 +25,9 @@ SYNC_TIMEOUT_MS = 30_000
 
 @pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
 async def test_a_browser_note_is_a_file_and_a_file_is_a_browser_note(
-    sealed_gateway: GatewayHarness, browser: Browser, tmp_path: Path  # noqa: F811
+    sealed_gateway: GatewayHarness,
+    browser: Browser,
+    tmp_path: Path,  # noqa: F811
 ) -> None:
     work = tmp_path
     folder_device = FolderDevice(work / "home", work / "Vault", "laptop", sealed_gateway.url)
@@ -49,9 +51,13 @@ async def _both_ways(folder_device: FolderDevice, chromium: Browser, link: str) 
     marker = secrets.token_hex(6)
     await page.fill("#note-text", f"from the browser {marker}")
     await page.click("#note-form button[type=submit]")
+
     def written() -> list[str]:  # a note being written is a temporary file for a moment
-        return [k for k, v in folder_device.files().items()
-                if marker.encode() in v and not k.startswith(TEMP_PREFIX)]
+        return [
+            k
+            for k, v in folder_device.files().items()
+            if marker.encode() in v and not k.startswith(TEMP_PREFIX)
+        ]
 
     await until(lambda: bool(written()))
     (name,) = written()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from couchgate_sync import chunks
-from gateway.backend import db_name
+from gateway.upstream.backend import db_name
 from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice, joined_user, settle
 from tests.sync.test_folder_sync import keyring_of, until
@@ -28,8 +28,11 @@ def _synced_dirs(device: FolderDevice) -> set[str]:
 
 
 def _inodes(device: FolderDevice) -> dict[str, int]:
-    return {p.relative_to(device.folder).as_posix(): p.stat().st_ino
-            for p in device.folder.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(device.folder).as_posix(): p.stat().st_ino
+        for p in device.folder.rglob("*")
+        if p.is_file()
+    }
 
 
 async def test_empty_folders_propagate_and_go(
@@ -41,8 +44,13 @@ async def test_empty_folders_propagate_and_go(
     for made in (f"Projects/{marker}", "Archive/2025/q1", "build/out", ".git/objects"):
         (a.folder / made).mkdir(parents=True)
     await settle(a, b, rounds=1)
-    assert b.dirs() == {"Projects", f"Projects/{marker}", "Archive", "Archive/2025",
-                        "Archive/2025/q1"}
+    assert b.dirs() == {
+        "Projects",
+        f"Projects/{marker}",
+        "Archive",
+        "Archive/2025",
+        "Archive/2025/q1",
+    }
     _, everything = await sealed_gateway.peek(
         "GET", f"/{db_name(joined_user(a), 'notes')}/_all_docs?include_docs=true"
     )
@@ -62,8 +70,9 @@ async def test_empty_folders_propagate_and_go(
     # Deleting a folder's last file on B keeps the folder (it stays, empty) on A.
     (b.folder / f"Projects/{marker}/plan.md").unlink()
     await settle(b, a, rounds=1)
-    assert _synced_dirs(a) == b.dirs() == {"Projects", f"Projects/{marker}", "Archive",
-                                           "Archive/2025"}
+    assert (
+        _synced_dirs(a) == b.dirs() == {"Projects", f"Projects/{marker}", "Archive", "Archive/2025"}
+    )
 
     # Removing folders on B removes them on A.
     (b.folder / f"Projects/{marker}").rmdir()
@@ -93,8 +102,7 @@ async def test_a_rename_is_a_move_and_history_follows_it(
     assert await _live_docs(sealed_gateway, a) == before  # no version kept of a rename
 
     for device in (a, b):
-        _, listing, _ = await device.cli("history", "Drafts/essay.md", "--dir",
-                                         str(device.folder))
+        _, listing, _ = await device.cli("history", "Drafts/essay.md", "--dir", str(device.folder))
         lines = listing.splitlines()[1:]
         assert [line.split()[0] for line in lines] == ["1", "2"], listing
         assert "(current)" in lines[1]
@@ -266,8 +274,13 @@ async def test_paths_differing_in_case_do_not_overwrite_on_a_case_insensitive_fo
     """B's folder is taken as case-insensitive (``COUCHGATE_SYNC_CASE_INSENSITIVE=1``: this
     machine's file systems are not; the probe itself is tested in test_pure)."""
     a = FolderDevice(tmp_path / "home-a", tmp_path / "Notes A", "laptop", sealed_gateway.url)
-    b = FolderDevice(tmp_path / "home-b", tmp_path / "Notes B", "mac", sealed_gateway.url,
-                     extra_env={"COUCHGATE_SYNC_CASE_INSENSITIVE": "1"})
+    b = FolderDevice(
+        tmp_path / "home-b",
+        tmp_path / "Notes B",
+        "mac",
+        sealed_gateway.url,
+        extra_env={"COUCHGATE_SYNC_CASE_INSENSITIVE": "1"},
+    )
     _, code = await sealed_gateway.enrollment_code()
     await a.join("--code", code)
     await b.join("--pair", await a.pairing_link())
@@ -279,8 +292,7 @@ async def test_paths_differing_in_case_do_not_overwrite_on_a_case_insensitive_fo
     assert len({p.casefold() for p in files}) == len(files) == 2
     assert sorted(files.values()) == [b"the first\n", b"the second\n"]
     (copy,) = [p for p in files if p not in ("Readme.md", "README.md")]
-    assert re.fullmatch(r"(Readme|README) \(conflict from laptop \d{4}-\d\d-\d\d \d{4}\)\.md",
-                        copy)
+    assert re.fullmatch(r"(Readme|README) \(conflict from laptop \d{4}-\d\d-\d\d \d{4}\)\.md", copy)
 
 
 async def test_run_carries_empty_folders_and_renames_live(

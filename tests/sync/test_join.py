@@ -28,8 +28,15 @@ async def _join_by_email(
 ) -> tuple[int, str, str]:
     inbox.messages.clear()  # the code asked for now, not an earlier one
     proc = await device.start(
-        "join", device.server, str(device.folder), "--device", device.name, "--email", address,
-        *extra, stdin=asyncio.subprocess.PIPE,
+        "join",
+        device.server,
+        str(device.folder),
+        "--device",
+        device.name,
+        "--email",
+        address,
+        *extra,
+        stdin=asyncio.subprocess.PIPE,
     )
     code = await inbox.code_for(address)
     out, err = await asyncio.wait_for(proc.communicate(f"{code}\n".encode()), 60)
@@ -38,7 +45,9 @@ async def _join_by_email(
 
 
 async def test_join_by_email_code_first_device_makes_the_key(
-    make_gateway: Any, smtp: tuple[Inbox, int], tmp_path: Path  # noqa: F811
+    make_gateway: Any,
+    smtp: tuple[Inbox, int],
+    tmp_path: Path,  # noqa: F811
 ) -> None:
     inbox, port = smtp
     gw: GatewayHarness = await make_gateway(
@@ -92,9 +101,7 @@ async def test_a_full_quota_is_said_in_words(make_gateway: Any, tmp_path: Path) 
 async def test_status_shows_the_quota_as_the_gateway_counts_it(
     make_gateway: Any, tmp_path: Path
 ) -> None:
-    gw: GatewayHarness = await make_gateway(
-        plaintext_apps="", quota_docs=40, quota_bytes=5_000_000
-    )
+    gw: GatewayHarness = await make_gateway(plaintext_apps="", quota_docs=40, quota_bytes=5_000_000)
     device = FolderDevice(tmp_path / "home", tmp_path / "Notes", "desk", gw.url)
     _, code = await gw.enrollment_code()
     await device.join("--code", code)
@@ -102,8 +109,9 @@ async def test_status_shows_the_quota_as_the_gateway_counts_it(
         device.write(f"{n}.md", f"note {n}\n" * 200)
     await device.sync()
     _, report, _ = await device.cli("status", str(device.folder))
-    found = re.search(r"^quota:      (\d+) of 40 documents; (\d+) of 5000000 bytes$", report,
-                      re.MULTILINE)
+    found = re.search(
+        r"^quota:      (\d+) of 40 documents; (\d+) of 5000000 bytes$", report, re.MULTILINE
+    )
     assert found is not None, report
     # The figures the gateway's quota check counts: the upstream's, plus the checkpoints.
     assert int(found[1]) == 3

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from couchgate_sync import notes
 from couchlite import revtree
-from gateway.backend import db_name
+from gateway.upstream.backend import db_name
 from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice, joined_user
 from tests.sync.pouch_device import PouchDevice
@@ -94,8 +94,9 @@ async def test_pouchdb_and_a_folder_device_agree_on_the_winner_and_keep_every_wo
         assert files["same.md"] == texts["same.md"][winners["same.md"]].encode()
         loser_device = "pouchdb" if texts["same.md"][loser_rev] == "pouchdb's line\n" else "laptop"
         (copy,) = [p for p in files if p not in ("plan.md", "same.md")]
-        assert re.fullmatch(rf"same \(conflict from {loser_device} \d{{4}}-\d\d-\d\d \d{{4}}\)\.md",
-                            copy), copy
+        assert re.fullmatch(
+            rf"same \(conflict from {loser_device} \d{{4}}-\d\d-\d\d \d{{4}}\)\.md", copy
+        ), copy
         assert files[copy] == texts["same.md"][loser_rev].encode()
 
         for path, doc_id in ids.items():
@@ -175,10 +176,12 @@ async def test_an_ancestor_compacted_away_on_the_server_gives_the_conflict_copy(
         assert status == 404  # the common ancestor's body is gone from the server too
         await c.sync()
         files = c.files()
-        assert len(files) == 2 and sorted(files.values()) == sorted([
-            PLAN.replace("one", "ONE from the laptop").encode(),
-            PLAN.replace("five", "FIVE from pouchdb").encode(),
-        ])
+        assert len(files) == 2 and sorted(files.values()) == sorted(
+            [
+                PLAN.replace("one", "ONE from the laptop").encode(),
+                PLAN.replace("five", "FIVE from pouchdb").encode(),
+            ]
+        )
         await a.sync()
         assert a.files() == files
 

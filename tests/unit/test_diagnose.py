@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 
 from gateway.config import Settings, load_settings
-from gateway.diagnose import Finding, _jwt_key, _proxy_secret, _sizes
+from gateway.upstream.diagnose import Finding, _jwt_key, _proxy_secret, _sizes
 
 SECRET = "j" * 40
 PROXY = "p" * 40

@@ -20,8 +20,9 @@ KEYRING = ep.Keyring.generate("notes")
 json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=40)
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 body_keys = st.text(min_size=1, max_size=12).filter(lambda k: not k.startswith("_") and k != "$att")
@@ -166,17 +167,17 @@ def test_sealing_refusals() -> None:
     with pytest.raises(ValueError, match="_id"):
         ep.seal_doc({"v": 1}, KEYRING)
     with pytest.raises(ValueError, match="16 MiB"):
-        ep.seal_attachment(
-            bytes(ep.MAX_ATTACHMENT_BYTES + 1), KEYRING, doc_id="x", name="n"
-        )
+        ep.seal_attachment(bytes(ep.MAX_ATTACHMENT_BYTES + 1), KEYRING, doc_id="x", name="n")
     with pytest.raises(ValueError, match="app_id"):
         ep.Keyring.generate("Not Valid")
 
 
 def test_attachment_stub_fetch_flow() -> None:
     sealed = ep.seal_doc(
-        {"_id": "d", "_attachments": {"r.pdf": {"content_type": "application/pdf",
-                                                "data": b"%PDF"}}},
+        {
+            "_id": "d",
+            "_attachments": {"r.pdf": {"content_type": "application/pdf", "data": b"%PDF"}},
+        },
         KEYRING,
     )
     info = ep.attachment_index(sealed, KEYRING)["r.pdf"]

@@ -7,7 +7,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.middlewares import error_middleware
+from gateway.web.middlewares import error_middleware
 
 
 async def _answer_of(failure: BaseException) -> tuple[int, object]:

@@ -8,8 +8,8 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 
 from gateway.config import AppLimits, ConfigError, load_settings
-from gateway.limits import RateLimiter, app_of, client_ip, is_loopback, quota_for
-from gateway.quotas import Usage, usage_of
+from gateway.limits.quotas import Usage, usage_of
+from gateway.limits.rates import RateLimiter, app_of, client_ip, is_loopback, quota_for
 
 KEY = "k" * 32
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import links
+from gateway.web import links
 from tests.harness import gateway_settings
 
 

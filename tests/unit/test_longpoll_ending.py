@@ -17,8 +17,10 @@ def test_nothing_yet_becomes_an_empty_answer_from_the_same_point() -> None:
 
 
 def test_whole_rows_are_kept_and_the_last_one_says_where_to_go_on() -> None:
-    sent = (b'{"results":[\n{"seq":4,"id":"a","changes":[{"rev":"1-a"}]},\n'
-            b'{"seq":5,"id":"b","changes":[{"rev":"1-b"}]}')
+    sent = (
+        b'{"results":[\n{"seq":4,"id":"a","changes":[{"rev":"1-a"}]},\n'
+        b'{"seq":5,"id":"b","changes":[{"rev":"1-b"}]}'
+    )
     whole = _whole(sent, "3")
     assert isinstance(whole, dict)
     assert [r["id"] for r in whole["results"]] == ["a", "b"] and whole["last_seq"] == 5

@@ -43,8 +43,9 @@ def test_cookies_banner_basic_challenge_and_upstream_cors_never_come_back() -> N
             ("Content-Type", "application/json"),
             ("ETag", '"1-a"'),
             ("Cache-Control", "must-revalidate"),
-            ("X-Couch-Request-ID", "abc"), ("X-Powered-By", "Express"),
-        ("Location", "http://couchdb:5984/uabc-notes/doc"),
+            ("X-Couch-Request-ID", "abc"),
+            ("X-Powered-By", "Express"),
+            ("Location", "http://couchdb:5984/uabc-notes/doc"),
         )
     )
     assert sorted(out.keys()) == ["Cache-Control", "Content-Type", "ETag", "X-Couch-Request-ID"]

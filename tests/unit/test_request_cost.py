@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.limits import REPLICATION_COST, RateLimiter, request_cost
+from gateway.limits.rates import REPLICATION_COST, RateLimiter, request_cost
 
 
 class Clock:

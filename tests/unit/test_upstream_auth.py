@@ -5,7 +5,7 @@ import hmac
 import jwt
 
 from gateway.config import load_settings
-from gateway.upstream_auth import (
+from gateway.upstream.member_auth import (
     JWT_LIFETIME_S,
     JWT_REUSE_S,
     PROXY_ROLES_HEADER,
@@ -54,12 +54,18 @@ def test_a_token_is_reused_within_its_window_and_always_has_time_to_live() -> No
         env={**BASE, "COUCHGATE_UPSTREAM_AUTH": "jwt", "COUCHGATE_UPSTREAM_JWT_SECRET": JWT_SECRET}
     )
     start = 1_800_000_000
-    tokens = {now: member_headers(settings, "uabc", now)["Authorization"] for now in
-              range(start, start + 3 * JWT_REUSE_S)}
+    tokens = {
+        now: member_headers(settings, "uabc", now)["Authorization"]
+        for now in range(start, start + 3 * JWT_REUSE_S)
+    }
     assert len(set(tokens.values())) == 3  # one per window
     for now, header in tokens.items():
-        claims = jwt.decode(header.split(" ")[1], JWT_SECRET, algorithms=["HS256"],
-                            options={"verify_exp": False, "verify_iat": False})
+        claims = jwt.decode(
+            header.split(" ")[1],
+            JWT_SECRET,
+            algorithms=["HS256"],
+            options={"verify_exp": False, "verify_iat": False},
+        )
         assert claims["iat"] <= now and claims["exp"] - now >= JWT_LIFETIME_S - JWT_REUSE_S
     other = member_headers(settings, "uother", start)["Authorization"]
     assert other != tokens[start]

@@ -16,9 +16,9 @@ from aiohttp import web
 
 from gateway import keys
 from gateway.auth.records import User
-from gateway.backend import Backend, db_name
 from gateway.errors import NotFound
 from gateway.shares import SHARES
+from gateway.upstream.backend import Backend, db_name
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ import aiohttp
 import aiosmtplib
 from aiocouch.exception import ForbiddenError, UnauthorizedError
 
-from gateway.backend import ADMIN_CALL_TIMEOUT, Backend, member_name
 from gateway.config import Settings, env_name
-from gateway.limits import is_loopback
-from gateway.upstream_auth import admin_headers, member_headers
+from gateway.limits.rates import is_loopback
+from gateway.upstream.backend import ADMIN_CALL_TIMEOUT, Backend, member_name
+from gateway.upstream.member_auth import admin_headers, member_headers
 
 Level = Literal["ok", "note", "problem"]
 

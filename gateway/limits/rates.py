@@ -6,7 +6,7 @@ client, code guessing, mail bombing); the attempt counters that must hold across
 guesses per challenge) live upstream in the records. A bucket is a few floats, so a hand-written
 one beats a dependency here.
 
-Quotas themselves are enforced in :mod:`gateway.quotas`.
+Quotas themselves are enforced in :mod:`gateway.limits.quotas`.
 """
 
 from __future__ import annotations

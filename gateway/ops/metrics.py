@@ -21,8 +21,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from gateway.middlewares import route_class
 from gateway.replication.feeds import FeedRegistry
+from gateway.web.middlewares import route_class
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "COPY"})
 SIGN_IN_STEPS = {
@@ -34,7 +34,20 @@ SIGN_IN_STEPS = {
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 CLIENT_GONE = "499"  # nginx's code for a client that left before its answer
 OVERHEAD_BUCKETS = (
-    0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 1
+    0.0001,
+    0.0002,
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.25,
+    1,
 )
 LIVE = web.RequestKey("live_feed", bool)
 """Set by the proxy on live feeds, whose life is the client's, not couchgate's work."""

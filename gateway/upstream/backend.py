@@ -20,7 +20,7 @@ from yarl import URL
 
 from gateway.config import Settings
 from gateway.errors import NotFound, UpstreamUnavailable
-from gateway.upstream_auth import admin_headers
+from gateway.upstream.member_auth import admin_headers
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Backend:
     records: Database
     records_ready: bool = False
     """Whether the records database is known to exist with its admin-only ``_security``; until
-    then the gateway answers 503 (see :mod:`gateway.ops`)."""
+    then the gateway answers 503 (see :mod:`gateway.ops.health`)."""
     _selector_in_query: bool | None = None
 
     async def ensure_records(self) -> None:

@@ -22,11 +22,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway import keys
 from gateway.auth.identity import bearer_or_basic_secret
-from gateway.backend import Backend
 from gateway.errors import Forbidden, Unauthorized, UpstreamUnavailable, json_error
-from gateway.limits import is_loopback
-from gateway.metrics import METRICS
-from gateway.upstream_auth import admin_headers
+from gateway.limits.rates import is_loopback
+from gateway.ops.metrics import METRICS
+from gateway.upstream.backend import Backend
+from gateway.upstream.member_auth import admin_headers
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ import html
 import mimeparse
 from aiohttp import hdrs, web
 
-from gateway import __version__, keys, links
+from gateway import __version__, keys
+from gateway.web import links
 
 # The page runs no scripts and loads nothing: its one style sheet is inline.
 _PAGE_HEADERS = {

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway import accounts, keys
+from gateway import keys
+from gateway.accounts import lifecycle
 from gateway.auth.identity import authenticate, authenticate_account
 from gateway.auth.records import iso
 from gateway.auth.routes import revoke_device
 from gateway.config import APP_NAME
 from gateway.errors import NotFound
-from gateway.quotas import quota_report
+from gateway.limits.quotas import quota_report
 
 routes = web.RouteTableDef()
 
@@ -52,12 +53,9 @@ routes.delete("/account/api/devices/{device}")(revoke_device)
 @routes.get("/account/api/apps")
 async def apps(request: web.Request) -> web.Response:
     _, user = await authenticate_account(request)
-    usage = await accounts.usage(request.app[keys.BACKEND], user)
+    usage = await lifecycle.usage(request.app[keys.BACKEND], user)
     return web.json_response(
-        [
-            {**u.public(), "quota": await quota_report(request.app, user.uid, u.app)}
-            for u in usage
-        ]
+        [{**u.public(), "quota": await quota_report(request.app, user.uid, u.app)} for u in usage]
     )
 
 
@@ -73,13 +71,13 @@ async def delete_app(request: web.Request) -> web.Response:
         caller.uid
     ):
         raise NotFound("no such app")
-    await accounts.delete_app_data(request.app, caller.uid, name)
+    await lifecycle.delete_app_data(request.app, caller.uid, name)
     return web.json_response({"ok": True})
 
 
 @routes.delete("/account/api")
 async def delete_account(request: web.Request) -> web.Response:
     caller = await authenticate(request)
-    if await accounts.delete_account(request.app, caller.uid) is None:
+    if await lifecycle.delete_account(request.app, caller.uid) is None:
         raise NotFound("no such account")
     return web.json_response({"ok": True})

@@ -18,11 +18,11 @@ from aiohttp import web
 
 from gateway import keys
 from gateway.auth.records import Device, local_key
-from gateway.backend import ADMIN_CALL_TIMEOUT, Backend, member_name
 from gateway.errors import Forbidden, LengthRequired, UpstreamUnavailable
-from gateway.limits import quota_for
+from gateway.limits.rates import quota_for
 from gateway.replication.paths import Kind, Target
-from gateway.upstream_auth import admin_headers, member_headers
+from gateway.upstream.backend import ADMIN_CALL_TIMEOUT, Backend, member_name
+from gateway.upstream.member_auth import admin_headers, member_headers
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.account.api import routes
+from gateway.accounts.api import routes
 from gateway.archive.routes import routes as archive_routes
 from gateway.demo import PAGE_HEADERS, STATIC
 

@@ -1,0 +1,2 @@
+"""What operators see: health and readiness probes (``health``), Prometheus metrics
+(``metrics``), and log set-up with redaction (``logs``)."""
