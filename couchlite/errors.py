@@ -31,6 +31,30 @@ def json_error(
     )
 
 
+_HTTP_ERROR_IDS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "bad_content_type",
+}
+
+# CouchDB's own words where aiohttp's would differ.
+_HTTP_REASONS = {404: "missing", 413: "the request entity is too large"}
+
+
+def http_error(exc: web.HTTPException) -> web.Response:
+    """aiohttp's own refusal (no route, a method it has no handler for, a body past
+    ``client_max_size``) in CouchDB's shape, as the error middlewares of the store and the gateway
+    both answer it; ``Allow`` is the one header worth keeping."""
+    error = _HTTP_ERROR_IDS.get(exc.status, "unknown_error" if exc.status >= 500 else "bad_request")
+    reason = _HTTP_REASONS.get(exc.status, exc.reason)
+    allow = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+    return json_error(exc.status, error, reason, headers=allow)
+
+
 class CouchError(Exception):
     """A refusal that becomes ``{"error", "reason"}`` with ``status`` in the error middleware."""
 

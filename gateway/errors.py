@@ -22,6 +22,7 @@ from couchlite.errors import (
     Unauthorized,
     UnsupportedMediaType,
     error_body,
+    http_error,
     json_error,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "UnsupportedMediaType",
     "UpstreamUnavailable",
     "error_body",
+    "http_error",
     "json_error",
 ]
 

@@ -27,10 +27,9 @@ from ..errors import (
     IllegalDatabaseName,
     MethodNotAllowed,
     NotFound,
-    TooLarge,
     Unauthorized,
     UnsupportedMediaType,
-    json_error,
+    http_error,
 )
 from ..storage import Storage
 from . import changes, docs
@@ -88,10 +87,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        if exc.status == 413:
-            return TooLarge().response()
-        error = "unknown_error" if exc.status >= 500 else "bad_request"
-        return json_error(exc.status, error, exc.reason)
+        return http_error(exc)
     except (ConnectionError, asyncio.CancelledError):
         raise  # the client went away: there is nobody to answer
     except Exception as exc:

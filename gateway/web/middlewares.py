@@ -17,20 +17,11 @@ from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 
 from gateway import keys
-from gateway.errors import UNREADABLE_BODY, CouchError, UpstreamUnavailable, json_error
+from gateway.errors import UNREADABLE_BODY, CouchError, UpstreamUnavailable, http_error, json_error
 
 log = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_HTTP_ERROR_IDS = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "too_large",
-    415: "bad_content_type",
-}
 ALLOWED_METHODS = "GET, HEAD, POST, PUT, DELETE"
 EXPOSED_HEADERS = "Content-Type, ETag, X-Request-ID, X-Couch-Request-ID, X-Couch-Update-NewRev"
 
@@ -45,14 +36,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        error = _HTTP_ERROR_IDS.get(exc.status, "unknown_error")
-        reason = "missing" if exc.status == 404 else exc.reason
-        return json_error(
-            exc.status,
-            error,
-            reason,
-            headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
-        )
+        return http_error(exc)
     except RequestPayloadError:
         # The client's body broke off or does not decode as its Content-Encoding says.
         return json_error(400, "bad_request", UNREADABLE_BODY)
