@@ -18,9 +18,9 @@ import asyncio
 import re
 import tempfile
 from collections.abc import AsyncIterator
-from email.message import Message
 from typing import Protocol
 
+from couchlite.server.multipart import boundary_of
 from gateway.errors import BadRequest, TooLarge
 
 BOUNDARY = re.compile(r"^[0-9A-Za-z'()+_,\-./:=?]{1,70}$")  # RFC 2046's bchars, less space
@@ -32,18 +32,20 @@ class ByteStream(Protocol):
     async def readany(self) -> bytes: ...
 
 
-def boundary_of(content_type: str) -> bytes:
-    """The ``boundary`` parameter of a ``multipart/*`` Content-Type, quoted or not.
+def checked_boundary(content_type: str) -> bytes:
+    """The ``boundary`` of a ``multipart/*`` Content-Type as the store and CouchDB read it
+    (:func:`couchlite.server.multipart.boundary_of`), accepted only when it is unambiguous.
 
     Only RFC 2046's boundary characters, once: CouchDB splits the header on ``;`` without
     honouring quotes, so a boundary like ``"A;boundary=B"`` would mean one thing here and
     another upstream, and the document checked would not be the document stored.
     """
-    header = Message()
-    header["content-type"] = content_type
-    boundary = header.get_param("boundary")
+    try:
+        boundary = boundary_of(content_type)
+    except BadRequest:
+        boundary = ""
     repeated = content_type.lower().count("boundary=") != 1
-    if repeated or not isinstance(boundary, str) or not BOUNDARY.match(boundary):
+    if repeated or not BOUNDARY.match(boundary):
         raise BadRequest("multipart request without a valid boundary")
     return boundary.encode("ascii")
 

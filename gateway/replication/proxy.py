@@ -310,7 +310,7 @@ async def _put_doc(request: web.Request, device: Device, target: Target) -> web.
         raise Forbidden(policy.BAD_REVISION)
     raw_type = request.headers.get(hdrs.CONTENT_TYPE, "")
     if raw_type.startswith("multipart/related;"):
-        boundary = multipart.boundary_of(request.headers[hdrs.CONTENT_TYPE])
+        boundary = multipart.checked_boundary(request.headers[hdrs.CONTENT_TYPE])
         part = await multipart.read_first_part(request.content, boundary, limit)
         document = parse_json(part.document)
         policy.check_doc(target.doc_id, document, encryption_required=sealed_only)

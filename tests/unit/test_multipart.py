@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.errors import BadRequest, TooLarge
-from gateway.replication.multipart import FirstPart, boundary_of, read_first_part, replay
+from gateway.replication.multipart import FirstPart, checked_boundary, read_first_part, replay
 
 BOUNDARY = b"e2b1f0c2a9d84f7bbd2cd4b1a3e5c6f7"
 DOC = json.dumps({"_id": "a", "_rev": "2-x", "e2e": "ep1.x.y.z", "_attachments": {}}).encode()
@@ -63,8 +63,8 @@ class Chunks:
         ('multipart/related; boundary="b0d1e2f3a4"', b"b0d1e2f3a4"),
     ],
 )
-def test_boundary_of(content_type: str, expected: bytes) -> None:
-    assert boundary_of(content_type) == expected
+def test_checked_boundary(content_type: str, expected: bytes) -> None:
+    assert checked_boundary(content_type) == expected
 
 
 @pytest.mark.parametrize(
@@ -80,9 +80,9 @@ def test_boundary_of(content_type: str, expected: bytes) -> None:
         'multipart/related; boundary="ä"',
     ],
 )
-def test_boundary_of_refuses_a_missing_or_bad_boundary(content_type: str) -> None:
+def test_checked_boundary_refuses_a_missing_or_bad_boundary(content_type: str) -> None:
     with pytest.raises(BadRequest):
-        boundary_of(content_type)
+        checked_boundary(content_type)
 
 
 def test_the_document_is_the_first_part_in_one_piece() -> None:
