@@ -26,8 +26,8 @@ SYNC_TIMEOUT_MS = 30_000
 @pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
 async def test_a_browser_note_is_a_file_and_a_file_is_a_browser_note(
     sealed_gateway: GatewayHarness,
-    browser: Browser,
-    tmp_path: Path,  # noqa: F811
+    browser: Browser,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     work = tmp_path
     folder_device = FolderDevice(work / "home", work / "Vault", "laptop", sealed_gateway.url)

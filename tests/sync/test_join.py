@@ -46,8 +46,8 @@ async def _join_by_email(
 
 async def test_join_by_email_code_first_device_makes_the_key(
     make_gateway: Any,
-    smtp: tuple[Inbox, int],
-    tmp_path: Path,  # noqa: F811
+    smtp: tuple[Inbox, int],  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     inbox, port = smtp
     gw: GatewayHarness = await make_gateway(
