@@ -26,7 +26,7 @@ from gateway.auth.signing import AuthKeys
 from gateway.auth.tokens import is_email
 from gateway.config import ConfigError, Settings, env_name, load_settings
 from gateway.dashboard import commands as admin_commands
-from gateway.helptext import command, group
+from gateway.helptext import EXIT_OK, EXIT_USAGE, command, fail, group
 from gateway.limits.quotas import db_usage
 from gateway.limits.rates import quota_for
 from gateway.ops.logs import setup_logging
@@ -36,8 +36,6 @@ from gateway.upstream.backend import Backend
 from gateway.upstream.diagnose import diagnose
 from gateway.upstream.embedded import data_dir, local_secret_key
 from gateway.web import links
-
-EXIT_OK, EXIT_ERROR = 0, 2
 
 
 class CommandError(Exception):
@@ -219,15 +217,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         handler = _COMMANDS[(args.command, getattr(args, "action", None))]
         return asyncio.run(_with_backend(settings, lambda backend: handler(backend, args)))
-    except (ConfigError, CommandError) as exc:
+    except ConfigError as exc:
         print(f"couchgate: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_USAGE
+    except CommandError as exc:
+        return fail(str(exc))
     except (aiohttp.ClientError, OSError) as exc:
-        print(
-            f"couchgate: the upstream at {_where(args)} is not reachable ({type(exc).__name__})",
-            file=sys.stderr,
-        )
-        return EXIT_ERROR
+        return fail(f"the upstream at {_where(args)} is not reachable ({type(exc).__name__})")
 
 
 def _where(args: argparse.Namespace) -> str:
@@ -445,14 +441,13 @@ async def _users_usage(backend: Backend, args: argparse.Namespace) -> int:
 
 
 async def _check(backend: Backend, configured: Settings) -> int:
-    """Print every finding (see :mod:`gateway.upstream.diagnose`); exit 2 if any is a problem."""
+    """Print every finding (see :mod:`gateway.upstream.diagnose`); exit 1 if any is a problem."""
     findings = await diagnose(backend, configured)
     for finding in findings:
         print(finding.line())
     problems = sum(1 for f in findings if f.level == "problem")
     if problems:
-        print(f"couchgate: {problems} problem(s) found", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(f"{problems} problem(s) found")
     return EXIT_OK
 
 

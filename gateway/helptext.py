@@ -5,7 +5,19 @@ re-wrap the text and lose the example's layout)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
+
+# Exit codes, the same for ``couchgate`` and ``couchgate-sync`` (docs/deploy.md): 0 done;
+# 1 the command could not do its work (one line on stderr says why); 2 the command line or the
+# settings are wrong (argparse's own code); 130 interrupted.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def fail(message: str) -> int:
+    """Say why a command could not do its work, in one line on stderr, and give its exit code."""
+    print(f"couchgate: {message}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def command(

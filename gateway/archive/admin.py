@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from gateway.archive.importer import Importer
 from gateway.auth.records import IdentityStore, User
 from gateway.auth.signing import AuthKeys
 from gateway.errors import CouchError
-from gateway.helptext import command
+from gateway.helptext import command, fail
 from gateway.upstream.backend import Backend
 
 
@@ -56,15 +55,10 @@ async def _user(backend: Backend, who: str) -> User | None:
     return None if uid is None else await identities.user(uid)
 
 
-def _fail(message: str) -> int:
-    print(f"couchgate: {message}", file=sys.stderr)
-    return 2
-
-
 async def export_user(backend: Backend, args: argparse.Namespace) -> int:
     user = await _user(backend, args.user)
     if user is None:
-        return _fail(f"no such user: {args.user}")
+        return fail(f"no such user: {args.user}")
     path = Path(args.file)
     docs = 0
     with await asyncio.to_thread(path.open, "wb") as out:
@@ -79,7 +73,7 @@ async def export_user(backend: Backend, args: argparse.Namespace) -> int:
                     await asyncio.to_thread(out.writelines, pending)
                     pending, size = [], 0
         except CouchError as exc:
-            return _fail(f"the export stopped: {exc.reason}")
+            return fail(f"the export stopped: {exc.reason}")
         await asyncio.to_thread(out.writelines, pending)
     print(f"exported {docs} revision(s) of {len(user.apps)} app(s) of user {user.uid}")
     return 0
@@ -88,15 +82,15 @@ async def export_user(backend: Backend, args: argparse.Namespace) -> int:
 async def import_user(backend: Backend, args: argparse.Namespace) -> int:
     user = await _user(backend, args.user)
     if user is None:
-        return _fail(f"no such user here: {args.user} (add the account first)")
+        return fail(f"no such user here: {args.user} (add the account first)")
     path = Path(args.file)
     if not await asyncio.to_thread(path.is_file):
-        return _fail(f"no such file: {args.file}")
+        return fail(f"no such file: {args.file}")
     importer = Importer(backend, IdentityStore(backend.records), user.uid)
     try:
         report = await importer.load(file_chunks(path), backend.settings.max_request_size)
     except CouchError as exc:
-        return _fail(f"the import stopped: {exc.reason}")
+        return fail(f"the import stopped: {exc.reason}")
     loaded = sum(report.loaded.values())
     present = sum(report.present.values())
     print(f"imported {loaded} revision(s) for user {user.uid} ({present} were here already)")

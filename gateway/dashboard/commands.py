@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from gateway.dashboard.records import MIN_PASSWORD_LENGTH, AdminRecords
-from gateway.helptext import command, group
+from gateway.helptext import command, fail, group
 from gateway.upstream.backend import Backend
 
 
@@ -49,14 +49,10 @@ def _read_password(from_stdin: bool) -> str | None:
 
 async def set_password(backend: Backend, args: argparse.Namespace) -> int:
     password = _read_password(args.stdin)
-    problem = None
     if password is None:
-        problem = "the two passwords differ"
-    elif len(password) < MIN_PASSWORD_LENGTH:
-        problem = f"the password needs at least {MIN_PASSWORD_LENGTH} characters"
-    if problem is not None or password is None:
-        print(f"couchgate: {problem}", file=sys.stderr)
-        return 2
+        return fail("the two passwords differ")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return fail(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
     await AdminRecords(backend.records).set_password(password)
     print("admin password set; sign in at /admin/")
     return 0

@@ -7,7 +7,6 @@ writers, and the server's feeds wake at once through its ``data_version`` poll.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +43,7 @@ def run(args: argparse.Namespace, default_data_dir: Path) -> int:
     directory = Path(args.data_dir) if args.data_dir else default_data_dir
     path = directory / STORE_FILE
     if not path.exists():
-        print(f"couchgate: no embedded store in {directory}", file=sys.stderr)
-        return 2
+        return helptext.fail(f"no embedded store in {directory}")
     before = _size(path)
     freed = compact_file(path)
     after = _size(path)

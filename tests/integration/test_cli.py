@@ -90,7 +90,7 @@ async def test_users_and_devices_lifecycle(
         (("users", "add", "not-an-address"), "couchgate: 'not-an-address' is not an email address"),
     ],
 )
-async def test_command_errors_are_one_line_and_exit_2(
+async def test_command_errors_are_one_line_and_exit_1(
     make_gateway: MakeGateway,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -98,7 +98,7 @@ async def test_command_errors_are_one_line_and_exit_2(
     message: str,
 ) -> None:
     _use_settings_of(await make_gateway(), monkeypatch)
-    assert await _cli(*argv) == 2
+    assert await _cli(*argv) == 1
     assert capsys.readouterr().err.splitlines() == [message]
 
 
@@ -138,13 +138,13 @@ def test_an_unreachable_upstream_is_one_line(
 ) -> None:
     monkeypatch.setenv("COUCHGATE_SECRET_KEYS", "k" * 40)
     monkeypatch.setenv("COUCHGATE_UPSTREAM_URL", "http://127.0.0.1:9")
-    assert main(["users", "list"]) == 2
+    assert main(["users", "list"]) == 1
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(
         "couchgate: the upstream at http://127.0.0.1:9 is not reachable"
     )
-    # check says the same as one of its findings, with the fix, and exits 2.
-    assert main(["check"]) == 2
+    # check says the same as one of its findings, with the fix, and exits 1.
+    assert main(["check"]) == 1
     captured = capsys.readouterr()
     problems = [line for line in captured.out.splitlines() if line.startswith("problem:")]
     assert len(problems) == 1
@@ -165,7 +165,7 @@ async def test_check_finds_wrong_admin_credentials(
         pytest.skip("the embedded store's admin password is made by the process itself")
     _use_settings_of(gw, monkeypatch)
     monkeypatch.setenv("COUCHGATE_UPSTREAM_PASSWORD", "not-the-password")
-    assert await _cli("check") == 2
+    assert await _cli("check") == 1
     assert _problems(capsys.readouterr().out) == [
         "problem: the upstream refused couchgate's admin credentials; fix: set "
         "COUCHGATE_UPSTREAM_USER and COUCHGATE_UPSTREAM_PASSWORD to a CouchDB server admin"
@@ -191,7 +191,7 @@ async def test_check_reaches_smtp_and_finds_it_gone(
         assert f"ok: SMTP at 127.0.0.1:{smtp.port} answers (EHLO ok)" in out.splitlines()
     finally:
         smtp.stop()
-    assert await _cli("check") == 2
+    assert await _cli("check") == 1
     assert _problems(capsys.readouterr().out) == [
         f"problem: SMTP at 127.0.0.1:{smtp.port} failed at connect (SMTPConnectError); "
         "fix: check COUCHGATE_SMTP_HOST and COUCHGATE_SMTP_PORT"
@@ -203,7 +203,7 @@ async def test_check_refuses_a_plain_http_cors_origin(
 ) -> None:
     gw = await make_gateway(cors_origins="http://localhost:3000,http://app.example")
     _use_settings_of(gw, monkeypatch)
-    assert await _cli("check") == 2
+    assert await _cli("check") == 1
     assert _problems(capsys.readouterr().out) == [
         "problem: CORS origin http://app.example is plain http: tokens would cross the network "
         "in the clear; fix: serve the app over https and list its https origin in "
@@ -232,7 +232,7 @@ async def test_users_usage_shows_documents_and_quota(
     assert row["quota_bytes"] == 0 and row["bytes"] >= 0
     assert await _cli("users", "usage") == 0
     assert capsys.readouterr().out.startswith(f"{device.user}  notes  docs 7/50  bytes ")
-    assert await _cli("users", "usage", "nobody@example.org") == 2
+    assert await _cli("users", "usage", "nobody@example.org") == 1
 
 
 async def test_a_device_revoked_from_the_cli_loses_its_open_feed(
