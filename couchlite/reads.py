@@ -167,11 +167,11 @@ def revisions_of(conn: sqlite3.Connection, name: str, doc_id: str) -> StoredDoc:
 def open_doc(
     conn: sqlite3.Connection, name: str, doc_id: str, rev: str | None, opts: DocOptions
 ) -> Rendered:
-    """``GET /db/doc``: the winner (404 "deleted" when it is deleted) or the asked revision."""
-    asked = rev
-    db_id, stored, rev = _doc_at(conn, name, doc_id, rev)
-    if asked is not None and opts.latest and rev in stored.tree:
-        rev = revtree.leaves_under(stored.tree, rev)[0]
+    """``GET /db/doc``: the winner (404 "deleted" when it is deleted) or the asked revision.
+
+    With ``latest`` it is the winner whatever revision is asked for, as CouchDB 3.5.2 answers
+    (the asked one need not even exist; its format is still checked by the caller)."""
+    db_id, stored, rev = _doc_at(conn, name, doc_id, None if opts.latest else rev)
     rendered = render(conn, db_id, stored, rev, opts)
     if rendered is None:
         raise NotFound("missing")
@@ -318,137 +318,6 @@ def revs_diff(conn: sqlite3.Connection, name: str, body: dict[str, Any]) -> dict
     return answer
 
 
-@dataclass(frozen=True)
-class RangeQuery:
-    """``_all_docs`` parameters after parsing (keys wins over the range, as in CouchDB)."""
-
-    keys: list[Any] | None = None
-    start: str | None = None
-    end: str | None = None
-    inclusive_end: bool = True
-    descending: bool = False
-    limit: int | None = None
-    skip: int = 0
-    include_docs: bool = False
-    conflicts: bool = False
-    attachments: bool = False  # with include_docs: bodies inline, as CouchDB sends them
-    update_seq: bool = False
-
-
-def all_docs(conn: sqlite3.Connection, name: str, q: RangeQuery) -> dict[str, Any]:
-    db = get_db(conn, name)
-    opts = DocOptions(conflicts=q.conflicts, attachments=q.attachments)
-    rows: list[dict[str, Any]] = []
-    offset: int | None
-    if q.keys is not None:
-        keys = q.keys[::-1] if q.descending else q.keys
-        for key in keys[q.skip :]:
-            if q.limit is not None and len(rows) >= q.limit:
-                break
-            rows.append(_key_row(conn, db, key, q, opts))
-        offset = None  # CouchDB has no offset for a keys query
-    else:
-        for stored in _range(conn, db.id, q):
-            row: dict[str, Any] = {
-                "id": stored.id,
-                "key": stored.id,
-                "value": {"rev": stored.winner},
-            }
-            if q.include_docs:
-                found = render(conn, db.id, stored, stored.winner, opts)
-                row["doc"] = found.doc if found else None
-            rows.append(row)
-        offset = _offset(conn, db.id, q)
-    out: dict[str, Any] = {"total_rows": db.doc_count, "offset": offset, "rows": rows}
-    if q.update_seq:
-        out["update_seq"] = db.update_seq
-    return out
-
-
-def _key_row(
-    conn: sqlite3.Connection, db: Db, key: Any, q: RangeQuery, opts: DocOptions
-) -> dict[str, Any]:
-    stored = load_doc(conn, db.id, key) if isinstance(key, str) else None
-    if stored is None:
-        return {"key": key, "error": "not_found"}
-    value: dict[str, Any] = {"rev": stored.winner}
-    row: dict[str, Any] = {"id": stored.id, "key": key, "value": value}
-    if stored.deleted:
-        value["deleted"] = True
-        if q.include_docs:
-            row["doc"] = None
-    elif q.include_docs:
-        found = render(conn, db.id, stored, stored.winner, opts)
-        row["doc"] = found.doc if found else None
-    return row
-
-
-def _range(conn: sqlite3.Connection, db: int, q: RangeQuery) -> list[StoredDoc]:
-    where, args = _range_bounds(db, q)
-    order = "DESC" if q.descending else "ASC"
-    sql = (
-        f"SELECT id, seq, rev, deleted, tree FROM docs WHERE {' AND '.join(where)}"
-        f" ORDER BY id {order} LIMIT ? OFFSET ?"
-    )
-    args.extend([-1 if q.limit is None else q.limit, q.skip])
-    return [
-        StoredDoc(r[0], r[1], r[2], bool(r[3]), revtree.loads(r[4]))
-        for r in conn.execute(sql, args)
-    ]
-
-
-def _range_bounds(db: int, q: RangeQuery) -> tuple[list[str], list[Any]]:
-    """SQL conditions for start/end: ``startkey`` is the high bound when descending."""
-    where: list[str] = ["db = ?", "deleted = 0"]
-    args: list[Any] = [db]
-    if q.start is not None:
-        where.append("id <= ?" if q.descending else "id >= ?")
-        args.append(q.start)
-    if q.end is not None:
-        if q.descending:
-            where.append("id >= ?" if q.inclusive_end else "id > ?")
-        else:
-            where.append("id <= ?" if q.inclusive_end else "id < ?")
-        args.append(q.end)
-    return where, args
-
-
-def _offset(conn: sqlite3.Connection, db: int, q: RangeQuery) -> int:
-    """Rows before the first one returned, in the direction of reading (CouchDB's ``offset``)."""
-    if q.start is None:
-        return q.skip
-    op = ">" if q.descending else "<"
-    before = conn.execute(
-        f"SELECT count(*) FROM docs WHERE db = ? AND deleted = 0 AND id {op} ?",
-        (db, q.start),
-    ).fetchone()[0]
-    return int(before) + q.skip
-
-
-def db_info(conn: sqlite3.Connection, name: str) -> dict[str, Any]:
-    db = get_db(conn, name)
-    external = conn.execute(
-        "SELECT coalesce(sum(length(body)), 0) FROM revs WHERE db = ?", (db.id,)
-    ).fetchone()[0]
-    blobs = conn.execute(
-        "SELECT coalesce(sum(length(data)), 0) FROM blobs WHERE db = ?", (db.id,)
-    ).fetchone()[0]
-    size = int(external) + int(blobs)
-    return {
-        "db_name": db.name,
-        "purge_seq": 0,
-        "update_seq": db.update_seq,
-        "sizes": {"file": size, "external": size, "active": size},
-        "props": {},
-        "doc_del_count": db.doc_del_count,
-        "doc_count": db.doc_count,
-        "disk_format_version": 8,
-        "compact_running": False,
-        "cluster": {"q": 1, "n": 1, "w": 1, "r": 1},
-        "instance_start_time": "0",
-    }
-
-
 def conflicted_count(conn: sqlite3.Connection, name: str) -> int:
     """How many documents of ``name`` have more than one live leaf (a conflict not settled).
 
@@ -458,18 +327,6 @@ def conflicted_count(conn: sqlite3.Connection, name: str) -> int:
     db = get_db(conn, name)
     rows = conn.execute("SELECT tree FROM docs WHERE db = ? AND deleted = 0", (db.id,))
     return sum(1 for (tree,) in rows if revtree.conflicts(revtree.loads(tree)))
-
-
-def list_dbs(conn: sqlite3.Connection) -> list[str]:
-    return [row[0] for row in conn.execute("SELECT name FROM dbs ORDER BY name")]
-
-
-def get_security(conn: sqlite3.Connection, name: str) -> Any:
-    return json.loads(get_db(conn, name).security)
-
-
-def get_revs_limit(conn: sqlite3.Connection, name: str) -> int:
-    return get_db(conn, name).revs_limit
 
 
 def get_local(
@@ -486,22 +343,6 @@ def get_local(
     if revs:
         doc["_revisions"] = {"start": 0, "ids": [str(row[0])]}
     return doc
-
-
-def local_docs(conn: sqlite3.Connection, name: str, q: RangeQuery) -> dict[str, Any]:
-    """``_local_docs``: CouchDB lists them without totals (``total_rows`` and ``offset`` null)."""
-    db = get_db(conn, name)
-    order = "DESC" if q.descending else "ASC"
-    rows = []
-    for doc_id, rev, body in conn.execute(
-        f"SELECT id, rev, body FROM local_docs WHERE db = ? ORDER BY id {order} LIMIT ? OFFSET ?",
-        (db.id, -1 if q.limit is None else q.limit, q.skip),
-    ):
-        row: dict[str, Any] = {"id": doc_id, "key": doc_id, "value": {"rev": f"0-{rev}"}}
-        if q.include_docs:
-            row["doc"] = {"_id": doc_id, "_rev": f"0-{rev}", **json.loads(body)}
-        rows.append(row)
-    return {"total_rows": None, "offset": None, "rows": rows}
 
 
 def get_attachment(

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from .. import engine, reads
+from .. import databases, engine
 from ..documents import valid_db_name
 from ..errors import (
     BadRequest,
@@ -178,7 +178,7 @@ async def _server(request: web.Request, segments: list[str]) -> web.StreamRespon
         return json_response({"status": "ok"})
     if segments == ["_all_dbs"]:
         _allow(request, "GET", "HEAD")
-        return json_response(await state.storage.read(reads.list_dbs))
+        return json_response(await state.storage.read(databases.list_dbs))
     if segments == ["_session"]:
         return _session(request)
     if segments == ["_db_updates"]:
@@ -215,7 +215,7 @@ def _session(request: web.Request) -> web.StreamResponse:
 async def _database(request: web.Request, db: str) -> web.StreamResponse:
     state = request.app[STATE]
     if request.method in ("GET", "HEAD"):
-        info = await state.storage.read(reads.db_info, db)
+        info = await state.storage.read(databases.db_info, db)
         info["compact_running"] = state.storage.compacting
         return json_response(info)
     if request.method == "PUT":
@@ -233,7 +233,7 @@ async def _database(request: web.Request, db: str) -> web.StreamResponse:
 async def _security(request: web.Request, db: str) -> web.StreamResponse:
     state = request.app[STATE]
     if request.method == "GET":
-        return json_response(await state.storage.read(reads.get_security, db))
+        return json_response(await state.storage.read(databases.get_security, db))
     _allow(request, "GET", "PUT")
     body = await json_body(request)
     if not isinstance(body, dict):
@@ -245,7 +245,7 @@ async def _security(request: web.Request, db: str) -> web.StreamResponse:
 async def _revs_limit(request: web.Request, db: str) -> web.StreamResponse:
     state = request.app[STATE]
     if request.method == "GET":
-        return json_response(await state.storage.read(reads.get_revs_limit, db))
+        return json_response(await state.storage.read(databases.get_revs_limit, db))
     _allow(request, "GET", "PUT")
     body = await json_body(request)
     if not isinstance(body, int) or isinstance(body, bool) or body < 1:
@@ -257,7 +257,7 @@ async def _revs_limit(request: web.Request, db: str) -> web.StreamResponse:
 async def _ensure_full_commit(request: web.Request, db: str) -> web.StreamResponse:
     """Every answered write is already fsynced (synchronous=FULL): nothing left to flush."""
     _allow(request, "POST")
-    await request.app[STATE].storage.read(reads.get_revs_limit, db)
+    await request.app[STATE].storage.read(databases.get_revs_limit, db)
     return json_response({"ok": True, "instance_start_time": "0"}, status=201)
 
 

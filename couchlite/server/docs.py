@@ -11,10 +11,9 @@ from aiohttp import web
 
 from .. import engine, reads
 from ..documents import Edit, check_attachment_name, check_doc_id, parse_edit
-from ..errors import BadRequest, Conflict, CouchError, MethodNotAllowed, QueryParseError
-from . import multipart
+from ..errors import BadRequest, Conflict, CouchError, MethodNotAllowed
+from . import all_docs, multipart
 from .params import (
-    flag,
     json_body,
     json_object,
     json_param,
@@ -22,7 +21,6 @@ from .params import (
     option,
     rev_list,
     rev_param,
-    view_integer,
 )
 from .state import STATE
 
@@ -290,87 +288,14 @@ async def _revs_diff(request: web.Request, db: str) -> web.StreamResponse:
     return json_response(await request.app[STATE].storage.read(reads.revs_diff, db, body))
 
 
-async def _all_docs(request: web.Request, db: str) -> web.StreamResponse:
-    _allow(request, "GET", "POST", "HEAD")
-    q = request.query
-    keys = json_param(q, "keys")
-    if request.method == "POST":
-        body = await json_object(request)
-        if "keys" in body:
-            if keys is not None:
-                raise _keys_with_range()  # keys given twice: CouchDB's words are the same
-            keys = body["keys"]
-    if keys is not None and not isinstance(keys, list):
-        raise BadRequest("`keys` parameter must be an array.")
-    if keys is not None and any(name in q for name in _RANGE_PARAMS):
-        raise _keys_with_range()
-    query = reads.RangeQuery(
-        keys=keys,
-        start=_key(q, "startkey", "start_key", "startkey_docid", "start_key_doc_id"),
-        end=_key(q, "endkey", "end_key", "endkey_docid", "end_key_doc_id"),
-        inclusive_end=flag(q, "inclusive_end", True),
-        descending=flag(q, "descending"),
-        limit=view_integer(q, "limit"),
-        skip=view_integer(q, "skip", 0) or 0,
-        include_docs=flag(q, "include_docs"),
-        conflicts=flag(q, "conflicts"),
-        attachments=flag(q, "attachments"),
-        update_seq=flag(q, "update_seq"),
-    )
-    if "key" in q:
-        query = reads.RangeQuery(
-            **{
-                **query.__dict__,
-                "start": _key(q, "key"),
-                "end": _key(q, "key"),
-                "inclusive_end": True,
-            }
-        )
-    return json_response(await request.app[STATE].storage.read(reads.all_docs, db, query))
-
-
-_RANGE_PARAMS = ("key", "startkey", "start_key", "endkey", "end_key")
-
-
-def _keys_with_range() -> QueryParseError:
-    return QueryParseError("`keys` is incompatible with `key`, `start_key` and `end_key`")
-
-
-def _key(query: Any, *names: str) -> str | None:
-    """A JSON key parameter (``startkey="a"``); the ``*_docid`` spellings are plain strings."""
-    for name in names:
-        if name not in query:
-            continue
-        if name.endswith(("docid", "doc_id")):
-            return str(query[name])
-        value = json_param(query, name)
-        # Document ids are strings; CouchDB collates every other key below all of them, and
-        # "" is below every id too.
-        return value if isinstance(value, str) else ""
-    return None
-
-
 def _allow(request: web.Request, *methods: str) -> None:
     if request.method not in methods:
         raise MethodNotAllowed(methods)
-
-
-async def _local_docs(request: web.Request, db: str) -> web.StreamResponse:
-    _allow(request, "GET", "HEAD")
-    q = request.query
-    query = reads.RangeQuery(
-        descending=flag(q, "descending"),
-        limit=view_integer(q, "limit"),
-        skip=view_integer(q, "skip", 0) or 0,
-        include_docs=flag(q, "include_docs"),
-    )
-    return json_response(await request.app[STATE].storage.read(reads.local_docs, db, query))
 
 
 DB_ENDPOINTS: dict[str, Callable[[web.Request, str], Awaitable[web.StreamResponse]]] = {
     "_bulk_docs": _bulk_docs,
     "_bulk_get": _bulk_get,
     "_revs_diff": _revs_diff,
-    "_all_docs": _all_docs,
-    "_local_docs": _local_docs,
+    **all_docs.ENDPOINTS,
 }

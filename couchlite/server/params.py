@@ -11,36 +11,12 @@ from typing import Any
 from aiohttp import web
 
 from .. import revtree
-from ..errors import BadRequest, QueryParseError, bad_json, bad_rev
-
-
-def flag(query: Mapping[str, str], name: str, default: bool = False) -> bool:
-    """A view (``_all_docs``) flag: "true" or "false", else CouchDB's ``query_parse_error``."""
-    value = query.get(name)
-    if value is None:
-        return default
-    if value in ("true", "false"):
-        return value == "true"
-    raise QueryParseError(f"Invalid boolean parameter: {json.dumps(value)}")
+from ..errors import BadRequest, bad_json, bad_rev
 
 
 def option(query: Mapping[str, str], name: str) -> bool:
     """A document read's option: CouchDB takes "true" and ignores any other value."""
     return query.get(name) == "true"
-
-
-def view_integer(query: Mapping[str, str], name: str, default: int | None = None) -> int | None:
-    """A view's ``limit``/``skip`` with CouchDB's refusals (Erlang's integer syntax: "+1" is 1)."""
-    value = query.get(name)
-    if value is None:
-        return default
-    digits = value[1:] if value[:1] in ("+", "-") else value
-    if not (digits.isascii() and digits.isdigit()):
-        raise QueryParseError(f"Invalid value for integer: {json.dumps(value)}")
-    number = int(value)
-    if number < 0:
-        raise QueryParseError(f"Invalid value for positive integer: {json.dumps(value)}")
-    return min(number, 2**63 - 1)  # SQLite's largest: a larger limit or skip means the same
 
 
 def integer(query: Mapping[str, str], name: str, default: int | None = None) -> int | None:
