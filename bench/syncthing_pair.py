@@ -236,7 +236,7 @@ async def syncthing_pair(work: Path) -> AsyncIterator[Pair]:
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=log,
                     stderr=asyncio.subprocess.STDOUT,
-                    start_new_session=True,  # Ctrl-C reaches the bench, which stops it
+                    start_new_session=True,  # Ctrl-C reaches the bench, which stops the group
                 )
         session = await stack.enter_async_context(
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
@@ -260,13 +260,27 @@ async def _answers(pair: Pair, who: Instance) -> bool:
 
 
 async def _stop(inst: Instance) -> None:
-    """SIGTERM (Syncthing shuts down cleanly on it), SIGKILL after 15 s."""
+    """SIGTERM (Syncthing shuts down cleanly on it), SIGKILL after 15 s; to the process group,
+    which holds only this instance (a session of its own): Syncthing's monitor process and the
+    child it runs, both gone before this returns."""
     proc = inst.process
-    if proc is None or proc.returncode is not None:
+    if proc is None:
         return
-    proc.send_signal(signal.SIGTERM)
+    group = proc.pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
+    for _ in range(150):  # 15 s
+        if not _group_alive(group):
+            break
+        await asyncio.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
+    await proc.wait()
+
+
+def _group_alive(group: int) -> bool:
     try:
-        await asyncio.wait_for(proc.wait(), 15)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
