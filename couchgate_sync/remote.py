@@ -214,9 +214,11 @@ class Remote:
         _, body = await self.request(
             "POST", "/_bulk_docs", body={"docs": docs, "new_edits": False}, wait_s=300.0
         )
-        return [item for item in body if isinstance(item, dict) and "error" in item] if isinstance(
-            body, list
-        ) else []
+        return (
+            [item for item in body if isinstance(item, dict) and "error" in item]
+            if isinstance(body, list)
+            else []
+        )
 
     async def get_local(self, doc_id: str) -> dict[str, Any] | None:
         status, body = await self.request("GET", "/" + doc_id, allow=(404,))
@@ -228,8 +230,10 @@ class Remote:
         status, body = await self.request("PUT", path, body=doc, allow=(409,))
         if status == 409:  # another run of ours moved it: take its rev and write once more
             current = await self.get_local(str(doc["_id"]))
-            retry = {**doc, "_rev": current["_rev"]} if current else {
-                k: v for k, v in doc.items() if k != "_rev"
-            }
+            retry = (
+                {**doc, "_rev": current["_rev"]}
+                if current
+                else {k: v for k, v in doc.items() if k != "_rev"}
+            )
             status, body = await self.request("PUT", path, body=retry)
         return str(body.get("rev")) if isinstance(body, dict) else ""

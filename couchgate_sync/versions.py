@@ -73,5 +73,4 @@ def row_of(doc_id: str, note: notes.Note) -> VersionRow | None:
     of, rev, until = note.meta.get("of"), note.meta.get("rev"), note.meta.get("kept_until")
     if not (isinstance(of, str) and isinstance(rev, str) and isinstance(until, int)):
         return None
-    return VersionRow(doc_id, of, note.path, rev, note.mtime_ms, note.device, len(note.data),
-                      until)
+    return VersionRow(doc_id, of, note.path, rev, note.mtime_ms, note.device, len(note.data), until)

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from couchgate_sync import chunks, folder, notes
+from couchgate_sync.conflicts import conflict_name, three_way
 from couchgate_sync.ignore import Ignore
 from couchgate_sync.join import pairing_link, parse_pairing
-from couchgate_sync.merge import conflict_name, three_way
 from encryption_plugin import Keyring, is_sealed
 
 KEYRING = Keyring.generate("notes")
@@ -28,8 +28,9 @@ def test_a_one_sided_edit_merges_to_that_side(base: list[str], edited: list[str]
     assert three_way(text, text, changed) == changed
 
 
-@given(st.lists(st.text(alphabet="abc", min_size=1, max_size=5), min_size=4, max_size=12),
-       st.data())
+@given(
+    st.lists(st.text(alphabet="abc", min_size=1, max_size=5), min_size=4, max_size=12), st.data()
+)
 def test_edits_of_different_lines_keep_both(words: list[str], data: st.DataObject) -> None:
     base = [f"{i} {w}\n" for i, w in enumerate(words)]
     cut = data.draw(st.integers(1, len(base) - 2))
@@ -74,7 +75,12 @@ def test_every_file_round_trips_byte_for_byte(data: bytes) -> None:
 
 def test_sealed_notes_carry_nothing_in_clear() -> None:
     sealed = notes.seal_note(
-        "hid", "secret/name.bin", b"\0secret", mtime_ms=1, device="d", created=None,
+        "hid",
+        "secret/name.bin",
+        b"\0secret",
+        mtime_ms=1,
+        device="d",
+        created=None,
         keyring=KEYRING,
     )
     clear = repr({k: v for k, v in sealed.items() if k != "e2e"})
