@@ -68,7 +68,7 @@ async def conflict_copy(
 ) -> tuple[dict[str, Any], str | None] | None:
     """The write that keeps ``loser``'s content as a conflict copy beside the file at ``path``
     (sealed document and parent), unless that copy holds the same bytes already."""
-    copy_path = conflict_name(path, loser.device, loser.mtime_ms)
+    copy_path = conflict_name(path, loser.origin, loser.mtime_ms)
     copy_id = notes.doc_id_for(copy_path, context.keyring)
     existing = await context.local.tree(copy_id)
     current = await contents.winner_note(existing)
@@ -80,7 +80,7 @@ async def conflict_copy(
         copy_path,
         loser.data,
         mtime_ms=loser.mtime_ms,
-        origin=loser.device,
+        origin=loser.origin,
         created=None,
         chunk_ids=loser.chunks,
     )

@@ -101,7 +101,7 @@ class Contents:
             path,
             data,
             mtime_ms=mtime_ms,
-            device=origin,
+            origin=origin,
             created=created,
             keyring=keyring,
             chunks=chunk_ids,

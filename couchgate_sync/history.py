@@ -38,7 +38,7 @@ class Entry:
     rev: str
     kind: str
     mtime_ms: int
-    device: str
+    origin: str
     size: int
     current: bool
 
@@ -48,7 +48,7 @@ async def entries(context: DeviceContext, contents: Contents, path: str) -> list
     path = notes.normalize(path)
     kept = await renames.earlier_versions(context, path)
     kept += await asyncio.to_thread(context.state.versions_of, path)
-    found = [Entry(v.id, "", versions.KIND, v.mtime_ms, v.device, v.size, False) for v in kept]
+    found = [Entry(v.id, "", versions.KIND, v.mtime_ms, v.origin, v.size, False) for v in kept]
     row = await asyncio.to_thread(context.state.get, path)
     doc_id = row.doc_id if row else notes.doc_id_for(path, context.keyring)
     tree = await context.local.tree(doc_id)
@@ -60,7 +60,7 @@ async def entries(context: DeviceContext, contents: Contents, path: str) -> list
                 tree.winner,
                 "file",
                 current.mtime_ms,
-                current.device,
+                current.origin,
                 len(current.data),
                 True,
             )
@@ -85,7 +85,7 @@ async def list_versions(context: DeviceContext, contents: Contents, path: str) -
     for number, entry in enumerate(kept, 1):
         when = _when(entry.mtime_ms)
         mark = "  (current)" if entry.current else ""
-        lines.append(f"{number:>3}  {when:<20}  {entry.device:<20}  {entry.size}{mark}")
+        lines.append(f"{number:>3}  {when:<20}  {entry.origin:<20}  {entry.size}{mark}")
     return "\n".join(lines)
 
 

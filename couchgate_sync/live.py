@@ -22,6 +22,7 @@ from .counts import Counts
 from .cycle import FolderSync
 from .ignore import TEMP_PREFIX
 from .remote import Remote, RemoteError, Revoked, Unreachable
+from .replicate import revisions_wanted
 from .state import Meta
 
 log = logging.getLogger("couchgate_sync")
@@ -123,11 +124,7 @@ class Runner:
     async def _news(self, results: list[dict[str, Any]]) -> bool:
         """Whether the feed brought revisions this device lacks (its own pushes come back
         through the feed too, and need no cycle)."""
-        wanted: dict[str, list[str]] = {}
-        for row in results:
-            revs = [c["rev"] for c in row.get("changes", []) if isinstance(c, dict)]
-            if isinstance(row.get("id"), str):
-                wanted.setdefault(row["id"], []).extend(revs)
+        wanted = revisions_wanted(results)
         return bool(await self.folder_sync.context.local.revs_diff(wanted))
 
     async def _sync_loop(self) -> None:

@@ -96,22 +96,14 @@ class LocalDb:
         except NotFound:
             return None
 
-    async def put_local(self, doc: dict[str, Any]) -> str:
-        """Write a ``_local`` document; its new revision. A stale ``_rev`` (another process
-        wrote it since) is re-read once."""
+    async def put_local(self, doc: dict[str, Any]) -> str | None:
+        """Write a ``_local`` document; its new revision, None when ``_rev`` is stale (another
+        process wrote it since: ``replicate`` re-reads it and writes once more)."""
         try:
             edit = parse_edit(doc, new_edits=True)
             return await self.storage.write(engine.put_local_doc, DB, edit)
         except Conflict:
-            current = await self.get_local(str(doc["_id"]))
-            retry = (
-                {**doc, "_rev": current["_rev"]}
-                if current
-                else {k: v for k, v in doc.items() if k != "_rev"}
-            )
-            return await self.storage.write(
-                engine.put_local_doc, DB, parse_edit(retry, new_edits=True)
-            )
+            return None
 
     # -- what the folder side needs ----------------------------------------------------------
 

@@ -261,7 +261,7 @@ async def forward(context: DeviceContext, contents: Contents, old: DocTree) -> i
                     ours.path,
                     merged,
                     mtime_ms=theirs.mtime_ms,
-                    origin=theirs.device,
+                    origin=theirs.origin,
                     created=ours.created,
                     chunk_ids=theirs.chunks if merged == theirs.data else (),
                     extra=carried(ours),
@@ -305,7 +305,7 @@ async def move_aside(
     folder of that name made on one device, a file on another). The name is the file's own
     (its device and time), so two devices that both do this write the same move. Revisions
     written."""
-    path = conflict_name(note.path, note.device, note.mtime_ms)
+    path = conflict_name(note.path, note.origin, note.mtime_ms)
     new_id = notes.doc_id_for(path, context.keyring)
     existing = await context.local.tree(new_id)
     move = Move(new_id, path, tree.id, tree.winner, note.path)
@@ -314,7 +314,7 @@ async def move_aside(
         path,
         note.data,
         mtime_ms=note.mtime_ms,
-        origin=note.device,
+        origin=note.origin,
         created=note.created,
         chunk_ids=note.chunks,
         extra={MOVED_FROM: _link(move)},

@@ -72,7 +72,7 @@ class Resolver:
                 winner.path,
                 merged.data,
                 mtime_ms=merged.mtime_ms,
-                origin=winner.device,
+                origin=winner.origin,
                 created=winner.created,
                 extra=renames.carried(winner),  # the merge keeps the file's rename history
             )
@@ -98,7 +98,7 @@ class Resolver:
             ours.path,
             merged,
             max(ours.mtime_ms, theirs.mtime_ms),
-            ours.device,
+            ours.origin,
             ours.created,
             True,
         )

@@ -218,7 +218,7 @@ class State:
                     row.path,
                     row.rev,
                     row.mtime_ms,
-                    row.device,
+                    row.origin,
                     row.size,
                     row.kept_until,
                 ),

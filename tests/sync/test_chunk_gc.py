@@ -33,7 +33,7 @@ async def test_conflicting_leaves_and_kept_versions_keep_their_chunks(
                 "big.bin",
                 contents[name],
                 mtime_ms=1,
-                device="x",
+                origin="x",
                 created=None,
                 keyring=keyring,
                 chunks=[ids[name]],

@@ -189,7 +189,7 @@ async def test_a_file_in_the_old_fixed_offset_chunks_still_opens(
     for cid, piece in zip(ids, old_pieces, strict=True):
         await put_sealed(sealed_gateway, a, chunks.seal_chunk(cid, piece, keyring))
     doc_id = notes.doc_id_for("old.bin", keyring)
-    doc = notes.seal_note(doc_id, "old.bin", data, mtime_ms=1, device="old", created=None,
+    doc = notes.seal_note(doc_id, "old.bin", data, mtime_ms=1, origin="old", created=None,
                           keyring=keyring, chunks=ids)
     await put_sealed(sealed_gateway, a, doc)
     await b.sync()
@@ -423,7 +423,7 @@ async def test_unused_chunks_are_collected_but_not_those_a_kept_version_needs(
     assert first <= {row["id"] for row in feed["results"] if row.get("deleted")}  # tombstones
 
     doc_id = notes.doc_id_for("late.bin", keyring)
-    doc = notes.seal_note(doc_id, "late.bin", late, mtime_ms=1, device="tablet", created=None,
+    doc = notes.seal_note(doc_id, "late.bin", late, mtime_ms=1, origin="tablet", created=None,
                           keyring=keyring, chunks=[late_id])
     await put_sealed(sealed_gateway, a, doc)
     await b.sync()
@@ -492,7 +492,7 @@ async def test_a_document_whose_path_leaves_the_folder_writes_nothing(
     a, b = devices
     for n, path in enumerate(["../escaped.md", "/etc/absolute.md", "ok/../../up.md"]):
         doc = notes.seal_note(
-            f"hostile{n}", path, b"pwned\n", mtime_ms=1, device="x", created=None,
+            f"hostile{n}", path, b"pwned\n", mtime_ms=1, origin="x", created=None,
             keyring=keyring_of(a),
         )
         await put_sealed(sealed_gateway, a, doc)

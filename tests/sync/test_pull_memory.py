@@ -61,7 +61,7 @@ async def _write_as_another_client(
     keyring = Keyring.from_export(creds["key"], app_id="notes")
     doc_id = notes.doc_id_for(path, keyring)
     sealed = await asyncio.to_thread(
-        notes.seal_note, doc_id, path, data, mtime_ms=1_764_579_600_000, device="another",
+        notes.seal_note, doc_id, path, data, mtime_ms=1_764_579_600_000, origin="another",
         created=None, keyring=keyring,
     )
     as_device = Device(creds["token"], joined_user(device), "", gateway.url)
