@@ -189,8 +189,9 @@ async def test_a_file_in_the_old_fixed_offset_chunks_still_opens(
     for cid, piece in zip(ids, old_pieces, strict=True):
         await put_sealed(sealed_gateway, a, chunks.seal_chunk(cid, piece, keyring))
     doc_id = notes.doc_id_for("old.bin", keyring)
-    doc = notes.seal_note(doc_id, "old.bin", data, mtime_ms=1, origin="old", created=None,
-                          keyring=keyring, chunks=ids)
+    doc = notes.seal_note(
+        doc_id, "old.bin", data, mtime_ms=1, origin="old", created=None, keyring=keyring, chunks=ids
+    )
     await put_sealed(sealed_gateway, a, doc)
     await b.sync()
     assert b.files() == {"old.bin": data}
@@ -280,7 +281,8 @@ async def test_a_revoked_device_stops_and_touches_no_file(
     )
     assert status == 200
     await sealed_gateway.call(
-        "DELETE", f"/auth/devices/{me['device']}",
+        "DELETE",
+        f"/auth/devices/{me['device']}",
         headers={"Authorization": f"Bearer {creds['token']}"},
     )
     a.write("shared.md", "v2\n")
@@ -363,9 +365,7 @@ async def test_history_restore_and_deleted_files_survive_compaction(
 
 
 @embedded_only
-async def test_expired_versions_are_pruned(
-    sealed_gateway: GatewayHarness, tmp_path: Path
-) -> None:
+async def test_expired_versions_are_pruned(sealed_gateway: GatewayHarness, tmp_path: Path) -> None:
     a = FolderDevice(tmp_path / "home-a", tmp_path / "Notes", "laptop", sealed_gateway.url)
     _, code = await sealed_gateway.enrollment_code()
     await a.join("--code", code, "--keep-days", "30")
@@ -423,8 +423,16 @@ async def test_unused_chunks_are_collected_but_not_those_a_kept_version_needs(
     assert first <= {row["id"] for row in feed["results"] if row.get("deleted")}  # tombstones
 
     doc_id = notes.doc_id_for("late.bin", keyring)
-    doc = notes.seal_note(doc_id, "late.bin", late, mtime_ms=1, origin="tablet", created=None,
-                          keyring=keyring, chunks=[late_id])
+    doc = notes.seal_note(
+        doc_id,
+        "late.bin",
+        late,
+        mtime_ms=1,
+        origin="tablet",
+        created=None,
+        keyring=keyring,
+        chunks=[late_id],
+    )
     await put_sealed(sealed_gateway, a, doc)
     await b.sync()
     assert b.files() == {"scan.pdf": v3, "late.bin": late}
@@ -492,7 +500,12 @@ async def test_a_document_whose_path_leaves_the_folder_writes_nothing(
     a, b = devices
     for n, path in enumerate(["../escaped.md", "/etc/absolute.md", "ok/../../up.md"]):
         doc = notes.seal_note(
-            f"hostile{n}", path, b"pwned\n", mtime_ms=1, origin="x", created=None,
+            f"hostile{n}",
+            path,
+            b"pwned\n",
+            mtime_ms=1,
+            origin="x",
+            created=None,
             keyring=keyring_of(a),
         )
         await put_sealed(sealed_gateway, a, doc)

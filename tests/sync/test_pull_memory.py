@@ -43,9 +43,17 @@ RSS_PROBE = (
 
 async def _sync_peak_kib(device: FolderDevice) -> int:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", RSS_PROBE, sys.executable, "-m", "couchgate_sync", "sync",
-        str(device.folder), env=device.env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-c",
+        RSS_PROBE,
+        sys.executable,
+        "-m",
+        "couchgate_sync",
+        "sync",
+        str(device.folder),
+        env=device.env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, err = await asyncio.wait_for(proc.communicate(), 600)
     assert proc.returncode == 0, err.decode()[-2000:]
@@ -61,13 +69,22 @@ async def _write_as_another_client(
     keyring = Keyring.from_export(creds["key"], app_id="notes")
     doc_id = notes.doc_id_for(path, keyring)
     sealed = await asyncio.to_thread(
-        notes.seal_note, doc_id, path, data, mtime_ms=1_764_579_600_000, origin="another",
-        created=None, keyring=keyring,
+        notes.seal_note,
+        doc_id,
+        path,
+        data,
+        mtime_ms=1_764_579_600_000,
+        origin="another",
+        created=None,
+        keyring=keyring,
     )
     as_device = Device(creds["token"], joined_user(device), "", gateway.url)
     status, answer = await gateway.call(
-        "PUT", f"/db/notes/{quote(doc_id, safe='')}", device=as_device,
-        data=io.BytesIO(json.dumps(sealed).encode()), headers={"Content-Type": "application/json"},
+        "PUT",
+        f"/db/notes/{quote(doc_id, safe='')}",
+        device=as_device,
+        data=io.BytesIO(json.dumps(sealed).encode()),
+        headers={"Content-Type": "application/json"},
     )
     assert status == 201, answer
 
