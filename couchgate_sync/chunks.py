@@ -68,7 +68,9 @@ def cuts(data: bytes, keyring: Keyring) -> list[Cut]:
     """Where ``data`` is cut, in order, with each piece's chunk id (CPU-bound: call it in a
     worker thread); the pieces themselves are sliced one at a time by :func:`piece`."""
     cutter = FastCDC(AVG_BYTES, min_size=MIN_BYTES, max_size=MAX_BYTES, seed=cutter_seed(keyring))
-    return [Cut(c.offset, c.length, chunk_id(c.data, keyring)) for c in cutter.cut_buf(data)]
+    return [
+        Cut(c.offset, c.length, chunk_id(c.data, keyring)) for c in cutter.cut_buf(data)
+    ]
 
 
 def piece(data: bytes, cut: Cut) -> bytes:

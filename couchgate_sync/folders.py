@@ -1,7 +1,7 @@
 """Empty folders, synced as sealed documents of their own.
 
 A folder that holds a synced file needs no document: the file's path brings it into being on
-every context. A directory that has had nothing synced in it (no file, no directory; ignored
+every device. A directory that has had nothing synced in it (no file, no directory; ignored
 entries do not count) gets one, ``{"kind": "folder", "path", "created", "device"}``, and keeps
 it until the directory is removed (or ignored), even while it holds files: a device that saw
 the folder gain a file could otherwise delete the document another device had just made by
