@@ -12,7 +12,7 @@ import aiohttp
 from encryption_plugin import Keyring
 
 from . import config, credentials
-from .remote import RemoteError, Revoked, Unreachable
+from .remote import RemoteError, Unreachable, refusal
 
 
 def open_folder(folder_arg: Path) -> tuple[config.FolderConfig, credentials.Credentials]:
@@ -29,18 +29,13 @@ def headers(creds: credentials.Credentials) -> dict[str, str]:
     return {"Authorization": f"Bearer {creds.token}", "Accept": "application/json"}
 
 
-def refusal(status: int, raw: bytes) -> RemoteError:
-    """The server's ``{"error", "reason"}`` as something to tell the person."""
-    if status == 401:
-        return Revoked()
+def refused(status: int, raw: bytes) -> RemoteError:
+    """The server's answer to an account-level call, in the words of ``remote.refusal``."""
     try:
         body = json.loads(raw)
     except ValueError:
         body = {}
-    reason = body.get("reason") if isinstance(body, dict) else None
-    if status >= 500 or status == 429:
-        return Unreachable(f"HTTP {status}")
-    return RemoteError(f"the server refused: {reason or status}")
+    return refusal(status, body)
 
 
 async def call(
@@ -57,7 +52,7 @@ async def call(
         ) as resp:
             raw = await resp.read()
             if resp.status >= 300:
-                raise refusal(resp.status, raw)
+                raise refused(resp.status, raw)
             return json.loads(raw) if raw else None
     except aiohttp.ClientConnectionError as exc:
         raise Unreachable(type(exc).__name__) from None

@@ -20,7 +20,7 @@ Hence the rules (docs/notes-format.md, "Collecting chunks"):
    (the local store keeps the revision under the tombstone; B always does, it wrote or read
    the chunk) writes the content back as a new revision under the tombstone: a live leaf, so
    the chunk is live again on every replica. A device re-cutting the same content does the same
-   (``sync.seal_file`` rewrites a chunk whose document is deleted).
+   (``Contents.seal_file`` rewrites a chunk whose document is deleted).
 
 The survey opens every document's leaves without their attachments (small bodies), off the event
 loop; 10,000 notes of 2 KB take about 2 s on a 2-core machine, once an hour.
@@ -31,25 +31,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from couchlite import reads, revtree
+from couchlite import revtree
 from encryption_plugin import CryptoError, Keyring, open_doc
 
 from . import chunks, versions
-from .localdb import DB
-
-if TYPE_CHECKING:
-    from .sync import FolderDevice
+from .device import DeviceContext
+from .state import Meta
 
 log = logging.getLogger("couchgate_sync")
 EVERY_MS = 3_600_000
 GRACE_MS = versions.DAY_MS
 PAGE = 500
-LAST_RUN = "chunks_surveyed_at"  # state meta: when the last survey ran (ms, versions.now_ms)
-UNNEEDED = "unneeded_chunks"  # state meta: {chunk id: [winning rev, first seen unneeded (ms)]}
 
 
 @dataclass
@@ -62,21 +57,21 @@ class Survey:
     needed: set[str] = field(default_factory=set)
 
 
-def due(device: FolderDevice, now_ms: int) -> bool:
-    last = int(device.state.meta(LAST_RUN, "0") or 0)
+def due(context: DeviceContext, now_ms: int) -> bool:
+    last = int(context.state.meta(Meta.CHUNKS_SURVEYED_AT, "0") or 0)
     return now_ms - last >= EVERY_MS
 
 
-async def collect(device: FolderDevice) -> int:
+async def collect(context: DeviceContext) -> int:
     """One survey and collection, when one is due; how many documents it wrote."""
     now = versions.now_ms()
-    if not await asyncio.to_thread(due, device, now):
+    if not await asyncio.to_thread(due, context, now):
         return 0
-    found = await survey(device)
+    found = await survey(context)
     written = 0
     for cid in sorted(found.needed & found.deleted):
-        written += 1 if await revive(device, cid) else 0
-    seen = json.loads(await asyncio.to_thread(device.state.meta, UNNEEDED, "{}"))
+        written += 1 if await revive(context, cid) else 0
+    seen = json.loads(await asyncio.to_thread(context.state.meta, Meta.UNNEEDED_CHUNKS, "{}"))
     unneeded: dict[str, list[Any]] = {}
     doomed: list[tuple[dict[str, Any], str | None]] = []
     for cid, leaves in found.live.items():
@@ -92,34 +87,24 @@ async def collect(device: FolderDevice) -> int:
         else:
             unneeded[cid] = [rev, now]
     if doomed:
-        await device.local.write_children(doomed)
+        await context.local.write_children(doomed)
         log.info("collected %d unused chunk(s)", len({d["_id"] for d, _ in doomed}))
-    await asyncio.to_thread(device.state.set_meta, UNNEEDED, json.dumps(unneeded))
-    await asyncio.to_thread(device.state.set_meta, LAST_RUN, str(now))
+    await asyncio.to_thread(context.state.set_meta, Meta.UNNEEDED_CHUNKS, json.dumps(unneeded))
+    await asyncio.to_thread(context.state.set_meta, Meta.CHUNKS_SURVEYED_AT, str(now))
     return written + len(doomed)
 
 
-async def survey(device: FolderDevice) -> Survey:
+async def survey(context: DeviceContext) -> Survey:
     found = Survey()
     since = 0
     while True:
-        page = await device.local.changes(since, PAGE)
+        page = await context.local.changes(since, PAGE)
         ids = [str(row["id"]) for row in page.rows]
-        leaves = await device.local.storage.read(_open_leaves, ids)
-        await asyncio.to_thread(_classify, leaves, device.keyring, found)
+        leaves = await context.local.leaves(ids)
+        await asyncio.to_thread(_classify, leaves, context.keyring, found)
         if not page.rows or page.last_seq == since:
             return found
         since = page.last_seq
-
-
-def _open_leaves(conn: sqlite3.Connection, doc_ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
-    """Every leaf of each document, attachments as stubs (one read for a page of documents)."""
-    return [
-        (doc_id, rendered.doc)
-        for doc_id in doc_ids
-        for _, rendered in reads.open_revs(conn, DB, doc_id, None, reads.DocOptions())
-        if rendered is not None
-    ]
 
 
 def _classify(leaves: list[tuple[str, dict[str, Any]]], keyring: Keyring, found: Survey) -> None:
@@ -141,44 +126,44 @@ def _classify(leaves: list[tuple[str, dict[str, Any]]], keyring: Keyring, found:
     found.deleted |= deleted - found.live.keys()
 
 
-async def revive(device: FolderDevice, cid: str) -> bool:
+async def revive(context: DeviceContext, cid: str) -> bool:
     """Write a deleted chunk's content back under its tombstone, from the revision below it;
     False when this device does not hold that content."""
-    tree = await device.local.tree(cid)
+    tree = await context.local.tree(cid)
     if tree is None or not tree.deleted:
         return False
     for rev in revtree.ancestry(tree.tree, tree.winner)[1:]:
-        stored = await device.local.revision(cid, rev)
+        stored = await context.local.revision(cid, rev)
         if stored is None or stored.get("_deleted"):
             continue
         try:
-            content = await asyncio.to_thread(chunks.open_chunk, stored, device.keyring)
+            content = await asyncio.to_thread(chunks.open_chunk, stored, context.keyring)
         except CryptoError:
             continue
-        if content is None or chunks.chunk_id(content, device.keyring) != cid:
+        if content is None or chunks.chunk_id(content, context.keyring) != cid:
             continue
-        sealed = await asyncio.to_thread(chunks.seal_chunk, cid, content, device.keyring)
-        await device.local.write_child(sealed, tree.winner)
+        sealed = await asyncio.to_thread(chunks.seal_chunk, cid, content, context.keyring)
+        await context.local.write_child(sealed, tree.winner)
         log.info("restored a chunk still in use that had been collected")
         return True
     return False
 
 
-async def heal(device: FolderDevice, doc_ids: set[str]) -> int:
+async def heal(context: DeviceContext, doc_ids: set[str]) -> int:
     """Revive the deleted chunks that the winners of ``doc_ids`` list (documents that could
     not be written to the folder for want of a chunk); how many were revived."""
     revived = 0
     for doc_id in sorted(doc_ids):
-        tree = await device.local.tree(doc_id)
-        stored = await device.local.revision(doc_id, tree.winner) if tree else None
+        tree = await context.local.tree(doc_id)
+        stored = await context.local.revision(doc_id, tree.winner) if tree else None
         if stored is None or stored.get("_deleted"):
             continue
         try:
-            plain = await asyncio.to_thread(open_doc, stored, device.keyring)
+            plain = await asyncio.to_thread(open_doc, stored, context.keyring)
         except CryptoError:
             continue
         listed = plain.get("chunks")
         for cid in listed if isinstance(listed, list) else []:
-            if isinstance(cid, str) and await revive(device, cid):
+            if isinstance(cid, str) and await revive(context, cid):
                 revived += 1
     return revived

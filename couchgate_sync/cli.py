@@ -21,10 +21,11 @@ import aiohttp
 from encryption_plugin import CryptoError, Keyring
 
 from . import config, credentials, history, malloc, portable, sharing
+from .cycle import FolderBusy, FolderSync
 from .join import Auth, pairing_link, parse_pairing
 from .live import Runner, describe
 from .remote import Remote, RemoteError, Revoked
-from .sync import FolderBusy, FolderDevice
+from .state import Meta
 
 log = logging.getLogger("couchgate_sync")
 EXIT_REVOKED = 3
@@ -46,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     how.add_argument("--pair", help="a pairing link (or its #fragment) from another device")
     j.add_argument("--key", help="the app key's export string (from your first device)")
     j.add_argument(
-        "--keep-days", type=_days, default=30,
+        "--keep-days",
+        type=_days,
+        default=30,
         help="days to keep replaced and deleted versions on the server (0: keep none)",
     )
 
@@ -197,57 +200,58 @@ def _open(folder_arg: Path) -> tuple[config.FolderConfig, credentials.Credential
     return cfg, creds, Keyring.from_export(creds.key, app_id=cfg.app)
 
 
-async def _with_device(
+async def _with_folder(
     folder_arg: Path,
-    use: Callable[[FolderDevice, Remote, config.FolderConfig], Coroutine[Any, Any, int]],
+    use: Callable[[FolderSync, Remote, config.FolderConfig], Coroutine[Any, Any, int]],
     *,
     exclusive: bool = True,
 ) -> int:
     cfg, creds, keyring = await asyncio.to_thread(_open, folder_arg)
-    device = FolderDevice(Path(cfg.folder), cfg.state_dir, keyring, cfg.device, cfg.keep_days)
-    await device.open(exclusive=exclusive)
-    first = await asyncio.to_thread(device.state.meta, "last_sync", "") == ""
+    folder_sync = FolderSync(Path(cfg.folder), cfg.state_dir, keyring, cfg.device, cfg.keep_days)
+    await folder_sync.open(exclusive=exclusive)
+    state = folder_sync.context.state
+    first = await asyncio.to_thread(state.meta, Meta.LAST_SYNC, "") == ""
     if first and sys.stderr.isatty():
-        device.progress = _ProgressLine()
+        folder_sync.progress = _ProgressLine()
     try:
         async with aiohttp.ClientSession() as session:
             remote = Remote(session, cfg.server, cfg.app, creds.token)
-            return await use(device, remote, cfg)
+            return await use(folder_sync, remote, cfg)
     finally:
-        await device.close()
+        await folder_sync.close()
 
 
 async def _sync(args: argparse.Namespace) -> int:
-    async def once(device: FolderDevice, remote: Remote, _: config.FolderConfig) -> int:
-        counts = await device.cycle(remote)
+    async def once(folder_sync: FolderSync, remote: Remote, _: config.FolderConfig) -> int:
+        counts = await folder_sync.cycle(remote)
         log.info("synced: %s", describe(counts) or "nothing to do")
         return 0
 
-    return await _with_device(args.dir, once)
+    return await _with_folder(args.dir, once)
 
 
 async def _run(args: argparse.Namespace) -> int:
-    async def forever(device: FolderDevice, remote: Remote, cfg: config.FolderConfig) -> int:
+    async def forever(folder_sync: FolderSync, remote: Remote, cfg: config.FolderConfig) -> int:
         log.info("watching the folder and the server; Ctrl-C stops")
         creds = await asyncio.to_thread(credentials.load, cfg.key)
-        assert creds is not None  # _with_device checked it
+        assert creds is not None  # _with_folder checked it
 
         async def reseal() -> int:
             return await sharing.reseal_changed(remote.session, cfg, creds)
 
-        await Runner(device, remote, after_upload=reseal).run()
+        await Runner(folder_sync, remote, after_upload=reseal).run()
         return 0
 
-    return await _with_device(args.dir, forever)
+    return await _with_folder(args.dir, forever)
 
 
 async def _status(args: argparse.Namespace) -> int:
-    async def show(device: FolderDevice, remote: Remote, cfg: config.FolderConfig) -> int:
-        report = await history.status(device, remote, cfg)
+    async def show(folder_sync: FolderSync, remote: Remote, cfg: config.FolderConfig) -> int:
+        report = await history.status(folder_sync.context, remote, cfg)
         print(report)
         return 0
 
-    return await _with_device(args.dir, show, exclusive=False)
+    return await _with_folder(args.dir, show, exclusive=False)
 
 
 async def _pair(args: argparse.Namespace) -> int:
@@ -264,22 +268,26 @@ async def _pair(args: argparse.Namespace) -> int:
 
 
 async def _history(args: argparse.Namespace) -> int:
-    async def show(device: FolderDevice, remote: Remote, _: config.FolderConfig) -> int:
+    async def show(folder_sync: FolderSync, remote: Remote, _: config.FolderConfig) -> int:
         if args.deleted:
-            print(await history.list_deleted(device))
+            print(await history.list_deleted(folder_sync.context))
         elif args.path:
-            print(await history.list_versions(device, args.path))
+            print(await history.list_versions(folder_sync.context, folder_sync.contents, args.path))
         else:
             raise RemoteError("give a PATH, or --deleted")
         return 0
 
-    return await _with_device(args.dir, show, exclusive=False)
+    return await _with_folder(args.dir, show, exclusive=False)
 
 
 async def _restore(args: argparse.Namespace) -> int:
-    async def bring_back(device: FolderDevice, remote: Remote, _: config.FolderConfig) -> int:
-        print(await history.restore(device, args.path, args.version))
-        await device.cycle(remote)
+    async def bring_back(folder_sync: FolderSync, remote: Remote, _: config.FolderConfig) -> int:
+        print(
+            await history.restore(
+                folder_sync.context, folder_sync.contents, args.path, args.version
+            )
+        )
+        await folder_sync.cycle(remote)
         return 0
 
-    return await _with_device(args.dir, bring_back)
+    return await _with_folder(args.dir, bring_back)

@@ -63,12 +63,21 @@ def _config_path(folder: Path) -> Path:
     return config_dir() / "folders" / f"{folder_key(folder)}.json"
 
 
+def write_replacing(path: Path, text: str, mode: int = 0o666) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``, so a crash
+    leaves the old file or the new one, never half of one (``mode``: before the umask; the
+    settings, credentials and share keys are written so)."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(tmp, path)
+
+
 def save(cfg: FolderConfig) -> None:
     path = _config_path(Path(cfg.folder))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(cfg), indent=2), "utf-8")
-    os.replace(tmp, path)
+    write_replacing(path, json.dumps(asdict(cfg), indent=2))
 
 
 def load(folder: Path) -> FolderConfig:

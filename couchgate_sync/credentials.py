@@ -16,7 +16,7 @@ import keyring
 import keyring.backends.fail
 from keyring.errors import KeyringError
 
-from .config import config_dir
+from .config import config_dir, write_replacing
 
 SERVICE = "couchgate-sync"
 
@@ -58,10 +58,7 @@ def store(account: str, creds: Credentials) -> str:
             pass
     path = _file(account)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(path.with_suffix(".tmp"), path)
+    write_replacing(path, text, 0o600)
     return str(path)
 
 

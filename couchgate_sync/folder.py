@@ -69,7 +69,8 @@ def walk(root: Path, ignore: Ignore) -> Listing:
         if rel_dir:
             dirs.add(rel_dir[:-1])
         dirnames[:] = [
-            d for d in dirnames
+            d
+            for d in dirnames
             if not ignore.matches(rel_dir + normalize(d) + "/")
             and not os.path.islink(os.path.join(dirpath, d))  # symbolic links are not synced
         ]

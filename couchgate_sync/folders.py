@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from encryption_plugin import Keyring, id_for, seal_doc
 
 from . import folder, notes
+from .device import DeviceContext
 from .ignore import Ignore
-from .state import DirRow
-
-if TYPE_CHECKING:
-    from .sync import FolderDevice
+from .state import DirRow, State
 
 KIND = notes.FOLDER
 
@@ -38,69 +36,78 @@ def folder_id(path: str, keyring: Keyring) -> str:
 
 def seal_folder(doc_id: str, path: str, device: str, keyring: Keyring) -> dict[str, Any]:
     return seal_doc(
-        {"_id": doc_id, "kind": KIND, "path": notes.normalize(path),
-         "created": notes.iso(int(time.time() * 1000)), "device": device},
+        {
+            "_id": doc_id,
+            "kind": KIND,
+            "path": notes.normalize(path),
+            "created": notes.iso(int(time.time() * 1000)),
+            "device": device,
+        },
         keyring,
     )
 
 
-async def record(device: FolderDevice, listing: folder.Listing, ignore: Ignore) -> int:
-    """Scan side: new empty folders get a document, rows whose folder is gone (or now ignored)
-    lose theirs; how many changed."""
-    rows = await asyncio.to_thread(device.state.dirs)
+async def record(
+    context: DeviceContext, listing: folder.Listing, ignore: Ignore, device_name: str
+) -> int:
+    """Scan side: new empty folders get a document (made by ``device_name``), rows whose folder
+    is gone (or now ignored) lose theirs; how many changed."""
+    rows = await asyncio.to_thread(context.state.dirs)
     count = 0
     for path in sorted(listing.empty_dirs - rows.keys()):
-        doc_id = folder_id(path, device.keyring)
-        tree = await device.local.tree(doc_id)
+        doc_id = folder_id(path, context.keyring)
+        tree = await context.local.tree(doc_id)
         if tree is not None and not tree.deleted:
             rev = tree.winner  # made on another device too, or recorded before a crash
         else:
-            sealed = seal_folder(doc_id, path, device.device, device.keyring)
-            rev = await device.local.write_child(sealed, tree.winner if tree else None)
+            sealed = seal_folder(doc_id, path, device_name, context.keyring)
+            rev = await context.local.write_child(sealed, tree.winner if tree else None)
             count += 1
-        await asyncio.to_thread(device.state.put_dir, DirRow(path, doc_id, rev))
+        await asyncio.to_thread(context.state.put_dir, DirRow(path, doc_id, rev))
     for path, row in sorted(rows.items()):
         if path in listing.dirs and not ignore.matches(path + "/"):
             continue
-        tree = await device.local.tree(row.doc_id)
+        tree = await context.local.tree(row.doc_id)
         if tree is not None and not tree.deleted:
-            await device.local.write_child({"_id": row.doc_id, "_deleted": True}, tree.winner)
+            await context.local.write_child({"_id": row.doc_id, "_deleted": True}, tree.winner)
             count += 1
-        await asyncio.to_thread(device.state.drop_dir, path)
+        await asyncio.to_thread(context.state.drop_dir, path)
     return count
 
 
-async def apply_live(device: FolderDevice, doc_id: str, rev: str, path: str,
-                     ignore: Ignore) -> bool:
-    """Make the folder of a live folder document; whether anything was done."""
-    row = await asyncio.to_thread(device.state.dir_by_doc, doc_id)
+async def apply_live(
+    context: DeviceContext, doc_id: str, rev: str, path: str, ignore: Ignore, blocked: set[str]
+) -> bool:
+    """Make the folder of a live folder document; whether anything was done. A document a
+    file stands in the way of is added to ``blocked`` (apply tries it again)."""
+    row = await asyncio.to_thread(context.state.dir_by_doc, doc_id)
     if (row is not None and row.rev == rev) or ignore.matches(path + "/"):
         return False
     try:
-        await asyncio.to_thread(folder.make_dir, device.root, path)
+        await asyncio.to_thread(folder.make_dir, context.root, path)
     except folder.UnsafePath:
         return False
     except OSError:
         # A file of that name is in the way (a file here, a folder elsewhere): the device with
-        # the folder moves the file aside (see FolderDevice._apply_doc); until then this waits.
-        device.blocked.add(doc_id)
+        # the folder moves the file aside (see apply.Applier._file); until then this waits.
+        blocked.add(doc_id)
         return False
-    await asyncio.to_thread(device.state.put_dir, DirRow(path, doc_id, rev))
+    await asyncio.to_thread(context.state.put_dir, DirRow(path, doc_id, rev))
     return row is None
 
 
-async def apply_deleted(device: FolderDevice, doc_id: str) -> bool:
+async def apply_deleted(context: DeviceContext, doc_id: str) -> bool:
     """Remove the folder of a deleted folder document if it is still empty; whether the
     document was a folder this device had."""
-    row = await asyncio.to_thread(device.state.dir_by_doc, doc_id)
+    row = await asyncio.to_thread(context.state.dir_by_doc, doc_id)
     if row is None:
         return False
-    await asyncio.to_thread(device.state.drop_dir, row.path)
-    keep = await kept(device)
-    await asyncio.to_thread(folder.remove_dir, device.root, row.path, keep)
+    await asyncio.to_thread(context.state.drop_dir, row.path)
+    keep = await kept(context.state)
+    await asyncio.to_thread(folder.remove_dir, context.root, row.path, keep)
     return True
 
 
-async def kept(device: FolderDevice) -> frozenset[str]:
+async def kept(state: State) -> frozenset[str]:
     """The synced empty folders, which removing a file must not take with it."""
-    return frozenset(await asyncio.to_thread(device.state.dirs))
+    return frozenset(await asyncio.to_thread(state.dirs))

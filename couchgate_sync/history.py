@@ -17,13 +17,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from . import folder, notes, renames, versions
+from .contents import Contents
+from .device import DeviceContext
 from .ignore import Ignore
 from .replicate import replication_id
+from .state import Meta
 
 if TYPE_CHECKING:
     from .config import FolderConfig
     from .remote import Remote
-    from .sync import FolderDevice
 
 
 def _when(ms: int) -> str:
@@ -36,112 +38,123 @@ class Entry:
     rev: str
     kind: str
     mtime_ms: int
-    device: str
+    origin: str
     size: int
     current: bool
 
 
-async def entries(device: FolderDevice, path: str) -> list[Entry]:
+async def entries(context: DeviceContext, contents: Contents, path: str) -> list[Entry]:
     """Every kept version of ``path``, oldest first, the current content (if any) last."""
     path = notes.normalize(path)
-    kept = await renames.earlier_versions(device, path)
-    kept += await asyncio.to_thread(device.state.versions_of, path)
-    found = [Entry(v.id, "", versions.KIND, v.mtime_ms, v.device, v.size, False) for v in kept]
-    row = await asyncio.to_thread(device.state.get, path)
-    doc_id = row.doc_id if row else notes.doc_id_for(path, device.keyring)
-    tree = await device.local.tree(doc_id)
-    current = await device.winner_note(tree)
+    kept = await renames.earlier_versions(context, path)
+    kept += await asyncio.to_thread(context.state.versions_of, path)
+    found = [Entry(v.id, "", versions.KIND, v.mtime_ms, v.origin, v.size, False) for v in kept]
+    row = await asyncio.to_thread(context.state.get, path)
+    doc_id = row.doc_id if row else notes.doc_id_for(path, context.keyring)
+    tree = await context.local.tree(doc_id)
+    current = await contents.winner_note(tree)
     if tree is not None and current is not None:
         found.append(
-            Entry(doc_id, tree.winner, "file", current.mtime_ms, current.device,
-                  len(current.data), True)
+            Entry(
+                doc_id,
+                tree.winner,
+                "file",
+                current.mtime_ms,
+                current.origin,
+                len(current.data),
+                True,
+            )
         )
     return found
 
 
-async def _content(device: FolderDevice, entry: Entry) -> notes.Note | None:
+async def _content(context: DeviceContext, contents: Contents, entry: Entry) -> notes.Note | None:
     if entry.kind == "file":
-        return await device.note_at(entry.doc_id, entry.rev)
-    tree = await device.local.tree(entry.doc_id)
+        return await contents.note_at(entry.doc_id, entry.rev)
+    tree = await context.local.tree(entry.doc_id)
     if tree is None or tree.deleted:
         return None
-    return await device.note_at(entry.doc_id, tree.winner, kind=versions.KIND)
+    return await contents.note_at(entry.doc_id, tree.winner, kind=versions.KIND)
 
 
-async def list_versions(device: FolderDevice, path: str) -> str:
-    kept = await entries(device, path)
+async def list_versions(context: DeviceContext, contents: Contents, path: str) -> str:
+    kept = await entries(context, contents, path)
     if not kept:
         return "no versions kept of that file"
     lines = [f"{'#':>3}  {'time':<20}  {'device':<20}  size"]
     for number, entry in enumerate(kept, 1):
         when = _when(entry.mtime_ms)
         mark = "  (current)" if entry.current else ""
-        lines.append(f"{number:>3}  {when:<20}  {entry.device:<20}  {entry.size}{mark}")
+        lines.append(f"{number:>3}  {when:<20}  {entry.origin:<20}  {entry.size}{mark}")
     return "\n".join(lines)
 
 
-async def deleted_paths(device: FolderDevice) -> dict[str, versions.VersionRow]:
+async def deleted_paths(context: DeviceContext) -> dict[str, versions.VersionRow]:
     """Paths with kept versions but no current file: the newest version of each."""
     latest: dict[str, versions.VersionRow] = {}
-    for v in await asyncio.to_thread(device.state.all_versions):
+    for v in await asyncio.to_thread(context.state.all_versions):
         latest[v.path] = v
     gone: dict[str, versions.VersionRow] = {}
     for path, v in latest.items():
-        tree = await device.local.tree(v.of_doc)
+        tree = await context.local.tree(v.of_doc)
         if tree is None or tree.deleted:
             gone[path] = v
     return gone
 
 
-async def list_deleted(device: FolderDevice) -> str:
+async def list_deleted(context: DeviceContext) -> str:
     lines = []
-    for path, v in sorted((await deleted_paths(device)).items()):
-        if (new := await renames.moved_to(device, v.of_doc, path)) is not None:
+    for path, v in sorted((await deleted_paths(context)).items()):
+        if (new := await renames.moved_to(context, v.of_doc, path)) is not None:
             lines.append(f"{path}  (moved to {new})")
         else:
-            lines.append(f"{path}  (deleted; last version {_when(v.mtime_ms)}, kept until "
-                         f"{_when(v.kept_until)})")
+            lines.append(
+                f"{path}  (deleted; last version {_when(v.mtime_ms)}, kept until "
+                f"{_when(v.kept_until)})"
+            )
     return "\n".join(lines) if lines else "no deleted files kept"
 
 
-async def restore(device: FolderDevice, path: str, version: int | None) -> str:
+async def restore(
+    context: DeviceContext, contents: Contents, path: str, version: int | None
+) -> str:
     """Write version ``version`` (1 = oldest; default the newest kept) of ``path`` back."""
-    kept = await entries(device, path)
+    kept = await entries(context, contents, path)
     if not kept:
         raise FileNotFoundError("no versions kept of that file")
     if version is not None and not 1 <= version <= len(kept):
         raise FileNotFoundError(f"there are versions 1 to {len(kept)} of that file")
     number = version or len(kept)
-    note = await _content(device, kept[number - 1])
+    note = await _content(context, contents, kept[number - 1])
     if note is None:
         raise FileNotFoundError("that version is no longer kept")
     path = notes.normalize(path)  # a version from before a rename goes to the new path
     await asyncio.to_thread(
-        folder.write_atomic, device.root, path, note.data, int(time.time() * 1000)
+        folder.write_atomic, context.root, path, note.data, int(time.time() * 1000)
     )
     return f"restored version {number} of {path}"
 
 
-async def status(device: FolderDevice, remote: Remote, cfg: FolderConfig) -> str:
-    state = device.state
-    last = int(await asyncio.to_thread(state.meta, "last_sync", "0"))
+async def status(context: DeviceContext, remote: Remote, cfg: FolderConfig) -> str:
+    state = context.state
+    last = int(await asyncio.to_thread(state.meta, Meta.LAST_SYNC, "0"))
     files = len(await asyncio.to_thread(state.files))
-    me = await device.local.uuid()
-    push_cp = await device.local.get_local(replication_id(me, remote.db_url, "push"))
+    me = await context.local.uuid()
+    push_cp = await context.local.get_local(replication_id(me, remote.db_url, "push"))
     pushed = int(push_cp["last_seq"]) if push_cp else 0
-    pending_up = len((await device.local.changes(pushed, 100_000)).rows)
+    pending_up = len((await context.local.changes(pushed, 100_000)).rows)
     lines = [
-        f"folder:     {device.root}",
+        f"folder:     {context.root}",
         f"server:     {cfg.server} (app {cfg.app}), device {cfg.device!r}",
         f"last sync:  {_when(last * 1000) if last else 'never'}",
         f"files:      {files} synced",
-        f"pending:    {await _pending_local(device)} local change(s) not yet recorded, "
+        f"pending:    {await _pending_local(context)} local change(s) not yet recorded, "
         f"{pending_up} document(s) not yet uploaded",
-        f"conflicts:  {await device.local.conflicted()} unresolved",
+        f"conflicts:  {await context.local.conflicted()} unresolved",
         f"versions:   kept {cfg.keep_days} days",
     ]
     try:
-        pull_cp = await device.local.get_local(replication_id(me, remote.db_url, "pull"))
+        pull_cp = await context.local.get_local(replication_id(me, remote.db_url, "pull"))
         since = str(pull_cp["last_seq"]) if pull_cp else "0"
         feed = await remote.changes(since, limit=1000)
         lines.append(f"downloads:  {len(feed.get('results', []))} change(s) waiting on the server")
@@ -174,12 +187,13 @@ def _quota(quota: dict[str, object]) -> str:
     )
 
 
-async def _pending_local(device: FolderDevice) -> int:
-    ignore = await asyncio.to_thread(Ignore.for_folder, device.root)
-    seen = await asyncio.to_thread(folder.scan, device.root, ignore)
-    rows = await asyncio.to_thread(device.state.files)
+async def _pending_local(context: DeviceContext) -> int:
+    ignore = await asyncio.to_thread(Ignore.for_folder, context.root)
+    seen = await asyncio.to_thread(folder.scan, context.root, ignore)
+    rows = await asyncio.to_thread(context.state.files)
     changed = sum(
-        1 for p, s in seen.items()
+        1
+        for p, s in seen.items()
         if (r := rows.get(p)) is None or (r.size, r.mtime_ns) != (s.size, s.mtime_ns)
     )
     return changed + sum(1 for p in rows if p not in seen)

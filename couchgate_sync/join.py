@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, quote
 
 import aiohttp
 
-from .remote import RemoteError, Revoked, Unreachable
+from .remote import RemoteError, Unreachable, refusal
 
 
 @dataclass(frozen=True)
@@ -57,13 +57,10 @@ class Auth:
                 status = r.status
         except aiohttp.ClientConnectionError as exc:
             raise Unreachable(type(exc).__name__) from None
-        if status == 401:
-            if token:
-                raise Revoked()
+        if status == 401 and not token:
             raise RemoteError("that code is wrong, used or expired: ask for a new one")
         if status >= 300:
-            reason = answer.get("reason") if isinstance(answer, dict) else None
-            raise RemoteError(f"sign-in refused: {reason or status}")
+            raise refusal(status, answer)
         return answer
 
     async def _signed(self, path: str, body: dict[str, Any]) -> SignedIn:

@@ -18,9 +18,12 @@ from typing import Any
 
 import watchfiles
 
+from .counts import Counts
+from .cycle import FolderSync
 from .ignore import TEMP_PREFIX
 from .remote import Remote, RemoteError, Revoked, Unreachable
-from .sync import Counts, FolderDevice
+from .replicate import revisions_wanted
+from .state import Meta
 
 log = logging.getLogger("couchgate_sync")
 
@@ -47,11 +50,11 @@ class Runner:
 
     def __init__(
         self,
-        device: FolderDevice,
+        folder_sync: FolderSync,
         remote: Remote,
         after_upload: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
-        self.device = device
+        self.folder_sync = folder_sync
         self.remote = remote
         self.after_upload = after_upload  # what follows a cycle that sent changes (shares)
         self.wake = asyncio.Event()
@@ -83,7 +86,7 @@ class Runner:
 
     async def _watch_folder(self) -> None:
         async for _ in watchfiles.awatch(
-            self.device.root,
+            self.folder_sync.context.root,
             watch_filter=self._wanted,
             debounce=150,
             step=50,
@@ -95,7 +98,9 @@ class Runner:
 
     async def _follow_server(self) -> None:
         # From where the last pull got to (what came since wakes a cycle at once), else "now".
-        since: Any = await asyncio.to_thread(self.device.state.meta, "remote_seq", "now")
+        since: Any = await asyncio.to_thread(
+            self.folder_sync.context.state.meta, Meta.REMOTE_SEQ, "now"
+        )
         backoff = 1.0
         while not self.stop.is_set():
             try:
@@ -119,12 +124,8 @@ class Runner:
     async def _news(self, results: list[dict[str, Any]]) -> bool:
         """Whether the feed brought revisions this device lacks (its own pushes come back
         through the feed too, and need no cycle)."""
-        wanted: dict[str, list[str]] = {}
-        for row in results:
-            revs = [c["rev"] for c in row.get("changes", []) if isinstance(c, dict)]
-            if isinstance(row.get("id"), str):
-                wanted.setdefault(row["id"], []).extend(revs)
-        return bool(await self.device.local.revs_diff(wanted))
+        wanted = revisions_wanted(results)
+        return bool(await self.folder_sync.context.local.revs_diff(wanted))
 
     async def _sync_loop(self) -> None:
         backoff = 1.0
@@ -134,7 +135,7 @@ class Runner:
             upload, download = self.upload, self.download
             self.upload = self.download = False
             try:
-                counts = await self.device.cycle(self.remote, upload=upload, download=download)
+                counts = await self.folder_sync.cycle(self.remote, upload=upload, download=download)
             except Revoked as exc:
                 self._fail(exc)
                 return

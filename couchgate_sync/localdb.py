@@ -84,8 +84,11 @@ class LocalDb:
             except CouchError as exc:
                 edits.append(exc)
         results = await self.storage.write(engine.update_docs, DB, edits, new_edits=False)
-        return [doc.get("_id", "?") for doc, r in zip(docs, results, strict=True)
-                if isinstance(r, CouchError)]
+        return [
+            doc.get("_id", "?")
+            for doc, r in zip(docs, results, strict=True)
+            if isinstance(r, CouchError)
+        ]
 
     async def get_local(self, doc_id: str) -> dict[str, Any] | None:
         try:
@@ -93,20 +96,14 @@ class LocalDb:
         except NotFound:
             return None
 
-    async def put_local(self, doc: dict[str, Any]) -> str:
-        """Write a ``_local`` document; its new revision. A stale ``_rev`` (another process
-        wrote it since) is re-read once."""
+    async def put_local(self, doc: dict[str, Any]) -> str | None:
+        """Write a ``_local`` document; its new revision, None when ``_rev`` is stale (another
+        process wrote it since: ``replicate`` re-reads it and writes once more)."""
         try:
             edit = parse_edit(doc, new_edits=True)
             return await self.storage.write(engine.put_local_doc, DB, edit)
         except Conflict:
-            current = await self.get_local(str(doc["_id"]))
-            retry = {**doc, "_rev": current["_rev"]} if current else {
-                k: v for k, v in doc.items() if k != "_rev"
-            }
-            return await self.storage.write(
-                engine.put_local_doc, DB, parse_edit(retry, new_edits=True)
-            )
+            return None
 
     # -- what the folder side needs ----------------------------------------------------------
 
@@ -149,6 +146,10 @@ class LocalDb:
         page = await self.changes(since, limit)
         return [row["id"] for row in page.rows], page.last_seq
 
+    async def leaves(self, doc_ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
+        """Every leaf of each document, attachments as stubs (one read for a page of them)."""
+        return await self.storage.read(_open_leaves, doc_ids)
+
     async def conflicted(self) -> int:
         """How many documents still have more than one live leaf."""
         return await self.storage.read(reads.conflicted_count, DB)
@@ -163,3 +164,12 @@ def _tree(conn: sqlite3.Connection, doc_id: str) -> DocTree | None:
     if stored is None:
         return None
     return DocTree(stored.id, stored.seq, stored.winner, stored.deleted, stored.tree)
+
+
+def _open_leaves(conn: sqlite3.Connection, doc_ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (doc_id, rendered.doc)
+        for doc_id in doc_ids
+        for _, rendered in reads.open_revs(conn, DB, doc_id, None, reads.DocOptions())
+        if rendered is not None
+    ]

@@ -43,7 +43,7 @@ class Note:
     path: str
     data: bytes
     mtime_ms: int
-    device: str
+    origin: str  # the name of the device that wrote this version
     created: str
     is_text: bool
     kind: str = "file"
@@ -82,7 +82,7 @@ def seal_note(
     data: bytes,
     *,
     mtime_ms: int,
-    device: str,
+    origin: str,
     created: str | None,
     keyring: Keyring,
     extra: Mapping[str, Any] | None = None,
@@ -97,7 +97,7 @@ def seal_note(
         "created": created or iso(mtime_ms),
         "mtime": mtime_ms,
         "size": len(data),
-        "device": device,
+        "device": origin,
     }
     text = None if chunks else as_text(data)
     if chunks:
@@ -162,13 +162,13 @@ def open_note(
     created = plain.get("created") if isinstance(plain.get("created"), str) else ""
     mtime = plain.get("mtime")
     mtime_ms = mtime if isinstance(mtime, int) else _ms_of(str(created))
-    device = plain.get("device") if isinstance(plain.get("device"), str) else "Browser"
+    origin = plain.get("device") if isinstance(plain.get("device"), str) else "Browser"
     meta = {k: v for k, v in plain.items() if k not in KNOWN and not k.startswith("_")}
     return Note(
         path_of(str(stored["_id"]), plain),
         data,
         mtime_ms,
-        str(device),
+        str(origin),
         str(created),
         is_text,
         found,

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from .account_api import headers, open_folder, refusal
+from .account_api import headers, open_folder, refused
 from .remote import RemoteError, Unreachable
 
 _CHUNK = 1024 * 1024
@@ -58,7 +58,7 @@ async def export(args: argparse.Namespace) -> int:
             ) as resp,
         ):
             if resp.status != 200:
-                raise refusal(resp.status, await resp.read())
+                raise refused(resp.status, await resp.read())
             async for chunk in resp.content.iter_chunked(_CHUNK):
                 await asyncio.to_thread(out.write, chunk)
                 written += len(chunk)
@@ -96,7 +96,7 @@ async def import_(args: argparse.Namespace) -> int:
         ):
             raw = await resp.read()
             if resp.status != 200:
-                raise refusal(resp.status, raw)
+                raise refused(resp.status, raw)
             report = json.loads(raw)
     except aiohttp.ClientError as exc:
         raise Unreachable(type(exc).__name__) from None

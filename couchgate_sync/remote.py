@@ -53,8 +53,10 @@ def _seconds(value: str | None) -> float:
         return 1.0
 
 
-def _refusal(status: int, parsed: Any, retry_after: float) -> RemoteError:
-    """The error for a refused request, in words."""
+def refusal(status: int, parsed: Any, retry_after: float = 1.0) -> RemoteError:
+    """The one map from a refused answer (CouchDB's ``{"error", "reason"}`` body, parsed) to
+    words: every call on the server (database, account APIs, sign-in) says a status alike.
+    429 is CouchDB's ``too_many_requests``: wait ``retry_after`` seconds and try again."""
     if status == 401:
         return Revoked()
     error = parsed.get("error") if isinstance(parsed, dict) else None
@@ -126,7 +128,7 @@ class Remote:
         parsed: Any = json.loads(raw) if raw else None
         if status in allow or status < 300:
             return status, parsed
-        raise _refusal(status, parsed, retry_after)
+        raise refusal(status, parsed, retry_after)
 
     async def info(self) -> dict[str, Any]:
         _, body = await self.request("GET", "")
@@ -195,7 +197,7 @@ class Remote:
             ) as r:
                 if r.status >= 300:
                     raw = await r.read()
-                    raise _refusal(
+                    raise refusal(
                         r.status,
                         json.loads(raw) if raw else None,
                         _seconds(r.headers.get("Retry-After")),
@@ -214,22 +216,20 @@ class Remote:
         _, body = await self.request(
             "POST", "/_bulk_docs", body={"docs": docs, "new_edits": False}, wait_s=300.0
         )
-        return [item for item in body if isinstance(item, dict) and "error" in item] if isinstance(
-            body, list
-        ) else []
+        return (
+            [item for item in body if isinstance(item, dict) and "error" in item]
+            if isinstance(body, list)
+            else []
+        )
 
     async def get_local(self, doc_id: str) -> dict[str, Any] | None:
         status, body = await self.request("GET", "/" + doc_id, allow=(404,))
         return body if status == 200 and isinstance(body, dict) else None
 
-    async def put_local(self, doc: dict[str, Any]) -> str:
-        """Write a ``_local`` document; its new revision (a stale ``_rev`` is re-read once)."""
-        path = "/" + str(doc["_id"])
-        status, body = await self.request("PUT", path, body=doc, allow=(409,))
-        if status == 409:  # another run of ours moved it: take its rev and write once more
-            current = await self.get_local(str(doc["_id"]))
-            retry = {**doc, "_rev": current["_rev"]} if current else {
-                k: v for k, v in doc.items() if k != "_rev"
-            }
-            status, body = await self.request("PUT", path, body=retry)
+    async def put_local(self, doc: dict[str, Any]) -> str | None:
+        """Write a ``_local`` document; its new revision, None when ``_rev`` is stale (another
+        run of ours moved it: ``replicate`` re-reads it and writes once more)."""
+        status, body = await self.request("PUT", "/" + str(doc["_id"]), body=doc, allow=(409,))
+        if status == 409:
+            return None
         return str(body.get("rev")) if isinstance(body, dict) else ""

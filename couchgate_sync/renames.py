@@ -33,12 +33,14 @@ from typing import TYPE_CHECKING, Any
 from couchlite import revtree
 
 from . import folder, folders, notes
-from .merge import conflict_name, three_way
+from .conflicts import conflict_copy, conflict_name, merged_text
+from .contents import Contents, unchanged_on_disk
+from .counts import Counts
+from .device import DeviceContext
+from .localdb import DocTree
 from .state import FileRow, Move
 
 if TYPE_CHECKING:
-    from .localdb import DocTree
-    from .sync import Counts, FolderDevice
     from .versions import VersionRow
 
 MOVED_FROM = "moved_from"
@@ -53,7 +55,10 @@ class Pair:
 
 
 async def detect(
-    device: FolderDevice, changed: list[folder.Seen], gone: list[FileRow],
+    context: DeviceContext,
+    contents: Contents,
+    changed: list[folder.Seen],
+    gone: list[FileRow],
     rows: dict[str, FileRow],
 ) -> tuple[list[Pair], list[folder.Seen], list[FileRow]]:
     """The renames among ``changed`` (new paths) and ``gone``; the rest of both, unpaired.
@@ -70,23 +75,26 @@ async def detect(
     for s in new:
         if s.size not in sizes or s.size > notes.MAX_FILE_BYTES:
             continue
-        data = await asyncio.to_thread(folder.read, device.root, s.path)
+        data = await asyncio.to_thread(folder.read, context.root, s.path)
         candidates = by_sha.get(folder.digest(data)) if data is not None else None
         if not candidates:
             continue
         name = posixpath.basename(s.path)
         row = next((r for r in candidates if posixpath.basename(r.path) == name), candidates[0])
-        if await device.note_at(row.doc_id, row.rev) is None:
+        if await contents.note_at(row.doc_id, row.rev) is None:
             continue  # its content is not here to carry over: a deletion and a creation
         candidates.remove(row)
         pairs.append(Pair(row, s))
     paired = {p.seen.path for p in pairs}
     left = {p.row.path for p in pairs}
-    return (pairs, [s for s in changed if s.path not in paired],
-            [r for r in gone if r.path not in left])
+    return (
+        pairs,
+        [s for s in changed if s.path not in paired],
+        [r for r in gone if r.path not in left],
+    )
 
 
-async def record(device: FolderDevice, pairs: list[Pair]) -> int:
+async def record(context: DeviceContext, contents: Contents, pairs: list[Pair]) -> int:
     """Write the moves of ``pairs``: the new documents and the old ones' tombstones in one
     transaction, then the rows and moves in one commit. After a crash between the two the
     scan pairs the same files again and finds the new documents written (adopted as they are)
@@ -94,38 +102,51 @@ async def record(device: FolderDevice, pairs: list[Pair]) -> int:
     writes: list[tuple[dict[str, Any], str | None]] = []
     planned: list[tuple[Pair, Move, str | int]] = []  # the new rev, or its index in writes
     for p in pairs:
-        new_id = notes.doc_id_for(p.seen.path, device.keyring)
+        new_id = notes.doc_id_for(p.seen.path, context.keyring)
         move = Move(new_id, p.seen.path, p.row.doc_id, p.row.rev, p.row.path)
-        tree = await device.local.tree(new_id)
-        current = await device.winner_note(tree)
+        tree = await context.local.tree(new_id)
+        current = await contents.winner_note(tree)
         if tree is not None and current is not None and folder.digest(current.data) == p.row.sha:
             planned.append((p, move, tree.winner))
         else:  # opened one at a time: only the sealed documents are kept
-            old_note = await device.note_at(p.row.doc_id, p.row.rev)
-            data = old_note.data if old_note is not None else await asyncio.to_thread(
-                folder.read, device.root, p.seen.path)
+            old_note = await contents.note_at(p.row.doc_id, p.row.rev)
+            data = (
+                old_note.data
+                if old_note is not None
+                else await asyncio.to_thread(folder.read, context.root, p.seen.path)
+            )
             if data is None:
                 continue  # gone again: the next scan sees what is left
-            sealed = await device.seal_file(
-                new_id, p.seen.path, data, mtime_ms=p.seen.mtime_ns // 1_000_000,
-                device=device.device, created=old_note.created if old_note else None,
-                chunk_ids=old_note.chunks if old_note else (), extra={MOVED_FROM: _link(move)},
+            sealed = await contents.seal_file(
+                new_id,
+                p.seen.path,
+                data,
+                mtime_ms=p.seen.mtime_ns // 1_000_000,
+                origin=contents.device_name,
+                created=old_note.created if old_note else None,
+                chunk_ids=old_note.chunks if old_note else (),
+                extra={MOVED_FROM: _link(move)},
             )
             planned.append((p, move, len(writes)))
             writes.append((sealed, tree.winner if tree is not None and tree.deleted else None))
-        old = await device.local.tree(p.row.doc_id)
-        if old is not None and p.row.rev in old.tree and revtree.is_leaf(old.tree, p.row.rev) \
-                and not old.tree[p.row.rev].deleted:
+        old = await context.local.tree(p.row.doc_id)
+        if (
+            old is not None
+            and p.row.rev in old.tree
+            and revtree.is_leaf(old.tree, p.row.rev)
+            and not old.tree[p.row.rev].deleted
+        ):
             writes.append(({"_id": p.row.doc_id, "_deleted": True}, p.row.rev))
-    revs = await device.local.write_children(writes) if writes else []
+    revs = await context.local.write_children(writes) if writes else []
     renamed = []
     for p, move, rev in planned:
         new_rev = revs[rev] if isinstance(rev, int) else rev
         s = p.seen
-        renamed.append((p.row.path, FileRow(s.path, move.to_doc, new_rev, s.size, s.mtime_ns,
-                                            p.row.sha), move))
+        renamed.append(
+            (p.row.path, FileRow(s.path, move.to_doc, new_rev, s.size, s.mtime_ns, p.row.sha), move)
+        )
     if renamed:
-        await asyncio.to_thread(device.state.moved, renamed)
+        await asyncio.to_thread(context.state.moved, renamed)
     return len(renamed)
 
 
@@ -149,46 +170,53 @@ def move_of(doc_id: str, note: notes.Note) -> Move | None:
     return Move(doc_id, note.path, str(ids[0]), str(ids[1]), notes.normalize(str(ids[2])))
 
 
-async def arrived(device: FolderDevice, doc_id: str, rev: str, note: notes.Note,
-                  sha: str, counts: Counts) -> bool:
+async def arrived(
+    context: DeviceContext,
+    contents: Contents,
+    doc_id: str,
+    rev: str,
+    note: notes.Note,
+    sha: str,
+    counts: Counts,
+) -> bool:
     """Apply side of a document that says it moved: remember the move, rename this device's
     file of the old document when it is unchanged and the same content, forward an edit made at
     the old path; whether that was all the document needed here."""
     move = move_of(doc_id, note)
     if move is None:
         return False
-    await asyncio.to_thread(device.state.put_move, move)
-    old_row = await asyncio.to_thread(device.state.by_doc, move.from_doc)
+    await asyncio.to_thread(context.state.put_move, move)
+    old_row = await asyncio.to_thread(context.state.by_doc, move.from_doc)
     if (
         old_row is not None
         and old_row.path != note.path
         and old_row.sha == sha
-        and await device.unchanged_on_disk(old_row)
-        and await asyncio.to_thread(folder.free_for, device.root, note.path, old_row.path)
+        and await unchanged_on_disk(context, old_row)
+        and await asyncio.to_thread(folder.free_for, context.root, note.path, old_row.path)
     ):
-        keep = await folders.kept(device)
-        seen = await asyncio.to_thread(folder.move, device.root, old_row.path, note.path, keep)
+        keep = await folders.kept(context.state)
+        seen = await asyncio.to_thread(folder.move, context.root, old_row.path, note.path, keep)
         row = FileRow(note.path, doc_id, rev, seen.size, seen.mtime_ns, sha)
-        await asyncio.to_thread(device.state.moved, [(old_row.path, row, move)])
+        await asyncio.to_thread(context.state.moved, [(old_row.path, row, move)])
         counts.moved += 1
         return True
-    old_tree = await device.local.tree(move.from_doc)
+    old_tree = await context.local.tree(move.from_doc)
     if old_tree is not None and not old_tree.deleted and old_tree.winner != move.from_rev:
-        counts.resolved += await forward(device, old_tree)
-        now = await device.local.tree(doc_id)
+        counts.resolved += await forward(context, contents, old_tree)
+        now = await context.local.tree(doc_id)
         return now is not None and now.winner != rev  # forwarded into it: the next page writes
     return False
 
 
-async def moved_away(device: FolderDevice, tree: DocTree) -> int | None:
+async def moved_away(context: DeviceContext, contents: Contents, tree: DocTree) -> int | None:
     """For a live file document that moved: None when it did not (apply it as usual); else
     the revisions written to forward an edit made at the old path (0: none, its tombstone is
     on the way)."""
-    for move in await asyncio.to_thread(device.state.moves_from, tree.id):
+    for move in await asyncio.to_thread(context.state.moves_from, tree.id):
         if tree.winner == move.from_rev:
             return 0
         if _edited_after(tree, move.from_rev):
-            return await forward(device, tree)
+            return await forward(context, contents, tree)
     return None
 
 
@@ -201,114 +229,131 @@ def _edited_after(tree: DocTree, rev: str) -> bool:
     return not any(tree.tree[r].deleted for r in chain[: chain.index(rev)])
 
 
-async def forward(device: FolderDevice, old: DocTree) -> int:
+async def forward(context: DeviceContext, contents: Contents, old: DocTree) -> int:
     """Carry the old document's winner into the file it moved to; revisions written."""
-    moves = [m for m in await asyncio.to_thread(device.state.moves_from, old.id)
-             if _edited_after(old, m.from_rev)]
+    moves = [
+        m
+        for m in await asyncio.to_thread(context.state.moves_from, old.id)
+        if _edited_after(old, m.from_rev)
+    ]
     if not moves:
         return 0
     move = moves[0]
-    theirs = await device.note_at(old.id, old.winner)
-    base = await device.note_at(move.from_doc, move.from_rev)
-    to_tree = await device.local.tree(move.to_doc)
-    ours = await device.winner_note(to_tree)
+    theirs = await contents.note_at(old.id, old.winner)
+    base = await contents.note_at(move.from_doc, move.from_rev)
+    to_tree = await context.local.tree(move.to_doc)
+    ours = await contents.winner_note(to_tree)
     if theirs is None or ours is None or to_tree is None:
         return 0  # the renamed file is gone (or not here yet): the edit stays where it is
     writes: list[tuple[dict[str, Any], str | None]] = []
-    merged = _merged(base, ours, theirs)
+    # Unchanged since the move: the edit is simply carried over (whatever the content).
+    merged = (
+        theirs.data
+        if base is not None and ours.data == base.data
+        else merged_text(base, ours, theirs)
+    )
     if merged is not None:
-        await device.save_version(move.to_doc, to_tree.winner)
-        writes.append((await device.seal_file(
-            move.to_doc, ours.path, merged, mtime_ms=theirs.mtime_ms, device=theirs.device,
-            created=ours.created, chunk_ids=theirs.chunks if merged == theirs.data else (),
-            extra=carried(ours),
-        ), to_tree.winner))
-    else:
-        copy_path = conflict_name(ours.path, theirs.device, theirs.mtime_ms)
-        copy_id = notes.doc_id_for(copy_path, device.keyring)
-        existing = await device.local.tree(copy_id)
-        present = await device.winner_note(existing)
-        if present is None or present.data != theirs.data:
-            writes.append((await device.seal_file(
-                copy_id, copy_path, theirs.data, mtime_ms=theirs.mtime_ms,
-                device=theirs.device, created=None, chunk_ids=theirs.chunks,
-            ), existing.winner if existing is not None and existing.deleted else None))
+        await contents.save_version(move.to_doc, to_tree.winner)
+        writes.append(
+            (
+                await contents.seal_file(
+                    move.to_doc,
+                    ours.path,
+                    merged,
+                    mtime_ms=theirs.mtime_ms,
+                    origin=theirs.origin,
+                    created=ours.created,
+                    chunk_ids=theirs.chunks if merged == theirs.data else (),
+                    extra=carried(ours),
+                ),
+                to_tree.winner,
+            )
+        )
+    elif (copy := await conflict_copy(context, contents, ours.path, theirs)) is not None:
+        writes.append(copy)
     writes.append(({"_id": old.id, "_deleted": True}, old.winner))
-    await device.local.write_children(writes)
+    await context.local.write_children(writes)
     return len(writes)
 
 
-def _merged(base: notes.Note | None, ours: notes.Note, theirs: notes.Note) -> bytes | None:
-    if base is None:
-        return None
-    if ours.data == base.data:
-        return theirs.data
-    if not (base.is_text and ours.is_text and theirs.is_text):
-        return None
-    text = three_way(base.data.decode("utf-8"), ours.data.decode("utf-8"),
-                     theirs.data.decode("utf-8"))
-    return text.encode("utf-8") if text is not None else None
-
-
-async def case_twin(device: FolderDevice, tree: DocTree, note: notes.Note,
-                    writing: list[FileRow]) -> int:
+async def case_twin(
+    context: DeviceContext,
+    contents: Contents,
+    tree: DocTree,
+    note: notes.Note,
+    writing: list[FileRow],
+) -> int:
     """On a case-insensitive folder, a document whose path differs only in case from a synced
     file's (another document) would overwrite it: move the document to a conflict-style name
     beside it instead (every device then has both files under names that do not collide).
     Revisions written (0: no such twin). ``writing``: rows of files written but not saved yet.
     """
     folded = note.path.casefold()
-    twin = next((r for r in writing if r.path != note.path and r.path.casefold() == folded),
-                None) or await asyncio.to_thread(device.state.by_folded, note.path)
+    twin = next(
+        (r for r in writing if r.path != note.path and r.path.casefold() == folded), None
+    ) or await asyncio.to_thread(context.state.by_folded, note.path)
     if twin is None or twin.doc_id == tree.id:
         return 0
-    return await move_aside(device, tree, note)
+    return await move_aside(context, contents, tree, note)
 
 
-async def move_aside(device: FolderDevice, tree: DocTree, note: notes.Note) -> int:
+async def move_aside(
+    context: DeviceContext, contents: Contents, tree: DocTree, note: notes.Note
+) -> int:
     """Move a file document this folder cannot hold at its path to a conflict-style name beside
     it, as a rename every device then makes: a case twin, or a directory standing at its path (a
     folder of that name made on one device, a file on another). The name is the file's own
     (its device and time), so two devices that both do this write the same move. Revisions
     written."""
-    path = conflict_name(note.path, note.device, note.mtime_ms)
-    new_id = notes.doc_id_for(path, device.keyring)
-    existing = await device.local.tree(new_id)
+    path = conflict_name(note.path, note.origin, note.mtime_ms)
+    new_id = notes.doc_id_for(path, context.keyring)
+    existing = await context.local.tree(new_id)
     move = Move(new_id, path, tree.id, tree.winner, note.path)
-    sealed = await device.seal_file(
-        new_id, path, note.data, mtime_ms=note.mtime_ms, device=note.device,
-        created=note.created, chunk_ids=note.chunks, extra={MOVED_FROM: _link(move)},
+    sealed = await contents.seal_file(
+        new_id,
+        path,
+        note.data,
+        mtime_ms=note.mtime_ms,
+        origin=note.origin,
+        created=note.created,
+        chunk_ids=note.chunks,
+        extra={MOVED_FROM: _link(move)},
     )
     parent = existing.winner if existing is not None and existing.deleted else None
-    await device.local.write_children(
+    await context.local.write_children(
         [(sealed, parent), ({"_id": tree.id, "_deleted": True}, tree.winner)]
     )
-    await asyncio.to_thread(device.state.put_move, move)
+    await asyncio.to_thread(context.state.put_move, move)
     return 2
 
 
-async def earlier_versions(device: FolderDevice, path: str,
-                           _seen: frozenset[str] = frozenset()) -> list[VersionRow]:
+async def earlier_versions(
+    context: DeviceContext, path: str, _seen: frozenset[str] = frozenset()
+) -> list[VersionRow]:
     """The kept versions of the files ``path`` was renamed from (and they from), oldest
     first: those of the old document up to the revision it moved at."""
     found: list[VersionRow] = []
-    for move in await asyncio.to_thread(device.state.moves_to, path):
+    for move in await asyncio.to_thread(context.state.moves_to, path):
         if move.from_path in _seen or move.from_path == path:
             continue
-        found += await earlier_versions(device, move.from_path, _seen | {path})
-        tree = await device.local.tree(move.from_doc)
-        before = set(revtree.ancestry(tree.tree, move.from_rev)) \
-            if tree is not None and move.from_rev in tree.tree else None
+        found += await earlier_versions(context, move.from_path, _seen | {path})
+        tree = await context.local.tree(move.from_doc)
+        before = (
+            set(revtree.ancestry(tree.tree, move.from_rev))
+            if tree is not None and move.from_rev in tree.tree
+            else None
+        )
         found += [
-            v for v in await asyncio.to_thread(device.state.versions_of, move.from_path)
+            v
+            for v in await asyncio.to_thread(context.state.versions_of, move.from_path)
             if v.of_doc == move.from_doc and (before is None or v.rev in before)
         ]
     return found
 
 
-async def moved_to(device: FolderDevice, doc_id: str, path: str) -> str | None:
+async def moved_to(context: DeviceContext, doc_id: str, path: str) -> str | None:
     """Where the file of ``doc_id`` at ``path`` was renamed to, if it was."""
-    for move in await asyncio.to_thread(device.state.moves_from, doc_id):
+    for move in await asyncio.to_thread(context.state.moves_from, doc_id):
         if move.from_path == path:
             return move.to_path
     return None

@@ -36,7 +36,10 @@ PULL_BATCH_BYTES = 8 * 1024 * 1024
 
 class Endpoint(Protocol):
     async def get_local(self, doc_id: str) -> dict[str, Any] | None: ...
-    async def put_local(self, doc: dict[str, Any]) -> str: ...
+
+    async def put_local(self, doc: dict[str, Any]) -> str | None:
+        """Write a ``_local`` document; its new revision, None when ``_rev`` is stale."""
+        ...
 
 
 @dataclass
@@ -95,10 +98,27 @@ async def _write_checkpoint(cp: Checkpoint, a: Endpoint, b: Endpoint) -> None:
         }
         if cp.revs[index] is not None:
             doc["_rev"] = cp.revs[index]
-        cp.revs[index] = await side.put_local(doc)
+        cp.revs[index] = await _put_local(side, doc)
 
 
-def _wanted(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+async def _put_local(side: Endpoint, doc: dict[str, Any]) -> str:
+    """Write a checkpoint; a stale ``_rev`` (another run of ours moved it) is re-read once."""
+    rev = await side.put_local(doc)
+    if rev is None:
+        current = await side.get_local(str(doc["_id"]))
+        retry = (
+            {**doc, "_rev": current["_rev"]}
+            if current
+            else {k: v for k, v in doc.items() if k != "_rev"}
+        )
+        rev = await side.put_local(retry)
+    if rev is None:
+        raise RemoteError("a replication checkpoint kept changing while it was written")
+    return rev
+
+
+def revisions_wanted(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The ``_revs_diff`` question for the rows of a ``_changes`` feed: each id's revisions."""
     wanted: dict[str, list[str]] = {}
     for row in rows:
         revs = [c["rev"] for c in row.get("changes", []) if isinstance(c, dict)]
@@ -142,7 +162,7 @@ async def push(
         page = await local.changes(since, BATCH)
         if not page.rows:
             break
-        diff = await remote.revs_diff(_wanted(page.rows))
+        diff = await remote.revs_diff(revisions_wanted(page.rows))
         requests = _requests(diff)
         pending: list[dict[str, Any]] = []
         size = 0
@@ -217,7 +237,7 @@ async def pull(
         feed = await remote.changes(str(since), limit=BATCH)
         results = [r for r in feed.get("results", []) if isinstance(r, dict)]
         if results:
-            requests = _requests(await local.revs_diff(_wanted(results)))
+            requests = _requests(await local.revs_diff(revisions_wanted(results)))
             for start in range(0, len(requests), PULL_GROUP):
                 written += await _pull_group(
                     local, remote, requests[start : start + PULL_GROUP], progress

@@ -14,106 +14,113 @@ it makes the conflict copy, which loses nothing either.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from couchlite import revtree
 from encryption_plugin import CryptoError
 
 from . import notes, renames
-from .merge import conflict_name, three_way
-from .remote import RemoteError, Revoked, Unreachable
-
-if TYPE_CHECKING:
-    from .localdb import DocTree
-    from .sync import FolderDevice
+from .conflicts import conflict_copy, merged_text
+from .contents import Contents
+from .device import DeviceContext
+from .localdb import DocTree
+from .remote import Remote, RemoteError, Revoked, Unreachable
 
 
 class Resolver:
-    def __init__(self, device: FolderDevice) -> None:
-        self.device = device
+    def __init__(self, context: DeviceContext, contents: Contents) -> None:
+        self._context = context
+        self._contents = contents
 
-    async def resolve(self, tree: DocTree) -> int:
-        """Resolve every conflict of ``tree``; the number of revisions written.
+    async def resolve(self, tree: DocTree, remote: Remote | None) -> int:
+        """Resolve every conflict of ``tree``; the number of revisions written. ``remote``: the
+        server to ask for a common ancestor this device does not hold (None: offline).
 
         The outcome (merged revision, conflict copies, tombstones of the losers) is written in
         one transaction, so a crash leaves the conflict whole, to be settled again, never half
         settled with a loser closed and its words not yet merged.
         """
-        dev = self.device
-        winner = await dev.note_at(tree.id, tree.winner, kind=None)
+        local, contents = self._context.local, self._contents
+        winner = await contents.note_at(tree.id, tree.winner, kind=None)
         if winner is None:
             return 0
         writes: list[tuple[dict[str, Any], str | None]] = []
         if winner.kind != "file":
             # Versions and chunks: both sides wrote the same content under the same id.
             writes = [({"_id": tree.id, "_deleted": True}, rev) for rev in tree.live_leaves[1:]]
-            await dev.local.write_children(writes)
+            await local.write_children(writes)
             return len(writes)
         merged = winner
         for loser_rev in tree.live_leaves[1:]:
-            loser = await dev.note_at(tree.id, loser_rev)
+            loser = await contents.note_at(tree.id, loser_rev)
             if loser is None:
                 continue  # not ours to settle (another kind of document, or another key)
             if loser.data != merged.data:
-                combined = await self._merge(tree, loser_rev, merged, loser)
+                combined = await self._merge(tree, loser_rev, merged, loser, remote)
                 if combined is not None:
-                    await dev.save_version(tree.id, loser_rev)
+                    await contents.save_version(tree.id, loser_rev)
                     merged = combined
-                elif (copy := await self._conflict_copy(winner.path, loser)) is not None:
+                elif (
+                    copy := await conflict_copy(self._context, contents, winner.path, loser)
+                ) is not None:
                     writes.append(copy)
             writes.append(({"_id": tree.id, "_deleted": True}, loser_rev))
         if merged is not winner:
-            await dev.save_version(tree.id, tree.winner)
-            sealed = await dev.seal_file(
+            await contents.save_version(tree.id, tree.winner)
+            sealed = await contents.seal_file(
                 tree.id,
                 winner.path,
                 merged.data,
                 mtime_ms=merged.mtime_ms,
-                device=winner.device,
+                origin=winner.origin,
                 created=winner.created,
                 extra=renames.carried(winner),  # the merge keeps the file's rename history
             )
             writes.append((sealed, tree.winner))
-        await dev.local.write_children(writes)
+        await local.write_children(writes)
         return len(writes)
 
     async def _merge(
-        self, tree: DocTree, loser_rev: str, ours: notes.Note, theirs: notes.Note
+        self,
+        tree: DocTree,
+        loser_rev: str,
+        ours: notes.Note,
+        theirs: notes.Note,
+        remote: Remote | None,
     ) -> notes.Note | None:
         if not (ours.is_text and theirs.is_text):
             return None
-        base = await self._common_ancestor(tree, loser_rev)
-        if base is None or not base.is_text:
-            return None
-        text = three_way(
-            base.data.decode("utf-8"), ours.data.decode("utf-8"), theirs.data.decode("utf-8")
-        )
-        if text is None:
+        base = await self._common_ancestor(tree, loser_rev, remote)
+        merged = merged_text(base, ours, theirs)
+        if merged is None:
             return None
         return notes.Note(
             ours.path,
-            text.encode("utf-8"),
+            merged,
             max(ours.mtime_ms, theirs.mtime_ms),
-            ours.device,
+            ours.origin,
             ours.created,
             True,
         )
 
-    async def _common_ancestor(self, tree: DocTree, loser_rev: str) -> notes.Note | None:
+    async def _common_ancestor(
+        self, tree: DocTree, loser_rev: str, remote: Remote | None
+    ) -> notes.Note | None:
         ours = set(revtree.ancestry(tree.tree, tree.winner))
         for rev in revtree.ancestry(tree.tree, loser_rev):
             if rev in ours:
-                if await self.device.local.revision(tree.id, rev) is None:
-                    return await self._ancestor_from_server(tree.id, rev)
-                return await self.device.note_at(tree.id, rev)
+                if await self._context.local.revision(tree.id, rev) is None:
+                    return await self._ancestor_from_server(tree.id, rev, remote)
+                return await self._contents.note_at(tree.id, rev)
         return None
 
-    async def _ancestor_from_server(self, doc_id: str, rev: str) -> notes.Note | None:
+    async def _ancestor_from_server(
+        self, doc_id: str, rev: str, remote: Remote | None
+    ) -> notes.Note | None:
         """The ancestor's body from the server, for a device that knows it only by id (it came
         in as the ancestry of a leaf: this device never held that version, or compacted it).
         None offline or when the server no longer keeps it either (CouchDB drops non-leaf
         bodies at compaction): then the loser gets its conflict copy."""
-        remote = self.device.remote
         try:
             stored = await remote.revision(doc_id, rev) if remote is not None else None
         except (Revoked, Unreachable):
@@ -123,30 +130,7 @@ class Resolver:
         if stored is None:
             return None
         try:
-            note = await asyncio.to_thread(notes.open_note, stored, self.device.keyring)
+            note = await asyncio.to_thread(notes.open_note, stored, self._context.keyring)
         except CryptoError:
             return None
         return note if note is not None and not note.chunks else None  # chunked: not a text
-
-    async def _conflict_copy(
-        self, path: str, loser: notes.Note
-    ) -> tuple[dict[str, Any], str | None] | None:
-        """The new file holding the loser's content, unless it is there already."""
-        dev = self.device
-        copy_path = conflict_name(path, loser.device, loser.mtime_ms)
-        copy_id = notes.doc_id_for(copy_path, dev.keyring)
-        existing = await dev.local.tree(copy_id)
-        current = await dev.winner_note(existing)
-        if current is not None and current.data == loser.data:
-            return None
-        parent = existing.winner if existing is not None and existing.deleted else None
-        sealed = await dev.seal_file(
-            copy_id,
-            copy_path,
-            loser.data,
-            mtime_ms=loser.mtime_ms,
-            device=loser.device,
-            created=None,
-            chunk_ids=loser.chunks,
-        )
-        return sealed, parent

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -78,11 +77,7 @@ def _load(cfg: config.FolderConfig) -> dict[str, Kept]:
 def _save(cfg: config.FolderConfig, kept: dict[str, Kept]) -> None:
     path = _kept_file(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump({k: asdict(v) for k, v in kept.items()}, out)
-    tmp.replace(path)
+    config.write_replacing(path, json.dumps({k: asdict(v) for k, v in kept.items()}), 0o600)
 
 
 def _relative(cfg: config.FolderConfig, path: Path) -> str:

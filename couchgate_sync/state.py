@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from .versions import VersionRow
@@ -59,6 +60,17 @@ CREATE TABLE IF NOT EXISTS moves (
 );
 CREATE INDEX IF NOT EXISTS moves_from ON moves (from_doc);
 """
+
+
+class Meta(StrEnum):
+    """The keys of the ``meta`` table, each with the one module that writes it."""
+
+    APPLIED_SEQ = "applied_seq"  # apply: the local store's seq the folder is in step with
+    PENDING = "pending"  # apply: documents to try again (JSON list of ids)
+    REMOTE_SEQ = "remote_seq"  # cycle: the server's seq the last pull reached
+    LAST_SYNC = "last_sync"  # cycle: when a cycle with the server last ended (s)
+    CHUNKS_SURVEYED_AT = "chunks_surveyed_at"  # chunk_gc: when the last survey ran (ms)
+    UNNEEDED_CHUNKS = "unneeded_chunks"  # chunk_gc: {chunk id: [winning rev, first seen (ms)]}
 
 
 @dataclass(frozen=True)
@@ -188,8 +200,9 @@ class State:
 
     def put_dir(self, row: DirRow) -> None:
         with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)",
-                               (row.path, row.doc_id, row.rev))
+            self._conn.execute(
+                "INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)", (row.path, row.doc_id, row.rev)
+            )
 
     def drop_dir(self, path: str) -> None:
         with self._lock:
@@ -199,8 +212,16 @@ class State:
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (row.id, row.of_doc, row.path, row.rev, row.mtime_ms, row.device, row.size,
-                 row.kept_until),
+                (
+                    row.id,
+                    row.of_doc,
+                    row.path,
+                    row.rev,
+                    row.mtime_ms,
+                    row.origin,
+                    row.size,
+                    row.kept_until,
+                ),
             )
 
     def drop_version(self, version_id: str) -> None:
@@ -226,11 +247,11 @@ class State:
             ).fetchall()
         return [str(row[0]) for row in rows]
 
-    def meta(self, key: str, default: str = "") -> str:
+    def meta(self, key: Meta, default: str = "") -> str:
         with self._lock:
             row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else default
 
-    def set_meta(self, key: str, value: str) -> None:
+    def set_meta(self, key: Meta, value: str) -> None:
         with self._lock:
             self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))

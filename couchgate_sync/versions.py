@@ -36,7 +36,7 @@ class VersionRow:
     path: str
     rev: str
     mtime_ms: int
-    device: str
+    origin: str
     size: int
     kept_until: int
 
@@ -61,7 +61,7 @@ def seal_version(
         note.path,
         note.data,
         mtime_ms=note.mtime_ms,
-        device=note.device,
+        origin=note.origin,
         created=note.created,
         keyring=keyring,
         extra={"kind": KIND, "of": of_doc, "rev": rev, "kept_until": kept_until},
@@ -73,5 +73,4 @@ def row_of(doc_id: str, note: notes.Note) -> VersionRow | None:
     of, rev, until = note.meta.get("of"), note.meta.get("rev"), note.meta.get("kept_until")
     if not (isinstance(of, str) and isinstance(rev, str) and isinstance(until, int)):
         return None
-    return VersionRow(doc_id, of, note.path, rev, note.mtime_ms, note.device, len(note.data),
-                      until)
+    return VersionRow(doc_id, of, note.path, rev, note.mtime_ms, note.origin, len(note.data), until)

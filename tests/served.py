@@ -142,12 +142,15 @@ class Server:
         assert code == 0, self.log.read_text()[-3000:]
         return time.monotonic() - started
 
-    async def enroll(self) -> Device:
-        return Device(await enroll(self.url, self.env, "x@example.org", "d"), self.url)
+    async def enroll(self) -> ServedDevice:
+        return ServedDevice(await enroll(self.url, self.env, "x@example.org", "d"), self.url)
 
 
 @dataclass
-class Device:
+class ServedDevice:
+    """A device enrolled on a served gateway: named apart from the gateway's own ``Device``
+    record and the harness's, so each name says one thing."""
+
     token: str
     base: str
 

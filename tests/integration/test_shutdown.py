@@ -11,10 +11,10 @@ import aiohttp
 import pytest
 
 from tests.pouch import PouchSession, device_remote, run_pouch
-from tests.served import SHUTDOWN_TIMEOUT_S, Device, Server
+from tests.served import SHUTDOWN_TIMEOUT_S, ServedDevice, Server
 
 
-async def _doc_count(device: Device, app: str) -> int:
+async def _doc_count(device: ServedDevice, app: str) -> int:
     headers = {"Authorization": f"Bearer {device.token}"}
     async with (
         aiohttp.ClientSession() as session,

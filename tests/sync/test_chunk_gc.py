@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from couchgate_sync import chunk_gc, chunks, notes, versions
-from couchgate_sync.sync import FolderDevice
+from couchgate_sync.cycle import FolderSync
 from encryption_plugin import Keyring
 
 
@@ -17,8 +17,9 @@ async def test_conflicting_leaves_and_kept_versions_keep_their_chunks(
 ) -> None:
     keyring = Keyring.generate("notes")
     (tmp_path / "folder").mkdir()
-    device = FolderDevice(tmp_path / "folder", tmp_path / "state", keyring, "laptop")
-    await device.open()
+    folder_sync = FolderSync(tmp_path / "folder", tmp_path / "state", keyring, "laptop")
+    context = folder_sync.context
+    await folder_sync.open()
     try:
         contents = {name: name.encode() * 1000 for name in ("winner", "loser", "kept", "unused")}
         ids = {name: chunks.chunk_id(data, keyring) for name, data in contents.items()}
@@ -32,7 +33,7 @@ async def test_conflicting_leaves_and_kept_versions_keep_their_chunks(
                 "big.bin",
                 contents[name],
                 mtime_ms=1,
-                device="x",
+                origin="x",
                 created=None,
                 keyring=keyring,
                 chunks=[ids[name]],
@@ -42,15 +43,15 @@ async def test_conflicting_leaves_and_kept_versions_keep_their_chunks(
         writes += [(lister("file", "winner"), None), (lister("file", "loser"), None)]  # conflict
         kept = {"kind": versions.KIND, "of": "file", "rev": "1-a", "kept_until": 2**62}
         writes.append((lister("version", "kept", kept), None))
-        await device.local.write_children(writes)
-        tree = await device.local.tree("file")
+        await context.local.write_children(writes)
+        tree = await context.local.tree("file")
         assert tree is not None and len(tree.live_leaves) == 2
 
-        assert await chunk_gc.collect(device) == 0  # first sight of "unused": only noted
+        assert await chunk_gc.collect(context) == 0  # first sight of "unused": only noted
         monkeypatch.setenv("COUCHGATE_SYNC_CLOCK_OFFSET_S", str(chunk_gc.GRACE_MS // 1000 + 1))
-        assert await chunk_gc.collect(device) == 1
+        assert await chunk_gc.collect(context) == 1
         for name, cid in ids.items():
-            found = await device.local.tree(cid)
+            found = await context.local.tree(cid)
             assert found is not None and found.deleted == (name == "unused"), name
     finally:
-        await device.close()
+        await folder_sync.close()

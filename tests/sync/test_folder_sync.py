@@ -190,7 +190,7 @@ async def test_a_file_in_the_old_fixed_offset_chunks_still_opens(
         await put_sealed(sealed_gateway, a, chunks.seal_chunk(cid, piece, keyring))
     doc_id = notes.doc_id_for("old.bin", keyring)
     doc = notes.seal_note(
-        doc_id, "old.bin", data, mtime_ms=1, device="old", created=None, keyring=keyring, chunks=ids
+        doc_id, "old.bin", data, mtime_ms=1, origin="old", created=None, keyring=keyring, chunks=ids
     )
     await put_sealed(sealed_gateway, a, doc)
     await b.sync()
@@ -428,7 +428,7 @@ async def test_unused_chunks_are_collected_but_not_those_a_kept_version_needs(
         "late.bin",
         late,
         mtime_ms=1,
-        device="tablet",
+        origin="tablet",
         created=None,
         keyring=keyring,
         chunks=[late_id],
@@ -504,7 +504,7 @@ async def test_a_document_whose_path_leaves_the_folder_writes_nothing(
             path,
             b"pwned\n",
             mtime_ms=1,
-            device="x",
+            origin="x",
             created=None,
             keyring=keyring_of(a),
         )

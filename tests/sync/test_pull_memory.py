@@ -74,7 +74,7 @@ async def _write_as_another_client(
         path,
         data,
         mtime_ms=1_764_579_600_000,
-        device="another",
+        origin="another",
         created=None,
         keyring=keyring,
     )

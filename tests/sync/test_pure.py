@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from couchgate_sync import chunks, folder, notes
+from couchgate_sync.conflicts import conflict_name, three_way
 from couchgate_sync.ignore import Ignore
 from couchgate_sync.join import pairing_link, parse_pairing
-from couchgate_sync.merge import conflict_name, three_way
 from encryption_plugin import Keyring, is_sealed
 
 KEYRING = Keyring.generate("notes")
@@ -65,7 +65,7 @@ def test_conflict_names_say_whose_and_when_in_utc() -> None:
 @settings(max_examples=60)
 def test_every_file_round_trips_byte_for_byte(data: bytes) -> None:
     sealed = notes.seal_note(
-        "hid", "a/b.md", data, mtime_ms=1, device="d", created=None, keyring=KEYRING
+        "hid", "a/b.md", data, mtime_ms=1, origin="d", created=None, keyring=KEYRING
     )
     assert is_sealed(sealed)
     opened = notes.open_note({**sealed, "_rev": "1-a"}, KEYRING)
@@ -79,7 +79,7 @@ def test_sealed_notes_carry_nothing_in_clear() -> None:
         "secret/name.bin",
         b"\0secret",
         mtime_ms=1,
-        device="d",
+        origin="d",
         created=None,
         keyring=KEYRING,
     )

@@ -1,0 +1,234 @@
+"""Apply: documents changed in the local store since the last apply land in the folder.
+
+A document with more than one live leaf is resolved first (``resolve``); then its winner goes
+to the handler of its kind: a file is written (or renamed, forwarded, moved aside), an empty
+folder made, a kept version indexed; chunks need nothing (their files put them together). A
+file edited here in the meantime is never overwritten: the next scan makes its edit a branch,
+and it is merged. Deleted files are removed last, after every page (see :meth:`Applier.apply`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from . import folder, folders, notes, renames, versions
+from .contents import Contents, row_of, unchanged_on_disk
+from .counts import Counts
+from .device import DeviceContext
+from .ignore import Ignore
+from .localdb import DocTree
+from .remote import Remote
+from .resolve import Resolver
+from .state import FileRow, Meta
+
+log = logging.getLogger("couchgate_sync")
+
+
+@dataclass(frozen=True)
+class Pass:
+    """What one apply works with: the ignore rules, the server (for common ancestors; None
+    offline), where it counts, and whom it tells of files written."""
+
+    ignore: Ignore
+    remote: Remote | None
+    counts: Counts
+    progress: Callable[[int], None] | None
+
+
+Handler = Callable[[DocTree, notes.Note, Pass], Awaitable[None]]
+
+
+class Applier:
+    """Applies the local store to the folder; keeps the documents it must come back to."""
+
+    def __init__(self, context: DeviceContext, contents: Contents) -> None:
+        self._context = context
+        self._contents = contents
+        self._resolver = Resolver(context, contents)
+        self._pending: set[str] = set()  # documents to try again (a chunk missing, blocked)
+        self._written_rows: list[FileRow] = []  # files written by apply, saved per page
+        self._deleted: set[str] = set()  # file deletions apply makes last (see apply)
+        self._blocked: set[str] = set()  # documents a file stood in the way of (see apply)
+        self._case_insensitive: bool | None = None  # the folder's names; probed at first apply
+        self._kinds: dict[str, Handler] = {
+            "file": self._file,
+            folders.KIND: self._folder,
+            versions.KIND: self._version,
+        }
+
+    def pending(self) -> set[str]:
+        """The documents still to be applied (a chunk missing, or a file in the way)."""
+        self._pending |= self._contents.take_missing()
+        return set(self._pending)
+
+    async def apply(self, run: Pass) -> None:
+        """Land the local store's changes in the folder, page by page.
+
+        Deleted files are removed last, after every page: the tombstone of a renamed file's
+        old document may come before the new document, which renames the file rather than
+        fetch it again. They are kept with the pending documents meanwhile (retried first by
+        the next apply after a crash), so none is skipped.
+        """
+        context = self._context
+        state = context.state
+        if self._case_insensitive is None:
+            self._case_insensitive = await asyncio.to_thread(folder.case_insensitive, context.root)
+        since = int(await asyncio.to_thread(state.meta, Meta.APPLIED_SEQ, "0"))
+        waiting = set(json.loads(await asyncio.to_thread(state.meta, Meta.PENDING, "[]")))
+        waiting |= self.pending()
+        self._pending = set()
+        for doc_id in sorted(waiting):
+            await self._apply_doc(doc_id, run)
+        await self._save_written_rows()
+        while True:
+            ids, last = await context.local.changed_since(since)
+            for doc_id in ids:
+                await self._apply_doc(doc_id, run)
+            await self._save_written_rows()
+            # Pending first: a crash between the two writes retries a document, never skips it.
+            pending = json.dumps(sorted(self.pending() | self._deleted | self._blocked))
+            await asyncio.to_thread(state.set_meta, Meta.PENDING, pending)
+            if last != since:
+                await asyncio.to_thread(state.set_meta, Meta.APPLIED_SEQ, str(last))
+            if not ids or last == since:
+                break
+            since = last
+        # Tried once more after every page: the move that makes way may have come after them.
+        blocked, self._blocked = self._blocked, set()
+        for doc_id in sorted(blocked):
+            await self._apply_doc(doc_id, run)
+        await self._save_written_rows()
+        self._pending |= self._blocked
+        self._blocked = set()
+        deleted, self._deleted = self._deleted, set()
+        for doc_id in sorted(deleted):
+            run.counts.removed += await self._remove_deleted(doc_id)
+        pending = json.dumps(sorted(self.pending()))
+        await asyncio.to_thread(state.set_meta, Meta.PENDING, pending)
+
+    async def _apply_doc(self, doc_id: str, run: Pass) -> None:
+        """Settle a document's conflicts, then hand its winner to the handler of its kind."""
+        local, state = self._context.local, self._context.state
+        tree = await local.tree(doc_id)
+        if tree is None:
+            return
+        if len(tree.live_leaves) > 1:
+            await self._save_written_rows()
+            run.counts.resolved += await self._resolver.resolve(tree, run.remote)
+            tree = await local.tree(doc_id)
+            assert tree is not None
+        row = await asyncio.to_thread(state.by_doc, doc_id)
+        if row is not None and row.rev == tree.winner:
+            return
+        if tree.deleted:
+            await self._gone(doc_id, row, run.counts)
+            return
+        note = await self._contents.note_at(tree.id, tree.winner, kind=None)
+        handler = self._kinds.get(note.kind) if note is not None else None
+        if note is not None and handler is not None:
+            await handler(tree, note, run)
+
+    async def _gone(self, doc_id: str, row: FileRow | None, counts: Counts) -> None:
+        """A deleted document: a file's is removed last (see apply), a folder's at once."""
+        await asyncio.to_thread(self._context.state.drop_version, doc_id)
+        if row is not None:
+            self._deleted.add(doc_id)
+        elif await folders.apply_deleted(self._context, doc_id):
+            counts.removed += 1
+
+    async def _version(self, tree: DocTree, note: notes.Note, run: Pass) -> None:
+        if (version := versions.row_of(tree.id, note)) is not None:
+            await asyncio.to_thread(self._context.state.put_version, version)
+
+    async def _folder(self, tree: DocTree, note: notes.Note, run: Pass) -> None:
+        run.counts.written += await folders.apply_live(
+            self._context, tree.id, tree.winner, note.path, run.ignore, self._blocked
+        )
+
+    async def _file(self, tree: DocTree, note: notes.Note, run: Pass) -> None:
+        """Where a file document's content goes: renamed into place, forwarded, moved aside
+        when the folder cannot hold it at its path, left alone when edited here, else written."""
+        context, contents, counts = self._context, self._contents, run.counts
+        if run.ignore.matches(note.path):
+            return
+        try:
+            await asyncio.to_thread(folder.target, context.root, note.path)
+        except folder.UnsafePath:
+            log.warning("skipped a document whose path would leave the folder")
+            return
+        if (forwarded := await renames.moved_away(context, contents, tree)) is not None:
+            counts.resolved += forwarded
+            return
+        sha = folder.digest(note.data)
+        if await renames.arrived(context, contents, tree.id, tree.winner, note, sha, counts):
+            return
+        at_path = await asyncio.to_thread(context.state.get, note.path)
+        if (
+            at_path is None
+            and self._case_insensitive
+            and (twin := await renames.case_twin(context, contents, tree, note, self._written_rows))
+        ):
+            counts.resolved += twin
+            return
+        on_disk = await asyncio.to_thread(folder.stat_of, context.root, note.path)
+        if (
+            on_disk is not None
+            and at_path is None
+            and await asyncio.to_thread(folder.is_dir, context.root, note.path)
+        ):
+            # A folder of that name here, a file elsewhere: the file gives way, on every device.
+            counts.resolved += await renames.move_aside(context, contents, tree, note)
+            return
+        if on_disk is not None and (
+            at_path is None or not await unchanged_on_disk(context, at_path)
+        ):
+            data = await asyncio.to_thread(folder.read, context.root, note.path)
+            if data is not None and folder.digest(data) == sha:
+                row = row_of(note.path, tree.id, tree.winner, on_disk, sha)
+                await asyncio.to_thread(context.state.put, [row])
+            return  # edited here too: the next scan makes that edit a branch, then it merges
+        await self._write(tree, note, sha, run)
+
+    async def _write(self, tree: DocTree, note: notes.Note, sha: str, run: Pass) -> None:
+        try:
+            written = await asyncio.to_thread(
+                folder.write_atomic, self._context.root, note.path, note.data, note.mtime_ms
+            )
+        except (FileExistsError, NotADirectoryError):
+            # A file stands where one of its folders should be (a file of that name here, a
+            # folder elsewhere): the device with the folder moves that file aside, and the
+            # move, once here, makes way; until then the document waits.
+            self._blocked.add(tree.id)
+            return
+        # Saved with the page (see apply): a crash before that is recognised by the hash.
+        self._written_rows.append(row_of(note.path, tree.id, tree.winner, written, sha))
+        run.counts.written += 1
+        if run.progress is not None:
+            run.progress(1)
+
+    async def _remove_deleted(self, doc_id: str) -> int:
+        """Remove the file of a deleted document, unless it was edited here (the next scan
+        makes the edit a revision) or renamed meanwhile (its row is the new document's)."""
+        context = self._context
+        tree = await context.local.tree(doc_id)
+        row = await asyncio.to_thread(context.state.by_doc, doc_id)
+        if tree is None or not tree.deleted or row is None:
+            return 0
+        if await asyncio.to_thread(folder.stat_of, context.root, row.path) is None:
+            await asyncio.to_thread(context.state.drop, [row.path])  # gone here too (or moved)
+            return 0
+        if not await unchanged_on_disk(context, row):
+            return 0
+        keep = await folders.kept(context.state)
+        await asyncio.to_thread(folder.remove, context.root, row.path, keep)
+        await asyncio.to_thread(context.state.drop, [row.path])
+        return 1
+
+    async def _save_written_rows(self) -> None:
+        rows, self._written_rows = self._written_rows, []
+        if rows:
+            await asyncio.to_thread(self._context.state.put, rows)

@@ -1,0 +1,131 @@
+"""Scan: files edited, created or deleted here since their state row become local revisions.
+
+Each new revision is a child of the revision the file was last in step with, so an edit made
+while the server moved on becomes a conflict branch, never an overwrite; renamed files become
+moves (``renames``), empty folders documents of their own (``folders``). The scan changes no
+file in the folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from . import folder, folders, notes, renames
+from .contents import Contents, row_of
+from .device import DeviceContext
+from .ignore import Ignore
+from .state import FileRow
+
+log = logging.getLogger("couchgate_sync")
+SCAN_BATCH = 100  # files recorded per local-store transaction
+
+
+async def scan(context: DeviceContext, contents: Contents) -> int:
+    """Record what changed in the folder as local revisions; how many files changed.
+
+    Files are recorded in batches, each batch's revisions in one transaction of the local
+    store and its rows in one of the state file; a crash between the two is recognised on
+    the next scan (the stored content has the file's hash) and adopted, not stored twice.
+    """
+    root, state = context.root, context.state
+    if not root.is_dir():
+        raise FileNotFoundError("the synced folder is missing (unmounted or moved?)")
+    ignore = await asyncio.to_thread(Ignore.for_folder, root)
+    listing = await asyncio.to_thread(folder.walk, root, ignore)
+    seen = listing.files
+    rows = await asyncio.to_thread(state.files)
+    changed = [
+        s
+        for path, s in seen.items()
+        if (row := rows.get(path)) is None or (row.size, row.mtime_ns) != (s.size, s.mtime_ns)
+    ]
+    gone = [row for path, row in rows.items() if path not in seen and not ignore.matches(path)]
+    moved, changed, gone = await renames.detect(context, contents, changed, gone, rows)
+    count = 0
+    for start in range(0, len(moved), SCAN_BATCH):
+        count += await renames.record(context, contents, moved[start : start + SCAN_BATCH])
+    for start in range(0, len(changed), SCAN_BATCH):
+        count += await _record_files(context, contents, changed[start : start + SCAN_BATCH], rows)
+    for row in gone:
+        count += await _record_deletion(context, contents, row)
+    return count + await folders.record(context, listing, ignore, contents.device_name)
+
+
+async def _record_files(
+    context: DeviceContext,
+    contents: Contents,
+    batch: list[folder.Seen],
+    rows: dict[str, FileRow],
+) -> int:
+    writes: list[tuple[dict[str, Any], str | None]] = []
+    pending: list[tuple[folder.Seen, str, str]] = []  # (file, doc id, sha) of each write
+    adopted: list[FileRow] = []
+    for s in batch:
+        found = await _prepare_file(context, contents, s, rows.get(s.path))
+        if isinstance(found, FileRow):
+            adopted.append(found)
+        elif found is not None:
+            doc, parent, sha = found
+            writes.append((doc, parent))
+            pending.append((s, str(doc["_id"]), sha))
+    revs = await context.local.write_children(writes) if writes else []
+    recorded = [
+        row_of(s.path, doc_id, rev, s, sha)
+        for (s, doc_id, sha), rev in zip(pending, revs, strict=True)
+    ]
+    if adopted or recorded:
+        await asyncio.to_thread(context.state.put, adopted + recorded)
+    return len(recorded)
+
+
+async def _prepare_file(
+    context: DeviceContext, contents: Contents, s: folder.Seen, row: FileRow | None
+) -> FileRow | tuple[dict[str, Any], str | None, str] | None:
+    """What recording one file takes: a row to adopt as it is, or the sealed revision to
+    write under its parent (with the file's hash), or None (gone, or too large)."""
+    if s.size > notes.MAX_FILE_BYTES:
+        log.warning(
+            "skipped a file larger than %d MiB (not supported yet)", notes.MAX_FILE_BYTES >> 20
+        )
+        return None
+    data = await asyncio.to_thread(folder.read, context.root, s.path)
+    if data is None:
+        return None
+    sha = folder.digest(data)
+    if row is not None and row.sha == sha:  # touched, not changed
+        return row_of(row.path, row.doc_id, row.rev, s, sha)
+    doc_id = row.doc_id if row else notes.doc_id_for(s.path, context.keyring)
+    tree = await context.local.tree(doc_id)
+    current = await contents.winner_note(tree)
+    if tree is not None and current is not None and folder.digest(current.data) == sha:
+        # Already stored (the same file on another device, or a sync cut short by a crash).
+        return row_of(s.path, doc_id, tree.winner, s, sha)
+    if row is not None:
+        parent: str | None = row.rev
+    elif tree is not None and tree.deleted:
+        parent = tree.winner  # re-creating a deleted file extends its deleted leaf
+    else:
+        parent = None  # new, or made here while another device made it too: a branch
+    sealed = await contents.seal_file(
+        doc_id,
+        s.path,
+        data,
+        mtime_ms=s.mtime_ns // 1_000_000,
+        origin=contents.device_name,
+        created=current.created if current else None,
+        extra=renames.carried(current),
+    )
+    if row is not None:
+        await contents.save_version(doc_id, row.rev)
+    return sealed, parent, sha
+
+
+async def _record_deletion(context: DeviceContext, contents: Contents, row: FileRow) -> int:
+    tree = await context.local.tree(row.doc_id)
+    if tree is not None and row.rev in tree.tree and not tree.tree[row.rev].deleted:
+        await contents.save_version(row.doc_id, row.rev)
+        await context.local.write_child({"_id": row.doc_id, "_deleted": True}, row.rev)
+    await asyncio.to_thread(context.state.drop, [row.path])
+    return 1
