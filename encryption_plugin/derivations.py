@@ -20,8 +20,9 @@ under K_idmac; ``subkey`` is :func:`.keys.derive_subkey` of K_root)::
 The four ids keep the bytes they had when callers built them, so existing vaults keep their
 document ids. They are told apart by their natural keys: a path has no NUL and no trailing ``/``
 (both are refused here), a folder's ends with ``/``, and the version and chunk keys start with
-their own NUL-terminated words, whose operands have no NUL. Distinct natural keys give distinct
-MAC inputs, so two purposes meet in one id only by a 128-bit MAC collision.
+their own NUL-terminated words (a version's revision, after the last NUL, has none). Distinct
+natural keys give distinct MAC inputs, so two purposes meet in one id only by a 128-bit MAC
+collision.
 
 The cutter seed moved from ``id_for("chunk cut points")`` (a collision with that file's id) to a
 KDF subkey: files already cut under the old seed still read, because a file's document lists its
@@ -75,9 +76,10 @@ def folder_id(path: str, keyring: Keyring, *, kid: bytes | None = None) -> str:
 
 def version_id(of_doc: str, rev: str, keyring: Keyring, *, kid: bytes | None = None) -> str:
     """The id of the version document keeping ``of_doc`` at revision ``rev``: two devices that
-    save the same version meet in one document."""
-    if "\0" in of_doc or "\0" in rev:
-        raise ValueError("a document id or revision has no NUL")
+    save the same version meet in one document. Raises :class:`ValueError` for a ``rev`` with a
+    NUL (CouchDB's never have one; the key is split at its last NUL, so ``of_doc`` may)."""
+    if "\0" in rev:
+        raise ValueError("a revision has no NUL")
     return id_for(f"{_VERSION}{of_doc}\0{rev}", keyring, kid=kid)
 
 

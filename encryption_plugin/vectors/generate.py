@@ -348,6 +348,8 @@ def derivation_vectors() -> dict[str, list[dict[str, Any]]]:
          {"path": unicodedata.normalize("NFD", "Caf\u00e9")}, "Caf\u00e9/"),
         ("version", APP, ["A"], "version_id", {"of_doc": "hM_g2s1FtEi8GKffm6KevAA", "rev": rev},
          f"version\0hM_g2s1FtEi8GKffm6KevAA\0{rev}"),
+        ("version-nul-in-doc", APP, ["A"], "version_id", {"of_doc": "a\0b", "rev": "1-c"},
+         "version\0a\0b\0001-c"),
         ("chunk", APP, ["A"], "chunk_id", {"piece": piece.hex()}, chunk_key),
         ("chunk-empty", APP, ["A"], "chunk_id", {"piece": ""},
          "chunk\0" + hashlib.sha256().hexdigest()),
@@ -372,8 +374,6 @@ def derivation_vectors() -> dict[str, list[dict[str, Any]]]:
         {"name": "path-ending-in-slash", "function": "path_id", "args": {"path": "Projects/new/"}},
         {"name": "folder-ending-in-slash", "function": "folder_id", "args": {"path": "a/"}},
         {"name": "folder-with-nul", "function": "folder_id", "args": {"path": "a\0"}},
-        {"name": "version-nul-in-doc", "function": "version_id",
-         "args": {"of_doc": "h\0x", "rev": "1-a"}},
         {"name": "version-nul-in-rev", "function": "version_id",
          "args": {"of_doc": "hx", "rev": "1-a\0"}},
     ]
