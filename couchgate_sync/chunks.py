@@ -23,7 +23,8 @@ and recordings of a few to a few hundred MiB, edited in place or appended to:
 
 What the server learns: how many chunks a file has, their sizes, and which chunks are shared
 (equal ids), never their content. The cut points are keyed too (the gear table is seeded from
-the app key), so the sequence of chunk sizes is no public fingerprint of a known file.
+a subkey of the app key, ``derivations.cutter_seed``, which no document id reveals), so the
+sequence of chunk sizes is no public fingerprint of a known file.
 
 Documents written with the old fixed 4 MiB cuts still open: a file's chunk list is explicit and
 ids are those of the pieces' hashes whatever cut them; their first edit re-cuts the file.
@@ -32,14 +33,13 @@ ids are those of the pieces' hashes whatever cut them; their first edit re-cuts 
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pyfastcdc import FastCDC
 
-from encryption_plugin import Keyring, id_for, open_doc, seal_doc
+from encryption_plugin import Keyring, derivations, open_doc, seal_doc
 
 KIND = "chunk"
 MIN_BYTES = 256 * 1024
@@ -48,13 +48,6 @@ MAX_BYTES = 4 * 1024 * 1024
 # Every text note up to notes.MAX_INLINE_TEXT stays inline (the demo web app reads its "text").
 CHUNKED_ABOVE = 4 * 1024 * 1024
 CONTENT = "content"
-
-
-def cutter_seed(keyring: Keyring) -> int:
-    """The gear table's seed: 63 bits derived from the app key (the library takes at most 63;
-    never 0, which means unseeded)."""
-    material = id_for("chunk cut points", keyring).encode("ascii")
-    return (int.from_bytes(hashlib.sha256(material).digest()[:8], "big") >> 1) | 1
 
 
 @dataclass(frozen=True)
@@ -67,7 +60,8 @@ class Cut:
 def cuts(data: bytes, keyring: Keyring) -> list[Cut]:
     """Where ``data`` is cut, in order, with each piece's chunk id (CPU-bound: call it in a
     worker thread); the pieces themselves are sliced one at a time by :func:`piece`."""
-    cutter = FastCDC(AVG_BYTES, min_size=MIN_BYTES, max_size=MAX_BYTES, seed=cutter_seed(keyring))
+    seed = derivations.cutter_seed(keyring)
+    cutter = FastCDC(AVG_BYTES, min_size=MIN_BYTES, max_size=MAX_BYTES, seed=seed)
     return [
         Cut(c.offset, c.length, chunk_id(c.data, keyring)) for c in cutter.cut_buf(data)
     ]
@@ -84,7 +78,7 @@ def pieces(data: bytes, keyring: Keyring) -> Iterator[bytes]:
 
 
 def chunk_id(content: bytes | memoryview, keyring: Keyring) -> str:
-    return id_for("chunk\0" + hashlib.sha256(content).hexdigest(), keyring)
+    return derivations.chunk_id(content, keyring)
 
 
 def seal_chunk(doc_id: str, piece: bytes, keyring: Keyring) -> dict[str, Any]:

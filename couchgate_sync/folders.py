@@ -7,8 +7,8 @@ it until the directory is removed (or ignored), even while it holds files: a dev
 the folder gain a file could otherwise delete the document another device had just made by
 emptying it, before that device's deletion of the file arrived, and the folder would then
 vanish everywhere. The id is the keyed id of the path with a trailing ``/``
-(``id_for("Projects/new/")``): as a file's, it tells the server nothing, and a folder never
-shares a document with a file of the same name.
+(``derivations.folder_id("Projects/new")``, keyed ``Projects/new/``): as a file's, it tells the
+server nothing, and a folder never shares a document with a file of the same name.
 
 Applying one: a live document makes the directory (``mkdir -p``); a deleted one removes the
 directory only when it is empty (anything put in it meanwhile stays, and syncs as usual).
@@ -20,7 +20,7 @@ import asyncio
 import time
 from typing import Any
 
-from encryption_plugin import Keyring, id_for, seal_doc
+from encryption_plugin import Keyring, derivations, seal_doc
 
 from . import folder, notes
 from .device import DeviceContext
@@ -31,7 +31,7 @@ KIND = notes.FOLDER
 
 
 def folder_id(path: str, keyring: Keyring) -> str:
-    return id_for(notes.normalize(path) + "/", keyring)
+    return derivations.folder_id(notes.normalize(path), keyring)
 
 
 def seal_folder(doc_id: str, path: str, device: str, keyring: Keyring) -> dict[str, Any]:

@@ -45,7 +45,7 @@ class Entry:
 
 async def entries(context: DeviceContext, contents: Contents, path: str) -> list[Entry]:
     """Every kept version of ``path``, oldest first, the current content (if any) last."""
-    path = notes.normalize(path)
+    path = notes.normalize(path).rstrip("/")  # "a.md/" (a shell's completion) names no file
     kept = await renames.earlier_versions(context, path)
     kept += await asyncio.to_thread(context.state.versions_of, path)
     found = [Entry(v.id, "", versions.KIND, v.mtime_ms, v.origin, v.size, False) for v in kept]

@@ -8,7 +8,7 @@ Plaintext body of a file document (all of it inside the envelope)::
      "size": 123, "device": "laptop"}
     + "_attachments": {"content": {...}}  # binary files instead of "text" (sealed attachment)
 
-The document id is ``encryption_plugin.id_for(path)``: a keyed MAC, so the server learns neither
+The document id is ``derivations.path_id(path)``: a keyed MAC, so the server learns neither
 names nor folder structure, and two devices creating the same path meet in one document (whose
 conflicts the resolver settles). A note made in the demo web app has no ``path``; it appears as
 ``<its id>.md`` (see :func:`path_of`) and edits of that file go back to the same document.
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from encryption_plugin import MAX_ATTACHMENT_BYTES, Keyring, id_for, open_doc, seal_doc
+from encryption_plugin import MAX_ATTACHMENT_BYTES, Keyring, derivations, open_doc, seal_doc
 
 CONTENT = "content"
 FOLDER = "folder"  # the kind of an empty folder's document (see folders)
@@ -57,7 +57,7 @@ def normalize(path: str) -> str:
 
 
 def doc_id_for(path: str, keyring: Keyring) -> str:
-    return id_for(normalize(path), keyring)
+    return derivations.path_id(normalize(path), keyring)
 
 
 def as_text(data: bytes) -> str | None:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from encryption_plugin import Keyring, id_for
+from encryption_plugin import Keyring, derivations
 
 from . import notes
 
@@ -49,7 +49,7 @@ def now_ms() -> int:
 
 
 def version_id(of_doc: str, rev: str, keyring: Keyring) -> str:
-    return id_for(f"version\0{of_doc}\0{rev}", keyring)
+    return derivations.version_id(of_doc, rev, keyring)
 
 
 def seal_version(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import io
 import json
 import os
@@ -16,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyfastcdc import FastCDC
 
 from couchgate_sync import chunks, notes
-from encryption_plugin import Keyring, open_doc
+from encryption_plugin import Keyring, id_for, open_doc
 from gateway.upstream.backend import db_name
 from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice, credentials_of, joined_user, settle
@@ -182,23 +184,46 @@ async def test_a_file_in_the_old_fixed_offset_chunks_still_opens(
     """Documents written before chunks were cut by content (4 MiB pieces) open as they are,
     and their first edit re-cuts the file."""
     a, b = devices
-    keyring = keyring_of(a)
     data = os.urandom(9 * 1024 * 1024)
     old_pieces = [data[i : i + 4 * 1024 * 1024] for i in range(0, len(data), 4 * 1024 * 1024)]
-    ids = [chunks.chunk_id(piece, keyring) for piece in old_pieces]
-    for cid, piece in zip(ids, old_pieces, strict=True):
-        await put_sealed(sealed_gateway, a, chunks.seal_chunk(cid, piece, keyring))
-    doc_id = notes.doc_id_for("old.bin", keyring)
-    doc = notes.seal_note(
-        doc_id, "old.bin", data, mtime_ms=1, origin="old", created=None, keyring=keyring, chunks=ids
-    )
-    await put_sealed(sealed_gateway, a, doc)
+    await put_in_pieces(sealed_gateway, a, "old.bin", old_pieces)
     await b.sync()
     assert b.files() == {"old.bin": data}
     b.write("old.bin", data + b"appended")
     await b.sync()
     await a.sync()
     assert a.files() == {"old.bin": data + b"appended"}
+
+
+@embedded_only
+async def test_a_file_cut_under_the_old_seed_still_opens_and_is_not_cut_again(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    """Files cut before the cutter seed had a label of its own (it was made from the id of the
+    path "chunk cut points") open as they are; syncing them unchanged sends nothing, and their
+    next edit cuts them under the new seed."""
+    a, b = devices
+    keyring = keyring_of(a)
+    data = random.Random(20).randbytes(9 * 1024 * 1024)
+    material = id_for("chunk cut points", keyring).encode("ascii")
+    old_seed = (int.from_bytes(hashlib.sha256(material).digest()[:8], "big") >> 1) | 1
+    cutter = FastCDC(chunks.AVG_BYTES, min_size=chunks.MIN_BYTES, max_size=chunks.MAX_BYTES,
+                     seed=old_seed)
+    old_pieces = [bytes(c.data) for c in cutter.cut_buf(data)]
+    assert [len(p) for p in old_pieces] != [c.length for c in chunks.cuts(data, keyring)]
+    await put_in_pieces(sealed_gateway, a, "old-cut.bin", old_pieces)
+    await b.sync()
+    await a.sync()
+    assert a.files() == b.files() == {"old-cut.bin": data}
+    db = db_name(joined_user(a), "notes")
+    before = await server_docs(sealed_gateway, db)
+    await b.sync()
+    await a.sync()
+    assert await server_docs(sealed_gateway, db) == before  # nothing re-cut, nothing sent
+    b.write("old-cut.bin", data + b"appended")
+    await b.sync()
+    await a.sync()
+    assert a.files() == {"old-cut.bin": data + b"appended"}
 
 
 @embedded_only
@@ -537,6 +562,19 @@ async def attachment_bytes(gateway: GatewayHarness, db: str, doc_id: str) -> int
     """What the server stores of a document's attachments (sealed: the upload's size)."""
     _, doc = await gateway.peek("GET", f"/{db}/{doc_id}")
     return sum(int(att["length"]) for att in doc.get("_attachments", {}).values())
+
+
+async def put_in_pieces(
+    gateway: GatewayHarness, device: FolderDevice, path: str, pieces: list[bytes]
+) -> None:
+    """Write a file as an earlier client cut it (``pieces``, in order): its chunks, then it."""
+    keyring = keyring_of(device)
+    ids = [chunks.chunk_id(piece, keyring) for piece in pieces]
+    for cid, piece in zip(ids, pieces, strict=True):
+        await put_sealed(gateway, device, chunks.seal_chunk(cid, piece, keyring))
+    doc = notes.seal_note(notes.doc_id_for(path, keyring), path, b"".join(pieces), mtime_ms=1,
+                          origin="old", created=None, keyring=keyring, chunks=ids)
+    await put_sealed(gateway, device, doc)
 
 
 async def put_sealed(gateway: GatewayHarness, device: FolderDevice, doc: dict[str, Any]) -> None:

@@ -138,6 +138,29 @@ def test_ids_for_natural_keys(case: dict[str, Any]) -> None:
     assert "h" + b64u(mac) == case["id"]
 
 
+@pytest.mark.parametrize("case", VECTORS["derivations"]["positive"], ids=lambda c: c["name"])
+def test_derivations_for_synced_folders(case: dict[str, Any]) -> None:
+    root = bytes.fromhex(KEYS[case["keys"][0]]["root"])
+    args = case["args"]
+    if case["function"] == "cutter_seed":
+        raw = subkey(root, 5, 8)
+        assert raw.hex() == case["subkey"]
+        assert (int.from_bytes(raw, "big") >> 1) | 1 == int(case["seed"])
+        return
+    if case["function"] == "path_id":
+        natural_key = args["path"]
+    elif case["function"] == "folder_id":
+        natural_key = unicodedata.normalize("NFC", args["path"]) + "/"
+    elif case["function"] == "version_id":
+        natural_key = "version\0" + args["of_doc"] + "\0" + args["rev"]
+    else:
+        assert case["function"] == "chunk_id"
+        natural_key = "chunk\0" + hashlib.sha256(bytes.fromhex(args["piece"])).hexdigest()
+    message = framed(case["app_id"]) + unicodedata.normalize("NFC", natural_key).encode()
+    mac = hashlib.blake2b(message, digest_size=16, key=subkey(root, 3, 32)).digest()
+    assert "h" + b64u(mac) == case["id"]
+
+
 @pytest.mark.parametrize("case", VECTORS["wraps"]["positive"], ids=lambda c: c["name"])
 def test_wrap_records(case: dict[str, Any]) -> None:
     root = bytes.fromhex(case["root"])

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import encryption_plugin as ep
-from encryption_plugin import _rng, padding
+from encryption_plugin import _rng, derivations, padding
 from encryption_plugin.attachments import attachment_ad
 from encryption_plugin.codec import b64u_decode, b64u_encode
 from encryption_plugin.envelope import doc_ad, encode_body
@@ -169,6 +169,35 @@ def test_negative_documents(case: dict[str, Any]) -> None:
 def test_ids(case: dict[str, Any]) -> None:
     keyring = ring(case["app_id"], case["keys"])
     assert id_for(case["natural_key"], keyring) == case["id"]
+
+
+def derive(case: dict[str, Any], keyring: ep.Keyring) -> str | int:
+    """Call the derivation a vector names with its arguments (a chunk's piece is hex)."""
+    args = [bytes.fromhex(v) if k == "piece" else v for k, v in case["args"].items()]
+    value: str | int = getattr(derivations, case["function"])(*args, keyring)
+    return value
+
+
+DERIVED = VECTORS["derivations"]
+
+
+@pytest.mark.parametrize("case", DERIVED["positive"], ids=ids(DERIVED["positive"]))
+def test_derivations(case: dict[str, Any]) -> None:
+    keyring = ring(case["app_id"], case["keys"])
+    if case["function"] == "cutter_seed":
+        subkey = derive_subkey(ROOTS[case["keys"][0]], derivations.CUTTER_SEED_SUBKEY, 8)
+        assert subkey.hex() == case["subkey"]
+        assert derive(case, keyring) == int(case["seed"])
+    else:
+        assert derive(case, keyring) == case["id"]
+        # The ids existing vaults hold: the plain keyed id of the natural key.
+        assert id_for(case["natural_key"], keyring) == case["id"]
+
+
+@pytest.mark.parametrize("case", DERIVED["negative"], ids=ids(DERIVED["negative"]))
+def test_derivations_refuse(case: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        derive(case, ring("notes", ["A"]))
 
 
 @pytest.mark.parametrize(

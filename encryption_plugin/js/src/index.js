@@ -18,6 +18,7 @@ export {
 } from './exportkey.js';
 export { Keyring, fingerprintOf } from './keys.js';
 export { idFor } from './ids.js';
+export { chunkId, cutterSeed, folderId, pathId, versionId } from './derivations.js';
 export { unwrap, wrap } from './wrap.js';
 export {
   AuthenticationFailed, BadEnvelope, CryptoError, UnknownKey, UnknownSuite, WeakParameters,

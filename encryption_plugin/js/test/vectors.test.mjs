@@ -11,6 +11,7 @@ import {
 } from '../src/envelope.js';
 import * as errors from '../src/errors.js';
 import { keyringFromExport, parseExport, exportBase32Of, exportOf } from '../src/exportkey.js';
+import * as derivations from '../src/derivations.js';
 import { idFor } from '../src/ids.js';
 import { Keyring, deriveSubkey, fingerprintOf, keySetFromRoot } from '../src/keys.js';
 import { pad, paddedLength, unpad } from '../src/padding.js';
@@ -159,6 +160,35 @@ describe('documents', () => {
 describe('ids', () => {
   for (const c of V.ids) {
     test(c.name, () => assert.equal(idFor(c.natural_key, ring(c.app_id, c.keys)), c.id));
+  }
+});
+
+const CALLS = {
+  path_id: (a, k) => derivations.pathId(a.path, k),
+  folder_id: (a, k) => derivations.folderId(a.path, k),
+  version_id: (a, k) => derivations.versionId(a.of_doc, a.rev, k),
+  chunk_id: (a, k) => derivations.chunkId(fromHex(a.piece), k),
+  cutter_seed: (a, k) => derivations.cutterSeed(k),
+};
+
+describe('derivations', () => {
+  for (const c of V.derivations.positive) {
+    test(c.name, () => {
+      const keyring = ring(c.app_id, c.keys);
+      const value = CALLS[c.function](c.args, keyring);
+      if (c.function === 'cutter_seed') {
+        assert.equal(toHex(deriveSubkey(ROOTS[c.keys[0]], 5, 8)), c.subkey);
+        assert.equal(value, BigInt(c.seed));
+      } else {
+        assert.equal(value, c.id);
+        assert.equal(idFor(c.natural_key, keyring), c.id);
+      }
+    });
+  }
+  for (const c of V.derivations.negative) {
+    test(`negative ${c.name}`, () => {
+      assert.throws(() => CALLS[c.function](c.args, ring('notes', ['A'])), TypeError);
+    });
   }
 });
 
