@@ -27,7 +27,7 @@ DEFAULTS = [
     ".*.swp",
     "*~",
     ".#*",
-    "#*#",
+    r"\#*#",  # Emacs autosave; unescaped, a leading # makes the line a comment
     ".obsidian/workspace*.json",
     ".obsidian/cache",
     ".trash/",
