@@ -1,7 +1,7 @@
 """``couchgate-sync``: join, run, sync, status, pair, history, restore.
 
 Exit codes: 0 done, 1 a problem described on stderr, 3 this device was revoked (nothing in the
-folder was changed). Output never carries note contents or file names above debug level, except
+folder was changed), 141 the reader of the output stopped early (``| head``), silently. Output never carries note contents or file names above debug level, except
 where a person asked for them (``history``, ``restore``, ``status`` of their own folder).
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import signal
 import socket
 import sys
 from collections.abc import Callable, Coroutine
@@ -102,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         **portable.COMMANDS,
     }
     try:
-        return asyncio.run(commands[args.command](args))
+        code = asyncio.run(commands[args.command](args))
+        sys.stdout.flush()  # a reader gone early is met here, not at exit
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except Revoked as exc:
         print(f"couchgate-sync: {exc}", file=sys.stderr)
         return EXIT_REVOKED
@@ -111,6 +117,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _reader_gone() -> int:
+    """Whoever read stdout stopped (``history --deleted | head``): end quietly, as git does
+    (128 + SIGPIPE); what is left unwritten goes nowhere rather than into an error at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
 
 
 class _ProgressLine:

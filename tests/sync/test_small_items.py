@@ -8,9 +8,13 @@ The client's side is what these test, so the embedded store stands for every ups
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import sys
+
 import pytest
 
-from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice
 
 pytestmark = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
@@ -30,3 +34,46 @@ async def test_emacs_autosave_files_stay_on_their_device(
         "plan.md": b"plan\n",
         "deep/a#b.md": b"a real note with a hash in its name\n",
     }
+
+
+async def test_share_reads_its_path_in_the_folder_as_history_and_restore_do(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, _ = devices
+    a.write("deep/plan.md", "plan\n")
+    await a.sync()
+    _, out, _ = await a.cli("share", "deep/plan.md", "--dir", str(a.folder))
+    assert "/s/" in out and "#" in out
+    _, out, _ = await a.cli("history", "deep/plan.md", "--dir", str(a.folder))
+    assert "(current)" in out
+
+
+async def test_a_reader_that_stops_early_ends_the_listing_quietly(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    """``history --deleted | head``: the reader is gone before the listing is written."""
+    a, _ = devices
+    a.write("gone.md", "soon gone\n")
+    await a.sync()
+    (a.folder / "gone.md").unlink()
+    await a.sync()
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # a reader that has already stopped: every write meets a closed pipe
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "couchgate_sync",
+            "history",
+            "--deleted",
+            "--dir",
+            str(a.folder),
+            env=a.env,
+            stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    finally:
+        os.close(write_end)
+    _, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert err.decode() == ""
+    assert proc.returncode == 128 + signal.SIGPIPE  # as a shell reports git's death by SIGPIPE
