@@ -1,8 +1,9 @@
 """``couchgate-sync``: join, run, sync, status, pair, history, restore.
 
 Exit codes: 0 done, 1 a problem described on stderr, 3 this device was revoked (nothing in the
-folder was changed), 141 the reader of the output stopped early (``| head``), silently. Output never carries note contents or file names above debug level, except
-where a person asked for them (``history``, ``restore``, ``status`` of their own folder).
+folder was changed), 141 the reader of the output stopped early (``| head``), silently. Output
+never carries note contents or file names above debug level, except where a person asked for
+them (``history``, ``restore``, ``status`` of their own folder).
 """
 
 from __future__ import annotations
