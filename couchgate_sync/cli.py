@@ -23,7 +23,7 @@ import aiohttp
 
 from encryption_plugin import CryptoError, Keyring
 
-from . import config, credentials, history, malloc, portable, sharing
+from . import config, credentials, history, malloc, placing, portable, sharing
 from .join import Auth, pairing_link, parse_pairing
 from .live import Runner, describe
 from .remote import Remote, RemoteError, Revoked
@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     except Revoked as exc:
         print(f"couchgate-sync: {exc}", file=sys.stderr)
         return EXIT_REVOKED
-    except (RemoteError, config.NotJoined, CryptoError, FileNotFoundError, FolderBusy) as exc:
+    except (
+        RemoteError, config.NotJoined, placing.Overlaps, CryptoError, FileNotFoundError, FolderBusy
+    ) as exc:
         print(f"couchgate-sync: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -146,7 +148,16 @@ class _ProgressLine:
 
 async def _join(args: argparse.Namespace) -> int:
     folder = args.dir.expanduser().resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(placing.refuse_overlap, folder)
+    made = await asyncio.to_thread(placing.make, folder)
+    try:
+        return await _join_folder(args, folder)
+    except BaseException:
+        await asyncio.to_thread(placing.take_back, made)
+        raise
+
+
+async def _join_folder(args: argparse.Namespace, folder: Path) -> int:
     name = args.device or socket.gethostname()
     key = args.key
     async with aiohttp.ClientSession() as session:

@@ -8,6 +8,7 @@ named by a hash of the folder's absolute path, so nothing of the client sits ins
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -72,11 +73,23 @@ def save(cfg: FolderConfig) -> None:
 
 
 def load(folder: Path) -> FolderConfig:
-    try:
-        raw = json.loads(_config_path(folder).read_text("utf-8"))
-    except FileNotFoundError:
-        raise NotJoined(folder) from None
-    return FolderConfig(**raw)
+    """The settings of the synced folder that is, or holds, ``folder`` (as git finds its root)."""
+    for candidate in (folder, *folder.parents):
+        try:
+            raw = json.loads(_config_path(candidate).read_text("utf-8"))
+        except FileNotFoundError:
+            continue
+        return FolderConfig(**raw)
+    raise NotJoined(folder)
+
+
+def joined_folders() -> list[Path]:
+    """Every folder this device syncs."""
+    found = []
+    for path in (config_dir() / "folders").glob("*.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            found.append(Path(json.loads(path.read_text("utf-8"))["folder"]))
+    return found
 
 
 def forget(folder: Path) -> None:

@@ -12,9 +12,11 @@ import asyncio
 import os
 import signal
 import sys
+from pathlib import Path
 
 import pytest
 
+from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice
 
 pytestmark = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
@@ -77,3 +79,48 @@ async def test_a_reader_that_stops_early_ends_the_listing_quietly(
     _, err = await asyncio.wait_for(proc.communicate(), 120)
     assert err.decode() == ""
     assert proc.returncode == 128 + signal.SIGPIPE  # as a shell reports git's death by SIGPIPE
+
+
+async def test_a_failed_join_takes_back_the_folders_it_made(
+    sealed_gateway: GatewayHarness, tmp_path: Path
+) -> None:
+    made = FolderDevice(tmp_path / "home", tmp_path / "New" / "Notes", "desk", sealed_gateway.url)
+    code, _, err = await made.cli(
+        "join", made.server, str(made.folder), "--code", "not-a-code", ok=False
+    )
+    assert code == 1 and "code is wrong" in err
+    assert not (tmp_path / "New").exists()
+
+    there = FolderDevice(tmp_path / "home", tmp_path / "Kept", "desk", sealed_gateway.url)
+    there.folder.mkdir()
+    code, _, _ = await there.cli(
+        "join", there.server, str(there.folder), "--code", "not-a-code", ok=False
+    )
+    assert code == 1 and there.folder.is_dir()  # a folder that was there stays
+
+
+async def test_commands_find_the_synced_folder_from_inside_it_and_join_never_nests(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    a, b = devices
+    a.write("deep/er/plan.md", "plan\n")
+    _, _, err = await a.cli("sync", str(a.folder / "deep" / "er"))  # as git finds its root
+    assert "synced: 1 local change" in err
+    _, out, _ = await a.cli("status", str(a.folder / "deep"))
+    assert str(a.folder) in out
+    _, out, _ = await a.cli("history", "deep/er/plan.md", "--dir", str(a.folder / "deep"))
+    assert "(current)" in out
+    await b.sync()
+    assert b.files() == {"deep/er/plan.md": b"plan\n"}
+
+    _, code = await sealed_gateway.enrollment_code()
+    for place, word in ((a.folder / "inner", "inside"), (a.folder.parent, "holds")):
+        nested = FolderDevice(a.home, place, "again", sealed_gateway.url)
+        status, _, err = await nested.cli(
+            "join", nested.server, str(place), "--code", code, ok=False
+        )
+        assert status == 1 and word in err and str(a.folder) in err, err
+    assert not (a.folder / "inner").exists()
+    await a.sync()
+    await b.sync()
+    assert b.files() == {"deep/er/plan.md": b"plan\n"}
