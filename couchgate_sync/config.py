@@ -17,6 +17,8 @@ from pathlib import Path
 
 import platformdirs
 
+from . import private
+
 APP_DIRS = "couchgate-sync"
 
 
@@ -66,19 +68,22 @@ def _config_path(folder: Path) -> Path:
 
 def save(cfg: FolderConfig) -> None:
     path = _config_path(Path(cfg.folder))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private.directory(path.parent, config_dir())
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(cfg), indent=2), "utf-8")
+    with open(tmp, "w", encoding="utf-8", opener=private.opener) as out:
+        out.write(json.dumps(asdict(cfg), indent=2))
     os.replace(tmp, path)
 
 
 def load(folder: Path) -> FolderConfig:
     """The settings of the synced folder that is, or holds, ``folder`` (as git finds its root)."""
     for candidate in (folder, *folder.parents):
+        path = _config_path(candidate)
         try:
-            raw = json.loads(_config_path(candidate).read_text("utf-8"))
+            raw = json.loads(path.read_text("utf-8"))
         except FileNotFoundError:
             continue
+        private.file(path, config_dir())  # one made before they were private is tightened
         return FolderConfig(**raw)
     raise NotJoined(folder)
 

@@ -16,6 +16,7 @@ import keyring
 import keyring.backends.fail
 from keyring.errors import KeyringError
 
+from . import private
 from .config import config_dir
 
 SERVICE = "couchgate-sync"
@@ -57,7 +58,7 @@ def store(account: str, creds: Credentials) -> str:
         except KeyringError:
             pass
     path = _file(account)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private.directory(path.parent, config_dir())
     fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
@@ -77,6 +78,7 @@ def load(account: str) -> Credentials | None:
             text = _file(account).read_text("utf-8")
         except FileNotFoundError:
             return None
+        private.file(_file(account), config_dir())  # one made before they were private
     raw = json.loads(text)
     return Credentials(str(raw["token"]), str(raw["key"]))
 

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from encryption_plugin import CryptoError, Keyring
 
-from . import chunk_gc, chunks, folder, folders, notes, renames, versions
+from . import chunk_gc, chunks, folder, folders, notes, private, renames, versions
 from .ignore import Ignore
 from .localdb import DocTree, LocalDb
 from .remote import Remote
@@ -501,7 +501,7 @@ class FolderBusy(Exception):
 
 def _take_lock(path: Path) -> IO[bytes]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "ab")  # noqa: SIM115 (held open for as long as the device is)
+    handle = open(path, "ab", opener=private.opener)  # noqa: SIM115 (held while the device is)
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import stat
 import sys
 from pathlib import Path
 
@@ -124,3 +125,43 @@ async def test_commands_find_the_synced_folder_from_inside_it_and_join_never_nes
     await a.sync()
     await b.sync()
     assert b.files() == {"deep/er/plan.md": b"plan\n"}
+
+
+async def _one_device(gateway: GatewayHarness, home: Path, folder: Path) -> FolderDevice:
+    device = FolderDevice(home, folder, "desk", gateway.url)
+    _, code = await gateway.enrollment_code()
+    await device.join("--code", code)
+    return device
+
+
+def _not_private(home: Path) -> dict[str, int]:
+    """The client's directories not 0700 and files not 0600 under ``home``, with their modes."""
+    found: dict[str, int] = {}
+    for top in (home / "config", home / "data"):
+        for p in (top, *top.rglob("*")):
+            mode = stat.S_IMODE(p.stat().st_mode)
+            if mode != (0o700 if p.is_dir() else 0o600):
+                found[p.relative_to(home).as_posix()] = mode
+    return found
+
+
+def _loosen(home: Path) -> None:
+    """Modes as an older client left them (0755 directories, 0644 files)."""
+    for top in (home / "config", home / "data"):
+        for p in (top, *top.rglob("*")):
+            p.chmod(0o755 if p.is_dir() else 0o644)
+
+
+async def test_the_clients_state_store_and_settings_are_the_users_alone(
+    sealed_gateway: GatewayHarness, tmp_path: Path
+) -> None:
+    device = await _one_device(sealed_gateway, tmp_path / "home", tmp_path / "Notes")
+    device.write("plan.md", "plan\n")
+    await device.sync()
+    names = {p.name for p in (device.home / "data").rglob("*")}
+    assert {"state.sqlite3", "store.sqlite3", "lock"} <= names
+    assert _not_private(device.home) == {}
+
+    _loosen(device.home)
+    await device.cli("status", str(device.folder))  # opening the folder tightens them again
+    assert _not_private(device.home) == {}
