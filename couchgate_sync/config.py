@@ -32,6 +32,13 @@ def data_dir() -> Path:
     return Path(home) / "data" if home else Path(platformdirs.user_data_dir(APP_DIRS))
 
 
+def own_dirs() -> list[Path]:
+    """The directories that are the client's alone: ``COUCHGATE_SYNC_HOME`` whole, else its
+    config and data directories."""
+    home = os.environ.get("COUCHGATE_SYNC_HOME")
+    return [Path(home)] if home else [config_dir(), data_dir()]
+
+
 def folder_key(folder: Path) -> str:
     return hashlib.sha256(str(folder.resolve()).encode("utf-8")).hexdigest()[:24]
 

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.upstream.backend import db_name
 from tests.harness import GatewayHarness
-from tests.sync.devices import FolderDevice
+from tests.sync.devices import FolderDevice, joined_user
 
 pytestmark = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
 
@@ -165,3 +166,47 @@ async def test_the_clients_state_store_and_settings_are_the_users_alone(
     _loosen(device.home)
     await device.cli("status", str(device.folder))  # opening the folder tightens them again
     assert _not_private(device.home) == {}
+
+
+def _inside_the_folder(tmp_path: Path, where: str) -> FolderDevice:
+    """A device whose client files live in its synced folder: under ``COUCHGATE_SYNC_HOME``
+    there, or in the user's own directories when the folder is the home directory itself."""
+    if where == "sync-home":
+        folder = tmp_path / "Notes"
+        return FolderDevice(folder / ".couchgate-sync", folder, "desk", "")
+    home = tmp_path / "user"
+    device = FolderDevice(home, home, "desk", "")
+    device.extra_env = {
+        "COUCHGATE_SYNC_HOME": "",  # the platform's own directories, in this home
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+    }
+    return device
+
+
+@pytest.mark.parametrize("where", ["sync-home", "home-directory"])
+async def test_the_clients_own_files_never_become_notes(
+    sealed_gateway: GatewayHarness, tmp_path: Path, where: str
+) -> None:
+    a = _inside_the_folder(tmp_path, where)
+    a.server = sealed_gateway.url
+    _, code = await sealed_gateway.enrollment_code()
+    await a.join("--code", code)
+    secrets = [p for p in a.folder.rglob("*.json") if "credentials" in p.parts]
+    assert secrets  # the credentials file is in the folder
+    a.write("plan.md", "plan\n")
+    await a.sync()
+    assert "synced: nothing to do" in await a.sync()
+
+    b = FolderDevice(tmp_path / "home-b", tmp_path / "B", "phone", sealed_gateway.url)
+    await b.join("--pair", await a.pairing_link())
+    await b.sync()
+    assert b.files() == {"plan.md": b"plan\n"}
+    if where == "sync-home":  # the home is the client's whole: not even its directory syncs
+        _, listing = await sealed_gateway.peek(
+            "GET", f"/{db_name(joined_user(a), 'notes')}/_all_docs"
+        )
+        assert len(listing["rows"]) == 1 and b.dirs() == set()
+    else:  # the user's .config and .local stay theirs: empty of synced files, synced as such
+        assert b.dirs() <= {".config", ".local", ".local/share"}
