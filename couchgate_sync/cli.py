@@ -23,7 +23,7 @@ import aiohttp
 
 from encryption_plugin import CryptoError, Keyring
 
-from . import config, credentials, history, malloc, placing, portable, sharing
+from . import config, credentials, history, malloc, placing, portable, sharing, showkey
 from .join import Auth, pairing_link, parse_pairing
 from .live import Runner, describe
 from .remote import Remote, RemoteError, Revoked
@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--dir", type=Path, default=Path("."))
     sharing.add_parsers(sub)  # share, shares, unshare
     portable.add_parsers(sub)  # export, import
+    showkey.add_parsers(sub)  # key
     return p
 
 
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "restore": _restore,
         **sharing.COMMANDS,
         **portable.COMMANDS,
+        **showkey.COMMANDS,
     }
     try:
         code = asyncio.run(commands[args.command](args))

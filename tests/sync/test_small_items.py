@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from encryption_plugin import Keyring
 from gateway.upstream.backend import db_name
 from tests.harness import GatewayHarness
-from tests.sync.devices import FolderDevice, joined_user
+from tests.sync.devices import FolderDevice, credentials_of, joined_user
 
 pytestmark = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
 
@@ -210,3 +211,19 @@ async def test_the_clients_own_files_never_become_notes(
         assert len(listing["rows"]) == 1 and b.dirs() == set()
     else:  # the user's .config and .local stay theirs: empty of synced files, synced as such
         assert b.dirs() <= {".config", ".local", ".local/share"}
+
+
+async def test_key_shows_the_export_string_again_on_any_device_that_has_it(
+    devices: tuple[FolderDevice, FolderDevice], tmp_path: Path
+) -> None:
+    a, b = devices
+    key = credentials_of(a)["key"]
+    keyring = Keyring.from_export(key, app_id="notes")
+    _, out, _ = await b.cli("key", str(b.folder))  # b was paired: it never printed the key
+    assert f"\n{key}\n" in out and keyring.fingerprint() in out
+    assert "\u2580" not in out and "\u2584" not in out
+    _, out, _ = await a.cli("key", str(a.folder), "--qr")
+    assert f"\n{key}\n" in out and keyring.qr("text") in out
+
+    code, out, err = await b.cli("key", str(tmp_path), ok=False)
+    assert code == 1 and "not a synced folder" in err and key not in out + err
