@@ -4,33 +4,16 @@ as long as it runs. Real processes: a served couchgate on a port of its own, and
 
 from __future__ import annotations
 
-import asyncio
-import json
-import sys
 from pathlib import Path
 
-from tests.served import ROOT, Server, serve_env
+from tests.served import Server, serve_env, users_add
 from tests.upstreams import free_port
 
 
 async def _users_add(data_dir: Path) -> str:
-    """The link of ``couchgate users add --json`` run with the data directory alone (no port)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "users",
-        "add",
-        "ana@example.org",
-        "--json",
-        env=serve_env(COUCHGATE_DATA_DIR=str(data_dir)),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, err.decode()
-    return str(json.loads(out)["link"])
+    """The link of ``couchgate users add`` run with the data directory alone (no port)."""
+    added = await users_add(serve_env(COUCHGATE_DATA_DIR=str(data_dir)), "ana@example.org")
+    return added["link"]
 
 
 async def test_users_add_links_to_the_port_serve_listens_on(tmp_path: Path) -> None:
