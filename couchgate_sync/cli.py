@@ -1,8 +1,9 @@
 """``couchgate-sync``: join, run, sync, status, pair, history, restore.
 
 Exit codes: 0 done, 1 a problem described on stderr, 3 this device was revoked (nothing in the
-folder was changed). Output never carries note contents or file names above debug level, except
-where a person asked for them (``history``, ``restore``, ``status`` of their own folder).
+folder was changed), 141 the reader of the output stopped early (``| head``), silently. Output
+never carries note contents or file names above debug level, except where a person asked for
+them (``history``, ``restore``, ``status`` of their own folder).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import signal
 import socket
 import sys
 from collections.abc import Callable, Coroutine
@@ -20,7 +23,7 @@ import aiohttp
 
 from encryption_plugin import CryptoError, Keyring
 
-from . import config, credentials, history, malloc, portable, sharing
+from . import config, credentials, history, malloc, placing, portable, sharing, showkey
 from .cycle import FolderBusy, FolderSync
 from .join import Auth, pairing_link, parse_pairing
 from .live import Runner, describe
@@ -72,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--dir", type=Path, default=Path("."))
     sharing.add_parsers(sub)  # share, shares, unshare
     portable.add_parsers(sub)  # export, import
+    showkey.add_parsers(sub)  # key
     return p
 
 
@@ -103,17 +107,32 @@ def main(argv: list[str] | None = None) -> int:
         "restore": _restore,
         **sharing.COMMANDS,
         **portable.COMMANDS,
+        **showkey.COMMANDS,
     }
     try:
-        return asyncio.run(commands[args.command](args))
+        code = asyncio.run(commands[args.command](args))
+        sys.stdout.flush()  # a reader gone early is met here, not at exit
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except Revoked as exc:
         print(f"couchgate-sync: {exc}", file=sys.stderr)
         return EXIT_REVOKED
-    except (RemoteError, config.NotJoined, CryptoError, FileNotFoundError, FolderBusy) as exc:
+    except (
+        RemoteError, config.NotJoined, placing.Overlaps, CryptoError, FileNotFoundError, FolderBusy
+    ) as exc:
         print(f"couchgate-sync: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _reader_gone() -> int:
+    """Whoever read stdout stopped (``history --deleted | head``): end quietly, as git does
+    (128 + SIGPIPE); what is left unwritten goes nowhere rather than into an error at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
 
 
 class _ProgressLine:
@@ -134,7 +153,16 @@ class _ProgressLine:
 
 async def _join(args: argparse.Namespace) -> int:
     folder = args.dir.expanduser().resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(placing.refuse_overlap, folder)
+    made = await asyncio.to_thread(placing.make, folder)
+    try:
+        return await _join_folder(args, folder)
+    except BaseException:
+        await asyncio.to_thread(placing.take_back, made)
+        raise
+
+
+async def _join_folder(args: argparse.Namespace, folder: Path) -> int:
     name = args.device or socket.gethostname()
     key = args.key
     async with aiohttp.ClientSession() as session:

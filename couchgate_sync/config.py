@@ -8,6 +8,7 @@ named by a hash of the folder's absolute path, so nothing of the client sits ins
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import platformdirs
+
+from . import private
 
 APP_DIRS = "couchgate-sync"
 
@@ -27,6 +30,13 @@ def config_dir() -> Path:
 def data_dir() -> Path:
     home = os.environ.get("COUCHGATE_SYNC_HOME")
     return Path(home) / "data" if home else Path(platformdirs.user_data_dir(APP_DIRS))
+
+
+def own_dirs() -> list[Path]:
+    """The directories that are the client's alone: ``COUCHGATE_SYNC_HOME`` whole, else its
+    config and data directories."""
+    home = os.environ.get("COUCHGATE_SYNC_HOME")
+    return [Path(home)] if home else [config_dir(), data_dir()]
 
 
 def folder_key(folder: Path) -> str:
@@ -76,16 +86,30 @@ def write_replacing(path: Path, text: str, mode: int = 0o666) -> None:
 
 def save(cfg: FolderConfig) -> None:
     path = _config_path(Path(cfg.folder))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_replacing(path, json.dumps(asdict(cfg), indent=2))
+    private.directory(path.parent, config_dir())
+    write_replacing(path, json.dumps(asdict(cfg), indent=2), private.FILE_MODE)
 
 
 def load(folder: Path) -> FolderConfig:
-    try:
-        raw = json.loads(_config_path(folder).read_text("utf-8"))
-    except FileNotFoundError:
-        raise NotJoined(folder) from None
-    return FolderConfig(**raw)
+    """The settings of the synced folder that is, or holds, ``folder`` (as git finds its root)."""
+    for candidate in (folder, *folder.parents):
+        path = _config_path(candidate)
+        try:
+            raw = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError:
+            continue
+        private.file(path, config_dir())  # one made before they were private is tightened
+        return FolderConfig(**raw)
+    raise NotJoined(folder)
+
+
+def joined_folders() -> list[Path]:
+    """Every folder this device syncs."""
+    found = []
+    for path in (config_dir() / "folders").glob("*.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            found.append(Path(json.loads(path.read_text("utf-8"))["folder"]))
+    return found
 
 
 def forget(folder: Path) -> None:

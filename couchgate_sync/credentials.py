@@ -16,6 +16,7 @@ import keyring
 import keyring.backends.fail
 from keyring.errors import KeyringError
 
+from . import private
 from .config import config_dir, write_replacing
 
 SERVICE = "couchgate-sync"
@@ -57,8 +58,8 @@ def store(account: str, creds: Credentials) -> str:
         except KeyringError:
             pass
     path = _file(account)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_replacing(path, text, 0o600)
+    private.directory(path.parent, config_dir())
+    write_replacing(path, text, private.FILE_MODE)
     return str(path)
 
 
@@ -74,6 +75,7 @@ def load(account: str) -> Credentials | None:
             text = _file(account).read_text("utf-8")
         except FileNotFoundError:
             return None
+        private.file(_file(account), config_dir())  # one made before they were private
     raw = json.loads(text)
     return Credentials(str(raw["token"]), str(raw["key"]))
 

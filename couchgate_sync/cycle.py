@@ -23,7 +23,7 @@ from typing import IO
 
 from encryption_plugin import Keyring
 
-from . import chunk_gc, versions
+from . import chunk_gc, private, versions
 from .apply import Applier, Pass
 from .contents import Contents
 from .counts import Counts
@@ -138,7 +138,7 @@ class FolderSync:
 
 def _take_lock(path: Path) -> IO[bytes]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "ab")  # noqa: SIM115 (held open for as long as the sync is)
+    handle = open(path, "ab", opener=private.opener)  # noqa: SIM115 (held while the sync is)
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

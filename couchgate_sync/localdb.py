@@ -8,6 +8,7 @@ Everything runs on the store's own threads (``Storage``), never on the event loo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import uuid
@@ -19,6 +20,9 @@ from couchlite import changes, engine, reads, revtree
 from couchlite.documents import Edit, parse_edit
 from couchlite.errors import Conflict, CouchError, FileExists, NotFound
 from couchlite.storage import Storage
+
+from . import private
+from .config import data_dir
 
 DB = "folder"
 
@@ -51,7 +55,11 @@ class LocalDb:
     def __init__(self, path: Path) -> None:
         self.storage = Storage(path, readers=2)
 
+    def _private(self) -> None:
+        private.database(self.storage.path, data_dir())
+
     async def open(self) -> None:
+        await asyncio.to_thread(self._private)
         await self.storage.open()
         with contextlib.suppress(FileExists):
             await self.storage.write(engine.create_db, DB)

@@ -83,7 +83,7 @@ def _save(cfg: config.FolderConfig, kept: dict[str, Kept]) -> None:
 def _relative(cfg: config.FolderConfig, path: Path) -> str:
     folder = Path(cfg.folder)
     full = path.expanduser()
-    full = (full if full.is_absolute() else Path.cwd() / full).resolve()
+    full = (full if full.is_absolute() else folder / full).resolve()  # as history, restore
     try:
         return full.relative_to(folder).as_posix()
     except ValueError:

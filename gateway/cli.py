@@ -35,7 +35,7 @@ from gateway.upstream import store_cli
 from gateway.upstream.backend import Backend
 from gateway.upstream.diagnose import diagnose
 from gateway.upstream.embedded import data_dir, local_secret_key
-from gateway.web import links
+from gateway.web import links, listening
 
 
 class CommandError(Exception):
@@ -249,16 +249,19 @@ def _serve(settings: Settings) -> int:
     log = logging.getLogger("couchgate")
     if settings.email_delivery == "console":
         log.warning("email_delivery=console: sign-in codes are printed here, not emailed")
-    web.run_app(
-        create_app(settings),
-        loop=event_loop(),
-        host=settings.host,
-        port=settings.port,
-        # aiohttp calls this once every listening socket is open: the moment to say "ready".
-        print=lambda *_: _announce(settings),
-        shutdown_timeout=settings.shutdown_timeout,
-        **runner_options(settings),
-    )
+    try:
+        web.run_app(
+            create_app(settings),
+            loop=event_loop(),
+            host=settings.host,
+            port=settings.port,
+            # aiohttp calls this once every listening socket is open: the moment to say "ready".
+            print=lambda *_: _announce(settings),
+            shutdown_timeout=settings.shutdown_timeout,
+            **runner_options(settings),
+        )
+    finally:
+        listening.forget(settings)  # the record lives as long as the process
     return EXIT_OK
 
 
@@ -287,6 +290,7 @@ def ready_fields(settings: Settings) -> dict[str, str]:
 def _announce(settings: Settings) -> None:
     """Say once, as Jupyter or Grafana do, where couchgate listens and what to do next: a block
     for a person at a terminal, or one structured line for a log pipeline."""
+    listening.record(settings)  # for `couchgate users add` in another terminal
     fields = ready_fields(settings)
     if settings.log_format == "json":
         logging.getLogger("couchgate").info("couchgate is ready", extra=fields)
@@ -329,7 +333,7 @@ async def _users_add(backend: Backend, args: argparse.Namespace) -> int:
     email_hmac = AuthKeys.from_settings(backend.settings).email_hmac(args.email)
     uid, created = await identities.create_user(email_hmac)
     code, expires = await identities.create_grant("enroll", uid)
-    link = links.enroll_link(links.site_url(backend.settings), code)
+    link = links.enroll_link(listening.site_url(backend.settings), code)
     if args.json:
         _print_json({"user": uid, "enrollment_code": code, "link": link})
     else:

@@ -82,9 +82,8 @@ async def serving(
         await proc.wait()
 
 
-async def enroll(url: str, env: dict[str, str], email: str, device: str) -> str:
-    """A device token of a new account: ``couchgate users add`` from a second process with the
-    served one's settings, then the enrollment its code allows."""
+async def users_add(env: dict[str, str], email: str) -> dict[str, str]:
+    """What ``couchgate users add --json`` prints, run as its own process with ``env``."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -98,7 +97,15 @@ async def enroll(url: str, env: dict[str, str], email: str, device: str) -> str:
         cwd=ROOT,
     )
     out, _ = await proc.communicate()
-    code = json.loads(out)["enrollment_code"]
+    assert proc.returncode == 0, out
+    added: dict[str, str] = json.loads(out)
+    return added
+
+
+async def enroll(url: str, env: dict[str, str], email: str, device: str) -> str:
+    """A device token of a new account: ``couchgate users add`` from a second process with the
+    served one's settings, then the enrollment its code allows."""
+    code = (await users_add(env, email))["enrollment_code"]
     async with (
         aiohttp.ClientSession() as session,
         session.post(url + "/auth/enroll", json={"code": code, "device": device}) as r,
