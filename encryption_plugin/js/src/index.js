@@ -22,3 +22,4 @@ export { unwrap, wrap } from './wrap.js';
 export {
   AuthenticationFailed, BadEnvelope, CryptoError, UnknownKey, UnknownSuite, WeakParameters,
 } from './errors.js';
+export { SealedFetch, sealedFetch } from './couchfetch.js';
