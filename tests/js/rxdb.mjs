@@ -34,6 +34,7 @@ import { replicateCouchDB } from 'rxdb/plugins/replication-couchdb';
 import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
 
 import { errorInfo, generateDocs, runCommand } from './driver.mjs';
+import { NOTE_SCHEMA, plain } from './rxdb-notes.mjs';
 import { emit, nextLine, readCommand } from './stdio.mjs';
 import { waitUntil } from './waiting.mjs';
 
@@ -43,18 +44,6 @@ const http = { requests: 0, failures: [] };
 const e2eErrors = [];
 const replicationErrors = [];
 const storage = getRxStorageDexie({ indexedDB, IDBKeyRange });
-
-export const NOTE_SCHEMA = {
-  version: 0,
-  primaryKey: 'id',
-  type: 'object',
-  properties: {
-    id: { type: 'string', maxLength: 128 },
-    text: { type: 'string' },
-    n: { type: 'number' },
-  },
-  required: ['id'],
-};
 
 function note(message) {
   process.stderr.write(`[rxdb.mjs ${new Date().toISOString()}] ${message}\n`);
@@ -158,12 +147,6 @@ async function firstSync(label, device) {
   note(`${label}: ${ms.toFixed(0)} ms`);
   const written = label.endsWith('push') ? device.sent : (await device.docs()).length;
   return { elapsed_ms: ms, docs_written: written };
-}
-
-/** A document as the app wrote it: RxDB's own _meta, _rev and _attachments left out. */
-function plain(doc) {
-  const { _meta, _rev, _attachments, ...rest } = doc.toJSON(true);
-  return rest;
 }
 
 function matches(doc, fields) {
