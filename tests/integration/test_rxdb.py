@@ -25,7 +25,7 @@ from tests.integration.test_e2e_encryption import (
     stored_docs,
     upstream,
 )
-from tests.pouch import JS_DIR, PouchSession
+from tests.pouch import JS_DIR, PouchSession, run_pouch
 
 # The encryption tests' fixtures: a gateway that requires the envelope for every app (the
 # production default), and a fresh app key.
@@ -253,3 +253,25 @@ async def test_a_revoked_rxdb_device_stops_receiving(
     assert [doc["id"] for doc in held_by_b] == ["before"]
     stored = await stored_docs(gateway, phone)
     assert sorted(doc["_id"] for doc in stored) == ["after", "before"]
+
+
+async def test_an_rxdb_app_signs_in_and_pairs_with_the_packaged_calls(
+    gateway: GatewayHarness,
+) -> None:
+    _, code = await gateway.enrollment_code()
+    out = await run_pouch(
+        "pair",
+        driver=RXDB,
+        timeout=STEP_TIMEOUT_S,
+        base=gateway.url,
+        app=APP,
+        enrollment_code=code,
+        text=f"paired {MARKER}",
+    )
+    result = out["result"]
+    assert result["seen"] is True
+    assert result["users"][0] == result["users"][1]
+    assert result["fingerprints"][0] == result["fingerprints"][1]
+    assert result["link_has_key_in_fragment"] is True
+    assert result["reused"]["status"] == 401  # a link code pairs one device only
+    assert out["e2e_errors"] == []

@@ -23,6 +23,8 @@
 // fetch reported ("e2e_errors": [{device, id, error}]) and every replication error
 // ("replication_errors": [{device, ...}]).
 //
+// `pair` signs a device in and pairs a second one with the plugin's sign-in calls (see there).
+//
 // `bench` writes N generated docs on one device and times its first sync (a push), then a second
 // device's first sync (a pull): {"push": {elapsed_ms, docs_written}, "pull": {...}}.
 
@@ -38,7 +40,9 @@ import { NOTE_SCHEMA, plain } from './rxdb-notes.mjs';
 import { emit, nextLine, readCommand } from './stdio.mjs';
 import { waitUntil } from './waiting.mjs';
 
-import { sealedFetch } from '../../encryption_plugin/js/src/index.js';
+import {
+  enroll, generateKey, linkCode, pairingLink, parsePairing, redeemLink, sealedFetch,
+} from '../../encryption_plugin/js/src/index.js';
 
 const http = { requests: 0, failures: [] };
 const e2eErrors = [];
@@ -208,6 +212,36 @@ const commands = {
     }
     for (const device of Object.values(devices)) await device.offline();
     return {};
+  },
+
+  // Sign in and pair as an RxDB app does with the plugin's packaged calls: enroll with the
+  // admin's code, make the key, show a pairing link; a second device opens the link, redeems
+  // its code and takes the key from it. Then a note written on the first shows on the second.
+  async pair(cmd) {
+    const opts = { base: cmd.base };
+    const first = await enroll(cmd.enrollment_code, 'laptop', opts);
+    const key = generateKey(cmd.app);
+    const a = await new Device('a', { url: `${cmd.base}/db/${cmd.app}`, token: first.token, key })
+      .open();
+    const link = pairingLink(`${cmd.base}/app/`, { code: (await linkCode(first.token, opts)).code,
+                                                  key });
+    const fromLink = parsePairing(link);
+    const second = await redeemLink(fromLink.code, 'phone', opts);
+    const b = await new Device('b', { url: `${cmd.base}/db/${cmd.app}`, token: second.token,
+                                      key: fromLink.key }).open();
+    await a.notes.insert({ id: 'paired', text: cmd.text });
+    const seen = await waitUntil(async () => (await b.doc('paired'))?.text === cmd.text,
+                                 cmd.timeout_ms ?? 20000);
+    const reused = await redeemLink(fromLink.code, 'thief', opts).then(() => null, errorInfo);
+    await a.offline();
+    await b.offline();
+    return {
+      seen: seen.ok,
+      users: [first.user, second.user],
+      fingerprints: [a.sealed.fingerprint, b.sealed.fingerprint],
+      link_has_key_in_fragment: new URL(link).hash.includes('key=ep1k'),
+      reused,
+    };
   },
 
   async bench(cmd) {

@@ -23,3 +23,4 @@ export {
   AuthenticationFailed, BadEnvelope, CryptoError, UnknownKey, UnknownSuite, WeakParameters,
 } from './errors.js';
 export { SealedFetch, sealedFetch } from './couchfetch.js';
+export * from './signin.js';
