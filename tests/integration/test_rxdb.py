@@ -48,8 +48,8 @@ class RxDevices:
         await self.session.send({"op": op, "device": device, **params})
         return await self.session.wait_for("done", timeout=STEP_TIMEOUT_S)
 
-    async def put(self, device: str, doc: dict[str, Any]) -> None:
-        await self.step("put", device, doc=doc)
+    async def put(self, device: str, doc: dict[str, Any], **params: Any) -> None:
+        await self.step("put", device, doc=doc, **params)
 
     async def sees(self, device: str, doc_id: str, **fields: Any) -> bool:
         """Whether ``device`` comes to hold ``doc_id`` with these field values."""
@@ -161,6 +161,8 @@ async def test_rxdb_pouchdb_and_python_devices_read_and_write_the_same_app(
     output: dict[str, Any] = {}
     async with rx_devices({"a": rx_remote(rx_phone, keyring)}, output) as rx:
         await rx.put("a", {"id": "from-rxdb", "text": "written by RxDB ✓", "n": 1})
+        # An id made from a natural key, as the PouchDB plugin and Python make it.
+        await rx.put("a", {"text": "keyed by a date", "n": 5}, natural_key="2026-12-07")
         await rx.step("in-sync", "a")
 
         pushed = await run_e2e(
@@ -190,6 +192,7 @@ async def test_rxdb_pouchdb_and_python_devices_read_and_write_the_same_app(
         "from-rxdb": ("written by RxDB ✓", 1),
         "from-pouchdb": ("edited by RxDB", 4),
         "from-python": ("written by Python 😀", 3),
+        ep.id_for("2026-12-07", keyring): ("keyed by a date", 5),
     }
     async with gateway.session.get(
         f"{python_tool.db_url(APP)}/from-rxdb",

@@ -10,7 +10,8 @@
 // `devices` opens one RxDB database per named device, each with a live two-way replication,
 // waits for their first sync, prints {"event": "ready"} and then runs one step per stdin line,
 // answering each with {"event": "done", ...}:
-//   {"op": "put", "device", "doc"}             upsert a document (RxDB primary key "id")
+//   {"op": "put", "device", "doc"}             upsert a document (RxDB primary key "id"; with
+//                                              "natural_key", the id is sealed.idFor(it))
 //   {"op": "remove", "device", "id"}           delete it
 //   {"op": "wait", "device", "id", "fields"}   until the local doc has these field values
 //   {"op": "wait", "device", "id", "deleted": true}   until it is gone locally
@@ -166,7 +167,9 @@ const commands = {
     }
     const steps = {
       async put(step, device) {
-        return { doc: plain(await device.notes.upsert(step.doc)) };
+        // With a natural key the id is the plugin's keyed MAC of it (sealed.idFor).
+        const id = step.natural_key === undefined ? {} : { id: device.sealed.idFor(step.natural_key) };
+        return { doc: plain(await device.notes.upsert({ ...step.doc, ...id })) };
       },
       async remove(step, device) {
         const found = await device.notes.findOne(step.id).exec();
