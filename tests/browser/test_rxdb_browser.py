@@ -73,9 +73,9 @@ async def open_device(
 
 
 async def sees(page: Page, doc_id: str, text: str) -> None:
+    # Synchronous on purpose: wait_for_function takes a returned Promise for a truthy value.
     await page.wait_for_function(
-        """([id, text]) => window.device.docs().then(
-               docs => docs.some(d => d.id === id && d.text === text))""",
+        "([id, text]) => window.device.state.docs.some(d => d.id === id && d.text === text)",
         arg=[doc_id, text],
         timeout=WAIT_MS,
         polling=100,

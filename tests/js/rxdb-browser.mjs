@@ -10,7 +10,7 @@ import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
 import { sealedFetch } from '../../encryption_plugin/js/src/index.js';
 import { NOTE_SCHEMA, plain } from './rxdb-notes.mjs';
 
-const state = { errors: [], e2eErrors: [] };
+const state = { errors: [], e2eErrors: [], docs: [] };
 
 async function start({ url, token, key, name }) {
   const db = await createRxDatabase({ name, storage: getRxStorageDexie() });
@@ -34,6 +34,8 @@ async function start({ url, token, key, name }) {
     push: {},
   });
   replication.error$.subscribe((err) => state.errors.push(String(err?.message ?? err)));
+  // What the device holds, kept current for the test to read synchronously.
+  notes.find({ sort: [{ id: 'asc' }] }).$.subscribe((docs) => { state.docs = docs.map(plain); });
   await replication.awaitInitialReplication();
   Object.assign(state, { db, notes, replication, fingerprint: sealed.fingerprint });
   return { fingerprint: sealed.fingerprint };
@@ -44,9 +46,6 @@ window.device = {
   state,
   async put(doc) {
     await state.notes.upsert(doc);
-  },
-  async docs() {
-    return (await state.notes.find({ sort: [{ id: 'asc' }] }).exec()).map(plain);
   },
   /** The IndexedDB databases the page holds (RxDB's Dexie storage makes them). */
   async indexedDbNames() {
