@@ -1,12 +1,13 @@
 """The quick starts run as written: the README's (``couchgate serve``, ``couchgate users add``,
-then two devices of one person sync a sealed note through it) and docs/quickstart-app.md's (a
-PouchDB app with the encryption plugin, a second device paired by link code).
+then two devices of one person sync a sealed note through it), docs/quickstart-app.md's (a
+PouchDB app with the encryption plugin, a second device paired by link code) and
+docs/quickstart-rxdb.md's (the same with RxDB on Dexie and RxDB's own replication).
 
-The commands are taken from the files, from the code blocks marked ``<!-- quickstart -->`` and
-``<!-- quickstart-app -->``, and run by bash against a fresh data directory, with two
-substitutions a test needs: a free port instead of 5980, and small stand-ins for ``pip`` and
-``npm`` (the tests already run from this checkout and have the npm packages; they check their
-arguments and link those copies rather than downloading).
+The commands are taken from the files, from the code blocks marked ``<!-- quickstart -->``,
+``<!-- quickstart-app -->`` and ``<!-- quickstart-rxdb -->``, and run by bash against a fresh
+data directory, with two substitutions a test needs: a free port instead of 5980, and small
+stand-ins for ``pip`` and ``npm`` (the tests already run from this checkout and have the npm
+packages; they check their arguments and link those copies rather than downloading).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tests.upstreams import free_port
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 APP_GUIDE = REPO / "docs" / "quickstart-app.md"
+RXDB_GUIDE = REPO / "docs" / "quickstart-rxdb.md"
 NODE_MODULES = REPO / "tests" / "js" / "node_modules"
 READY_WAIT_S = 60
 _BLOCK = re.compile(r"<!-- (quickstart[^>]*) -->\n```(\w+)\n(.*?)```", re.S)
@@ -194,27 +196,39 @@ async def test_the_readme_quick_start_syncs_two_devices(
     _assert_only_ciphertext_stored(tmp_path / "data", b"Buy oat milk")
 
 
-async def test_the_app_quick_start_runs_as_written(
-    served: tuple[Shell, str], tmp_path: Path
-) -> None:
-    shell, _ = served
+async def _run_app_guide(shell: Shell, tmp_path: Path, guide: Path, marker: str, npm: str) -> None:
+    """Run an app guide's marked blocks in order (files saved where the shell stands), as
+    someone following it would; the second device must print the first one's note."""
     work = tmp_path / "work"
     work.mkdir()
     (work / "couchgate").symlink_to(REPO)  # "the project sits next to the checkout"
     steps = []
-    for mark, lang, code in quickstart_blocks(APP_GUIDE, "quickstart-app"):
+    for mark, lang, code in quickstart_blocks(guide, marker):
         if lang == "sh":
             steps.append(code)
         else:  # a file to save: written where the steps before it left the shell
             name = mark.split("file=")[1]
             steps.append(f"cat > {name} <<'QUICKSTART_EOF'\n{code}QUICKSTART_EOF\n")
     assert len(steps) >= 4
-    npm = "npm install pouchdb pouchdb-adapter-memory ../couchgate/encryption_plugin/js"
     assert any(npm in step for step in steps), "the install step is part of what runs"
     printed = await shell.run("\n".join(steps), work)
     assert "note Buy oat milk\n" in printed, printed
     assert re.search(r"^fingerprint [0-9A-F]{4}(-[0-9A-F]{4}){3}$", printed, re.M), printed
     _assert_only_ciphertext_stored(tmp_path / "data", b"Buy oat milk")
+
+
+async def test_the_app_quick_start_runs_as_written(
+    served: tuple[Shell, str], tmp_path: Path
+) -> None:
+    npm = "npm install pouchdb pouchdb-adapter-memory ../couchgate/encryption_plugin/js"
+    await _run_app_guide(served[0], tmp_path, APP_GUIDE, "quickstart-app", npm)
+
+
+async def test_the_rxdb_quick_start_runs_as_written(
+    served: tuple[Shell, str], tmp_path: Path
+) -> None:
+    npm = "npm install rxdb rxjs fake-indexeddb ../couchgate/encryption_plugin/js"
+    await _run_app_guide(served[0], tmp_path, RXDB_GUIDE, "quickstart-rxdb", npm)
 
 
 def _assert_only_ciphertext_stored(data_dir: Path, plaintext: bytes) -> None:

@@ -21,7 +21,7 @@ import PouchDB from 'pouchdb';
 import memoryAdapter from 'pouchdb-adapter-memory';
 
 import { bulkLoad, errorInfo, generateDocs, runCommand, summary } from './driver.mjs';
-import { emit, nextLine } from './stdio.mjs';
+import { emit, nextLine, readCommand } from './stdio.mjs';
 import { hasRev, waitUntil } from './waiting.mjs';
 
 import encryption, { localOptions } from '../../encryption_plugin/js/src/index.js';
@@ -184,12 +184,6 @@ const commands = {
     return { push, pull };
   },
 };
-
-async function readCommand() {
-  const line = await nextLine();
-  if (line === null) throw new Error('no command on stdin');
-  return JSON.parse(line);
-}
 
 function finish(output, code) {
   process.stdout.write(JSON.stringify({ ...output, http, e2e_errors: e2eErrors }) + '\n',

@@ -15,3 +15,10 @@ export async function nextLine() {
 export function emit(event, data = {}) {
   process.stdout.write(JSON.stringify({ event, ...data }) + '\n');
 }
+
+/** The command: stdin's first line, as JSON. */
+export async function readCommand() {
+  const line = await nextLine();
+  if (line === null) throw new Error('no command on stdin');
+  return JSON.parse(line);
+}

@@ -23,3 +23,5 @@ export { unwrap, wrap } from './wrap.js';
 export {
   AuthenticationFailed, BadEnvelope, CryptoError, UnknownKey, UnknownSuite, WeakParameters,
 } from './errors.js';
+export { SealedFetch, sealedFetch } from './couchfetch.js';
+export * from './signin.js';

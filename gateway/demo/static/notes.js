@@ -7,7 +7,8 @@
  */
 
 import {
-  encryption, generateKey, keyringFromExport, localOptions, qrSvg,
+  encryption, generateKey, keyringFromExport, linkCode, localOptions, pairingLink, parsePairing,
+  qrSvg,
 } from './vendor/couchgate-ep1.js';
 import {
   api, forgetSession, loadSession, redeemLink, saveSession, wireSignInForms,
@@ -114,13 +115,6 @@ function useKey(exportString) {
   return startNotes();
 }
 
-/** A pairing link: the link code for /auth/link/redeem and the key, both in the fragment. */
-function parsePairing(text) {
-  const hash = text.includes('#') ? text.slice(text.indexOf('#') + 1) : text;
-  const params = new URLSearchParams(hash);
-  return { code: params.get('pair'), key: params.get('key'), enroll: params.get('enroll') };
-}
-
 /**
  * Whether a pairing link may replace the session this device already has. A link opened from
  * anywhere would otherwise sign the device into whatever account made it (login CSRF), and its
@@ -154,8 +148,8 @@ async function pairFrom(text) {
 }
 
 async function showPairing() {
-  const { code } = await api('POST', '/auth/link', { token: session.token });
-  const link = `${location.origin}/demo/#pair=${encodeURIComponent(code)}&key=${encodeURIComponent(session.key)}`;
+  const { code } = await linkCode(session.token);
+  const link = pairingLink(`${location.origin}/demo/`, { code, key: session.key });
   $('pair-qr').innerHTML = qrSvg(link);
   $('pair-link').value = link;
   $('pair-box').hidden = false;

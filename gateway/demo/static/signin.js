@@ -5,6 +5,10 @@
  * origin can read it); a real app would keep it where only it can.
  */
 
+import {
+  GatewayError, enroll, gatewayApi, redeemEmailCode, redeemLink, requestEmailCode,
+} from './vendor/couchgate-ep1.js';
+
 export const STORE = 'couchgate-demo';
 
 export function loadSession() {
@@ -23,49 +27,9 @@ export function forgetSession() {
   localStorage.removeItem(STORE);
 }
 
-/** A couchgate error in words: the server's `reason`, or the HTTP status. */
-export class GatewayError extends Error {
-  constructor(status, body) {
-    super(body?.reason || `the server answered ${status}`);
-    this.status = status;
-    this.error = body?.error;
-  }
-}
-
-export async function api(method, path, { token, body } = {}) {
-  const headers = { Accept: 'application/json' };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const resp = await fetch(path, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: 'omit',
-  });
-  const data = await resp.json().catch(() => null);
-  if (!resp.ok) throw new GatewayError(resp.status, data);
-  return data;
-}
-
-function signedIn(data, previous = {}) {
-  return { ...previous, token: data.token, user: data.user, device: data.device };
-}
-
-export async function enroll(code, deviceName) {
-  return signedIn(await api('POST', '/auth/enroll', { body: { code: code.trim(), device: deviceName } }));
-}
-
-export async function redeemLink(code, deviceName) {
-  return signedIn(await api('POST', '/auth/link/redeem', { body: { code, device: deviceName } }));
-}
-
-export async function requestEmailCode(email) {
-  return (await api('POST', '/auth/code', { body: { email } })).challenge;
-}
-
-export async function redeemEmailCode(challenge, code, deviceName) {
-  return signedIn(await api('POST', '/auth/token', {
-    body: { challenge, code: code.trim(), device: deviceName },
-  }));
-}
+// The calls themselves are the plugin's (encryption_plugin/js/src/signin.js), for any app.
+export const api = gatewayApi;
+export { GatewayError, enroll, redeemEmailCode, redeemLink, requestEmailCode };
 
 /** Wire the sign-in forms of a page (ids: enroll-form, email-form, email-code-form). */
 export function wireSignInForms(doc, { deviceName, onSignedIn, onProblem }) {
