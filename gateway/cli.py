@@ -21,7 +21,8 @@ from aiohttp import web
 from gateway import __version__
 from gateway.app import create_app, open_upstream, runner_options
 from gateway.archive import admin as archive_commands
-from gateway.auth.records import IdentityStore, iso
+from gateway.auth.records import IdentityStore
+from gateway.auth.records.base import iso
 from gateway.auth.signing import AuthKeys
 from gateway.auth.tokens import is_email
 from gateway.config import ConfigError, Settings, env_name, load_settings
@@ -331,8 +332,8 @@ async def _users_add(backend: Backend, args: argparse.Namespace) -> int:
         raise CommandError(f"{args.email!r} is not an email address")
     identities = IdentityStore(backend.records)
     email_hmac = AuthKeys.from_settings(backend.settings).email_hmac(args.email)
-    uid, created = await identities.create_user(email_hmac)
-    code, expires = await identities.create_grant("enroll", uid)
+    uid, created = await identities.users.create(email_hmac)
+    code, expires = await identities.grants.create("enroll", uid)
     link = links.enroll_link(links.site_url(backend.settings), code)
     if args.json:
         _print_json({"user": uid, "enrollment_code": code, "link": link})
@@ -350,7 +351,7 @@ async def _users_add(backend: Backend, args: argparse.Namespace) -> int:
 
 async def _users_list(backend: Backend, args: argparse.Namespace) -> int:
     identities = IdentityStore(backend.records)
-    devices = await identities.all_devices()
+    devices = await identities.devices.all()
     rows: list[dict[str, Any]] = [
         {
             "user": u.uid,
@@ -358,7 +359,7 @@ async def _users_list(backend: Backend, args: argparse.Namespace) -> int:
             "apps": list(u.apps),
             "devices": sum(1 for d in devices if d.uid == u.uid),
         }
-        for u in sorted(await identities.users(), key=lambda u: u.created)
+        for u in sorted(await identities.users.all(), key=lambda u: u.created)
     ]
     _emit(
         rows,
@@ -385,7 +386,7 @@ async def _users_remove(backend: Backend, args: argparse.Namespace) -> int:
 
 async def _devices_list(backend: Backend, args: argparse.Namespace) -> int:
     identities = IdentityStore(backend.records)
-    devices = await (identities.devices(args.user) if args.user else identities.all_devices())
+    devices = await (identities.devices.of(args.user) if args.user else identities.devices.all())
     rows = [{"user": d.uid, **d.public()} for d in sorted(devices, key=lambda d: d.created)]
     _emit(
         rows,
@@ -400,9 +401,9 @@ async def _devices_list(backend: Backend, args: argparse.Namespace) -> int:
 
 async def _devices_revoke(backend: Backend, args: argparse.Namespace) -> int:
     identities = IdentityStore(backend.records)
-    for device in await identities.all_devices():
+    for device in await identities.devices.all():
         if device.device == args.device:
-            await identities.revoke_device(device.uid, device.device)
+            await identities.devices.revoke(device.uid, device.device)
             print(f"revoked device {device.device} of user {device.uid}")
             return EXIT_OK
     raise CommandError(f"no such device: {args.device}")
@@ -410,7 +411,7 @@ async def _devices_revoke(backend: Backend, args: argparse.Namespace) -> int:
 
 async def _users_usage(backend: Backend, args: argparse.Namespace) -> int:
     identities = IdentityStore(backend.records)
-    users = await identities.users()
+    users = await identities.users.all()
     if args.user:
         uid = await identities.uid_named(
             args.user, AuthKeys.from_settings(backend.settings).email_hmac

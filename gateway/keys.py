@@ -9,7 +9,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.auth.mailer import Mailer
-from gateway.auth.records import Device, IdentityStore
+from gateway.auth.records import IdentityStore
+from gateway.auth.records.devices import Device
 from gateway.auth.signing import AuthKeys
 from gateway.config import Settings
 from gateway.limits.rates import Limits

@@ -18,7 +18,9 @@ from aiohttp import web
 from gateway import keys
 from gateway.accounts import lifecycle
 from gateway.auth import tokens
-from gateway.auth.records import Device, User, iso
+from gateway.auth.records.base import iso
+from gateway.auth.records.devices import Device
+from gateway.auth.records.users import User
 from gateway.config import APP_NAME
 from gateway.dashboard import session
 from gateway.dashboard.figures import figures
@@ -152,8 +154,8 @@ def _page_number(request: web.Request) -> int:
 async def _overview(request: web.Request, current: session.AdminSession, **extra: Any) -> Any:
     identities = request.config_dict[keys.IDENTITIES]
     backend = request.config_dict[keys.BACKEND]
-    users = sorted(await identities.users(), key=lambda u: u.created, reverse=True)
-    devices = await identities.all_devices()
+    users = sorted(await identities.users.all(), key=lambda u: u.created, reverse=True)
+    devices = await identities.devices.all()
     by_user: dict[str, list[Device]] = {}
     for device in devices:
         by_user.setdefault(device.uid, []).append(device)
@@ -204,7 +206,7 @@ async def find(request: web.Request) -> web.Response:
     email = form.get("email", "").strip()
     if tokens.is_email(email):
         email_hmac = request.config_dict[keys.AUTH_KEYS].email_hmac(email)
-        uid = await request.config_dict[keys.IDENTITIES].user_for_email(email_hmac)
+        uid = await request.config_dict[keys.IDENTITIES].users.for_email(email_hmac)
         if uid is not None:
             raise redirect(f"/admin/users/{uid}")
         problem = "No account has that address."
@@ -221,7 +223,7 @@ async def find(request: web.Request) -> web.Response:
 async def user_page(request: web.Request) -> web.Response:
     current = await admin(request)
     user = await _user(request)
-    devices = await request.config_dict[keys.IDENTITIES].devices(user.uid)
+    devices = await request.config_dict[keys.IDENTITIES].devices.of(user.uid)
     context = {
         "csrf": current.csrf,
         "user": user,
@@ -301,8 +303,8 @@ async def invite(request: web.Request) -> web.Response:
         return render(request, "invite.html", context, status=400)
     identities = request.config_dict[keys.IDENTITIES]
     email_hmac = request.config_dict[keys.AUTH_KEYS].email_hmac(email) if email else None
-    uid, created = await identities.create_user(email_hmac)
-    code, expires = await identities.create_grant("enroll", uid)
+    uid, created = await identities.users.create(email_hmac)
+    code, expires = await identities.grants.create("enroll", uid)
     # Only from configuration: the Host header is the client's to choose (see gateway.web.links).
     base = links.public_base(request.config_dict[keys.SETTINGS])
     link = None if base is None else links.enroll_link(base, code)

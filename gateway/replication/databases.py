@@ -13,7 +13,7 @@ import logging
 from aiohttp import hdrs, web
 
 from gateway import keys
-from gateway.auth.records import Device
+from gateway.auth.records.devices import Device
 from gateway.errors import FileExists, NotFound, Unauthorized
 from gateway.replication.paths import Target
 from gateway.replication.stream import (

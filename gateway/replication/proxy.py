@@ -20,7 +20,7 @@ from aiohttp import hdrs, web
 
 from gateway import keys
 from gateway.auth.identity import authenticate
-from gateway.auth.records import Device
+from gateway.auth.records.devices import Device
 from gateway.errors import Forbidden, TooLarge, UnsupportedMediaType, UpstreamUnavailable
 from gateway.limits import quotas
 from gateway.replication import databases, paths, policy, writes

@@ -23,7 +23,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from gateway import keys
-from gateway.auth.records import Device
+from gateway.auth.records.devices import Device
 from gateway.errors import TooManyRequests, UpstreamUnavailable
 from gateway.ops import metrics
 from gateway.replication import changes_hub, upstream_errors

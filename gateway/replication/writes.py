@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 from aiohttp import hdrs, web
 
 from gateway import keys
-from gateway.auth.records import Device
+from gateway.auth.records.devices import Device
 from gateway.errors import BadRequest, Forbidden, TooLarge, UnsupportedMediaType
 from gateway.replication import changes_filter, multipart, paths, policy, request_shapes
 from gateway.replication.paths import Target
@@ -56,7 +56,7 @@ async def delete_local(request: web.Request, device: Device, target: Target) -> 
     """A checkpoint deleted upstream no longer counts against the app's ``_local`` documents."""
     response = await forward(request, device, target)
     if response.status < 300:
-        await request.app[keys.IDENTITIES].forget_local_doc(device.uid, target.app, target.doc_id)
+        await request.app[keys.IDENTITIES].locals.forget(device.uid, target.app, target.doc_id)
     return response
 
 
@@ -64,7 +64,7 @@ async def _admit_locals(
     request: web.Request, device: Device, target: Target, sizes: dict[str, int]
 ) -> None:
     if sizes:
-        await request.app[keys.IDENTITIES].admit_local_docs(
+        await request.app[keys.IDENTITIES].locals.admit(
             device.uid, target.app, sizes, LOCAL_DOCS_PER_APP
         )
 
