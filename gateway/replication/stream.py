@@ -26,7 +26,7 @@ from gateway import keys
 from gateway.auth.records.devices import Device
 from gateway.errors import TooManyRequests, UpstreamUnavailable
 from gateway.ops import metrics
-from gateway.replication import changes_hub, upstream_errors
+from gateway.replication import changes_feed, upstream_errors
 from gateway.replication.paths import Target
 from gateway.upstream.backend import member_name
 from gateway.upstream.member_auth import member_headers
@@ -211,12 +211,12 @@ async def forward(
         raise TooManyRequests(f"more than {most} live feeds open for this device", retry_after=10)
     with feeds.open(device.key) as stop:
         hub = request.app.get(keys.CHANGES_HUB)
-        if changes_hub.multiplexable(target, request.method, hub):
+        if changes_feed.multiplexable(target, request.method, hub):
             assert hub is not None
             if request.method == "POST" and not isinstance(body, bytes):
-                body = await read_capped(request, changes_hub.POST_BODY_LIMIT)
+                body = await read_capped(request, changes_feed.POST_BODY_LIMIT)
             held = body if isinstance(body, bytes) else None
-            return await hub.serve(request, device.uid, target, held, stop)
+            return await changes_feed.serve(hub, request, device.uid, target, held, stop)
         async with UpstreamCall(request, device, target, body, live=True) as up:
             if up.status >= 400:
                 return await upstream_error(up, device, target)
