@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 
 from gateway import keys
@@ -29,7 +28,6 @@ from gateway.errors import NotFound, TooLarge
 from gateway.shares import SHARES
 from gateway.web import links
 
-JINJA = web.AppKey("dashboard_jinja", jinja2.Environment)
 USERS_PER_PAGE = 50
 LOGIN_FORM_LIMIT = 16 * 1024
 
@@ -54,7 +52,7 @@ def render(
     status: int = 200,
 ) -> web.Response:
     response = aiohttp_jinja2.render_template(
-        template, request, context, app_key=JINJA, status=status
+        template, request, context, app_key=keys.JINJA, status=status
     )
     response.headers.update(SECURITY_HEADERS)
     return response
