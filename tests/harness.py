@@ -103,8 +103,8 @@ class GatewayHarness:
         """What ``couchgate users add`` does: an account and a single-use code for it."""
         identities = self.app[keys.IDENTITIES]
         email_hmac = None if email is None else self.app[keys.AUTH_KEYS].email_hmac(email)
-        uid, _ = await identities.create_user(email_hmac)
-        code, _ = await identities.create_grant("enroll", uid)
+        uid, _ = await identities.users.create(email_hmac)
+        code, _ = await identities.grants.create("enroll", uid)
         return uid, code
 
     async def new_device(

@@ -12,7 +12,7 @@ from aiohttp import web
 from gateway import keys
 from gateway.accounts import lifecycle
 from gateway.auth.identity import authenticate, authenticate_account
-from gateway.auth.records import iso
+from gateway.auth.records.base import iso
 from gateway.auth.routes import revoke_device
 from gateway.config import APP_NAME
 from gateway.errors import NotFound
@@ -37,7 +37,7 @@ async def me(request: web.Request) -> web.Response:
 @routes.get("/account/api/devices")
 async def devices(request: web.Request) -> web.Response:
     caller = await authenticate(request)
-    mine = await request.app[keys.IDENTITIES].devices(caller.uid)
+    mine = await request.app[keys.IDENTITIES].devices.of(caller.uid)
     return web.json_response(
         [
             {**d.public(), "current": d.device == caller.device}

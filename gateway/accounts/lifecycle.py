@@ -15,7 +15,7 @@ from aiocouch.exception import NotFoundError
 from aiohttp import web
 
 from gateway import keys
-from gateway.auth.records import User
+from gateway.auth.records.users import User
 from gateway.errors import NotFound
 from gateway.shares import SHARES
 from gateway.upstream.backend import Backend, db_name
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 async def revoke(app: web.Application, uid: str, device: str) -> None:
     """Revoke a device and end its open live feeds on this replica at once (other replicas
     follow the records database and end theirs within one long poll)."""
-    if not await app[keys.IDENTITIES].revoke_device(uid, device):
+    if not await app[keys.IDENTITIES].devices.revoke(uid, device):
         raise NotFound("no such device")
     app[keys.FEEDS].close_device(f"{uid}:{device}")
 
@@ -85,7 +85,7 @@ async def delete_account(app: web.Application, uid: str) -> User | None:
     """Revoke every device (ending its feeds here at once), then forget the account and delete
     every database it had. None if there is no such account."""
     identities = app[keys.IDENTITIES]
-    devices = await identities.devices(uid)
+    devices = await identities.devices.of(uid)
     user = await identities.remove_user(uid)
     if user is None:
         return None

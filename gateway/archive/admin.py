@@ -16,7 +16,8 @@ from typing import Any
 from gateway.archive.exporter import export_lines
 from gateway.archive.files import CHUNK, file_chunks
 from gateway.archive.importer import Importer
-from gateway.auth.records import IdentityStore, User
+from gateway.auth.records import IdentityStore
+from gateway.auth.records.users import User
 from gateway.auth.signing import AuthKeys
 from gateway.errors import CouchError
 from gateway.helptext import command, fail

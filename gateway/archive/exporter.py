@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 
 from gateway.archive.format import doc_line, end_line, manifest_line
-from gateway.auth.records import User, iso
+from gateway.auth.records.base import iso
+from gateway.auth.records.users import User
 from gateway.errors import UpstreamUnavailable
 from gateway.limits.quotas import db_usage
 from gateway.upstream.backend import ADMIN_CALL_TIMEOUT, Backend

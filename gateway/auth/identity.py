@@ -12,7 +12,8 @@ import binascii
 from aiohttp import web
 
 from gateway import keys
-from gateway.auth.records import Device, User
+from gateway.auth.records.devices import Device
+from gateway.auth.records.users import User
 from gateway.auth.tokens import DeviceToken
 from gateway.errors import NotFound, Unauthorized
 
@@ -49,14 +50,14 @@ async def authenticate(request: web.Request) -> Device:
     token = DeviceToken.parse(secret)
     if token is None:
         raise Unauthorized(INVALID)
-    device = await request.app[keys.IDENTITIES].device_for_token(token)
+    device = await request.app[keys.IDENTITIES].devices.for_token(token)
     if device is None:
         raise Unauthorized(INVALID)
     request[keys.IDENTITY] = device
     request.app[keys.LIMITS].check_device(request, device, request.get(keys.ROUTE_CLASS))
     if device.seen_long_ago():
         request.app[keys.BACKGROUND].spawn(
-            request.app[keys.IDENTITIES].touch_device(device), "last-seen update"
+            request.app[keys.IDENTITIES].devices.touch(device), "last-seen update"
         )
     return device
 

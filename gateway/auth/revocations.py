@@ -63,5 +63,5 @@ async def follow_revocations(
             if row.get("deleted") and doc_id.startswith("device:"):
                 key = doc_id.removeprefix("device:")
                 uid, _, device = key.partition(":")
-                identities.forget_device(uid, device)
+                identities.devices.forget(uid, device)
                 feeds.close_device(key)

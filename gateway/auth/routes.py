@@ -15,7 +15,9 @@ from gateway.accounts.lifecycle import revoke
 from gateway.auth import tokens
 from gateway.auth.addresses import is_address
 from gateway.auth.identity import authenticate
-from gateway.auth.records import Device, GrantKind, iso
+from gateway.auth.records.base import iso
+from gateway.auth.records.devices import Device
+from gateway.auth.records.grants import GrantKind
 from gateway.config import Settings
 from gateway.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from gateway.web.bodies import read_json_object, string_field
@@ -56,9 +58,9 @@ async def _new_device(
     hold feeds and a request budget of its own, so their number is what bounds one account)."""
     identities = request.app[keys.IDENTITIES]
     most = request.app[keys.SETTINGS].devices_per_user
-    if most and len(await identities.devices(uid)) >= most:
+    if most and len(await identities.devices.of(uid)) >= most:
         raise Forbidden(f"device limit reached: an account may have {most} devices; revoke one")
-    return await identities.create_device(uid, name)
+    return await identities.devices.create(uid, name)
 
 
 def _device_name(body: dict[str, Any]) -> str:
@@ -75,13 +77,13 @@ async def request_code(request: web.Request) -> web.Response:
     auth = app[keys.AUTH_KEYS]
     email_hmac = auth.email_hmac(email)
     app[keys.LIMITS].check_code_request(request, email_hmac)
-    permitted = await app[keys.IDENTITIES].user_for_email(email_hmac) is not None or may_register(
+    permitted = await app[keys.IDENTITIES].users.for_email(email_hmac) is not None or may_register(
         app[keys.SETTINGS], email
     )
     challenge_id = tokens.new_challenge_id()
     code = tokens.new_email_code()
     # The record is written either way, so both answers take the same path and time.
-    await app[keys.IDENTITIES].create_challenge(
+    await app[keys.IDENTITIES].challenges.create(
         challenge_id, email_hmac, auth.code_hash(challenge_id, code), permitted
     )
     if permitted:
@@ -102,12 +104,12 @@ async def redeem_code(request: web.Request) -> web.Response:
     if challenge_id is None:
         raise _failed()
     identities = app[keys.IDENTITIES]
-    email_hmac = await identities.redeem_challenge(
+    email_hmac = await identities.challenges.redeem(
         challenge_id, auth.code_hash(challenge_id, code.replace(" ", ""))
     )
     if email_hmac is None:
         raise _failed()
-    uid, _ = await identities.create_user(email_hmac)
+    uid, _ = await identities.users.create(email_hmac)
     token, device = await _new_device(request, uid, name)
     return _signed_in(request, token, device)
 
@@ -118,7 +120,7 @@ async def _redeem_grant(request: web.Request, kind: GrantKind) -> web.Response:
     name = _device_name(body)
     request.app[keys.LIMITS].check_redeem(request)
     identities = request.app[keys.IDENTITIES]
-    uid = await identities.redeem_grant(kind, code)
+    uid = await identities.grants.redeem(kind, code)
     if uid is None or await identities.user(uid) is None:
         raise _failed()
     token, device = await _new_device(request, uid, name)
@@ -138,7 +140,7 @@ async def redeem_link(request: web.Request) -> web.Response:
 @routes.post("/auth/link")
 async def create_link(request: web.Request) -> web.Response:
     device = await authenticate(request)
-    code, expires = await request.app[keys.IDENTITIES].create_grant("link", device.uid)
+    code, expires = await request.app[keys.IDENTITIES].grants.create("link", device.uid)
     return web.json_response({"code": code, "expires": iso(expires)}, status=201)
 
 
@@ -151,7 +153,7 @@ async def me(request: web.Request) -> web.Response:
 @routes.get("/auth/devices")
 async def list_devices(request: web.Request) -> web.Response:
     device = await authenticate(request)
-    devices = await request.app[keys.IDENTITIES].devices(device.uid)
+    devices = await request.app[keys.IDENTITIES].devices.of(device.uid)
     return web.json_response([d.public() for d in sorted(devices, key=lambda d: d.created)])
 
 

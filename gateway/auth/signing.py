@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from gateway.auth import tokens
-from gateway.auth.records import CHALLENGE_TTL_S
+from gateway.auth.records.challenges import CHALLENGE_TTL_S
 from gateway.config import Settings
 
 

@@ -9,7 +9,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from gateway.dashboard.views import JINJA, routes
+from gateway import keys
+from gateway.dashboard.views import routes
 
 HERE = Path(__file__).parent
 
@@ -17,7 +18,7 @@ HERE = Path(__file__).parent
 def setup(app: web.Application) -> None:
     aiohttp_jinja2.setup(
         app,
-        app_key=JINJA,
+        app_key=keys.JINJA,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,

@@ -12,13 +12,14 @@ import time
 from typing import Any
 
 import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 
 from gateway import keys
 from gateway.accounts import lifecycle
 from gateway.auth import tokens
-from gateway.auth.records import Device, User, iso
+from gateway.auth.records.base import iso
+from gateway.auth.records.devices import Device
+from gateway.auth.records.users import User
 from gateway.config import APP_NAME
 from gateway.dashboard import session
 from gateway.dashboard.figures import figures
@@ -27,7 +28,6 @@ from gateway.errors import NotFound, TooLarge
 from gateway.shares import SHARES
 from gateway.web import links
 
-JINJA = web.AppKey("dashboard_jinja", jinja2.Environment)
 USERS_PER_PAGE = 50
 LOGIN_FORM_LIMIT = 16 * 1024
 
@@ -52,7 +52,7 @@ def render(
     status: int = 200,
 ) -> web.Response:
     response = aiohttp_jinja2.render_template(
-        template, request, context, app_key=JINJA, status=status
+        template, request, context, app_key=keys.JINJA, status=status
     )
     response.headers.update(SECURITY_HEADERS)
     return response
@@ -152,8 +152,8 @@ def _page_number(request: web.Request) -> int:
 async def _overview(request: web.Request, current: session.AdminSession, **extra: Any) -> Any:
     identities = request.config_dict[keys.IDENTITIES]
     backend = request.config_dict[keys.BACKEND]
-    users = sorted(await identities.users(), key=lambda u: u.created, reverse=True)
-    devices = await identities.all_devices()
+    users = sorted(await identities.users.all(), key=lambda u: u.created, reverse=True)
+    devices = await identities.devices.all()
     by_user: dict[str, list[Device]] = {}
     for device in devices:
         by_user.setdefault(device.uid, []).append(device)
@@ -204,7 +204,7 @@ async def find(request: web.Request) -> web.Response:
     email = form.get("email", "").strip()
     if tokens.is_email(email):
         email_hmac = request.config_dict[keys.AUTH_KEYS].email_hmac(email)
-        uid = await request.config_dict[keys.IDENTITIES].user_for_email(email_hmac)
+        uid = await request.config_dict[keys.IDENTITIES].users.for_email(email_hmac)
         if uid is not None:
             raise redirect(f"/admin/users/{uid}")
         problem = "No account has that address."
@@ -221,7 +221,7 @@ async def find(request: web.Request) -> web.Response:
 async def user_page(request: web.Request) -> web.Response:
     current = await admin(request)
     user = await _user(request)
-    devices = await request.config_dict[keys.IDENTITIES].devices(user.uid)
+    devices = await request.config_dict[keys.IDENTITIES].devices.of(user.uid)
     context = {
         "csrf": current.csrf,
         "user": user,
@@ -301,8 +301,8 @@ async def invite(request: web.Request) -> web.Response:
         return render(request, "invite.html", context, status=400)
     identities = request.config_dict[keys.IDENTITIES]
     email_hmac = request.config_dict[keys.AUTH_KEYS].email_hmac(email) if email else None
-    uid, created = await identities.create_user(email_hmac)
-    code, expires = await identities.create_grant("enroll", uid)
+    uid, created = await identities.users.create(email_hmac)
+    code, expires = await identities.grants.create("enroll", uid)
     # Only from configuration: the Host header is the client's to choose (see gateway.web.links).
     base = links.public_base(request.config_dict[keys.SETTINGS])
     link = None if base is None else links.enroll_link(base, code)

@@ -41,7 +41,8 @@ from gateway.errors import (
     TooManyRequests,
 )
 from gateway.replication import paths
-from gateway.replication.proxy import PREFIX, is_live
+from gateway.replication.proxy import PREFIX
+from gateway.replication.stream import is_live
 
 log = logging.getLogger(__name__)
 

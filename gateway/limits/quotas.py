@@ -17,7 +17,8 @@ import aiohttp
 from aiohttp import web
 
 from gateway import keys
-from gateway.auth.records import Device, local_key
+from gateway.auth.records.devices import Device
+from gateway.auth.records.local_docs import local_key
 from gateway.errors import Forbidden, LengthRequired, UpstreamUnavailable
 from gateway.limits.rates import quota_for
 from gateway.replication.paths import Kind, Target

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway.auth.records import Device
+from gateway.auth.records.devices import Device
 from gateway.config import Settings
 from gateway.errors import TooManyRequests
 

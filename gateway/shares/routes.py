@@ -16,7 +16,7 @@ from encryption_plugin.envelope import parse_envelope
 from encryption_plugin.errors import CryptoError
 from gateway import keys
 from gateway.auth.identity import authenticate
-from gateway.auth.records import iso
+from gateway.auth.records.base import iso
 from gateway.config import APP_NAME
 from gateway.errors import BadRequest, Forbidden, NotFound, TooLarge, TooManyRequests
 from gateway.limits.rates import MINUTE, RateLimiter, client_ip

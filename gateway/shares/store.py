@@ -25,7 +25,7 @@ from typing import Any
 from aiocouch import ConflictError, Database, NotFoundError
 from aiocouch.document import Document
 
-from gateway.auth.records import iso
+from gateway.auth.records.base import iso
 
 _RETRIES = 5
 

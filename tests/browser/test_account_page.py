@@ -30,7 +30,7 @@ async def test_account_page(gateway: GatewayHarness, browser: Browser) -> None:
     await page.click("#enroll-form button")
     await expect(page.locator("#problem")).to_contain_text("wrong, used or expired")
 
-    code, _ = await gateway.app[keys.IDENTITIES].create_grant("enroll", laptop.user)
+    code, _ = await gateway.app[keys.IDENTITIES].grants.create("enroll", laptop.user)
     await page.fill("#enroll-code", code)
     await page.click("#enroll-form button")
     await expect(page.locator("#apps")).to_contain_text("notes")

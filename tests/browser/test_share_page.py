@@ -139,7 +139,7 @@ async def test_account_page_lists_and_revokes_links_and_the_dashboard_counts_the
     row = page.locator("#users tr", has=page.locator(f"a[href='/admin/users/{owner.user}']"))
     await expect(row.locator("td").nth(5)).to_have_text("2")
 
-    code, _ = await gateway.app[keys.IDENTITIES].create_grant("enroll", owner.user)
+    code, _ = await gateway.app[keys.IDENTITIES].grants.create("enroll", owner.user)
     await page.goto(f"{gateway.url}/account")
     await page.fill("#enroll-code", code)
     await page.click("#enroll-form button")
@@ -190,7 +190,7 @@ async def test_the_account_page_downloads_an_export(
     envelope = seal_share(new_share_key(), SharedNote("x", MARKER))  # any ep1-shaped value
     status, _ = await gateway.call("PUT", "/db/notes/n1", device=owner, json={"e2e": envelope})
     assert status == 201
-    code, _ = await gateway.app[keys.IDENTITIES].create_grant("enroll", owner.user)
+    code, _ = await gateway.app[keys.IDENTITIES].grants.create("enroll", owner.user)
     ctx = await browser.new_context(accept_downloads=True)
     page = await ctx.new_page()
     await page.goto(f"{gateway.url}/account")

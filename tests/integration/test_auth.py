@@ -14,7 +14,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from gateway import keys
-from gateway.auth.records import MAX_ATTEMPTS, RECENT_DEVICE_S
+from gateway.auth.records.challenges import MAX_ATTEMPTS
+from gateway.auth.records.devices import RECENT_DEVICE_S
 from tests.harness import GatewayHarness, MakeGateway
 from tests.upstreams import free_port
 
@@ -318,7 +319,7 @@ async def test_invalid_json_and_oversized_bodies(gateway: GatewayHarness) -> Non
 
 async def test_expired_challenges_and_codes_are_swept(gateway: GatewayHarness) -> None:
     identities = gateway.app[keys.IDENTITIES]
-    await identities.create_challenge("old-one", "h", "c", True)
+    await identities.challenges.create("old-one", "h", "c", True)
     _, code = await gateway.enrollment_code()
     status, doc = await gateway.peek("GET", f"/{gateway.settings.records_db}/challenge:old-one")
     assert status == 200

@@ -1,6 +1,7 @@
-"""Live feeds held by couchgate (``gateway/changes_hub.py``) against a real Apache CouchDB and
-the embedded store: idle feeds cost no upstream request, one read serves every feed of a
-database, the answers are the upstream's own, and a watch that drops loses nothing.
+"""Live feeds held by couchgate (``gateway/replication/changes_hub.py``, ``changes_feed.py``)
+against a real Apache CouchDB and the embedded store: idle feeds cost no upstream request, one
+read serves every feed of a database, the answers are the upstream's own, and a watch that drops
+loses nothing.
 
 The hub needs the upstream's ``_db_updates``; pouchdb-server has none, so there every feed is
 forwarded and the feed tests of ``test_feeds.py``, ``test_limits.py``, ``test_shutdown.py`` and
@@ -26,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway import keys
-from gateway.replication.changes_hub import ChangesHub
+from gateway.replication.changes_hub import ChangesHub, Wake
 from tests.conftest import couchdb_settings
 from tests.harness import Device, GatewayHarness, start_gateway, stop_gateway
 from tests.upstreams import Upstream
@@ -400,6 +401,6 @@ async def test_a_wake_that_lands_as_a_heartbeat_falls_due_is_not_lost(couchdb: U
         # The watch stays away: only the wake below can tell the feed.
         (waiter,) = cut.hub._waiters[cut.gw.upstream_db(cut.device, "notes")]
         await _until(lambda: waiter.waiting is not None)
-        waiter.wake("tick")  # the heartbeat's timer, then in the same turn the watch's reset
-        cut.hub._reset()
+        waiter.wake(Wake.TICK)  # the heartbeat's timer, then in the same turn the watch's reset
+        cut.hub.reset()
         assert await cut.answer_ids() == ["unseen"]

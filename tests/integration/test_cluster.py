@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from gateway.auth.records import MAX_ATTEMPTS
+from gateway.auth.records.challenges import MAX_ATTEMPTS
 from tests.conftest import NO_COUCHDB, couchdb_settings
 from tests.harness import Device, GatewayHarness, start_gateway, stop_gateway
 from tests.integration.test_auth import UNAUTHORIZED_CODE, smtp, smtp_settings

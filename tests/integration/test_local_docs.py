@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from gateway.replication.proxy import LOCAL_DOCS_PER_APP
+from gateway.replication.writes import LOCAL_DOCS_PER_APP
 from tests.harness import Device, GatewayHarness, MakeGateway
 
 MARKER = "PLAINTEXT-MARKER-" + "x" * 40

@@ -1,6 +1,6 @@
 import json
 
-from gateway.replication.proxy import longpoll_ending
+from gateway.replication.stream import longpoll_ending
 
 
 def _whole(sent: bytes, since: str | None) -> object:

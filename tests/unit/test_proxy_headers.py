@@ -1,6 +1,6 @@
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway.replication.proxy import downstream_headers, upstream_headers
+from gateway.replication.stream import downstream_headers, upstream_headers
 
 
 def _h(*pairs: tuple[str, str]) -> CIMultiDictProxy[str]:

@@ -75,7 +75,7 @@ def test_credentials_from_bearer_or_basic(header: str | None, secret: str | None
 async def test_keyed_locks_serialize_one_key_and_forget_it_after() -> None:
     import asyncio
 
-    from gateway.auth.records import KeyedLocks
+    from gateway.auth.records.base import KeyedLocks
 
     locks = KeyedLocks()
     inside: list[str] = []

@@ -1,0 +1,120 @@
+"""Devices: ``device:<uid>:<device>`` (name, token_hash, created, last_seen).
+
+A device's token is checked against its record's hash on every request; a replication sends
+several requests a second, so a check that passed is trusted for RECENT_DEVICE_S, and forgotten
+at once when a revocation is seen: here, or on any replica through the records feed
+(gateway/auth/revocations.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiocouch import ConflictError
+
+from gateway.auth import tokens
+from gateway.auth.records.base import Records, iso
+
+LAST_SEEN_GRANULARITY_S = 300
+RECENT_DEVICE_S = 2.0
+RECENT_DEVICES_MAX = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    uid: str
+    device: str
+    name: str
+    created: float
+    last_seen: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.uid}:{self.device}"
+
+    def seen_long_ago(self) -> bool:
+        return time.time() - self.last_seen >= LAST_SEEN_GRANULARITY_S
+
+    def public(self) -> dict[str, str]:
+        return {
+            "id": self.device,
+            "name": self.name,
+            "created": iso(self.created),
+            "last_seen": iso(self.last_seen),
+        }
+
+
+def _device(data: dict[str, Any]) -> Device:
+    return Device(data["uid"], data["device"], data["name"], data["created"], data["last_seen"])
+
+
+class Devices:
+    def __init__(self, records: Records) -> None:
+        self._records = records
+        self._recent: dict[str, tuple[float, Device]] = {}  # token hash -> (when checked, device)
+        self._forgotten: dict[str, float] = {}  # "uid:device" -> when revoked (monotonic)
+
+    async def create(self, uid: str, name: str) -> tuple[tokens.DeviceToken, Device]:
+        token = tokens.DeviceToken.issue(uid, tokens.new_device_id())
+        now = time.time()
+        data = {
+            "type": "device",
+            "uid": uid,
+            "device": token.device,
+            "name": name,
+            "token_hash": token.hash,
+            "created": now,
+            "last_seen": now,
+        }
+        await self._records.new(f"device:{uid}:{token.device}", data).save()
+        return token, _device(data)
+
+    async def for_token(self, token: tokens.DeviceToken) -> Device | None:
+        now = time.monotonic()
+        recent = self._recent.get(token.hash)
+        if recent is not None and now - recent[0] < RECENT_DEVICE_S:
+            return recent[1]
+        doc = await self._records.get(f"device:{token.uid}:{token.device}")
+        if doc is None or not tokens.digests_equal(str(doc["token_hash"]), token.hash):
+            return None
+        if self._forgotten.get(f"{token.uid}:{token.device}", -1.0) >= now:
+            return None  # revoked while this lookup was on its way: it may have read the record
+        device = _device(doc.json)
+        if len(self._recent) >= RECENT_DEVICES_MAX:
+            self._recent.clear()
+        self._recent[token.hash] = (now, device)
+        return device
+
+    def forget(self, uid: str, device: str) -> None:
+        """Drop a device from the recent lookups, so its next request is checked upstream."""
+        for key, (_, known) in list(self._recent.items()):
+            if known.uid == uid and known.device == device:
+                del self._recent[key]
+        now = time.monotonic()
+        if len(self._forgotten) >= RECENT_DEVICES_MAX:
+            self._forgotten = {k: t for k, t in self._forgotten.items() if now - t < 60}
+        self._forgotten[f"{uid}:{device}"] = now
+
+    async def touch(self, device: Device) -> None:
+        """Record that a device was seen; at most every few minutes, and never worth a retry."""
+        doc = await self._records.get(f"device:{device.uid}:{device.device}")
+        if doc is None:
+            return
+        doc["last_seen"] = time.time()
+        with contextlib.suppress(ConflictError):
+            await doc.save()
+
+    async def of(self, uid: str) -> list[Device]:
+        return [_device(doc.json) async for doc in self._records.with_prefix(f"device:{uid}:")]
+
+    async def all(self) -> list[Device]:
+        return [_device(doc.json) async for doc in self._records.with_prefix("device:")]
+
+    async def revoke(self, uid: str, device: str) -> bool:
+        self.forget(uid, device)
+        revoked = await self._records.delete_record(f"device:{uid}:{device}")
+        self.forget(uid, device)
+        return revoked
