@@ -61,7 +61,7 @@ async def test_a_folder_that_goes_away_is_an_error_state_that_clears_when_it_is_
     away = tmp_path / "Notes B, moved"
     b.folder.rename(away)
     a.write("while-away.md", "new\n")
-    await until(lambda: state_is(b, "error"), within_s=WITHIN_S)
+    await until(lambda: state_is(b, "error") or b.folder.exists(), within_s=WITHIN_S)
     assert not b.folder.exists()  # the download waits: no folder made again with one file
     _, report, _ = await b.cli("status", str(b.folder))
     assert "has not synced since" in report and "the folder is missing" in report, report
@@ -85,9 +85,6 @@ async def test_a_folder_that_goes_away_is_an_error_state_that_clears_when_it_is_
 @embedded_only
 async def test_status_tells_the_truth(devices: tuple[FolderDevice, FolderDevice]) -> None:
     a, b = devices
-    _, report, _ = await a.cli("status", str(a.folder))
-    assert "no couchgate-sync run is going for this folder" in report
-
     notes = {f"note-{i}.md": f"note {i}\n".encode() for i in range(5)}
     for rel, data in notes.items():
         a.write(rel, data)
@@ -121,7 +118,8 @@ async def test_sync_and_restore_work_beside_run(
 ) -> None:
     a, b = devices
     await a.run_live()
-    await until(lambda: state_is(a, "idle"), within_s=WITHIN_S)  # it holds the folder now
+    # It holds the folder's lock once it says so.
+    await until(lambda: "watching" in (a.home / "run.log").read_text(), within_s=WITHIN_S)
     a.write("note.md", "one\n")
     _, _, err = await a.cli("sync", str(a.folder))
     assert "synced by the running couchgate-sync" in err
@@ -139,3 +137,6 @@ async def test_sync_and_restore_work_beside_run(
     await b.sync()
     assert b.files() == {"note.md": b"one\n"}  # restore's cycle was done by `run`
     assert a.live is not None and a.live.returncode is None
+    await a.stop_live()
+    _, report, _ = await a.cli("status", str(a.folder))
+    assert "no couchgate-sync run is going for this folder" in report, report
