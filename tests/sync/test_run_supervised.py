@@ -36,6 +36,19 @@ async def synced_to(device: FolderDevice, expected: dict[str, bytes]) -> None:
         await asyncio.sleep(0.5)
 
 
+async def status_says(device: FolderDevice, *lines: str) -> str:
+    """``status`` of ``device`` once it says all of ``lines`` (``run`` may be finishing a
+    cycle when first asked); fails with the last report when it never does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WITHIN_S
+    while True:
+        _, report, _ = await device.cli("status", str(device.folder))
+        if all(line in report for line in lines):
+            return report
+        assert loop.time() < deadline, report
+        await asyncio.sleep(0.5)
+
+
 @embedded_only
 async def test_run_on_a_missing_folder_is_a_clear_error(
     devices: tuple[FolderDevice, FolderDevice],
@@ -98,12 +111,12 @@ async def test_status_tells_the_truth(devices: tuple[FolderDevice, FolderDevice]
         ".couchgateignore": b"*.log\n",
     }
     await synced_to(b, expected)
-    await until(lambda: state_is(a, "idle"), within_s=WITHIN_S)
-
-    _, report, _ = await a.cli("status", str(a.folder))
-    assert "pending:    0 local change(s) not yet recorded, 0 document(s)" in report, report
-    assert "downloads:  0 change(s) waiting on the server" in report, report  # not its own
-    assert "is idle, last synced" in report, report
+    await status_says(
+        a,
+        "pending:    0 local change(s) not yet recorded, 0 document(s) not yet uploaded",
+        "downloads:  0 change(s) waiting on the server",  # its own uploads are not waiting
+    )
+    await status_says(a, "is idle, last synced")
 
     assert a.live is not None
     a.live.kill()  # kill -9: the state file stays behind
