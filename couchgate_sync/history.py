@@ -201,7 +201,7 @@ async def _pending_local(context: DeviceContext) -> str:
     """What the next scan would record, as the scan counts it (a synced file that has become
     ignored is left alone, not deleted: it is not pending)."""
     if not await asyncio.to_thread(context.root.is_dir):
-        return "the folder is missing: nothing"
+        return "the folder is missing (nothing recorded from it)"
     ignore = await asyncio.to_thread(Ignore.for_folder, context.root)
     seen = await asyncio.to_thread(folder.scan, context.root, ignore)
     rows = await asyncio.to_thread(context.state.files)
