@@ -1,9 +1,9 @@
 """``couchgate-sync``: join, run, sync, status, pair, history, restore.
 
-Exit codes: 0 done, 1 a problem described on stderr, 3 this device was revoked (nothing in the
-folder was changed), 141 the reader of the output stopped early (``| head``), silently. Output
-never carries note contents or file names above debug level, except where a person asked for
-them (``history``, ``restore``, ``status`` of their own folder).
+Exit codes: 0 done, 1 a problem described on stderr, 2 a usage error, 3 this device was revoked
+(nothing in the folder was changed), 130 interrupted, 141 the reader of the output stopped early
+(``| head``), silently. Output never carries note contents or file names above debug level,
+except where a person asked for them (``history``, ``restore``, ``status`` of their own folder).
 """
 
 from __future__ import annotations
@@ -23,10 +23,22 @@ import aiohttp
 
 from encryption_plugin import CryptoError, Keyring
 
-from . import config, credentials, history, malloc, placing, portable, sharing, showkey
+from . import (
+    config,
+    credentials,
+    folder,
+    history,
+    malloc,
+    placing,
+    portable,
+    runstate,
+    sharing,
+    showkey,
+)
+from .counts import Counts
 from .cycle import FolderBusy, FolderSync
 from .join import Auth, pairing_link, parse_pairing
-from .live import Runner, describe
+from .live import Runner, TaskEnded, describe
 from .remote import Remote, RemoteError, Revoked
 from .state import Meta
 
@@ -119,7 +131,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"couchgate-sync: {exc}", file=sys.stderr)
         return EXIT_REVOKED
     except (
-        RemoteError, config.NotJoined, placing.Overlaps, CryptoError, FileNotFoundError, FolderBusy
+        RemoteError,
+        config.NotJoined,
+        placing.Overlaps,
+        CryptoError,
+        FileNotFoundError,
+        FolderBusy,
+        TaskEnded,
+        runstate.RunFailed,
+        runstate.RunGone,
     ) as exc:
         print(f"couchgate-sync: {exc}", file=sys.stderr)
         return 1
@@ -236,7 +256,10 @@ async def _with_folder(
 ) -> int:
     cfg, creds, keyring = await asyncio.to_thread(_open, folder_arg)
     folder_sync = FolderSync(Path(cfg.folder), cfg.state_dir, keyring, cfg.device, cfg.keep_days)
-    await folder_sync.open(exclusive=exclusive)
+    if exclusive:
+        await _open_beside_run(folder_sync, cfg)
+    else:
+        await folder_sync.open(exclusive=False)
     state = folder_sync.context.state
     first = await asyncio.to_thread(state.meta, Meta.LAST_SYNC, "") == ""
     if first and sys.stderr.isatty():
@@ -249,17 +272,64 @@ async def _with_folder(
         await folder_sync.close()
 
 
+LOCK_WAIT_S = 0.2  # how often a command retries the lock another short command holds
+
+
+async def _open_beside_run(folder_sync: FolderSync, cfg: config.FolderConfig) -> None:
+    """Open the folder with its lock; when a ``run`` holds it, open it without (the command
+    then asks that process for its cycle: ``_cycle``); when another short command holds it,
+    wait for it. Never "already syncing", except for a second ``run``."""
+    said = False
+    while True:
+        try:
+            await folder_sync.open(exclusive=True)
+            return
+        except FolderBusy:
+            going = await asyncio.to_thread(runstate.running, cfg.state_dir)
+            if going is not None:
+                await folder_sync.open(exclusive=False)
+                return
+        if not said:
+            log.info("waiting for another couchgate-sync to finish with this folder")
+            said = True
+        await asyncio.sleep(LOCK_WAIT_S)
+
+
+async def _cycle(
+    folder_sync: FolderSync, remote: Remote, cfg: config.FolderConfig
+) -> Counts | None:
+    """One full cycle: by this process when it holds the folder's lock, else by the running
+    ``run`` (None: that process logs what it did)."""
+    if folder_sync.locked:
+        return await folder_sync.cycle(remote)
+    going = await asyncio.to_thread(runstate.running, cfg.state_dir)
+    if going is None:
+        raise runstate.RunGone(0)
+    await runstate.ask_for_cycle(going, cfg.state_dir)
+    log.info("synced by the running couchgate-sync (pid %d)", going.pid)
+    return None
+
+
 async def _sync(args: argparse.Namespace) -> int:
-    async def once(folder_sync: FolderSync, remote: Remote, _: config.FolderConfig) -> int:
-        counts = await folder_sync.cycle(remote)
-        log.info("synced: %s", describe(counts) or "nothing to do")
+    async def once(folder_sync: FolderSync, remote: Remote, cfg: config.FolderConfig) -> int:
+        counts = await _cycle(folder_sync, remote, cfg)
+        if counts is not None:
+            log.info("synced: %s", describe(counts) or "nothing to do")
         return 0
 
     return await _with_folder(args.dir, once)
 
 
 async def _run(args: argparse.Namespace) -> int:
+    cfg, _, _ = await asyncio.to_thread(_open, args.dir)
+    await asyncio.to_thread(folder.require, Path(cfg.folder))  # at start: a clear error
+    going = await asyncio.to_thread(runstate.running, cfg.state_dir)
+    if going is not None:
+        raise FolderBusy(f"couchgate-sync run is already going for this folder (pid {going.pid})")
+
     async def forever(folder_sync: FolderSync, remote: Remote, cfg: config.FolderConfig) -> int:
+        if not folder_sync.locked:  # a run that started at the same moment holds it
+            raise FolderBusy("couchgate-sync run is already going for this folder")
         log.info("watching the folder and the server; Ctrl-C stops")
         creds = await asyncio.to_thread(credentials.load, cfg.key)
         assert creds is not None  # _with_folder checked it
@@ -309,13 +379,13 @@ async def _history(args: argparse.Namespace) -> int:
 
 
 async def _restore(args: argparse.Namespace) -> int:
-    async def bring_back(folder_sync: FolderSync, remote: Remote, _: config.FolderConfig) -> int:
+    async def bring_back(folder_sync: FolderSync, remote: Remote, cfg: config.FolderConfig) -> int:
         print(
             await history.restore(
                 folder_sync.context, folder_sync.contents, args.path, args.version
             )
         )
-        await folder_sync.cycle(remote)
+        await _cycle(folder_sync, remote, cfg)
         return 0
 
     return await _with_folder(args.dir, bring_back)

@@ -23,7 +23,7 @@ from typing import IO
 
 from encryption_plugin import Keyring
 
-from . import chunk_gc, private, versions
+from . import chunk_gc, folder, private, versions
 from .apply import Applier, Pass
 from .contents import Contents
 from .counts import Counts
@@ -39,8 +39,8 @@ Progress = Callable[[str, int], None]  # ("up" | "down" | "written", how many)
 
 
 class FolderBusy(Exception):
-    def __init__(self) -> None:
-        super().__init__("another couchgate-sync is already syncing this folder")
+    def __init__(self, why: str = "another couchgate-sync is already syncing this folder") -> None:
+        super().__init__(why)
 
 
 class FolderSync:
@@ -75,6 +75,11 @@ class FolderSync:
         if exclusive:
             self._lock_file = await asyncio.to_thread(_take_lock, self.state_dir / "lock")
         await self.context.local.open()
+
+    @property
+    def locked(self) -> bool:
+        """Whether this process holds the folder's lock (may run a cycle)."""
+        return self._lock_file is not None
 
     async def close(self) -> None:
         await self.context.local.close()
@@ -114,6 +119,7 @@ class FolderSync:
                     counts.downloaded += pulled
                     await asyncio.to_thread(state.set_meta, Meta.REMOTE_SEQ, str(seq))
                     in_step = True
+            await asyncio.to_thread(folder.require, context.root)  # gone while pulling?
             ignore = await asyncio.to_thread(Ignore.for_folder, context.root)
             await self._applier.apply(Pass(ignore, remote, counts, self._tell("written")))
             pruned = await self.contents.prune_versions()

@@ -39,6 +39,19 @@ class UnsafePath(ValueError):
     pass
 
 
+class FolderMissing(FileNotFoundError):
+    """The synced folder itself is gone (moved, deleted, an unplugged drive): nothing is
+    recorded as deleted and nothing is written until it is back."""
+
+    def __init__(self) -> None:
+        super().__init__("the folder is missing (unmounted or moved?)")
+
+
+def require(root: Path) -> None:
+    if not root.is_dir():
+        raise FolderMissing()
+
+
 @dataclass(frozen=True)
 class Listing:
     """What a scan found: the synced files, the synced directories, and those of them with
@@ -166,6 +179,7 @@ def digest(data: bytes) -> str:
 def write_atomic(root: Path, rel: str, data: bytes, mtime_ms: int | None) -> Seen:
     """Write ``data`` to ``rel`` via a temporary file and ``os.replace``; the file as written
     (over the file's name on disk when it has one, so an NFD name is kept)."""
+    require(root)  # never make the folder again with one file in it: it would read as wiped
     full = locate(root, rel)
     full.parent.mkdir(parents=True, exist_ok=True)
     tmp = full.parent / f"{TEMP_PREFIX}{secrets.token_hex(6)}"
@@ -224,6 +238,7 @@ def _rmdir(path: Path) -> bool:
 def move(root: Path, old: str, new: str, keep: Collection[str] = ()) -> Seen:
     """Rename a synced file (``os.replace``: its bytes are not written again), then prune the
     directories it leaves empty as :func:`remove` does; the file as it is now."""
+    require(root)
     source = locate(root, old)
     dest = locate(root, new)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -245,6 +260,7 @@ def free_for(root: Path, new: str, old: str) -> bool:
 
 
 def make_dir(root: Path, rel: str) -> None:
+    require(root)
     locate(root, rel).mkdir(parents=True, exist_ok=True)
 
 

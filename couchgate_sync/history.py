@@ -14,13 +14,13 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from . import folder, notes, renames, versions
+from . import folder, notes, renames, runstate, versions
 from .contents import Contents
 from .device import DeviceContext
 from .ignore import Ignore
-from .replicate import replication_id
+from .replicate import replication_id, revisions_wanted
 from .state import Meta
 
 if TYPE_CHECKING:
@@ -148,8 +148,7 @@ async def status(context: DeviceContext, remote: Remote, cfg: FolderConfig) -> s
         f"server:     {cfg.server} (app {cfg.app}), device {cfg.device!r}",
         f"last sync:  {_when(last * 1000) if last else 'never'}",
         f"files:      {files} synced",
-        f"pending:    {await _pending_local(context)} local change(s) not yet recorded, "
-        f"{pending_up} document(s) not yet uploaded",
+        f"pending:    {await _pending_local(context)}, {pending_up} document(s) not yet uploaded",
         f"conflicts:  {await context.local.conflicted()} unresolved",
         f"versions:   kept {cfg.keep_days} days",
     ]
@@ -157,7 +156,7 @@ async def status(context: DeviceContext, remote: Remote, cfg: FolderConfig) -> s
         pull_cp = await context.local.get_local(replication_id(me, remote.db_url, "pull"))
         since = str(pull_cp["last_seq"]) if pull_cp else "0"
         feed = await remote.changes(since, limit=1000)
-        lines.append(f"downloads:  {len(feed.get('results', []))} change(s) waiting on the server")
+        lines.append(f"downloads:  {await _waiting(context, feed)} change(s) waiting on the server")
         usage = await remote.usage(cfg.server)
         if usage is not None:
             lines.append(
@@ -167,7 +166,18 @@ async def status(context: DeviceContext, remote: Remote, cfg: FolderConfig) -> s
             lines.append(f"quota:      {_quota(quota) if isinstance(quota, dict) else 'none'}")
     except Exception as exc:  # status still shows what it knows when offline or signed out
         lines.append(f"server:     {exc}")
+    lines.append(f"run:        {await asyncio.to_thread(runstate.describe, cfg.state_dir)}")
     return "\n".join(lines)
+
+
+async def _waiting(context: DeviceContext, feed: dict[str, Any]) -> int:
+    """The documents in ``feed`` with revisions the local store lacks: what a pull would
+    bring. This device's own uploads come back in the feed too (``run`` pulls only when there
+    is news, so its checkpoint lags behind them); they are not waiting."""
+    results = [r for r in feed.get("results", []) if isinstance(r, dict)]
+    if not results:
+        return 0
+    return len(await context.local.revs_diff(revisions_wanted(results)))
 
 
 def _quota(quota: dict[str, object]) -> str:
@@ -187,7 +197,11 @@ def _quota(quota: dict[str, object]) -> str:
     )
 
 
-async def _pending_local(context: DeviceContext) -> int:
+async def _pending_local(context: DeviceContext) -> str:
+    """What the next scan would record, as the scan counts it (a synced file that has become
+    ignored is left alone, not deleted: it is not pending)."""
+    if not await asyncio.to_thread(context.root.is_dir):
+        return "the folder is missing (nothing recorded from it)"
     ignore = await asyncio.to_thread(Ignore.for_folder, context.root)
     seen = await asyncio.to_thread(folder.scan, context.root, ignore)
     rows = await asyncio.to_thread(context.state.files)
@@ -196,4 +210,5 @@ async def _pending_local(context: DeviceContext) -> int:
         for p, s in seen.items()
         if (r := rows.get(p)) is None or (r.size, r.mtime_ns) != (s.size, s.mtime_ns)
     )
-    return changed + sum(1 for p in rows if p not in seen)
+    gone = sum(1 for p in rows if p not in seen and not ignore.matches(p))
+    return f"{changed + gone} local change(s) not yet recorded"

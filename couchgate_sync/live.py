@@ -5,6 +5,13 @@ The folder is watched with ``watchfiles`` (the OS's notification API, no polling
 change during a cycle wakes the next, so nothing is missed and cycles never overlap. Offline,
 the folder is still recorded locally and the cycle is retried with a capped back-off. A revoked
 device stops at once, having changed nothing.
+
+Supervised: every failure of a cycle is either transient (the server unreachable or refusing
+for now, the folder missing, a file or database locked, an error not foreseen) and retried with
+a back-off, logged once when the state changes and once when it clears, or permanent (revoked:
+the process ends with exit code 3). A task that ends when it should not (the watcher, the
+follower, the sync loop) ends the process with a sentence (exit code 1), never in silence.
+Its state is kept in ``runstate`` for ``status`` and for commands run beside it.
 """
 
 from __future__ import annotations
@@ -12,12 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sqlite3
+import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import watchfiles
 
+from . import folder, runstate
 from .counts import Counts
 from .cycle import FolderSync
 from .ignore import TEMP_PREFIX
@@ -29,6 +40,27 @@ log = logging.getLogger("couchgate_sync")
 
 LONGPOLL_MS = 25_000
 MAX_BACKOFF_S = 30.0
+FOLDER_CHECK_S = 1.0  # how often the watcher checks the folder is still the one it watches
+
+
+class TaskEnded(Exception):
+    """One of ``run``'s tasks ended on its own: the process stops, saying which."""
+
+    def __init__(self, name: str, exc: BaseException | None) -> None:
+        why = f" ({type(exc).__name__})" if exc is not None else ""
+        super().__init__(f"the {name} stopped unexpectedly{why}; couchgate-sync run stops")
+
+
+def reason(exc: Exception) -> str:
+    """A failure in words for the log and ``status``: never a file name (an ``OSError``
+    carries one) nor a note's content."""
+    if isinstance(exc, RemoteError | folder.FolderMissing):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"a file could not be read or written ({exc.strerror or type(exc).__name__})"
+    if isinstance(exc, sqlite3.OperationalError):
+        return "the local database is busy or locked"
+    return f"an unexpected error ({type(exc).__name__})"
 
 
 def describe(counts: Counts) -> str:
@@ -46,55 +78,113 @@ def describe(counts: Counts) -> str:
 
 class Runner:
     """Three tasks: the folder watcher and the server follower raise flags, one sync loop
-    acts on them (``upload`` for folder changes, ``download`` for server ones)."""
+    acts on them (``upload`` for folder changes, ``download`` for server ones). ``run`` waits
+    on all three and on ``stop``: whichever ends first ends the run."""
 
     def __init__(
         self,
         folder_sync: FolderSync,
         remote: Remote,
         after_upload: Callable[[], Awaitable[object]] | None = None,
+        reporter: runstate.Reporter | None = None,
     ) -> None:
         self.folder_sync = folder_sync
         self.remote = remote
         self.after_upload = after_upload  # what follows a cycle that sent changes (shares)
+        self.reporter = reporter or runstate.Reporter(folder_sync.state_dir)
         self.wake = asyncio.Event()
+        self.retry = asyncio.Event()  # ends a back-off early (the folder is back, or asked)
         self.stop = asyncio.Event()
         self.upload = True
         self.download = True
-        self.fatal: RemoteError | None = None
+        self.fatal: Exception | None = None
+        self.error: str | None = None  # the reason of the current error state, logged once
 
     async def run(self) -> None:
         self.wake.set()
-        tasks = [
-            asyncio.create_task(self._watch_folder()),
-            asyncio.create_task(self._follow_server()),
-            asyncio.create_task(self._sync_loop()),
-        ]
+        tasks = {
+            asyncio.create_task(self._watch_folder()): "folder watcher",
+            asyncio.create_task(self._follow_server()): "server follower",
+            asyncio.create_task(self._sync_loop()): "sync loop",
+        }
+        stopped = asyncio.create_task(self.stop.wait())
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(runstate.ASK_SIGNAL, self.ask)
         try:
-            await self.stop.wait()
+            done, _ = await asyncio.wait({stopped, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+            if self.fatal is None and not self.stop.is_set():
+                ended = next(t for t in tasks if t in done)
+                exc = ended.exception() if not ended.cancelled() else None
+                log.debug("%s ended", tasks[ended], exc_info=exc)
+                self.fatal = TaskEnded(tasks[ended], exc)
         finally:
-            for task in tasks:
+            loop.remove_signal_handler(runstate.ASK_SIGNAL)
+            for task in (stopped, *tasks):
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
+            for task in (stopped, *tasks):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            await self.reporter.remove()
         if self.fatal is not None:
             raise self.fatal
+
+    def ask(self) -> None:
+        """A command beside ``run`` asks for a full cycle (``runstate.ask_for_cycle``)."""
+        self.upload = self.download = True
+        self.retry.set()
+        self.wake.set()
 
     def _wanted(self, _change: watchfiles.Change, path: str) -> bool:
         return not Path(path).name.startswith(TEMP_PREFIX)
 
     async def _watch_folder(self) -> None:
-        async for _ in watchfiles.awatch(
-            self.folder_sync.context.root,
-            watch_filter=self._wanted,
-            debounce=150,
-            step=50,
-            stop_event=self.stop,
-            recursive=True,
-        ):
-            self.upload = True
-            self.wake.set()
+        """Watch the folder; when it goes (moved, unmounted) or is replaced by another
+        directory of the same name, wait for it and watch it again (the OS's watch follows an
+        inode, not a name), waking a cycle each time so the state says so."""
+        root = self.folder_sync.context.root
+        first = True
+        while not self.stop.is_set():
+            ident = await asyncio.to_thread(_identity, root)
+            if ident is None:
+                await asyncio.sleep(FOLDER_CHECK_S)
+                continue
+            if not first:  # the folder is back (or another is there): a cycle looks at it
+                self._look_again()
+            first = False
+            moved = asyncio.Event()
+            check = asyncio.create_task(self._until_moved(root, ident, moved))
+            try:
+                async for _ in watchfiles.awatch(
+                    root,
+                    watch_filter=self._wanted,
+                    debounce=150,
+                    step=50,
+                    stop_event=moved,
+                    recursive=True,
+                ):
+                    self.upload = True
+                    self.wake.set()
+            except Exception as exc:  # the folder went while the watch was being made
+                log.debug("watch ended: %s", type(exc).__name__)
+            finally:
+                check.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await check
+            if not self.stop.is_set():
+                self._look_again()  # the cycle finds the folder gone: the error state
+                await asyncio.sleep(FOLDER_CHECK_S)
+
+    def _look_again(self) -> None:
+        self.upload = True
+        self.retry.set()
+        self.wake.set()
+
+    async def _until_moved(self, root: Path, ident: tuple[int, int], moved: asyncio.Event) -> None:
+        while not self.stop.is_set():
+            await asyncio.sleep(FOLDER_CHECK_S)
+            if await asyncio.to_thread(_identity, root) != ident:
+                break
+        moved.set()
 
     async def _follow_server(self) -> None:
         # From where the last pull got to (what came since wakes a cycle at once), else "now".
@@ -107,17 +197,19 @@ class Runner:
                 feed = await self.remote.changes(
                     str(since), limit=100, feed="longpoll", timeout_ms=LONGPOLL_MS
                 )
+                results = [r for r in feed.get("results", []) if isinstance(r, dict)]
+                news = bool(results) and await self._news(results)
             except Revoked as exc:
                 self._fail(exc)
                 return
-            except RemoteError as exc:  # unreachable, or refused for now: the sync loop says why
+            except Exception as exc:  # unreachable, refused for now: the sync loop says why
+                log.debug("the server's feed: %s", reason(exc))
                 await asyncio.sleep(max(backoff, getattr(exc, "retry_after", 0.0)))
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
             backoff = 1.0
             since = feed.get("last_seq", since)
-            results = [r for r in feed.get("results", []) if isinstance(r, dict)]
-            if results and await self._news(results):
+            if news:
                 self.download = True
                 self.wake.set()
 
@@ -132,34 +224,63 @@ class Runner:
         while not self.stop.is_set():
             await self.wake.wait()
             self.wake.clear()
+            self.retry.clear()
             upload, download = self.upload, self.download
             self.upload = self.download = False
+            await self.reporter.begin()
             try:
                 counts = await self.folder_sync.cycle(self.remote, upload=upload, download=download)
             except Revoked as exc:
+                await self.reporter.end(str(exc))
                 self._fail(exc)
                 return
-            except RemoteError as exc:
+            except Exception as exc:
                 wait = max(backoff, getattr(exc, "retry_after", 0.0))
-                if isinstance(exc, Unreachable):
-                    log.warning("%s; retrying in %.0f s (changes here are kept)", exc, wait)
-                else:
-                    log.error("%s; retrying in %.0f s", exc, wait)
-                await asyncio.sleep(wait)
+                await self._failed(exc, wait)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.retry.wait(), wait)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 self.upload = self.upload or upload
                 self.download = self.download or download
                 self.wake.set()
                 continue
             backoff = 1.0
+            await self.reporter.end()
+            if self.error is not None:
+                log.info("syncing again: the error has cleared")
+                self.error = None
             if counts.any():
                 log.info("synced: %s", describe(counts))
             if upload and self.after_upload is not None:
                 try:
                     await self.after_upload()
-                except RemoteError as exc:  # the next upload tries again
-                    log.warning("share links not re-sealed: %s", exc)
+                except Exception as exc:  # the next upload tries again
+                    log.warning("share links not re-sealed: %s", reason(exc))
 
-    def _fail(self, exc: RemoteError) -> None:
+    async def _failed(self, exc: Exception, wait: float) -> None:
+        """Enter (or stay in) the error state: logged when the reason changes, not at every
+        retry; the traceback of an unforeseen error at debug level."""
+        why = reason(exc)
+        await self.reporter.end(why)
+        if why == self.error:
+            return
+        self.error = why
+        if isinstance(exc, Unreachable | folder.FolderMissing):
+            log.warning("%s; retrying in %.0f s (changes here are kept)", why, wait)
+        else:
+            log.error("%s; retrying in %.0f s", why, wait)
+        if not isinstance(exc, RemoteError | OSError):
+            log.debug("the error", exc_info=exc)
+
+    def _fail(self, exc: Exception) -> None:
         self.fatal = exc
         self.stop.set()
+
+
+def _identity(root: Path) -> tuple[int, int] | None:
+    """The folder's (device, inode); None when it is not a directory (gone)."""
+    try:
+        st = os.stat(root)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None

@@ -30,8 +30,7 @@ async def scan(context: DeviceContext, contents: Contents) -> int:
     the next scan (the stored content has the file's hash) and adopted, not stored twice.
     """
     root, state = context.root, context.state
-    if not root.is_dir():
-        raise FileNotFoundError("the synced folder is missing (unmounted or moved?)")
+    folder.require(root)
     ignore = await asyncio.to_thread(Ignore.for_folder, root)
     listing = await asyncio.to_thread(folder.walk, root, ignore)
     seen = listing.files

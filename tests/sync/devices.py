@@ -8,11 +8,13 @@ in-process gateway keeps answering while they run.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 COMMAND_TIMEOUT_S = 120
@@ -100,6 +102,17 @@ class FolderDevice:
                 self.live.kill()
                 await self.live.wait()
         self.live = None
+
+    def run_state(self) -> dict[str, Any] | None:
+        """What the device's ``run`` recorded of its state (``runstate``), None when nothing."""
+        from couchgate_sync.config import folder_key
+
+        path = self.home / "data" / folder_key(self.folder) / "run.json"
+        try:
+            found: dict[str, Any] = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return found
 
     def files(self) -> dict[str, bytes]:
         """Every file in the folder, by relative POSIX path."""

@@ -335,8 +335,8 @@ async def test_run_follows_the_folder_and_the_server(
     await b.run_live()
     a.write("live.md", "from the laptop\n")
     await until(lambda: b.files().get("live.md") == b"from the laptop\n")
-    code, _, err = await b.cli("sync", str(b.folder), ok=False)
-    assert code == 1 and "already syncing this folder" in err
+    code, _, err = await b.cli("run", str(b.folder), ok=False)
+    assert code == 1 and "already going for this folder" in err
     (b.folder / "live.md").write_text("edited on the phone\n")
     await until(lambda: a.files().get("live.md") == b"edited on the phone\n")
     (a.folder / "live.md").rename(a.folder / "moved.md")

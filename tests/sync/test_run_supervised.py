@@ -1,0 +1,155 @@
+"""``couchgate-sync run`` left alone: it never stops in silence, ``status`` says what it is
+doing, and the other commands work beside it. Real ``couchgate-sync`` processes on real
+folders, through a real couchgate."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.sync.devices import FolderDevice
+from tests.sync.test_folder_sync import until
+
+# The folder side and the process's own state do not depend on the upstream.
+embedded_only = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
+WITHIN_S = 90.0  # a liveness bound on a loaded machine, not a speed check
+
+
+def state_is(device: FolderDevice, state: str) -> bool:
+    found = device.run_state()
+    return found is not None and found["state"] == state
+
+
+async def synced_to(device: FolderDevice, expected: dict[str, bytes]) -> None:
+    """``sync`` ``device`` until its folder holds ``expected`` (another device's ``run``
+    uploads in its own time)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WITHIN_S
+    while True:
+        await device.sync()
+        if device.files() == expected:
+            return
+        assert loop.time() < deadline, "the changes did not arrive"
+        await asyncio.sleep(0.5)
+
+
+async def status_says(device: FolderDevice, *lines: str) -> str:
+    """``status`` of ``device`` once it says all of ``lines`` (``run`` may be finishing a
+    cycle when first asked); fails with the last report when it never does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WITHIN_S
+    while True:
+        _, report, _ = await device.cli("status", str(device.folder))
+        if all(line in report for line in lines):
+            return report
+        assert loop.time() < deadline, report
+        await asyncio.sleep(0.5)
+
+
+@embedded_only
+async def test_run_on_a_missing_folder_is_a_clear_error(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, _ = devices
+    a.folder.rmdir()  # joined, then the folder went (an unplugged drive)
+    await a.run_live()
+    assert a.live is not None
+    code = await asyncio.wait_for(a.live.wait(), WITHIN_S)
+    assert code == 1
+    assert "the folder is missing" in (a.home / "run.log").read_text()
+
+
+@embedded_only
+async def test_a_folder_that_goes_away_is_an_error_state_that_clears_when_it_is_back(
+    devices: tuple[FolderDevice, FolderDevice], tmp_path: Path
+) -> None:
+    a, b = devices
+    a.write("kept.md", "kept\n")
+    await a.run_live()
+    await b.run_live()
+    await until(lambda: b.files() == {"kept.md": b"kept\n"}, within_s=WITHIN_S)
+    away = tmp_path / "Notes B, moved"
+    b.folder.rename(away)
+    a.write("while-away.md", "new\n")
+    await until(lambda: state_is(b, "error") or b.folder.exists(), within_s=WITHIN_S)
+    assert not b.folder.exists()  # the download waits: no folder made again with one file
+    _, report, _ = await b.cli("status", str(b.folder))
+    assert "has not synced since" in report and "the folder is missing" in report, report
+
+    shutil.copytree(away, b.folder)  # back, as another directory (a new inode)
+    await until(lambda: b.files().get("while-away.md") == b"new\n", within_s=WITHIN_S)
+    await until(lambda: state_is(b, "idle"), within_s=WITHIN_S)
+    b.write("after.md", "written after\n")  # the watch follows the new directory
+    await until(lambda: a.files().get("after.md") == b"written after\n", within_s=WITHIN_S)
+    assert a.files() == {
+        "kept.md": b"kept\n",
+        "while-away.md": b"new\n",
+        "after.md": b"written after\n",
+    }  # nothing deleted
+    assert b.live is not None and b.live.returncode is None
+    log = (b.home / "run.log").read_text()
+    assert log.count("the folder is missing") == 1, log  # one line per change of state
+    assert "syncing again" in log
+
+
+@embedded_only
+async def test_status_tells_the_truth(devices: tuple[FolderDevice, FolderDevice]) -> None:
+    a, b = devices
+    notes = {f"note-{i}.md": f"note {i}\n".encode() for i in range(5)}
+    for rel, data in notes.items():
+        a.write(rel, data)
+    a.write("scratch.log", "made before it was ignored\n")
+    await a.run_live()
+    await synced_to(b, {**notes, "scratch.log": b"made before it was ignored\n"})
+    a.write(".couchgateignore", "*.log\n")  # the synced file becomes ignored
+    expected = {
+        **notes,
+        "scratch.log": b"made before it was ignored\n",
+        ".couchgateignore": b"*.log\n",
+    }
+    await synced_to(b, expected)
+    await status_says(
+        a,
+        "pending:    0 local change(s) not yet recorded, 0 document(s) not yet uploaded",
+        "downloads:  0 change(s) waiting on the server",  # its own uploads are not waiting
+    )
+    await status_says(a, "is idle, last synced")
+
+    assert a.live is not None
+    a.live.kill()  # kill -9: the state file stays behind
+    await a.live.wait()
+    _, report, _ = await a.cli("status", str(a.folder))
+    assert "this record is stale" in report, report
+
+
+@embedded_only
+async def test_sync_and_restore_work_beside_run(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, b = devices
+    await a.run_live()
+    # It holds the folder's lock once it says so.
+    await until(lambda: "watching" in (a.home / "run.log").read_text(), within_s=WITHIN_S)
+    a.write("note.md", "one\n")
+    _, _, err = await a.cli("sync", str(a.folder))
+    assert "synced by the running couchgate-sync" in err
+    await b.sync()
+    assert b.files() == {"note.md": b"one\n"}
+
+    a.write("note.md", "two\n")
+    await a.cli("sync", str(a.folder))
+    await b.sync()
+    assert b.files() == {"note.md": b"two\n"}
+
+    _, out, _ = await a.cli("restore", "note.md", "1", "--dir", str(a.folder))
+    assert "restored version 1" in out
+    assert a.files() == {"note.md": b"one\n"}
+    await b.sync()
+    assert b.files() == {"note.md": b"one\n"}  # restore's cycle was done by `run`
+    assert a.live is not None and a.live.returncode is None
+    await a.stop_live()
+    _, report, _ = await a.cli("status", str(a.folder))
+    assert "no couchgate-sync run is going for this folder" in report, report
