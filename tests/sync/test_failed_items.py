@@ -1,0 +1,86 @@
+"""Failed items: one note this device cannot write never blocks the rest; files with names other
+systems cannot hold are said once; files the server refuses for quota wait, listed, and go later.
+
+Real ``couchgate-sync`` processes on real folders, through a real couchgate; the impossible note
+arrives as another client of the account would send it (sealed, over the HTTP API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from couchgate_sync import notes
+from tests.harness import GatewayHarness
+from tests.sync.devices import FolderDevice, credentials_of
+from tests.sync.test_folder_sync import keyring_of, put_sealed
+
+pytestmark = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
+
+TOO_LONG = "長" * 100 + ".md"  # 302 bytes in UTF-8: fine on macOS and Windows, not on ext4
+
+
+async def _current(gateway: GatewayHarness, device: FolderDevice, doc_id: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {credentials_of(device)['token']}"}
+    status, doc = await gateway.call("GET", f"/db/notes/{doc_id}", headers=headers)
+    assert status == 200, doc
+    return dict(doc)
+
+
+async def test_a_note_this_disk_cannot_hold_is_a_failed_item_and_the_rest_syncs(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    a, b = devices
+    a.write("good 1.md", "one\n")
+    a.write("sub/good 2.md", "two\n")
+    await a.sync()
+    for doc_id, path in (("toolong", "Notes/" + TOO_LONG), ("nul", "bad\0name.md")):
+        doc = notes.seal_note(
+            doc_id,
+            path,
+            b"unwritable\n",
+            mtime_ms=1,
+            origin="mac",
+            created=None,
+            keyring=keyring_of(a),
+        )
+        await put_sealed(sealed_gateway, a, doc)
+
+    code, _, err = await b.cli("sync", str(b.folder))
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert err.count("skipped a document this device cannot write") == 2
+    assert TOO_LONG not in err and "bad" not in err  # the reason and a short hash, no names
+    assert b.files() == {"good 1.md": b"one\n", "sub/good 2.md": b"two\n"}
+    _, report, _ = await b.cli("status", str(b.folder))
+    assert f"Notes/{TOO_LONG}  (name too long for this file system; since" in report
+    assert "bad\\x00name.md  (a NUL byte in the name, which file systems refuse; since" in report
+    assert "failed:     2 document(s) this device cannot write" in report
+
+    # Later syncs go on, and say nothing new of the same failure; the other device too.
+    a.write("good 3.md", "three\n")
+    code, _, err = await a.cli("sync", str(a.folder))
+    assert code == 0, err
+    code, _, err = await b.cli("sync", str(b.folder))
+    assert code == 0, err
+    assert "skipped a document" not in err
+    assert b.files()["good 3.md"] == b"three\n"
+
+    # Renamed on the device that made it (a new revision with a path this disk can hold).
+    old = await _current(sealed_gateway, a, "toolong")
+    fixed = notes.seal_note(
+        "toolong",
+        "Notes/short.md",
+        b"unwritable no more\n",
+        mtime_ms=2,
+        origin="mac",
+        created=None,
+        keyring=keyring_of(a),
+    )
+    await put_sealed(sealed_gateway, a, {**fixed, "_rev": old["_rev"]})
+    code, _, err = await b.cli("sync", str(b.folder))
+    assert code == 0, err
+    assert b.files()["Notes/short.md"] == b"unwritable no more\n"
+    _, report, _ = await b.cli("status", str(b.folder))
+    assert "failed:     1 document(s) this device cannot write" in report
+    assert TOO_LONG not in report
