@@ -6,6 +6,7 @@ arrives as another client of the account would send it (sealed, over the HTTP AP
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,3 +85,23 @@ async def test_a_note_this_disk_cannot_hold_is_a_failed_item_and_the_rest_syncs(
     _, report, _ = await b.cli("status", str(b.folder))
     assert "failed:     1 document(s) this device cannot write" in report
     assert TOO_LONG not in report
+
+
+async def test_a_name_other_systems_cannot_hold_is_said_once(
+    sealed_gateway: GatewayHarness, tmp_path: Path
+) -> None:
+    device = FolderDevice(tmp_path / "home", tmp_path / "Notes", "desk", sealed_gateway.url)
+    _, code = await sealed_gateway.enrollment_code()
+    await device.join("--code", code)
+    for name in ("CON.md", "aux", "draft.", "q?.md", "ends in space "):
+        device.write(f"sub/{name}", "x\n")
+    device.write("fine.md", "fine\n")
+    err = await device.sync()
+    assert "2 new file(s) have a name Windows reserves" in err
+    assert "2 new file(s) have a name ending in a dot or a space" in err
+    assert '1 new file(s) have a character Windows refuses (<>:"\\|?*)' in err
+    assert "CON" not in err.replace("(CON,", "") and "draft" not in err  # no names
+    device.write("sub/CON.md", "edited\n")
+    device.write("later.md", "new, portable\n")
+    err = await device.sync()
+    assert "new file(s) have" not in err  # once, not at every scan
