@@ -20,7 +20,7 @@ import aiohttp
 
 from encryption_plugin import CryptoError, Keyring
 
-from . import config, credentials, history, malloc, portable, sharing
+from . import config, credentials, failures, history, malloc, portable, sharing
 from .cycle import FolderBusy, FolderSync
 from .join import Auth, pairing_link, parse_pairing
 from .live import Runner, describe
@@ -225,7 +225,7 @@ async def _sync(args: argparse.Namespace) -> int:
     async def once(folder_sync: FolderSync, remote: Remote, _: config.FolderConfig) -> int:
         counts = await folder_sync.cycle(remote)
         log.info("synced: %s", describe(counts) or "nothing to do")
-        return 0
+        return failures.sync_outcome(folder_sync.context.state, counts.waiting)
 
     return await _with_folder(args.dir, once)
 

@@ -187,3 +187,17 @@ def record_waiting(state: State, refused: dict[str, str]) -> int:
         else:
             log.info("the server took every file that waited")
     return len(refused)
+
+
+def sync_outcome(state: State, waiting: int) -> int:
+    """``sync``'s exit code: not 0 while documents wait for the server, whose reason it says
+    (a sync that left files behind is not a success)."""
+    if not waiting:
+        return 0
+    log.error(
+        "%d document(s) not synced: %s (`couchgate-sync status` lists the files; they are sent "
+        "again at the next sync)",
+        waiting,
+        Waiting.load(state).reason,
+    )
+    return 1

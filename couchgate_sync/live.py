@@ -40,6 +40,7 @@ def describe(counts: Counts) -> str:
         f"{counts.removed} file(s) removed" if counts.removed else "",
         f"{counts.moved} file(s) renamed" if counts.moved else "",
         f"{counts.resolved} conflict revision(s)" if counts.resolved else "",
+        f"{counts.waiting} document(s) waiting for the server" if counts.waiting else "",
     ]
     return ", ".join(p for p in parts if p)
 

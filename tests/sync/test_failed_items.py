@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from couchgate_sync import notes
+from gateway.backend import db_name
 from tests.harness import GatewayHarness
-from tests.sync.devices import FolderDevice, credentials_of
-from tests.sync.test_folder_sync import keyring_of, put_sealed
+from tests.sync.devices import FolderDevice, credentials_of, joined_user
+from tests.sync.test_folder_sync import keyring_of, put_sealed, server_docs
 
 pytestmark = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
 
@@ -105,3 +106,37 @@ async def test_a_name_other_systems_cannot_hold_is_said_once(
     device.write("later.md", "new, portable\n")
     err = await device.sync()
     assert "new file(s) have" not in err  # once, not at every scan
+
+
+async def test_files_the_server_refuses_for_quota_wait_listed_and_go_later(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    gw: GatewayHarness = await make_gateway(plaintext_apps="", quota_docs=2)
+    device = FolderDevice(tmp_path / "home", tmp_path / "Notes", "desk", gw.url)
+    _, code = await gw.enrollment_code()
+    await device.join("--code", code)
+    device.write("0.md", "note 0\n")
+    device.write("1.md", "note 1\n")
+    await device.sync()  # the quota is counted before a write: now it is full
+    device.write("later/a.md", "waits\n")
+    device.write("later/b.md", "waits too\n")
+    status, _, err = await device.cli("sync", str(device.folder), ok=False)
+    assert status == 1, err  # not a success: two files are not on the server
+    assert "2 file(s) and 0 other document(s) wait for the server" in err
+    assert "quota is reached" in err
+    assert "later/a.md" not in err  # names stay out of the log
+    _, report, _ = await device.cli("status", str(device.folder))
+    assert "waiting:    2 document(s) the server refused: the account's storage quota" in report
+    assert "\n  later/a.md\n  later/b.md" in report
+
+    # Room made on the server (a document deleted there): the next sync sends what waited.
+    db = db_name(joined_user(device), "notes")
+    docs = await server_docs(gw, db)
+    doc_id, rev = next(iter(docs.items()))
+    deleted, answer = await gw.peek("DELETE", f"/{db}/{doc_id}?rev={rev}")
+    assert deleted in (200, 201), answer
+    err = await device.sync()  # exits 0: every file is on the server now
+    assert "the server took every file that waited" in err
+    _, report, _ = await device.cli("status", str(device.folder))
+    assert "waiting:" not in report
+    assert len(await server_docs(gw, db)) == 3  # the quota is counted before a write
