@@ -29,6 +29,7 @@ log = logging.getLogger("couchgate_sync")
 
 LONGPOLL_MS = 25_000
 MAX_BACKOFF_S = 30.0
+RETRY_WAITING_S = 300.0  # files the server refused (its quota) are sent again this often
 
 
 def describe(counts: Counts) -> str:
@@ -63,6 +64,7 @@ class Runner:
         self.upload = True
         self.download = True
         self.fatal: RemoteError | None = None
+        self._retry_waiting: asyncio.TimerHandle | None = None  # one at a time (see failures)
 
     async def run(self) -> None:
         self.wake.set()
@@ -153,6 +155,7 @@ class Runner:
                 self.wake.set()
                 continue
             backoff = 1.0
+            self._retry_later(counts.waiting > 0)
             if counts.any():
                 log.info("synced: %s", describe(counts))
             if upload and self.after_upload is not None:
@@ -160,6 +163,13 @@ class Runner:
                     await self.after_upload()
                 except RemoteError as exc:  # the next upload tries again
                     log.warning("share links not re-sealed: %s", exc)
+
+    def _retry_later(self, waiting: bool) -> None:
+        """While files wait for the server, a cycle comes again in a while (it sends them)."""
+        if self._retry_waiting is not None:
+            self._retry_waiting.cancel()
+        loop = asyncio.get_running_loop()
+        self._retry_waiting = loop.call_later(RETRY_WAITING_S, self.wake.set) if waiting else None
 
     def _fail(self, exc: RemoteError) -> None:
         self.fatal = exc
