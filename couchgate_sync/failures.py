@@ -18,10 +18,12 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+from . import portable_names
 from .state import Meta, State
 
 log = logging.getLogger("couchgate_sync")
@@ -56,14 +58,17 @@ def reason_of(exc: BaseException) -> str | None:
 
 
 def unwritable(path: str, name_max: int | None) -> str | None:
-    """Why ``path`` cannot be a file here, known before trying: a NUL, or a component longer
-    than ``name_max`` bytes (255 on ext4, in UTF-8; None: not known in bytes)."""
+    """Why ``path`` cannot be a file here, known before trying: a NUL, a component longer
+    than ``name_max`` bytes (255 on ext4, in UTF-8; None: not known in bytes), or on Windows a
+    name it reserves or cannot end with."""
     if "\0" in path:
         return reason_of(ValueError("embedded null byte"))
     if name_max is not None and any(
         len(part.encode("utf-8", "surrogateescape")) > name_max for part in path.split("/")
     ):
         return _NAME_ERRORS[errno.ENAMETOOLONG]
+    if sys.platform == "win32":
+        return portable_names.windows_problem(path)
     return None
 
 

@@ -28,6 +28,13 @@ def problem(path: str) -> str | None:
     for part in path.split("/"):
         if len(part.encode("utf-8", "surrogateescape")) > NAME_MAX_BYTES:
             return "a name over 255 bytes (too long for Linux file systems)"
+    return windows_problem(path)
+
+
+def windows_problem(path: str) -> str | None:
+    """Why Windows cannot hold ``path``, or None (a reserved name would even be written to a
+    device there, not a file: on Windows such a document is a failed item, see ``failures``)."""
+    for part in path.split("/"):
         if part.split(".")[0].rstrip(" ").upper() in _RESERVED:
             return "a name Windows reserves (CON, NUL, COM1…)"
         if part.endswith((".", " ")):
