@@ -15,7 +15,7 @@ from couchgate_sync import notes
 from gateway.backend import db_name
 from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice, credentials_of, joined_user
-from tests.sync.test_folder_sync import keyring_of, put_sealed, server_docs
+from tests.sync.test_folder_sync import keyring_of, put_sealed, server_docs, until
 
 pytestmark = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
 
@@ -86,6 +86,22 @@ async def test_a_note_this_disk_cannot_hold_is_a_failed_item_and_the_rest_syncs(
     _, report, _ = await b.cli("status", str(b.folder))
     assert "failed:     1 document(s) this device cannot write" in report
     assert TOO_LONG not in report
+
+
+async def test_run_goes_on_past_a_note_this_disk_cannot_hold(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    a, b = devices
+    await b.run_live()
+    for doc_id, path, data in (("toolong", TOO_LONG, b"unwritable\n"), ("ok", "after.md", b"ok\n")):
+        doc = notes.seal_note(
+            doc_id, path, data, mtime_ms=1, origin="mac", created=None, keyring=keyring_of(a)
+        )
+        await put_sealed(sealed_gateway, a, doc)  # one after the other, as another device would
+    await until(lambda: b.files().get("after.md") == b"ok\n", within_s=90)
+    assert b.live is not None and b.live.returncode is None
+    log = (b.home / "run.log").read_text()
+    assert log.count("skipped a document this device cannot write") == 1
 
 
 async def test_a_name_other_systems_cannot_hold_is_said_once(
