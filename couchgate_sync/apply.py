@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from . import folder, folders, notes, renames, versions
+from . import failures, folder, folders, notes, renames, versions
 from .contents import Contents, row_of, unchanged_on_disk
 from .counts import Counts
 from .device import DeviceContext
@@ -54,6 +56,9 @@ class Applier:
         self._deleted: set[str] = set()  # file deletions apply makes last (see apply)
         self._blocked: set[str] = set()  # documents a file stood in the way of (see apply)
         self._case_insensitive: bool | None = None  # the folder's names; probed at first apply
+        self._failed = failures.FailedItems(context.state)
+        self._retry_failed = True  # failed items are tried again at each start of run or sync
+        self._name_max: int | None = None  # bytes in a name (Linux); probed at first apply
         self._kinds: dict[str, Handler] = {
             "file": self._file,
             folders.KIND: self._folder,
@@ -77,9 +82,13 @@ class Applier:
         state = context.state
         if self._case_insensitive is None:
             self._case_insensitive = await asyncio.to_thread(folder.case_insensitive, context.root)
+            self._name_max = await asyncio.to_thread(_name_max, context.root)
         since = int(await asyncio.to_thread(state.meta, Meta.APPLIED_SEQ, "0"))
         waiting = set(json.loads(await asyncio.to_thread(state.meta, Meta.PENDING, "[]")))
         waiting |= self.pending()
+        if self._retry_failed:  # their cause may be gone (a longer name allowed, a fix here)
+            self._retry_failed = False
+            waiting |= set(await asyncio.to_thread(self._failed.load))
         self._pending = set()
         for doc_id in sorted(waiting):
             await self._apply_doc(doc_id, run)
@@ -126,11 +135,23 @@ class Applier:
             return
         if tree.deleted:
             await self._gone(doc_id, row, run.counts)
+            await asyncio.to_thread(self._failed.settled, doc_id)
             return
         note = await self._contents.note_at(tree.id, tree.winner, kind=None)
         handler = self._kinds.get(note.kind) if note is not None else None
-        if note is not None and handler is not None:
-            await handler(tree, note, run)
+        if note is None or handler is None:
+            return
+        reason = failures.unwritable(note.path, self._name_max)
+        if reason is None:
+            try:
+                await handler(tree, note, run)
+            except (OSError, ValueError) as exc:
+                if (reason := failures.reason_of(exc)) is None:
+                    raise
+        if reason is not None:  # one document's name: never the others' problem
+            await asyncio.to_thread(self._failed.skipped, tree.id, note.path, tree.winner, reason)
+        else:
+            await asyncio.to_thread(self._failed.settled, tree.id)
 
     async def _gone(self, doc_id: str, row: FileRow | None, counts: Counts) -> None:
         """A deleted document: a file's is removed last (see apply), a folder's at once."""
@@ -232,3 +253,14 @@ class Applier:
         rows, self._written_rows = self._written_rows, []
         if rows:
             await asyncio.to_thread(self._context.state.put, rows)
+
+
+def _name_max(root: os.PathLike[str]) -> int | None:
+    """The longest name, in bytes, the folder's file system holds (255 on ext4), where names are
+    bytes (Linux); None elsewhere (macOS and Windows count characters: the OS says so itself)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return os.pathconf(root, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255

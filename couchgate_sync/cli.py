@@ -26,6 +26,7 @@ from encryption_plugin import CryptoError, Keyring
 from . import (
     config,
     credentials,
+    failures,
     folder,
     history,
     malloc,
@@ -313,9 +314,10 @@ async def _cycle(
 async def _sync(args: argparse.Namespace) -> int:
     async def once(folder_sync: FolderSync, remote: Remote, cfg: config.FolderConfig) -> int:
         counts = await _cycle(folder_sync, remote, cfg)
-        if counts is not None:
-            log.info("synced: %s", describe(counts) or "nothing to do")
-        return 0
+        if counts is None:
+            return 0
+        log.info("synced: %s", describe(counts) or "nothing to do")
+        return failures.sync_outcome(folder_sync.context.state, counts.waiting)
 
     return await _with_folder(args.dir, once)
 

@@ -14,6 +14,7 @@ class Counts:
     removed: int = 0
     moved: int = 0
     resolved: int = 0
+    waiting: int = 0  # documents the server refused (its quota): not synced (see failures)
     failed: list[str] = field(default_factory=list)
 
     def any(self) -> bool:

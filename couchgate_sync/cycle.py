@@ -23,7 +23,7 @@ from typing import IO
 
 from encryption_plugin import Keyring
 
-from . import chunk_gc, folder, private, versions
+from . import chunk_gc, failures, folder, private, versions
 from .apply import Applier, Pass
 from .contents import Contents
 from .counts import Counts
@@ -68,6 +68,7 @@ class FolderSync:
         self.checkpoints: Checkpoints = {}  # replication checkpoints, read once per process
         self.progress: Progress | None = None
         self.lock = asyncio.Lock()
+        self.waiting = 0  # documents the server refused at the last push (see failures)
 
     async def open(self, *, exclusive: bool = True) -> None:
         """Open the local store; ``exclusive``: also take the folder's lock, so two processes
@@ -99,6 +100,8 @@ class FolderSync:
         context, local, state = self.context, self.context.local, self.context.state
         async with self.lock:
             counts = Counts()
+            refused: dict[str, str] = {}  # doc id -> why the server refused it (its quota)
+            upload = upload or self.waiting > 0  # what waits is sent again at every cycle
             in_step = False
             if upload:
                 # Recorded first, so edits made offline are local revisions (and kept versions)
@@ -110,7 +113,7 @@ class FolderSync:
                 pull_id = replication_id(me, remote.db_url, "pull")
                 if upload:
                     counts.uploaded += await push(
-                        local, remote, push_id, self._tell("up"), self.checkpoints
+                        local, remote, push_id, self._tell("up"), self.checkpoints, refused
                     )
                 if download or not self.checkpoints:
                     pulled, seq = await pull(
@@ -129,8 +132,11 @@ class FolderSync:
                 pruned += await chunk_gc.collect(context)
             if remote is not None and (counts.resolved or pruned):
                 counts.uploaded += await push(
-                    local, remote, push_id, self._tell("up"), self.checkpoints
+                    local, remote, push_id, self._tell("up"), self.checkpoints, refused
                 )
+            if remote is not None and (upload or refused):
+                self.waiting = await asyncio.to_thread(failures.record_waiting, state, refused)
+                counts.waiting = self.waiting
             if remote is not None:
                 await asyncio.to_thread(state.set_meta, Meta.LAST_SYNC, str(int(time.time())))
             return counts

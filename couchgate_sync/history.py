@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from . import folder, notes, renames, runstate, versions
+from . import failures, folder, notes, renames, runstate, versions
 from .contents import Contents
 from .device import DeviceContext
 from .ignore import Ignore
@@ -152,6 +152,7 @@ async def status(context: DeviceContext, remote: Remote, cfg: FolderConfig) -> s
         f"conflicts:  {await context.local.conflicted()} unresolved",
         f"versions:   kept {cfg.keep_days} days",
     ]
+    lines += await asyncio.to_thread(failures.status_lines, state)
     try:
         pull_cp = await context.local.get_local(replication_id(me, remote.db_url, "pull"))
         since = str(pull_cp["last_seq"]) if pull_cp else "0"

@@ -40,6 +40,7 @@ log = logging.getLogger("couchgate_sync")
 
 LONGPOLL_MS = 25_000
 MAX_BACKOFF_S = 30.0
+RETRY_WAITING_S = 300.0  # files the server refused (its quota) are sent again this often
 FOLDER_CHECK_S = 1.0  # how often the watcher checks the folder is still the one it watches
 
 
@@ -72,6 +73,7 @@ def describe(counts: Counts) -> str:
         f"{counts.removed} file(s) removed" if counts.removed else "",
         f"{counts.moved} file(s) renamed" if counts.moved else "",
         f"{counts.resolved} conflict revision(s)" if counts.resolved else "",
+        f"{counts.waiting} document(s) waiting for the server" if counts.waiting else "",
     ]
     return ", ".join(p for p in parts if p)
 
@@ -99,6 +101,7 @@ class Runner:
         self.download = True
         self.fatal: Exception | None = None
         self.error: str | None = None  # the reason of the current error state, logged once
+        self._retry_waiting: asyncio.TimerHandle | None = None  # one at a time (see failures)
 
     async def run(self) -> None:
         self.wake.set()
@@ -249,6 +252,7 @@ class Runner:
             if self.error is not None:
                 log.info("syncing again: the error has cleared")
                 self.error = None
+            self._retry_later(counts.waiting > 0)
             if counts.any():
                 log.info("synced: %s", describe(counts))
             if upload and self.after_upload is not None:
@@ -271,6 +275,13 @@ class Runner:
             log.error("%s; retrying in %.0f s", why, wait)
         if not isinstance(exc, RemoteError | OSError):
             log.debug("the error", exc_info=exc)
+
+    def _retry_later(self, waiting: bool) -> None:
+        """While files wait for the server, a cycle comes again in a while (it sends them)."""
+        if self._retry_waiting is not None:
+            self._retry_waiting.cancel()
+        loop = asyncio.get_running_loop()
+        self._retry_waiting = loop.call_later(RETRY_WAITING_S, self.wake.set) if waiting else None
 
     def _fail(self, exc: Exception) -> None:
         self.fatal = exc

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .localdb import LocalDb
-from .remote import Remote, RemoteError
+from .remote import QuotaReached, Remote, RemoteError
 
 BATCH = 200
 # A _bulk_docs body stays under this many bytes (couchgate reads at most 64 MiB of one request
@@ -153,44 +153,95 @@ async def push(
     rep_id: str,
     progress: Progress | None = None,
     cache: Checkpoints | None = None,
+    refused: dict[str, str] | None = None,
 ) -> int:
-    """Local -> server; the number of revisions written to the server."""
+    """Local -> server; the number of revisions written to the server.
+
+    ``refused`` (doc id -> the server's reason) collects the documents the server refuses for
+    quota (403 ``forbidden`` per document, or the whole request at the quota) instead of
+    failing the push: the others go on, and the checkpoint stays before the first page with a
+    refusal, so every later push sends them again. Once the server refused a whole request,
+    the rest is only listed, not sent (it would be refused alike). Without ``refused`` any
+    refusal fails the push.
+    """
     cp = await _checkpoint(cache, rep_id, local, remote, 0)
     since = int(cp.since)
     written = 0
+    held = False  # a page had refusals: the checkpoint stays before it
+    outbox = _Outbox(remote, progress, refused)
     while True:
         page = await local.changes(since, BATCH)
         if not page.rows:
             break
         diff = await remote.revs_diff(revisions_wanted(page.rows))
         requests = _requests(diff)
+        before = outbox.refusals()
+        if outbox.full:
+            outbox.hold(requests)
+            requests = []
         pending: list[dict[str, Any]] = []
         size = 0
         for start in range(0, len(requests), FETCH_GROUP):
             for doc in _ok_docs(await local.bulk_get(requests[start : start + FETCH_GROUP])):
                 doc_size = len(json.dumps(doc, separators=(",", ":")))
                 if pending and size + doc_size > MAX_BODY_BYTES:
-                    written += await _send(remote, pending, progress)
+                    written += await outbox.send(pending)
                     pending, size = [], 0
                 pending.append(doc)
                 size += doc_size
         if pending:
-            written += await _send(remote, pending, progress)
+            written += await outbox.send(pending)
         since = page.last_seq
-        cp.since = since
-        await _write_checkpoint(cp, local, remote)
+        held = held or outbox.refusals() > before
+        if not held:
+            cp.since = since
+            await _write_checkpoint(cp, local, remote)
     return written
 
 
-async def _send(remote: Remote, docs: list[dict[str, Any]], progress: Progress | None) -> int:
-    errors = await remote.bulk_docs_replicated(docs)
-    if errors:
-        raise RemoteError(
-            f"the server refused {len(errors)} document(s): {errors[0].get('reason')}"
-        )
-    if progress:
-        progress(len(docs))
-    return len(docs)
+class _Outbox:
+    """Where a push sends its ``_bulk_docs``, and what the server refused (see :func:`push`)."""
+
+    def __init__(
+        self, remote: Remote, progress: Progress | None, refused: dict[str, str] | None
+    ) -> None:
+        self._remote = remote
+        self._progress = progress
+        self._refused = refused
+        self.full = False  # the server refused a whole request: the quota is reached
+
+    def refusals(self) -> int:
+        return len(self._refused) if self._refused is not None else 0
+
+    def hold(self, requests: list[dict[str, str]]) -> None:
+        assert self._refused is not None and self.full
+        reason = next(iter(self._refused.values()))
+        for request in requests:
+            self._refused.setdefault(request["id"], reason)
+
+    async def send(self, docs: list[dict[str, Any]]) -> int:
+        refused = self._refused
+        try:
+            errors = await self._remote.bulk_docs_replicated(docs)
+        except QuotaReached as exc:
+            if refused is None:
+                raise
+            self.full = True
+            refused.update((str(doc["_id"]), str(exc)) for doc in docs)
+            return 0
+        if refused is not None:
+            for error in errors:
+                if error.get("error") == "forbidden" and isinstance(error.get("id"), str):
+                    refused[error["id"]] = str(error.get("reason") or "refused by the server")
+            errors = [e for e in errors if e.get("error") != "forbidden"]
+        if errors:
+            raise RemoteError(
+                f"the server refused {len(errors)} document(s): {errors[0].get('reason')}"
+            )
+        taken = len(docs) - sum(1 for doc in docs if refused and doc["_id"] in refused)
+        if self._progress:
+            self._progress(taken)
+        return taken
 
 
 async def _pull_group(

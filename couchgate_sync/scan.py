@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
-from . import folder, folders, notes, renames
+from . import folder, folders, notes, portable_names, renames
 from .contents import Contents, row_of
 from .device import DeviceContext
 from .ignore import Ignore
@@ -35,6 +35,7 @@ async def scan(context: DeviceContext, contents: Contents) -> int:
     listing = await asyncio.to_thread(folder.walk, root, ignore)
     seen = listing.files
     rows = await asyncio.to_thread(state.files)
+    portable_names.warn_new(path for path in seen if path not in rows)  # said once: rows stay
     changed = [
         s
         for path, s in seen.items()

@@ -73,6 +73,8 @@ class Meta(StrEnum):
     LAST_SYNC = "last_sync"  # cycle: when a cycle with the server last ended (s)
     CHUNKS_SURVEYED_AT = "chunks_surveyed_at"  # chunk_gc: when the last survey ran (ms)
     UNNEEDED_CHUNKS = "unneeded_chunks"  # chunk_gc: {chunk id: [winning rev, first seen (ms)]}
+    FAILED = "failed"  # failures: documents this device cannot write {doc id: Failed}
+    WAITING = "waiting"  # failures: what the server refused at the last push (see Waiting)
 
 
 @dataclass(frozen=True)
