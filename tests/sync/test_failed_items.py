@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gateway.upstream.backend import db_name
 
 from couchgate_sync import notes
+from gateway.upstream.backend import db_name
 from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice, credentials_of, joined_user
 from tests.sync.test_folder_sync import keyring_of, put_sealed, server_docs, until
