@@ -62,9 +62,7 @@ def cuts(data: bytes, keyring: Keyring) -> list[Cut]:
     worker thread); the pieces themselves are sliced one at a time by :func:`piece`."""
     seed = derivations.cutter_seed(keyring)
     cutter = FastCDC(AVG_BYTES, min_size=MIN_BYTES, max_size=MAX_BYTES, seed=seed)
-    return [
-        Cut(c.offset, c.length, chunk_id(c.data, keyring)) for c in cutter.cut_buf(data)
-    ]
+    return [Cut(c.offset, c.length, chunk_id(c.data, keyring)) for c in cutter.cut_buf(data)]
 
 
 def piece(data: bytes, cut: Cut) -> bytes:

@@ -97,9 +97,7 @@ def seal_attachment(
     return seal_with(keys, keyring.app_id, doc_id, name, data)
 
 
-def open_attachment(
-    blob: bytes, keyring: Keyring, *, doc_id: str, name: str, kid: bytes
-) -> bytes:
+def open_attachment(blob: bytes, keyring: Keyring, *, doc_id: str, name: str, kid: bytes) -> bytes:
     """Open ``nonce ‖ ct ‖ tag`` fetched from ``doc_id``'s attachment stored as ``name``.
 
     ``kid`` is the key id of the document envelope (see :func:`attachment_index`).

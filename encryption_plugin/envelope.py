@@ -57,8 +57,11 @@ LOCAL_PREFIX = "_local/"
 
 def doc_ad(kid: bytes, app_id: str, doc_id: str) -> bytes:
     """Associated data of a document body."""
-    return DOC_AD_PREFIX + kid + u32_framed(app_id.encode("utf-8")) + u32_framed(
-        doc_id.encode("utf-8")
+    return (
+        DOC_AD_PREFIX
+        + kid
+        + u32_framed(app_id.encode("utf-8"))
+        + u32_framed(doc_id.encode("utf-8"))
     )
 
 
@@ -199,7 +202,10 @@ def seal_doc(doc: Mapping[str, Any], keyring: Keyring) -> dict[str, Any]:
 
 
 def _open_attachments(
-    stored: Mapping[str, Any], index: Mapping[str, AttachmentInfo], keys: KeySet, app_id: str,
+    stored: Mapping[str, Any],
+    index: Mapping[str, AttachmentInfo],
+    keys: KeySet,
+    app_id: str,
     doc_id: str,
 ) -> dict[str, Any]:
     if set(stored) != set(index):

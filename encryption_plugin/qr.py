@@ -40,8 +40,12 @@ def _half_blocks(code: segno.QRCode, border: int) -> str:
     rows = [[bool(m) for m in row] for row in code.matrix_iter(scale=1, border=border)]
     if len(rows) % 2:
         rows.append([False] * len(rows[0]))
-    chars = {(False, False): "\u2588", (True, False): "\u2584", (False, True): "\u2580",
-             (True, True): " "}
+    chars = {
+        (False, False): "\u2588",
+        (True, False): "\u2584",
+        (False, True): "\u2580",
+        (True, True): " ",
+    }
     lines = []
     for top, bottom in zip(rows[::2], rows[1::2], strict=True):
         lines.append("".join(chars[(t, b)] for t, b in zip(top, bottom, strict=True)))

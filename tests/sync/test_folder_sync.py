@@ -207,8 +207,9 @@ async def test_a_file_cut_under_the_old_seed_still_opens_and_is_not_cut_again(
     data = random.Random(20).randbytes(9 * 1024 * 1024)
     material = id_for("chunk cut points", keyring).encode("ascii")
     old_seed = (int.from_bytes(hashlib.sha256(material).digest()[:8], "big") >> 1) | 1
-    cutter = FastCDC(chunks.AVG_BYTES, min_size=chunks.MIN_BYTES, max_size=chunks.MAX_BYTES,
-                     seed=old_seed)
+    cutter = FastCDC(
+        chunks.AVG_BYTES, min_size=chunks.MIN_BYTES, max_size=chunks.MAX_BYTES, seed=old_seed
+    )
     old_pieces = [bytes(c.data) for c in cutter.cut_buf(data)]
     assert [len(p) for p in old_pieces] != [c.length for c in chunks.cuts(data, keyring)]
     await put_in_pieces(sealed_gateway, a, "old-cut.bin", old_pieces)
@@ -572,8 +573,16 @@ async def put_in_pieces(
     ids = [chunks.chunk_id(piece, keyring) for piece in pieces]
     for cid, piece in zip(ids, pieces, strict=True):
         await put_sealed(gateway, device, chunks.seal_chunk(cid, piece, keyring))
-    doc = notes.seal_note(notes.doc_id_for(path, keyring), path, b"".join(pieces), mtime_ms=1,
-                          origin="old", created=None, keyring=keyring, chunks=ids)
+    doc = notes.seal_note(
+        notes.doc_id_for(path, keyring),
+        path,
+        b"".join(pieces),
+        mtime_ms=1,
+        origin="old",
+        created=None,
+        keyring=keyring,
+        chunks=ids,
+    )
     await put_sealed(gateway, device, doc)
 
 
