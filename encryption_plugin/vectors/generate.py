@@ -692,7 +692,8 @@ def wrap_vectors() -> dict[str, list[dict[str, Any]]]:
                 "ad": wrap_ad(keys_a.kid, APP, ops, mem, salt).hex(),
                 "root": ROOTS["A"].hex(),
                 "record": record,
-                # Public unwrap refuses weak parameters; the cheap vector checks the primitives only.
+                # Public unwrap refuses weak parameters; the cheap vector checks the primitives
+                # only.
                 "unwrap": "WeakParameters" if weak else "ok",
             }
         )
