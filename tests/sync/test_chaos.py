@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -60,6 +61,7 @@ class Storm:
     counter: int = 0
     touched: set[str] = field(default_factory=set)  # since the devices last converged
     deleted: set[str] = field(default_factory=set)  # names are never used again
+    done: Counter[str] = field(default_factory=Counter)  # operations made, by kind
 
     def _content(self, device: FolderDevice, rel: str) -> bytes:
         self.counter += 1
@@ -78,12 +80,18 @@ class Storm:
         for device in sides:
             for _ in range(ops):
                 free = sorted(set(self.model) - touched)
-                kind = self.rng.choice(["create", "edit", "edit", "rename", "delete"])
-                if kind == "create" or len(free) < 3:
+                kind = self.rng.choice(["create", "edit", "edit", "rename", "delete", "move"])
+                if kind == "move" and self._move_folder(device):
+                    self.done["move"] += 1
+                    continue
+                if kind in ("create", "move") or len(free) < 3:
+                    kind = "create"
                     rel = self._new_name()
                     self._write(device, rel)
                     touched.add(rel)
+                    self.done[kind] += 1
                     continue
+                self.done[kind] += 1
                 rel = self.rng.choice(free)
                 touched.add(rel)
                 if kind == "edit":
@@ -99,6 +107,27 @@ class Storm:
                     (device.folder / rel).unlink()
                     del self.model[rel]
                     self.deleted.add(rel)
+
+    def _move_folder(self, device: FolderDevice) -> bool:
+        """Rename a top-level folder none of whose files was touched yet; False: none."""
+        tops = sorted({rel.split("/")[0] for rel in self.model if "/" in rel})
+        untouched = [
+            top
+            for top in tops
+            if not any(rel.startswith(top + "/") for rel in self.touched)
+            and (device.folder / top).is_dir()
+        ]
+        if not untouched:
+            return False
+        top = self.rng.choice(untouched)
+        self.counter += 1
+        new_top = f"folder {self.counter}"
+        (device.folder / top).rename(device.folder / new_top)
+        for rel in [r for r in self.model if r.startswith(top + "/")]:
+            new = new_top + rel[len(top) :]
+            self.model[new] = self.model.pop(rel)
+            self.touched |= {rel, new}
+        return True
 
     def _write(self, device: FolderDevice, rel: str) -> None:
         data = self._content(device, rel)
@@ -247,6 +276,9 @@ async def _storm(server: Server, a: FolderDevice, b: FolderDevice, tmp_path: Pat
     await storm.converged("the devices did not converge after a run was killed")
     storm.round(a, b)
     await storm.converged("the last round did not converge")
+
+    # The seed made every kind of change (a change of seed must not quietly drop one).
+    assert set(storm.done) == {"create", "edit", "rename", "delete", "move"}, storm.done
 
     # The trees converged (above); status tells the truth on both.
     assert await quiet(a, b) == storm.model
