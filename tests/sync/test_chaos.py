@@ -73,7 +73,7 @@ class Storm:
         folder = self.rng.choice(["", "", "sub/", "deep/er/"])
         return f"{folder}note {self.counter}.md"
 
-    def round(self, *sides: FolderDevice, ops: int = 4) -> None:
+    def round(self, *sides: FolderDevice, ops: int = 6) -> None:
         """``ops`` random operations on each of ``sides``, no file touched twice before the
         devices converge (a file another device just made may not be on this one yet)."""
         touched = self.touched
@@ -234,7 +234,7 @@ async def _storm(server: Server, a: FolderDevice, b: FolderDevice, tmp_path: Pat
     await b.run_live()
     storm.round(a, b, ops=5)
     await storm.converged("the first files did not reach both devices")
-    for _ in range(2):
+    for _ in range(3):
         storm.round(a, b)
         await storm.converged("edits, renames and deletions on both sides did not converge")
 
