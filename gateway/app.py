@@ -50,8 +50,14 @@ SHUTDOWN_DRAIN_S = 5.0
 SWEEP_INTERVAL_S = 900.0
 
 # How every runner of the app is built (the CLI's and the tests'): a handler is cancelled when
-# its client goes away, which is what ends an abandoned feed's upstream request.
-RUNNER_OPTIONS: dict[str, Any] = {"handler_cancellation": True, "access_log_class": AccessLogger}
+# its client goes away, which is what ends an abandoned feed's upstream request. Bodies are not
+# inflated by aiohttp (it would do so in one call per chunk, uncounted): web/bodies.py inflates
+# where a route takes an encoding, in slices, and refuses one everywhere else.
+RUNNER_OPTIONS: dict[str, Any] = {
+    "handler_cancellation": True,
+    "access_log_class": AccessLogger,
+    "auto_decompress": False,
+}
 
 
 def runner_options(settings: Settings) -> dict[str, Any]:

@@ -53,7 +53,7 @@ from gateway.replication.paths import Kind, Target
 from gateway.shares import SHARES
 from gateway.upstream.backend import member_name
 from gateway.upstream.member_auth import member_headers
-from gateway.web.bodies import parse_json, read_capped, read_checked_json
+from gateway.web.bodies import content_coding, parse_json, read_capped, read_checked_json
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     target = paths.classify(request.method, raw_path[len(PREFIX) :])
     request[keys.ROUTE_CLASS] = target.route_class
     target = paths.with_query(target, request.raw_path.partition("?")[2], request.method)
-    _refuse_content_encoding(request)
+    content_coding(request)  # none taken: 415 (bodies.py)
     device = await authenticate(request)
 
     if target.kind is Kind.SERVER:
@@ -210,19 +210,6 @@ async def _handle(request: web.Request) -> web.StreamResponse:
             return web.json_response(answer)
         return await forward(request, device, target, body=body)
     return await forward(request, device, target)
-
-
-def _refuse_content_encoding(request: web.Request) -> None:
-    """Refuse a compressed request body, in CouchDB's words (it takes gzip, nothing else).
-
-    aiohttp inflates such a body as it reads it, so forwarding it would mean a body that no
-    longer matches its headers, and a few compressed bytes could expand past every size check
-    counted on the stream's Content-Length (quotas, caps). No replicator compresses requests.
-    """
-    for value in request.headers.getall(hdrs.CONTENT_ENCODING, []):
-        for coding in (c.strip() for c in value.split(",")):
-            if coding.lower() not in ("", "identity"):
-                raise UnsupportedMediaType(f"{coding[:40]} is not a supported content encoding.")
 
 
 ATTACHMENT_PUT_REFUSED = "an encrypted app writes attachments sealed, inside their document"
