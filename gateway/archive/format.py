@@ -58,17 +58,15 @@ def check_manifest(record: Mapping[str, Any]) -> None:
         raise BadRequest(f"this export has version {record.get('version')!r}; {VERSION} is read")
 
 
-def parse_line(raw: bytes, number: int) -> dict[str, Any]:
+def parse_line(raw: bytes) -> dict[str, Any]:
     """One record, read by the same capped parser as a document body (orjson: strict as CouchDB
     reads JSON, never recursing, refused past its depth), so a line can only ever be a 400."""
     try:
         record = parse_json(raw)
     except CouchError as refusal:
-        raise BadRequest(
-            f"line {number} of the export is not UTF-8 JSON ({refusal.reason})"
-        ) from None
+        raise BadRequest(f"it is not UTF-8 JSON ({refusal.reason})") from None
     if not isinstance(record, dict):
-        raise BadRequest(f"line {number} of the export is not a JSON object")
+        raise BadRequest("it is not a JSON object")
     return record
 
 

@@ -25,6 +25,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from gateway import keys
+from gateway.accounts.lifecycle import provision_app
 from gateway.auth.identity import authenticate
 from gateway.auth.records import Device
 from gateway.errors import (
@@ -34,7 +35,6 @@ from gateway.errors import (
     NotFound,
     TooLarge,
     TooManyRequests,
-    Unauthorized,
     UnsupportedMediaType,
     UpstreamUnavailable,
 )
@@ -352,21 +352,7 @@ async def _create_db(request: web.Request, device: Device, app: str) -> web.Resp
 async def _provision(request: web.Request, device: Device, app: str) -> bool:
     identities, backend = request.app[keys.IDENTITIES], request.app[keys.BACKEND]
     most = request.app[keys.SETTINGS].apps_per_user
-    async with identities.app_changes.hold(f"{device.uid}/{app}"):
-        added = await identities.add_app(device.uid, app, most)
-        if added is None:
-            raise Unauthorized("invalid or revoked token")  # the account was removed
-        try:
-            created = await backend.create_user_db(device.uid, app)
-        except BaseException:
-            if added:
-                await asyncio.shield(identities.remove_app(device.uid, app))
-            raise
-        if await identities.user(device.uid) is None:
-            # The account was deleted while this was under way: leave nothing of it behind.
-            await backend.delete_user_db(device.uid, app)
-            raise Unauthorized("invalid or revoked token")
-    return created
+    return (await provision_app(identities, backend, device.uid, app, most))[1]
 
 
 async def _restore_membership(request: web.Request, device: Device, app: str) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import json
 import time
 import urllib.error
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from gateway import keys
 from tests.harness import Device, GatewayHarness
 
 MANIFEST = {"type": "manifest", "format": "couchgate-export", "version": 1, "apps": []}
@@ -139,3 +141,82 @@ async def test_a_document_route_refuses_a_gzip_body(gateway: GatewayHarness) -> 
             headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
         )
         assert (status, body["error"]) == (415, "bad_content_type"), (path, body)
+
+
+def _doc_line(doc_id: str, **fields: Any) -> dict[str, Any]:
+    rev = fields.pop("_rev", "1-" + hashlib.md5(doc_id.encode()).hexdigest())
+    return {"type": "doc", "app": APP, "doc": {"_id": doc_id, "_rev": rev, **fields}}
+
+
+async def _stored_ids(gateway: GatewayHarness, device: Device) -> list[str] | None:
+    status, body = await gateway.peek("GET", f"/{gateway.upstream_db(device, APP)}/_all_docs")
+    if status == 404:
+        return None
+    assert status == 200, body
+    return [row["id"] for row in body["rows"]]
+
+
+APP = "notes"
+DEEP = {"deep": "made 5000 levels deep by hand below (json.dumps would recurse)"}
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (_doc_line("c", **DEEP), (400, "bad_request")),
+        (_doc_line("_c"), (400, "bad_request")),
+        (_doc_line("c", _rev="abc"), (400, "bad_request")),
+        ({"type": "note"}, (400, "bad_request")),
+    ],
+    ids=["5000-deep", "underscore-id", "bad-rev", "unknown-type"],
+)
+async def test_an_import_loads_as_far_as_it_goes_and_says_where_it_stopped(
+    gateway: GatewayHarness, bad: dict[str, Any], expected: tuple[int, str]
+) -> None:
+    """A line that cannot be loaded stops the import with a 4xx naming that line (never a 500,
+    never a retryable 503), after the lines before it, in the same batch, were written; nothing
+    after it was."""
+    device = await gateway.new_device()
+    if "deep" in bad.get("doc", {}):
+        # json.dumps cannot write it (it recurses); the line is put together by hand.
+        bad_line = (
+            b'{"type":"doc","app":"notes","doc":{"_id":"c","_rev":"1-'
+            + b"0" * 32
+            + b'","deep":'
+            + b"[" * 5000
+            + b"]" * 5000
+            + b"}}\n"
+        )
+    else:
+        bad_line = _lines(bad)
+    body = (
+        _lines(MANIFEST, _doc_line("a"), _doc_line("b"))
+        + bad_line
+        + _lines(_doc_line("d"), {"type": "end", "docs": {}})
+    )
+    status, answer = await _import(gateway, device, body)
+    assert (status, answer.get("error")) == expected, answer
+    assert "line 4 of the export" in answer["reason"], answer
+    assert await _stored_ids(gateway, device) == ["a", "b"]
+    # The corrected file then loads the rest, and nothing twice.
+    fixed = _lines(MANIFEST, _doc_line("a"), _doc_line("b"), _doc_line("d"), {"type": "end"})
+    status, answer = await _import(gateway, device, fixed)
+    assert (status, answer["loaded"], answer["already_present"]) == (
+        200,
+        {APP: 1},
+        {APP: 2},
+    ), answer
+
+
+async def test_a_failed_import_leaves_no_empty_app_behind(make_gateway: Any) -> None:
+    """The app an import made for a batch that never loaded is removed again: it does not stay
+    behind, empty, taking the account's one place under ``apps_per_user``."""
+    gateway = await make_gateway(apps_per_user=1)
+    device = await gateway.new_device()
+    body = _lines(MANIFEST, _doc_line("_refused"), {"type": "end"})
+    status, answer = await _import(gateway, device, body)
+    assert (status, answer.get("error")) == (400, "bad_request"), answer
+    user = await gateway.app[keys.IDENTITIES].user(device.user)
+    assert user is not None and user.apps == ()
+    assert await _stored_ids(gateway, device) is None
+    assert (await gateway.call("PUT", "/db/other", device=device))[0] == 201
