@@ -207,9 +207,9 @@ class Importer:
         sealed_only = not app_enabled(self._backend.settings.plaintext_apps, app)
         try:
             policy.check_doc(doc["_id"], doc, encryption_required=sealed_only)
-        except CouchError as refusal:
-            reason = f"the export holds a document that {app} refuses: {refusal.reason}"
-            raise Forbidden(reason) from None
+        except CouchError as refusal:  # told as itself: 403 for the policy, 400 for a shape
+            refusal.reason = f"the export holds a document that {app} refuses: {refusal.reason}"
+            raise
         return doc
 
     def _record(self, raw: bytes, ended: bool) -> tuple[str, dict[str, Any]] | None:

@@ -300,7 +300,7 @@ async def _put_doc(request: web.Request, device: Device, target: Target) -> web.
         boundary = multipart.boundary_of(request.headers[hdrs.CONTENT_TYPE])
         part = await multipart.read_first_part(request.content, boundary, limit)
         document = parse_json(part.document)
-        policy.check_doc(target.doc_id, document, encryption_required=sealed_only)
+        policy.check_doc(target.doc_id, document, encryption_required=sealed_only, multipart=True)
         multipart.check_first_part(part, boundary)
         follows = multipart.follows_names(document)
         spool = await multipart.spool_checked(part, boundary, follows, request.content, limit)
@@ -393,6 +393,7 @@ async def _bulk_docs(request: web.Request, device: Device, target: Target) -> we
     body = parse_json(raw)
     if not isinstance(body, dict) or not isinstance(body.get("docs"), list):
         raise BadRequest("POST body must include `docs` parameter.")
+    request_shapes.check_bulk_docs(body)
     docs: list[Any] = body["docs"]
     kept, refused = policy.split_bulk(docs, encryption_required=_sealed_only(request, target))
     await _admit_locals(request, device, target, policy.local_sizes(kept))

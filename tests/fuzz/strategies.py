@@ -298,6 +298,11 @@ def json_documents(draw: st.DrawFn) -> object:
                         {"stub": True},
                         {"data": "!!notbase64"},
                         {"follows": True, "length": 2},
+                        {"content_type": "text/plain", "data": 5},
+                        {"content_type": 5, "data": "aGk="},
+                        {"stub": True, "digest": "md5-bogus"},
+                        {"stub": True, "digest": "md5-AAAAAAAAAAAAAAAAAAAAAA=="},
+                        {},
                         5,
                     ]
                 )
@@ -328,7 +333,7 @@ def bodies(draw: st.DrawFn) -> tuple[bytes, str | None]:
         docs = draw(st.lists(json_documents(), max_size=4))
         body: dict[str, object] = {"docs": docs}
         if draw(st.booleans()):
-            body["new_edits"] = draw(st.sampled_from([False, True, "no", None]))
+            body["new_edits"] = draw(st.sampled_from([False, True, "no", "false", 0, None]))
         return json.dumps(body).encode(), json_type
     if kind == "deep":
         depth = draw(st.sampled_from([100, 513, 1025, 8000, 100_000]))

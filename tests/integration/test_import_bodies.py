@@ -166,9 +166,13 @@ DEEP = {"deep": "made 5000 levels deep by hand below (json.dumps would recurse)"
         (_doc_line("c", **DEEP), (400, "bad_request")),
         (_doc_line("_c"), (400, "bad_request")),
         (_doc_line("c", _rev="abc"), (400, "bad_request")),
+        (
+            _doc_line("c", _rev="1-" + "0" * 32, _attachments={"a": {"data": 5}}),
+            (400, "bad_request"),
+        ),
         ({"type": "note"}, (400, "bad_request")),
     ],
-    ids=["5000-deep", "underscore-id", "bad-rev", "unknown-type"],
+    ids=["5000-deep", "underscore-id", "bad-rev", "attachment-data-5", "unknown-type"],
 )
 async def test_an_import_loads_as_far_as_it_goes_and_says_where_it_stopped(
     gateway: GatewayHarness, bad: dict[str, Any], expected: tuple[int, str]
