@@ -396,6 +396,9 @@ async def _bulk_docs(request: web.Request, device: Device, target: Target) -> we
     request_shapes.check_bulk_docs(body)
     docs: list[Any] = body["docs"]
     kept, refused = policy.split_bulk(docs, encryption_required=_sealed_only(request, target))
+    if past := await quotas.bulk_refusals(request, device, target, docs, refused):
+        refused = {**refused, **past}
+        kept = [doc for i, doc in enumerate(docs) if i not in refused]
     await _admit_locals(request, device, target, policy.local_sizes(kept))
     if not refused:
         return await forward(request, device, target, body=raw)

@@ -15,6 +15,49 @@ def docs(prefix: str, n: int, size: int = 10) -> list[dict[str, object]]:
     return [{"_id": f"{prefix}{i:03d}", "text": "x" * size} for i in range(n)]
 
 
+def PAST_QUOTA(most: int) -> dict[str, str]:
+    return {
+        "error": "forbidden",
+        "reason": f"document quota reached: {most} documents; this one would be one more",
+    }
+
+
+async def test_a_bulk_write_past_the_document_quota_is_refused_per_document(
+    make_gateway: MakeGateway,
+) -> None:
+    """One ``_bulk_docs`` of 300 under a quota of 20 stores 20 and answers each of the other 280
+    as CouchDB answers a refused document; updates of stored documents still pass at the quota,
+    and replicated revisions (``new_edits=false``) are counted alike."""
+    gw = await make_gateway(quota_docs=20)
+    device = await gw.new_device()
+    assert (await gw.call("PUT", "/db/notes/", device=device))[0] == 201
+    status, rows = await gw.call(
+        "POST", "/db/notes/_bulk_docs", device=device, json={"docs": docs("a", 300)}
+    )
+    assert status == 201, rows
+    assert [r.get("ok") for r in rows[:20]] == [True] * 20
+    assert rows[20:] == [{"id": f"a{i:03d}", **PAST_QUOTA(20)} for i in range(20, 300)]
+    status, info = await gw.call("GET", "/db/notes/", device=device)
+    assert (status, info["doc_count"]) == (200, 20)
+    # At the quota: an update and a new document in one request; the update is written.
+    status, stored = await gw.call("GET", "/db/notes/a000", device=device)
+    update = {**stored, "text": "changed"}
+    status, rows = await gw.call(
+        "POST", "/db/notes/_bulk_docs", device=device, json={"docs": [update, *docs("n", 1)]}
+    )
+    assert status == 201 and rows[0]["ok"] is True and rows[1] == {"id": "n000", **PAST_QUOTA(20)}
+    replicated = [{**d, "_rev": "1-" + "ab" * 16} for d in docs("r", 2)]
+    status, rows = await gw.call(
+        "POST",
+        "/db/notes/_bulk_docs",
+        device=device,
+        json={"docs": replicated, "new_edits": False},
+    )
+    assert (status, rows) == (201, [{"id": f"r{i:03d}", **PAST_QUOTA(20)} for i in range(2)])
+    status, info = await gw.call("GET", "/db/notes/", device=device)
+    assert info["doc_count"] == 20
+
+
 async def test_document_quota_refuses_writes_and_recovers_after_deletes(
     make_gateway: MakeGateway,
 ) -> None:
@@ -31,19 +74,20 @@ async def test_document_quota_refuses_writes_and_recovers_after_deletes(
     }
     bulk = {"docs": docs("b", 1)}
     assert await gw.call("POST", "/db/notes/_bulk_docs", device=device, json=bulk) == (
-        403,
-        refused,
+        201,
+        [{"id": "b000", **PAST_QUOTA(5)}],
     )
     assert await gw.call("PUT", "/db/notes/b999", device=device, json={"n": 1}) == (403, refused)
     # Nothing stored was touched, and reads go on.
     status, info = await gw.call("GET", "/db/notes/", device=device)
     assert (status, info["doc_count"]) == (200, 5)
-    # A real PouchDB push stops on the 403 instead of retrying forever.
+    # A real PouchDB push reports each refused document (denied: no retry) and completes.
     pushed = await run_pouch(
         "push", remote=device_remote(device, "notes"), docs=docs("c", 3), check=False
     )
-    assert not pushed["ok"]
-    assert pushed["error"]["status"] == 403, pushed["error"]
+    assert pushed["ok"], pushed
+    replication = pushed["result"]["replication"]
+    assert (replication["docs_written"], replication["doc_write_failures"]) == (0, 3), pushed
 
     # DELETE is never refused, and frees room.
     status, doc = await gw.call("GET", "/db/notes/a000", device=device)
