@@ -24,7 +24,7 @@ from gateway.auth.revocations import (
 from gateway.auth.routes import routes as auth_routes
 from gateway.auth.signing import AuthKeys
 from gateway.config import Settings
-from gateway.limits import connections
+from gateway.limits import connections, quotas
 from gateway.limits.rates import Limits
 from gateway.ops import health
 from gateway.ops.metrics import METRICS, Metrics, metrics_middleware
@@ -86,7 +86,10 @@ async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.IDENTITIES] = IdentityStore(backend.records)
         app[shares.SHARES] = shares.ShareStore(backend.records)
         hub = app[keys.CHANGES_HUB] = ChangesHub(backend)
-        since = await current_seq(backend) if await health.try_records(backend) else "now"
+        reachable = await health.try_records(backend)
+        if reachable:
+            await quotas.check_byte_quota_counted(backend)
+        since = await current_seq(backend) if reachable else "now"
         chores = asyncio.create_task(_chores(app, backend, since))
         watch = asyncio.create_task(hub.watch()) if app[keys.SETTINGS].feed_multiplexing else None
         yield

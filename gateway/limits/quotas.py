@@ -24,6 +24,7 @@ from aiohttp import web
 
 from gateway import keys
 from gateway.auth.records import Device, local_key
+from gateway.config import ConfigError, Settings
 from gateway.errors import CouchError, Forbidden, LengthRequired, UpstreamUnavailable
 from gateway.limits.rates import quota_for
 from gateway.replication.paths import Kind, Target
@@ -55,6 +56,29 @@ def usage_of(info: object) -> Usage:
     )
     docs = info.get("doc_count")
     return Usage(docs if isinstance(docs, int) else 0, size)
+
+
+BYTE_QUOTA_UNCOUNTED = (
+    "quota_bytes cannot be held on pouchdb-server: its database info reports no sizes. "
+    "Use CouchDB or the embedded store, or set no byte quota (quota_bytes and app_limits)"
+)
+
+
+def byte_quota_set(settings: Settings) -> bool:
+    """Whether any app has a byte quota (the global one, or one of ``app_limits``)."""
+    return bool(settings.quota_bytes) or any(
+        limits.quota_bytes for limits in settings.app_limits.values()
+    )
+
+
+async def check_byte_quota_counted(backend: Backend) -> None:
+    """Refuse to serve with a byte quota the upstream gives no sizes for (pouchdb-server): a
+    quota that is never held must not look configured. Raises :class:`ConfigError`."""
+    if not byte_quota_set(backend.settings):
+        return
+    vendor = (await backend.server_info()).get("vendor")
+    if isinstance(vendor, dict) and vendor.get("name") == "PouchDB authors":
+        raise ConfigError("quota_bytes", BYTE_QUOTA_UNCOUNTED)
 
 
 async def db_usage(backend: Backend, uid: str, app: str, *, as_admin: bool = False) -> Usage | None:
