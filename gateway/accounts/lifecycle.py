@@ -102,8 +102,8 @@ async def delete_app_data(app: web.Application, uid: str, name: str) -> bool:
     identities = app[keys.IDENTITIES]
     async with identities.app_changes.hold(f"{uid}/{name}"):
         deleted = await app[keys.BACKEND].delete_user_db(uid, name)
-        await app[SHARES].delete_where(uid, [name])
         await identities.remove_app(uid, name)
+        await app[SHARES].delete_where(uid, [name])  # after: a share made meanwhile checks the app
     return deleted
 
 

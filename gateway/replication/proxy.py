@@ -381,8 +381,8 @@ async def _delete_db(request: web.Request, device: Device, app: str) -> web.Resp
     identities = request.app[keys.IDENTITIES]
     async with identities.app_changes.hold(f"{device.uid}/{app}"):
         deleted = await request.app[keys.BACKEND].delete_user_db(device.uid, app)
-        await request.app[SHARES].delete_where(device.uid, [app])
         await identities.remove_app(device.uid, app)
+        await request.app[SHARES].delete_where(device.uid, [app])  # after: see shares/routes
     if not deleted:
         raise NotFound("Database does not exist.")
     return web.json_response({"ok": True})

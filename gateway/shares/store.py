@@ -156,9 +156,11 @@ class ShareStore:
             return share
         return None
 
-    async def fetch(self, share_id: str) -> tuple[Share, str] | None:
+    async def fetch(self, share_id: str, *, consume: bool = True) -> tuple[Share, str] | None:
         """The share and its sealed copy, if live. A burn-after-reading share is deleted first,
-        and only the fetch whose deletion won the revision gets the copy: one reader, ever."""
+        and only the fetch whose deletion won the revision gets the copy: one reader, ever.
+        ``consume=False`` (a HEAD, which returns no copy: link checkers and previews send one)
+        only looks."""
         doc = await self._get(f"share:{share_id}")
         if doc is None:
             return None
@@ -167,7 +169,7 @@ class ShareStore:
         if share.expired():
             await self.delete(share.uid, share.id)
             return None
-        if share.burn:
+        if share.burn and consume:
             try:
                 await doc.delete(discard_changes=True)
             except (ConflictError, NotFoundError):

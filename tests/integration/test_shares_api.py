@@ -3,7 +3,9 @@ only the sealed copy; dead links of every kind answer alike; shares go with app 
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -187,3 +189,41 @@ async def test_an_admin_removing_the_account_removes_its_shares(
     records = gateway.settings.records_db
     status, _ = await gateway.peek("GET", f"/{records}/shareof:{owner.user}:{made['id']}")
     assert status == 404
+
+
+async def test_head_never_uses_up_a_burn_after_reading_link(gateway: GatewayHarness) -> None:
+    """Link checkers and previews send HEAD: it answers as GET would, without the copy, and
+    leaves the one read to the person the link was for."""
+    owner = await _provisioned(gateway)
+    key = new_share_key()
+    burn = await _share(gateway, owner, key, burn_after_reading=True)
+    for _ in range(3):
+        async with gateway.session.head(f"{gateway.url}/s/{burn['id']}/data") as resp:
+            assert resp.status == 200
+    status, body = await gateway.call("GET", f"/s/{burn['id']}/data")
+    assert status == 200 and open_share(key, body["e2e"]).text.endswith(MARKER)
+    async with gateway.session.head(f"{gateway.url}/s/{burn['id']}/data") as resp:
+        assert resp.status == 404
+
+
+async def test_the_share_limit_holds_for_parallel_creations_through_two_replicas(
+    make_gateway: Any,
+) -> None:
+    """60 creations at once, half through each of two gateways on one upstream, under a limit
+    of 10: never more than 10 links (main let 27-60 through)."""
+    one = await make_gateway(shares_per_user=10)
+    two = await make_gateway(shares_per_user=10, records_db=one.settings.records_db)
+    owner = await _provisioned(one)
+    envelope = seal_share(new_share_key(), SharedNote("a", "b"))
+
+    async def create(gateway: GatewayHarness) -> int:
+        status, _ = await gateway.call(
+            "POST", "/shares/api", device=owner, json={"e2e": envelope, "app": "notes"}
+        )
+        return status
+
+    statuses = await asyncio.gather(*(create(one if i % 2 else two) for i in range(60)))
+    assert set(statuses) <= {201, 403}, statuses
+    status, listed = await one.call("GET", "/shares/api", device=owner)
+    assert status == 200
+    assert len(listed) == statuses.count(201) <= 10, (len(listed), statuses.count(201))
