@@ -18,7 +18,8 @@ from gateway import keys
 from gateway.auth.identity import authenticate
 from gateway.auth.records import iso
 from gateway.config import APP_NAME
-from gateway.errors import BadRequest, Forbidden, NotFound, TooLarge, TooManyRequests
+from gateway.errors import BadRequest, NotFound, TooLarge, TooManyRequests
+from gateway.limits.claims import claim_within
 from gateway.limits.rates import MINUTE, RateLimiter, client_ip
 from gateway.shares.store import ShareStore
 from gateway.web.bodies import read_json_object
@@ -78,10 +79,6 @@ def check_fetch_rate(request: web.Request) -> None:
 NOT_YOUR_APP = "'app' must name one of your apps (the note's app)"
 
 
-def too_many_shares(most: int) -> str:
-    return f"you have {most} share links already; revoke one first"
-
-
 @routes.post("/shares/api")
 async def create(request: web.Request) -> web.Response:
     device = await authenticate(request)
@@ -105,18 +102,20 @@ async def create(request: web.Request) -> web.Response:
             raise NotFound("no such account")
         if app not in user.apps:
             raise BadRequest(NOT_YOUR_APP)
-        if most and await store.count(device.uid) >= most:
-            raise Forbidden(too_many_shares(most))
-        share = await store.create(device.uid, app, envelope, expires, burn)
-        # Across replicas the lock does not reach: written first, then checked, and taken back
+        share = await claim_within(
+            most,
+            lambda: store.count(device.uid),
+            lambda: store.create(device.uid, app, envelope, expires, burn),
+            lambda made: store.delete(device.uid, made.id),
+            f"you have {most} share links already; revoke one first",
+        )
+        # Across replicas the lock does not reach: checked again once written, and taken back
         # if the app went meanwhile (its deletion forgets the app before it deletes the app's
-        # shares) or the links are now past the limit (whichever of racing creations counts
-        # last sees all of them: more never pass, though a burst may all be refused).
+        # shares, so a share written before that is deleted with them).
         user = await identities.user(device.uid)
-        over = bool(most) and await store.count(device.uid) > most
-        if user is None or app not in user.apps or over:
+        if user is None or app not in user.apps:
             await store.delete(device.uid, share.id)
-            raise Forbidden(too_many_shares(most)) if over else BadRequest(NOT_YOUR_APP)
+            raise BadRequest(NOT_YOUR_APP)
     return web.json_response(
         {"id": share.id, "url": f"/s/{share.id}", "expires": iso(share.expires)}, status=201
     )
