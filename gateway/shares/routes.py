@@ -105,7 +105,7 @@ async def create(request: web.Request) -> web.Response:
         share = await claim_within(
             most,
             lambda: store.count(device.uid),
-            lambda: store.create(device.uid, app, envelope, expires, burn),
+            lambda: store.create(device.uid, app, envelope, expires, burn, device.device),
             lambda made: store.delete(device.uid, made.id),
             f"you have {most} share links already; revoke one first",
         )

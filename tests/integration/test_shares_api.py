@@ -56,7 +56,15 @@ async def test_a_share_round_trip_holds_only_ciphertext(gateway: GatewayHarness)
     status, listed = await gateway.call("GET", "/shares/api", device=owner)
     assert status == 200
     assert [s["id"] for s in listed] == [made["id"]]
-    assert set(listed[0]) == {"id", "app", "size", "created", "expires", "burn_after_reading"}
+    assert set(listed[0]) == {
+        "id",
+        "app",
+        "size",
+        "created",
+        "expires",
+        "burn_after_reading",
+        "device",
+    }
 
     # Re-sealing (the note changed) is the owner's alone; the link then shows the new text.
     resealed = seal_share(key, SharedNote("plan.md", "v2"))
@@ -227,3 +235,23 @@ async def test_the_share_limit_holds_for_parallel_creations_through_two_replicas
     status, listed = await one.call("GET", "/shares/api", device=owner)
     assert status == 200
     assert len(listed) == statuses.count(201) <= 10, (len(listed), statuses.count(201))
+
+
+async def test_links_belong_to_the_account_and_say_which_device_made_them(
+    gateway: GatewayHarness,
+) -> None:
+    """Revoking a device leaves the links it made live (docs/share-links.md: links belong to
+    the account); the listing names the device that made each, so they can be found and
+    revoked from another device."""
+    phone = await _provisioned(gateway)
+    laptop = await gateway.new_device(same_user_as=phone, name="laptop")
+    key = new_share_key()
+    made = await _share(gateway, phone, key)
+    await gateway.revoke(phone)
+    status, body = await gateway.call("GET", f"/s/{made['id']}/data")
+    assert status == 200 and open_share(key, body["e2e"]).text.endswith(MARKER)
+    status, listed = await gateway.call("GET", "/shares/api", device=laptop)
+    assert status == 200
+    assert [(s["id"], s["device"]) for s in listed] == [(made["id"], phone.device)]
+    assert (await gateway.call("DELETE", f"/shares/api/{made['id']}", device=laptop))[0] == 200
+    assert (await gateway.call("GET", f"/s/{made['id']}/data"))[0] == 404
