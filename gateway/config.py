@@ -157,6 +157,13 @@ class Settings:
             "Largest request body couchgate reads to check it (_bulk_docs, doc PUT), bytes"
         ),
     )
+    max_import_size: int = field(
+        default=16 * 1024 * 1024 * 1024,
+        metadata=_doc(
+            "Largest archive POST /account/api/import reads, bytes, counted after inflating a "
+            "gzip body; past it: 413"
+        ),
+    )
     apps: tuple[str, ...] = field(
         default=("*",),
         metadata=_doc("Allowed app names, comma-separated; * and ? match as in shell patterns"),
@@ -353,6 +360,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("allowlist", "required when registration is allowlist")
     if s.max_request_size < 1024:
         raise ConfigError("max_request_size", "must be at least 1024 bytes")
+    if s.max_import_size < 1024:
+        raise ConfigError("max_import_size", "must be at least 1024 bytes")
     for origin in s.cors_origins:
         if origin == "*" or not re.match(r"^https?://[^/]+$", origin):
             raise ConfigError(
