@@ -20,7 +20,7 @@ import aiohttp
 
 from encryption_plugin import CryptoError, Keyring
 
-from . import config, credentials, history, malloc, portable, sharing
+from . import config, credentials, history, malloc, marker, portable, sharing
 from .cycle import FolderBusy, FolderSync
 from .join import Auth, pairing_link, parse_pairing
 from .live import Runner, describe
@@ -109,7 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     except Revoked as exc:
         print(f"couchgate-sync: {exc}", file=sys.stderr)
         return EXIT_REVOKED
-    except (RemoteError, config.NotJoined, CryptoError, FileNotFoundError, FolderBusy) as exc:
+    except (
+        RemoteError,
+        config.NotJoined,
+        CryptoError,
+        FileNotFoundError,
+        FolderBusy,
+        marker.FolderMarkerMissing,
+    ) as exc:
         print(f"couchgate-sync: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -178,6 +185,7 @@ async def _join(args: argparse.Namespace) -> int:
         credentials.store, cfg.key, credentials.Credentials(signed.token, key)
     )
     await asyncio.to_thread(config.save, cfg)
+    await asyncio.to_thread(marker.write, folder, keyring)
     print(f"Joined: {folder} syncs with {cfg.server} ({cfg.app}) as device {name!r}.")
     print(f"Token and key kept in {where}.")
     print(f"Key fingerprint: {keyring.fingerprint()}")

@@ -23,7 +23,7 @@ from typing import IO
 
 from encryption_plugin import Keyring
 
-from . import chunk_gc, versions
+from . import chunk_gc, marker, versions
 from .apply import Applier, Pass
 from .contents import Contents
 from .counts import Counts
@@ -93,6 +93,7 @@ class FolderSync:
         """
         context, local, state = self.context, self.context.local, self.context.state
         async with self.lock:
+            await marker.check(context)  # an emptied or replaced folder changes nothing
             counts = Counts()
             in_step = False
             if upload:
