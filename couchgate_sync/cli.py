@@ -20,7 +20,7 @@ import aiohttp
 
 from encryption_plugin import CryptoError, Keyring
 
-from . import config, credentials, history, malloc, marker, portable, sharing
+from . import config, credentials, deletions, history, malloc, marker, portable, sharing
 from .cycle import FolderBusy, FolderSync
 from .join import Auth, pairing_link, parse_pairing
 from .live import Runner, describe
@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("path")
     r.add_argument("version", nargs="?", type=int)
     r.add_argument("--dir", type=Path, default=Path("."))
+    d = sub.add_parser("deletions", help="confirm or undo the deletions the guard holds")
+    d.add_argument("action", choices=["confirm", "undo"])
+    d.add_argument("dir", type=Path, nargs="?", default=Path("."))
     sharing.add_parsers(sub)  # share, shares, unshare
     portable.add_parsers(sub)  # export, import
     return p
@@ -101,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "pair": _pair,
         "history": _history,
         "restore": _restore,
+        "deletions": _deletions,
         **sharing.COMMANDS,
         **portable.COMMANDS,
     }
@@ -215,7 +219,10 @@ async def _with_folder(
     exclusive: bool = True,
 ) -> int:
     cfg, creds, keyring = await asyncio.to_thread(_open, folder_arg)
-    folder_sync = FolderSync(Path(cfg.folder), cfg.state_dir, keyring, cfg.device, cfg.keep_days)
+    guard = deletions.Guard(cfg.deletion_guard_share, cfg.deletion_guard_files)
+    folder_sync = FolderSync(
+        Path(cfg.folder), cfg.state_dir, keyring, cfg.device, cfg.keep_days, guard
+    )
     await folder_sync.open(exclusive=exclusive)
     state = folder_sync.context.state
     first = await asyncio.to_thread(state.meta, Meta.LAST_SYNC, "") == ""
@@ -299,3 +306,20 @@ async def _restore(args: argparse.Namespace) -> int:
         return 0
 
     return await _with_folder(args.dir, bring_back)
+
+
+async def _deletions(args: argparse.Namespace) -> int:
+    async def decide(folder_sync: FolderSync, remote: Remote, _: config.FolderConfig) -> int:
+        context = folder_sync.context
+        if args.action == "confirm":
+            count = await deletions.confirm(context)
+            print(f"{count} deletion(s) confirmed")
+        else:
+            count = await deletions.undo(context, folder_sync.contents)
+            print(f"{count} file(s) written back")
+        if count:
+            counts = await folder_sync.cycle(remote)
+            log.info("synced: %s", describe(counts) or "nothing to do")
+        return 0
+
+    return await _with_folder(args.dir, decide)

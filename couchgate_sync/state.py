@@ -71,6 +71,8 @@ class Meta(StrEnum):
     LAST_SYNC = "last_sync"  # cycle: when a cycle with the server last ended (s)
     CHUNKS_SURVEYED_AT = "chunks_surveyed_at"  # chunk_gc: when the last survey ran (ms)
     UNNEEDED_CHUNKS = "unneeded_chunks"  # chunk_gc: {chunk id: [winning rev, first seen (ms)]}
+    HELD_DELETIONS = "held_deletions"  # deletions: paths whose deletion is held (JSON list)
+    CONFIRMED_DELETIONS = "confirmed_deletions"  # deletions: held paths the person confirmed
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ on real folders through a real couchgate."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+from pathlib import Path
 
 from couchgate_sync.ignore import MARKER
 from tests.sync.devices import FolderDevice, settle
@@ -53,3 +55,49 @@ async def test_a_folder_joined_before_markers_gets_one_and_keeps_syncing(
     assert b.files() == {"old.md": b"from before markers\n", "more.md": b"still syncing\n"}
     _, listed, _ = await a.cli("status", str(a.folder))
     assert "1 local change" not in listed  # the marker is not a note
+
+
+def _rm_rf_everything_in(folder: Path) -> None:
+    """``rm -rf Notes/*``, as typed (the shell's ``*`` leaves dot files, the marker among them)."""
+    subprocess.run(["sh", "-c", 'rm -rf -- "$0"/*', str(folder)], check=True)
+
+
+HELD = "deletions held: run `couchgate-sync deletions confirm` or `deletions undo`"
+
+
+async def test_a_mass_deletion_is_held_until_undone_or_confirmed(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, b = devices
+    for n in range(100):
+        a.write(f"{'Sub/' if n % 4 == 0 else ''}note-{n}.md", f"note {n}\n")
+    await settle(a, b, rounds=1)
+    everything = a.files()
+    assert len(everything) == 100 and b.files() == everything
+
+    _rm_rf_everything_in(a.folder)
+    a.write("new.md", "made after\n")  # other changes still sync
+    log = await a.sync()
+    assert "100 deletions held" in log and "deletions confirm" in log
+    await b.sync()
+    everything["new.md"] = b"made after\n"
+    assert b.files() == everything  # the other device keeps every file
+    _, status, _ = await a.cli("status", str(a.folder))
+    assert f"100 {HELD}" in status
+
+    _, out, _ = await a.cli("deletions", "undo", str(a.folder))
+    assert "100 file(s) written back" in out
+    assert a.files() == everything
+    _, status, _ = await a.cli("status", str(a.folder))
+    assert "deletions held" not in status and "0 local change(s) not yet recorded" in status
+
+    _rm_rf_everything_in(a.folder)
+    await a.sync()
+    await b.sync()
+    assert b.files() == everything  # held again
+    _, out, _ = await a.cli("deletions", "confirm", str(a.folder))
+    assert "101 deletion(s) confirmed" in out
+    await b.sync()
+    assert a.files() == b.files() == {}
+    _, status, _ = await a.cli("status", str(a.folder))
+    assert "deletions held" not in status
