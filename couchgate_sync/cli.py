@@ -1,4 +1,4 @@
-"""``couchgate-sync``: join, run, sync, status, pair, history, restore.
+"""``couchgate-sync``: join, run, sync, status, pair, history, restore, rewind, deletions.
 
 Exit codes: 0 done, 1 a problem described on stderr, 3 this device was revoked (nothing in the
 folder was changed). Output never carries note contents or file names above debug level, except
@@ -20,7 +20,17 @@ import aiohttp
 
 from encryption_plugin import CryptoError, Keyring
 
-from . import config, credentials, deletions, history, malloc, marker, portable, sharing
+from . import (
+    config,
+    credentials,
+    deletions,
+    history,
+    malloc,
+    marker,
+    portable,
+    rewind,
+    sharing,
+)
 from .cycle import FolderBusy, FolderSync
 from .join import Auth, pairing_link, parse_pairing
 from .live import Runner, describe
@@ -66,10 +76,22 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("path", nargs="?")
     h.add_argument("--dir", type=Path, default=Path("."))
     h.add_argument("--deleted", action="store_true")
-    r = sub.add_parser("restore", help="bring back a version of a file (also a deleted one)")
-    r.add_argument("path")
+    r = sub.add_parser(
+        "restore",
+        help="bring back a version of a file (also a deleted one), or with DIR/ every deleted "
+        "file of a folder",
+    )
+    r.add_argument("path", help="a file, or a folder ending in / (DIR/, or ./ for all)")
     r.add_argument("version", nargs="?", type=int)
     r.add_argument("--dir", type=Path, default=Path("."))
+    w = sub.add_parser(
+        "rewind", help="every file (of DIR) as it was at a time, deleted ones included"
+    )
+    w.add_argument(
+        "--to", required=True, type=_time, metavar="TIME", help="2026-12-07T13:00 (local), or 2h"
+    )
+    w.add_argument("path", nargs="?", default="", help="a folder of the vault (default: all)")
+    w.add_argument("--dir", type=Path, default=Path("."))
     d = sub.add_parser("deletions", help="confirm or undo the deletions the guard holds")
     d.add_argument("action", choices=["confirm", "undo"])
     d.add_argument("dir", type=Path, nargs="?", default=Path("."))
@@ -83,6 +105,13 @@ def _days(text: str) -> int:
     if days < 0:
         raise argparse.ArgumentTypeError("days cannot be negative")
     return days
+
+
+def _time(text: str) -> int:
+    try:
+        return rewind.parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "history": _history,
         "restore": _restore,
         "deletions": _deletions,
+        "rewind": _rewind,
         **sharing.COMMANDS,
         **portable.COMMANDS,
     }
@@ -297,11 +327,12 @@ async def _history(args: argparse.Namespace) -> int:
 
 async def _restore(args: argparse.Namespace) -> int:
     async def bring_back(folder_sync: FolderSync, remote: Remote, _: config.FolderConfig) -> int:
-        print(
-            await history.restore(
-                folder_sync.context, folder_sync.contents, args.path, args.version
-            )
-        )
+        context, contents = folder_sync.context, folder_sync.contents
+        if args.path.endswith("/") or args.path == ".":
+            await folder_sync.cycle(None)  # what is in the folder now is recorded first
+            print(await rewind.restore_dir(context, contents, args.path))
+        else:
+            print(await history.restore(context, contents, args.path, args.version))
         await folder_sync.cycle(remote)
         return 0
 
@@ -323,3 +354,16 @@ async def _deletions(args: argparse.Namespace) -> int:
         return 0
 
     return await _with_folder(args.dir, decide)
+
+
+async def _rewind(args: argparse.Namespace) -> int:
+    to_ms: int = args.to
+
+    async def back(folder_sync: FolderSync, remote: Remote, _: config.FolderConfig) -> int:
+        await folder_sync.cycle(None)  # what is in the folder now is recorded (kept) first
+        print(await rewind.rewind(folder_sync.context, folder_sync.contents, to_ms, args.path))
+        counts = await folder_sync.cycle(remote)
+        log.info("synced: %s", describe(counts) or "nothing to do")
+        return 0
+
+    return await _with_folder(args.dir, back)

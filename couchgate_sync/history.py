@@ -71,10 +71,17 @@ async def entries(context: DeviceContext, contents: Contents, path: str) -> list
 async def _content(context: DeviceContext, contents: Contents, entry: Entry) -> notes.Note | None:
     if entry.kind == "file":
         return await contents.note_at(entry.doc_id, entry.rev)
-    tree = await context.local.tree(entry.doc_id)
+    return await version_note(context, contents, entry.doc_id)
+
+
+async def version_note(
+    context: DeviceContext, contents: Contents, version_id: str
+) -> notes.Note | None:
+    """The content kept in version document ``version_id`` (None once it is pruned)."""
+    tree = await context.local.tree(version_id)
     if tree is None or tree.deleted:
         return None
-    return await contents.note_at(entry.doc_id, tree.winner, kind=versions.KIND)
+    return await contents.note_at(version_id, tree.winner, kind=versions.KIND)
 
 
 async def list_versions(context: DeviceContext, contents: Contents, path: str) -> str:

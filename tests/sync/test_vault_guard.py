@@ -4,8 +4,11 @@ on real folders through a real couchgate."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import time
+from datetime import datetime
 from pathlib import Path
 
 from couchgate_sync.ignore import MARKER
@@ -101,3 +104,56 @@ async def test_a_mass_deletion_is_held_until_undone_or_confirmed(
     assert a.files() == b.files() == {}
     _, status, _ = await a.cli("status", str(a.folder))
     assert "deletions held" not in status
+
+
+async def test_restore_a_whole_folder_and_rewind_the_vault_to_a_time(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    a, b = devices
+    hour_ago = time.time() - 3600
+
+    def saved_an_hour_ago(rel: str, text: str) -> None:
+        a.write(rel, text)
+        os.utime(a.folder / rel, (hour_ago, hour_ago))
+
+    for n in range(3):
+        saved_an_hour_ago(f"Dir/{n}.md", f"dir {n}\n")
+    saved_an_hour_ago("Other/x.md", "other\n")
+    saved_an_hour_ago("essay.md", "draft one\n")
+    saved_an_hour_ago("early-gone.md", "deleted two hours ago\n")
+    await a.sync()
+    (a.folder / "early-gone.md").unlink()
+    a.clock_offset_s = -7200  # its last version records a deletion two hours ago
+    await a.sync()
+    a.clock_offset_s = 0.0
+    then = time.time() - 1800  # after the hour-old contents, before what follows
+    a.write("essay.md", "draft two\n")
+    a.write("late.md", "created since\n")
+    for n in range(3):
+        (a.folder / f"Dir/{n}.md").unlink()
+    (a.folder / "Other/x.md").unlink()
+    await a.sync()
+    await b.sync()
+    assert b.files() == {"essay.md": b"draft two\n", "late.md": b"created since\n"}
+
+    _, out, _ = await a.cli("restore", "Dir/", "--dir", str(a.folder))
+    assert "restored 3 deleted file(s) in Dir/" in out
+    dir_files = {f"Dir/{n}.md": f"dir {n}\n".encode() for n in range(3)}
+    assert a.files() == {"essay.md": b"draft two\n", "late.md": b"created since\n", **dir_files}
+    await b.sync()
+    assert b.files() == a.files()
+
+    when = datetime.fromtimestamp(then).isoformat(timespec="seconds")  # local time
+    _, out, _ = await a.cli("rewind", "--to", when, "--dir", str(a.folder))
+    assert "rewound 2 file(s), 1 of them deleted since then" in out  # essay.md, Other/x.md
+    expected = {
+        "essay.md": b"draft one\n",
+        "Other/x.md": b"other\n",
+        "late.md": b"created since\n",  # a rewind deletes nothing
+        **dir_files,
+    }
+    assert a.files() == expected
+    await b.sync()
+    assert b.files() == expected
+    _, listing, _ = await b.cli("history", "essay.md", "--dir", str(b.folder))
+    assert len(listing.splitlines()) == 4  # header, draft one, draft two, draft one again
