@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from .remote import Remote
 
 
+LEAVES_PER_READ = 500  # documents whose leaves one read of the local store opens
+
+
 def _when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -101,12 +104,13 @@ async def deleted_paths(context: DeviceContext) -> dict[str, versions.VersionRow
     latest: dict[str, versions.VersionRow] = {}
     for v in await asyncio.to_thread(context.state.all_versions):
         latest[v.path] = v
-    gone: dict[str, versions.VersionRow] = {}
-    for path, v in latest.items():
-        tree = await context.local.tree(v.of_doc)
-        if tree is None or tree.deleted:
-            gone[path] = v
-    return gone
+    docs = sorted({v.of_doc for v in latest.values()})
+    live: set[str] = set()  # a document is deleted when none of its leaves is live
+    for start in range(0, len(docs), LEAVES_PER_READ):
+        for doc_id, leaf in await context.local.leaves(docs[start : start + LEAVES_PER_READ]):
+            if not leaf.get("_deleted"):
+                live.add(doc_id)
+    return {path: v for path, v in latest.items() if v.of_doc not in live}
 
 
 async def list_deleted(context: DeviceContext) -> str:

@@ -19,11 +19,15 @@ renamed file keeps its new name (its old path counts as moved, not deleted).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from . import folder, history, notes, renames, versions
+from encryption_plugin import CryptoError, Keyring
+
+from . import folder, history, notes, versions
 from .contents import Contents
 from .device import DeviceContext
 from .versions import VersionRow
@@ -45,11 +49,22 @@ def _under(path: str, prefix: str) -> bool:
 
 async def _deleted_under(context: DeviceContext, prefix: str) -> dict[str, VersionRow]:
     """The deleted files under ``prefix`` (renamed ones aside), each with its newest version."""
-    found: dict[str, VersionRow] = {}
-    for path, newest in (await history.deleted_paths(context)).items():
-        if _under(path, prefix) and await renames.moved_to(context, newest.of_doc, path) is None:
-            found[path] = newest
-    return found
+    found = {
+        path: newest
+        for path, newest in (await history.deleted_paths(context)).items()
+        if _under(path, prefix)
+    }
+    moves = await asyncio.to_thread(_moves_from, context, found)
+    return {path: v for path, v in found.items() if path not in moves}
+
+
+def _moves_from(context: DeviceContext, found: dict[str, VersionRow]) -> set[str]:
+    """The paths of ``found`` whose document was renamed away from them (one thread hop)."""
+    return {
+        path
+        for path, v in found.items()
+        if any(m.from_path == path for m in context.state.moves_from(v.of_doc))
+    }
 
 
 async def restore_dir(context: DeviceContext, contents: Contents, path: str) -> str:
@@ -99,25 +114,40 @@ async def _write_back(
     many were written (a version pruned meanwhile, or the content the file already has, is
     skipped: ``chosen`` pairs each version with the hash of the path's current content)."""
     now_ms = int(time.time() * 1000)  # a new edit for every device, as `restore` writes it
-    batch: list[tuple[str, bytes]] = []
+    picked = sorted(chosen)
     written = 0
-    for path, (v, current_sha) in sorted(chosen):
-        note = await history.version_note(context, contents, v.id)
-        if note is None or folder.digest(note.data) == current_sha:
-            continue
-        batch.append((path, note.data))
-        if len(batch) >= BATCH:
-            written += await asyncio.to_thread(_write_all, context, batch, now_ms)
-            batch = []
-    if batch:
-        written += await asyncio.to_thread(_write_all, context, batch, now_ms)
+    for start in range(0, len(picked), BATCH):
+        batch = picked[start : start + BATCH]
+        found = await context.local.bulk_get([{"id": v.id} for _, (v, _) in batch])
+        opened = await asyncio.to_thread(_open_versions, found, context.keyring)
+        files: list[tuple[str, bytes]] = []
+        for path, (v, current_sha) in batch:
+            note = opened.get(v.id)
+            if note is None or note.chunks:  # a large file's: put together from its chunks
+                note = await history.version_note(context, contents, v.id)
+            if note is not None and folder.digest(note.data) != current_sha:
+                files.append((path, note.data))
+        if files:
+            written += await asyncio.to_thread(_write_all, context, files, now_ms)
     return written
 
 
+def _open_versions(found: list[dict[str, Any]], keyring: Keyring) -> dict[str, notes.Note]:
+    """The live version documents of a ``bulk_get`` answer, opened (one thread hop)."""
+    opened: dict[str, notes.Note] = {}
+    for result in found:
+        for item in result.get("docs", []):
+            doc = item.get("ok")
+            if isinstance(doc, dict) and not doc.get("_deleted"):
+                with contextlib.suppress(CryptoError):
+                    note = notes.open_note(doc, keyring, kind=versions.KIND)
+                    if note is not None:
+                        opened[str(doc["_id"])] = note
+    return opened
+
+
 def _write_all(context: DeviceContext, batch: list[tuple[str, bytes]], now_ms: int) -> int:
-    for path, data in batch:
-        folder.write_atomic(context.root, path, data, now_ms)
-    return len(batch)
+    return len(folder.write_batch(context.root, batch, now_ms))
 
 
 def parse_time(text: str) -> int:
