@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from . import deletions, folder, notes, renames, versions
+from . import deletions, folder, marker, notes, renames, versions
 from .contents import Contents
 from .device import DeviceContext
 from .ignore import Ignore
@@ -163,6 +163,7 @@ async def status(context: DeviceContext, remote: Remote, cfg: FolderConfig) -> s
         f"{pending_up} document(s) not yet uploaded",
         f"conflicts:  {await context.local.conflicted()} unresolved",
         f"versions:   kept {cfg.keep_days} days",
+        *await marker.status_lines(context),
         *await deletions.status_lines(context),
     ]
     try:

@@ -90,3 +90,13 @@ def _check(context: DeviceContext) -> None:
 async def check(context: DeviceContext) -> None:
     """Raise :class:`FolderMarkerMissing` unless the folder is the one this device synced."""
     await asyncio.to_thread(_check, context)
+
+
+async def status_lines(context: DeviceContext) -> list[str]:
+    """``status``'s line when the folder's marker is missing (none when all is well)."""
+    root = context.root
+    if not await asyncio.to_thread(root.is_dir):
+        return []
+    if await asyncio.to_thread(_found, root) == marker_id(context.keyring):
+        return []
+    return [f"marker:     {root / MARKER} is missing: nothing syncs here until the folder is back"]

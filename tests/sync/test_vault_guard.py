@@ -33,6 +33,8 @@ async def test_an_emptied_folder_without_its_marker_deletes_nothing(
     assert code == 1 and "folder marker missing: " in err, err
     assert "Traceback" not in err
     assert a.files() == {} and not (a.folder / MARKER).exists()  # nothing written here either
+    _, status, _ = await a.cli("status", str(a.folder))
+    assert "is missing: nothing syncs here until the folder is back" in status
     await b.sync()
     assert b.files() == kept  # nothing deleted anywhere
 
