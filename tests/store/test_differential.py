@@ -6,8 +6,9 @@ compared: sequence numbers' opaque part, server-made revision hashes). Each sequ
 fresh database of the same name on CouchDB and on the store; every answer must be equal.
 
 ``COUCHGATE_DIFF_SEQUENCES`` sets how many sequences (default 200, a minute and a half on a
-loaded two-core machine). ``COUCHGATE_DIFF_COLLECT=path`` records every difference there as JSON lines
-and goes on instead of failing at the first: how a long run is surveyed.
+loaded two-core machine). ``COUCHGATE_DIFF_COLLECT=path`` records every difference there as JSON
+lines and goes on instead of failing at the first: how a long run is surveyed. What the runs
+found, and the differences kept on purpose: docs/couchdb-differences.md.
 """
 
 from __future__ import annotations
