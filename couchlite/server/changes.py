@@ -246,6 +246,8 @@ async def _continuous(
                 await response.write(_sse(row) if sse else dumps(row) + b"\n")
             sent += len(page.rows)
             query = replace(query, since=page.last_seq)
+            if query.descending:
+                break  # read from the newest once: there is nothing to wait for after the oldest
             if query.limit is not None:
                 if len(page.rows) >= query.limit:
                     break
