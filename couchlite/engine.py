@@ -412,6 +412,8 @@ def edit_attachment(
         raise MissingRev()
     if row is None and content is None:
         raise NotFound("missing")
+    if row is not None and rev is None and content is None:
+        raise Conflict()  # CouchDB's answer to a DELETE naming no revision, deleted or not
     if row is not None and rev is not None:
         tree = revtree.loads(row[0])
         if rev not in tree:

@@ -459,9 +459,11 @@ class Normalizer:
     """One server's side of a sequence: its server-made hashes, numbered as first seen."""
 
     hashes: dict[str, str] = field(default_factory=dict)
+    server_keys: frozenset[str] = SERVER_KEYS
+    """Members that are each server's own, compared as "*"."""
 
     def __call__(self, value: Any, key: str | None = None) -> Any:
-        if key in SERVER_KEYS:
+        if key in self.server_keys:
             return "*"
         if isinstance(value, dict):
             return {k: self(v, k) for k, v in value.items()}

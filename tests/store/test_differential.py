@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from tests.store.conftest import Couch, fresh_db_name
 from tests.store.differential import (
+    SERVER_KEYS,
     Normalizer,
     Request,
     Send,
@@ -70,10 +71,15 @@ def transport(server: Couch, db: str) -> Send:
 
 
 async def run_sequence(
-    sequence: list[Request], reference: Send, candidate: Send, tally: Tally, label: str
+    sequence: list[Request],
+    reference: Send,
+    candidate: Send,
+    tally: Tally,
+    label: str,
+    server_keys: frozenset[str] = SERVER_KEYS,
 ) -> None:
     """Each request to both servers in turn; the first difference fails (or is collected)."""
-    norms = Normalizer(), Normalizer()
+    norms = Normalizer(server_keys=server_keys), Normalizer(server_keys=server_keys)
     done: list[str] = []
     for request in sequence:
         expected = normalized(await send(request, reference), norms[0])
