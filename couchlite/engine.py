@@ -416,8 +416,8 @@ def edit_attachment(
         raise Conflict()  # CouchDB's answer to a DELETE naming no revision, deleted or not
     if row is not None and rev is not None:
         tree = revtree.loads(row[0])
-        if rev not in tree:
-            raise MissingRev()
+        if rev not in tree or not _has_body(conn, db.id, doc_id, rev):
+            raise MissingRev()  # CouchDB cannot open it: known by id only is missing too
         if not revtree.is_leaf(tree, rev):
             raise Conflict()
         stored = conn.execute(
