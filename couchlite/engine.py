@@ -413,7 +413,8 @@ def edit_attachment(
     if row is None and content is None:
         raise NotFound("missing")
     if row is not None and rev is None and content is None:
-        raise Conflict()  # CouchDB's answer to a DELETE naming no revision, deleted or not
+        # CouchDB opens the document first: a deleted one is 404, a live one a conflict.
+        raise NotFound("deleted") if row[1] else Conflict()
     if row is not None and rev is not None:
         tree = revtree.loads(row[0])
         if rev not in tree or not _has_body(conn, db.id, doc_id, rev):
