@@ -148,6 +148,13 @@ class QueryParseError(CouchError):
     status, error, default_reason = 400, "query_parse_error", "Invalid query"
 
 
+class MissingRev(CouchError):
+    """An attachment edit naming a revision the document does not have: CouchDB's 409 with
+    ``not_found``."""
+
+    status, error, default_reason = 409, "not_found", "missing_rev"
+
+
 class MissingStub(CouchError):
     status, error, default_reason = 412, "missing_stub", "Invalid attachment stub."
 
