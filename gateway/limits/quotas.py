@@ -25,7 +25,8 @@ from aiohttp import web
 from gateway import keys
 from gateway.auth.records.devices import Device
 from gateway.auth.records.local_docs import local_key
-from gateway.config import ConfigError, Settings
+from gateway.config import Settings
+from gateway.config_values import ConfigError
 from gateway.errors import CouchError, Forbidden, LengthRequired, UpstreamUnavailable
 from gateway.limits.rates import quota_for
 from gateway.replication.paths import Kind, Target

@@ -19,7 +19,8 @@ import aiohttp
 import aiosmtplib
 from aiocouch.exception import ForbiddenError, UnauthorizedError
 
-from gateway.config import Settings, env_name
+from gateway.config import Settings
+from gateway.config_values import env_name
 from gateway.limits.quotas import BYTE_QUOTA_UNCOUNTED, byte_quota_set
 from gateway.limits.rates import is_loopback
 from gateway.upstream.backend import ADMIN_CALL_TIMEOUT, Backend, member_name

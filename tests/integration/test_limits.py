@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.config import ConfigError, env_name
+from gateway.config_values import ConfigError, env_name
 from tests.harness import GatewayTarget, MakeGateway, start_gateway, stop_gateway
 from tests.integration.test_cli import _cli, _use_settings_of
 from tests.pouch import device_remote, run_pouch
