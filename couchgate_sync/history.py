@@ -153,7 +153,7 @@ async def status(context: DeviceContext, remote: Remote, cfg: FolderConfig) -> s
     me = await context.local.uuid()
     push_cp = await context.local.get_local(replication_id(me, remote.db_url, "push"))
     pushed = int(push_cp["last_seq"]) if push_cp else 0
-    pending_up = len((await context.local.changes(pushed, 100_000)).rows)
+    pending_up = await _unsent((await context.local.changes(pushed, 100_000)).rows, remote)
     lines = [
         f"folder:     {context.root}",
         f"server:     {cfg.server} (app {cfg.app}), device {cfg.device!r}",
@@ -182,6 +182,19 @@ async def status(context: DeviceContext, remote: Remote, cfg: FolderConfig) -> s
         lines.append(f"server:     {exc}")
     lines.append(f"run:        {await asyncio.to_thread(runstate.describe, cfg.state_dir)}")
     return "\n".join(lines)
+
+
+async def _unsent(rows: list[dict[str, Any]], remote: Remote) -> int:
+    """The documents among the local changes since the push checkpoint with revisions the
+    server lacks: what a push would send. What this device downloaded is in those changes too
+    (a pull writes to the local store, and only a push moves its checkpoint past them); it is
+    not waiting to go up. Offline, every such change is counted: the server cannot say."""
+    if not rows:
+        return 0
+    try:
+        return len(await remote.revs_diff(revisions_wanted(rows)))
+    except Exception:  # status still shows what it knows when offline or signed out
+        return len(rows)
 
 
 async def _waiting(context: DeviceContext, feed: dict[str, Any]) -> int:

@@ -153,3 +153,18 @@ async def test_sync_and_restore_work_beside_run(
     await a.stop_live()
     _, report, _ = await a.cli("status", str(a.folder))
     assert "no couchgate-sync run is going for this folder" in report, report
+
+
+@embedded_only
+async def test_what_was_downloaded_is_not_pending_upload(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    """A pull writes to the local store after the push checkpoint; a device that only
+    downloaded has nothing to send, and ``status`` must not say otherwise."""
+    a, b = devices
+    a.write("note.md", "from a\n")
+    await a.sync()
+    await b.sync()  # its push found nothing; then it downloaded the note
+    assert b.files() == {"note.md": b"from a\n"}
+    _, report, _ = await b.cli("status", str(b.folder))
+    assert "0 local change(s) not yet recorded, 0 document(s) not yet uploaded" in report, report
