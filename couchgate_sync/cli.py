@@ -1,4 +1,4 @@
-"""``couchgate-sync``: join, run, sync, status, pair, history, restore.
+"""``couchgate-sync``: join, run, sync, status, pair, history, restore, rewind, deletions.
 
 Exit codes: 0 done, 1 a problem described on stderr, 2 a usage error, 3 this device was revoked
 (nothing in the folder was changed), 130 interrupted, 141 the reader of the output stopped early
@@ -26,12 +26,15 @@ from encryption_plugin import CryptoError, Keyring
 from . import (
     config,
     credentials,
+    deletions,
     failures,
     folder,
     history,
     malloc,
+    marker,
     placing,
     portable,
+    rewind,
     runstate,
     sharing,
     showkey,
@@ -82,10 +85,25 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("path", nargs="?")
     h.add_argument("--dir", type=Path, default=Path("."))
     h.add_argument("--deleted", action="store_true")
-    r = sub.add_parser("restore", help="bring back a version of a file (also a deleted one)")
-    r.add_argument("path")
+    r = sub.add_parser(
+        "restore",
+        help="bring back a version of a file (also a deleted one), or with DIR/ every deleted "
+        "file of a folder",
+    )
+    r.add_argument("path", help="a file, or a folder ending in / (DIR/, or ./ for all)")
     r.add_argument("version", nargs="?", type=int)
     r.add_argument("--dir", type=Path, default=Path("."))
+    w = sub.add_parser(
+        "rewind", help="every file (of DIR) as it was at a time, deleted ones included"
+    )
+    w.add_argument(
+        "--to", required=True, type=_time, metavar="TIME", help="2026-12-07T13:00 (local), or 2h"
+    )
+    w.add_argument("path", nargs="?", default="", help="a folder of the vault (default: all)")
+    w.add_argument("--dir", type=Path, default=Path("."))
+    d = sub.add_parser("deletions", help="confirm or undo the deletions the guard holds")
+    d.add_argument("action", choices=["confirm", "undo"])
+    d.add_argument("dir", type=Path, nargs="?", default=Path("."))
     sharing.add_parsers(sub)  # share, shares, unshare
     portable.add_parsers(sub)  # export, import
     showkey.add_parsers(sub)  # key
@@ -97,6 +115,13 @@ def _days(text: str) -> int:
     if days < 0:
         raise argparse.ArgumentTypeError("days cannot be negative")
     return days
+
+
+def _time(text: str) -> int:
+    try:
+        return rewind.parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         "pair": _pair,
         "history": _history,
         "restore": _restore,
+        "deletions": _deletions,
+        "rewind": _rewind,
         **sharing.COMMANDS,
         **portable.COMMANDS,
         **showkey.COMMANDS,
@@ -138,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         CryptoError,
         FileNotFoundError,
         FolderBusy,
+        marker.FolderMarkerMissing,
         TaskEnded,
         runstate.RunFailed,
         runstate.RunGone,
@@ -227,6 +255,7 @@ async def _join_folder(args: argparse.Namespace, folder: Path) -> int:
         credentials.store, cfg.key, credentials.Credentials(signed.token, key)
     )
     await asyncio.to_thread(config.save, cfg)
+    await asyncio.to_thread(marker.write, folder, keyring)
     print(f"Joined: {folder} syncs with {cfg.server} ({cfg.app}) as device {name!r}.")
     print(f"Token and key kept in {where}.")
     print(f"Key fingerprint: {keyring.fingerprint()}")
@@ -256,7 +285,10 @@ async def _with_folder(
     exclusive: bool = True,
 ) -> int:
     cfg, creds, keyring = await asyncio.to_thread(_open, folder_arg)
-    folder_sync = FolderSync(Path(cfg.folder), cfg.state_dir, keyring, cfg.device, cfg.keep_days)
+    guard = deletions.Guard(cfg.deletion_guard_share, cfg.deletion_guard_files)
+    folder_sync = FolderSync(
+        Path(cfg.folder), cfg.state_dir, keyring, cfg.device, cfg.keep_days, guard
+    )
     if exclusive:
         await _open_beside_run(folder_sync, cfg)
     else:
@@ -382,12 +414,47 @@ async def _history(args: argparse.Namespace) -> int:
 
 async def _restore(args: argparse.Namespace) -> int:
     async def bring_back(folder_sync: FolderSync, remote: Remote, cfg: config.FolderConfig) -> int:
-        print(
-            await history.restore(
-                folder_sync.context, folder_sync.contents, args.path, args.version
-            )
-        )
+        context, contents = folder_sync.context, folder_sync.contents
+        if args.path.endswith("/") or args.path == ".":
+            # What is in the folder now is recorded first (by the running process, if any).
+            if folder_sync.locked:
+                await folder_sync.cycle(None)
+            else:
+                await _cycle(folder_sync, remote, cfg)
+            print(await rewind.restore_dir(context, contents, args.path))
+        else:
+            print(await history.restore(context, contents, args.path, args.version))
         await _cycle(folder_sync, remote, cfg)
         return 0
 
     return await _with_folder(args.dir, bring_back)
+
+
+async def _deletions(args: argparse.Namespace) -> int:
+    async def decide(folder_sync: FolderSync, remote: Remote, _: config.FolderConfig) -> int:
+        context = folder_sync.context
+        if args.action == "confirm":
+            count = await deletions.confirm(context)
+            print(f"{count} deletion(s) confirmed")
+        else:
+            count = await deletions.undo(context, folder_sync.contents)
+            print(f"{count} file(s) written back")
+        if count:
+            counts = await folder_sync.cycle(remote)
+            log.info("synced: %s", describe(counts) or "nothing to do")
+        return 0
+
+    return await _with_folder(args.dir, decide)
+
+
+async def _rewind(args: argparse.Namespace) -> int:
+    to_ms: int = args.to
+
+    async def back(folder_sync: FolderSync, remote: Remote, _: config.FolderConfig) -> int:
+        await folder_sync.cycle(None)  # what is in the folder now is recorded (kept) first
+        print(await rewind.rewind(folder_sync.context, folder_sync.contents, to_ms, args.path))
+        counts = await folder_sync.cycle(remote)
+        log.info("synced: %s", describe(counts) or "nothing to do")
+        return 0
+
+    return await _with_folder(args.dir, back)

@@ -52,6 +52,10 @@ class FolderConfig:
     device_id: str
     user: str
     keep_days: int = 30  # how long replaced and deleted versions are kept on the server
+    # A scan deleting more than this share of the synced files and more than this many holds
+    # those deletions until `deletions confirm` or `deletions undo` (see deletions.py).
+    deletion_guard_share: float = 0.5
+    deletion_guard_files: int = 20
 
     @property
     def key(self) -> str:

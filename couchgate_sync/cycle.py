@@ -23,7 +23,7 @@ from typing import IO
 
 from encryption_plugin import Keyring
 
-from . import chunk_gc, failures, folder, private, versions
+from . import chunk_gc, deletions, failures, folder, marker, private, versions
 from .apply import Applier, Pass
 from .contents import Contents
 from .counts import Counts
@@ -54,8 +54,10 @@ class FolderSync:
         keyring: Keyring,
         device_name: str,
         keep_days: int = versions.DEFAULT_KEEP_DAYS,
+        guard: deletions.Guard | None = None,
     ) -> None:
         self.state_dir = state_dir
+        self.guard = guard or deletions.Guard()  # when a scan's deletions are held
         self.context = DeviceContext(
             root,
             LocalDb(state_dir / "store.sqlite3"),
@@ -99,6 +101,7 @@ class FolderSync:
         """
         context, local, state = self.context, self.context.local, self.context.state
         async with self.lock:
+            await marker.check(context)  # an emptied or replaced folder changes nothing
             counts = Counts()
             refused: dict[str, str] = {}  # doc id -> why the server refused it (its quota)
             upload = upload or self.waiting > 0  # what waits is sent again at every cycle
@@ -106,7 +109,7 @@ class FolderSync:
             if upload:
                 # Recorded first, so edits made offline are local revisions (and kept versions)
                 # even while the server is away; the scan changes no file.
-                counts.local_changes = await scan(context, self.contents)
+                counts.local_changes = await scan(context, self.contents, self.guard)
             if remote is not None:
                 me = await local.uuid()
                 push_id = replication_id(me, remote.db_url, "push")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from . import failures, folder, notes, renames, runstate, versions
+from . import deletions, failures, folder, marker, notes, renames, runstate, versions
 from .contents import Contents
 from .device import DeviceContext
 from .ignore import Ignore
@@ -26,6 +26,9 @@ from .state import Meta
 if TYPE_CHECKING:
     from .config import FolderConfig
     from .remote import Remote
+
+
+LEAVES_PER_READ = 500  # documents whose leaves one read of the local store opens
 
 
 def _when(ms: int) -> str:
@@ -71,10 +74,17 @@ async def entries(context: DeviceContext, contents: Contents, path: str) -> list
 async def _content(context: DeviceContext, contents: Contents, entry: Entry) -> notes.Note | None:
     if entry.kind == "file":
         return await contents.note_at(entry.doc_id, entry.rev)
-    tree = await context.local.tree(entry.doc_id)
+    return await version_note(context, contents, entry.doc_id)
+
+
+async def version_note(
+    context: DeviceContext, contents: Contents, version_id: str
+) -> notes.Note | None:
+    """The content kept in version document ``version_id`` (None once it is pruned)."""
+    tree = await context.local.tree(version_id)
     if tree is None or tree.deleted:
         return None
-    return await contents.note_at(entry.doc_id, tree.winner, kind=versions.KIND)
+    return await contents.note_at(version_id, tree.winner, kind=versions.KIND)
 
 
 async def list_versions(context: DeviceContext, contents: Contents, path: str) -> str:
@@ -94,12 +104,13 @@ async def deleted_paths(context: DeviceContext) -> dict[str, versions.VersionRow
     latest: dict[str, versions.VersionRow] = {}
     for v in await asyncio.to_thread(context.state.all_versions):
         latest[v.path] = v
-    gone: dict[str, versions.VersionRow] = {}
-    for path, v in latest.items():
-        tree = await context.local.tree(v.of_doc)
-        if tree is None or tree.deleted:
-            gone[path] = v
-    return gone
+    docs = sorted({v.of_doc for v in latest.values()})
+    live: set[str] = set()  # a document is deleted when none of its leaves is live
+    for start in range(0, len(docs), LEAVES_PER_READ):
+        for doc_id, leaf in await context.local.leaves(docs[start : start + LEAVES_PER_READ]):
+            if not leaf.get("_deleted"):
+                live.add(doc_id)
+    return {path: v for path, v in latest.items() if v.of_doc not in live}
 
 
 async def list_deleted(context: DeviceContext) -> str:
@@ -151,6 +162,8 @@ async def status(context: DeviceContext, remote: Remote, cfg: FolderConfig) -> s
         f"pending:    {await _pending_local(context)}, {pending_up} document(s) not yet uploaded",
         f"conflicts:  {await context.local.conflicted()} unresolved",
         f"versions:   kept {cfg.keep_days} days",
+        *await marker.status_lines(context),
+        *await deletions.status_lines(context),
     ]
     lines += await asyncio.to_thread(failures.status_lines, state)
     try:

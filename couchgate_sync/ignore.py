@@ -2,7 +2,7 @@
 
 The defaults keep out what is a device's own business (version-control data, editor swap and
 backup files, Finder and Explorer litter, Obsidian's per-device workspace layout) and this
-client's own temporary files.
+client's own temporary files and folder marker.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from .notes import normalize
 
 IGNORE_FILE = ".couchgateignore"
 TEMP_PREFIX = ".couchgate-tmp-"
+MARKER = ".couchgate-folder"  # the folder marker (see marker.py): never synced
 
 DEFAULTS = [
     ".git/",
@@ -35,6 +36,7 @@ DEFAULTS = [
     ".obsidian/cache",
     ".trash/",
     f"{TEMP_PREFIX}*",
+    f"/{MARKER}",
 ]
 
 

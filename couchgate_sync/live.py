@@ -28,7 +28,7 @@ from typing import Any
 
 import watchfiles
 
-from . import folder, runstate
+from . import folder, marker, runstate
 from .counts import Counts
 from .cycle import FolderSync
 from .ignore import TEMP_PREFIX
@@ -55,7 +55,7 @@ class TaskEnded(Exception):
 def reason(exc: Exception) -> str:
     """A failure in words for the log and ``status``: never a file name (an ``OSError``
     carries one) nor a note's content."""
-    if isinstance(exc, RemoteError | folder.FolderMissing):
+    if isinstance(exc, RemoteError | folder.FolderMissing | marker.FolderMarkerMissing):
         return str(exc)
     if isinstance(exc, OSError):
         return f"a file could not be read or written ({exc.strerror or type(exc).__name__})"

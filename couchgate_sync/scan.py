@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
-from . import folder, folders, notes, portable_names, renames
+from . import deletions, folder, folders, notes, portable_names, renames
 from .contents import Contents, row_of
 from .device import DeviceContext
 from .ignore import Ignore
@@ -22,7 +22,9 @@ log = logging.getLogger("couchgate_sync")
 SCAN_BATCH = 100  # files recorded per local-store transaction
 
 
-async def scan(context: DeviceContext, contents: Contents) -> int:
+async def scan(
+    context: DeviceContext, contents: Contents, guard: deletions.Guard | None = None
+) -> int:
     """Record what changed in the folder as local revisions; how many files changed.
 
     Files are recorded in batches, each batch's revisions in one transaction of the local
@@ -43,6 +45,7 @@ async def scan(context: DeviceContext, contents: Contents) -> int:
     ]
     gone = [row for path, row in rows.items() if path not in seen and not ignore.matches(path)]
     moved, changed, gone = await renames.detect(context, contents, changed, gone, rows)
+    gone = await deletions.screen(context, guard or deletions.Guard(), gone, len(rows))
     count = 0
     for start in range(0, len(moved), SCAN_BATCH):
         count += await renames.record(context, contents, moved[start : start + SCAN_BATCH])

@@ -75,6 +75,8 @@ class Meta(StrEnum):
     UNNEEDED_CHUNKS = "unneeded_chunks"  # chunk_gc: {chunk id: [winning rev, first seen (ms)]}
     FAILED = "failed"  # failures: documents this device cannot write {doc id: Failed}
     WAITING = "waiting"  # failures: what the server refused at the last push (see Waiting)
+    HELD_DELETIONS = "held_deletions"  # deletions: paths whose deletion is held (JSON list)
+    CONFIRMED_DELETIONS = "confirmed_deletions"  # deletions: held paths the person confirmed
 
 
 @dataclass(frozen=True)

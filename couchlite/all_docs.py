@@ -55,10 +55,11 @@ def all_docs(conn: sqlite3.Connection, name: str, q: RangeQuery) -> dict[str, An
                 found = render(conn, db.id, stored, stored.winner, opts)
                 row["doc"] = found.doc if found else None
             rows.append(row)
-        offset = _offset(conn, db.id, q)
+        offset = _offset(conn, db, q)
     out: dict[str, Any] = {"total_rows": db.doc_count, "offset": offset, "rows": rows}
     if q.update_seq:
-        out["update_seq"] = db.update_seq
+        # CouchDB has no update_seq for a keys query either (it answers null).
+        out["update_seq"] = db.update_seq if q.keys is None else None
     return out
 
 
@@ -110,16 +111,17 @@ def _range_bounds(db: int, q: RangeQuery) -> tuple[list[str], list[Any]]:
     return where, args
 
 
-def _offset(conn: sqlite3.Connection, db: int, q: RangeQuery) -> int:
-    """Rows before the first one returned, in the direction of reading (CouchDB's ``offset``)."""
-    if q.start is None:
-        return q.skip
-    op = ">" if q.descending else "<"
-    before = conn.execute(
-        f"SELECT count(*) FROM docs WHERE db = ? AND deleted = 0 AND id {op} ?",
-        (db, q.start),
-    ).fetchone()[0]
-    return int(before) + q.skip
+def _offset(conn: sqlite3.Connection, db: Db, q: RangeQuery) -> int:
+    """Rows before the first one returned, in the direction of reading, skipped ones included,
+    and never more than ``total_rows`` (CouchDB's ``offset``: a skip past the end is the end)."""
+    before = 0
+    if q.start is not None:
+        op = ">" if q.descending else "<"
+        before = conn.execute(
+            f"SELECT count(*) FROM docs WHERE db = ? AND deleted = 0 AND id {op} ?",
+            (db.id, q.start),
+        ).fetchone()[0]
+    return min(int(before) + q.skip, db.doc_count)
 
 
 def local_docs(conn: sqlite3.Connection, name: str, q: RangeQuery) -> dict[str, Any]:

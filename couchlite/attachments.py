@@ -82,7 +82,7 @@ def resolve(
     replicated stub may also name a digest this database already holds). Inline ``data`` and
     multipart ``follows`` bodies are stored and digested here: the digest is always ours, never
     the client's claim. ``revpos`` is the new position for an interactive edit and the sender's
-    for a replicated revision, as in CouchDB.
+    (0 if none) for a replicated revision, as in CouchDB.
     """
     resolved: Atts = {}
     for name, spec in incoming.items():
@@ -106,8 +106,9 @@ def resolve(
         else:
             raise BadRequest(f"Invalid attachment {name!r}: no data, stub or follows")
         revpos = new_pos
-        if not new_edits and isinstance(spec.get("revpos"), int):
-            revpos = spec["revpos"]
+        if not new_edits:
+            # The sender's, and 0 when it names none (CouchDB 3.5.2 keeps what it is given).
+            revpos = spec["revpos"] if type(spec.get("revpos")) is int else 0
         resolved[name] = {
             "content_type": content_type,
             "digest": put_blob(conn, db, data, content_type),

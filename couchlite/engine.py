@@ -23,6 +23,7 @@ from .errors import (
     CouchError,
     FileExists,
     LocalRevFormat,
+    MissingRev,
     MissingStub,
     NotFound,
     db_not_found,
@@ -131,6 +132,7 @@ def update_docs(
             continue
         conn.execute("RELEASE doc")
         results.append(Written(edit.id, rev))
+    state.number_docs(conn)
     state.save(conn)
     if state.seq != db.update_seq:
         record_db_event(conn, name, "updated")
@@ -185,6 +187,25 @@ class _Counters:
         self.seq = db.update_seq
         self.doc_count = db.doc_count
         self.doc_del_count = db.doc_del_count
+        self.touched: set[str] = set()
+        self._placeholders = 0
+
+    def number_docs(self, conn: sqlite3.Connection) -> None:
+        """One new sequence per document the batch changed, however many of its revisions it
+        wrote, given in the order of the documents' ids (as CouchDB's updater groups a batch)."""
+        for doc_id in sorted(self.touched, key=lambda i: i.encode()):
+            self.seq += 1
+            conn.execute(
+                "UPDATE docs SET seq = ? WHERE db = ? AND id = ?", (self.seq, self.db.id, doc_id)
+            )
+        self.touched.clear()
+
+    def placeholder(self, doc_id: str) -> int:
+        """A sequence for ``doc_id`` until the batch is done: negative, and unique (sequences
+        are), so it can stand in no other document's place."""
+        self.touched.add(doc_id)
+        self._placeholders -= 1
+        return self._placeholders
 
     def save(self, conn: sqlite3.Connection) -> None:
         conn.execute(
@@ -235,7 +256,7 @@ def _apply(
     else:
         assert edit.path is not None
         rev = edit.path[0]
-        if rev in tree:
+        if rev in tree and _has_body(conn, db.id, edit.id, rev):
             return rev  # already have it: CouchDB answers ok and changes nothing
         base = _nearest_atts(conn, db.id, edit.id, edit.path[1:])
         atts = attachments.resolve(
@@ -248,7 +269,11 @@ def _apply(
             new_edits=False,
             follows=edit.follows,
         )
-        tree, _ = revtree.merge_path(tree, edit.path, edit.deleted)
+        if rev in tree:
+            # An ancestor known by id only gets its body (a change, as in CouchDB).
+            tree = {**tree, rev: revtree.RevNode(tree[rev].parent, edit.deleted)}
+        else:
+            tree, _ = revtree.merge_path(tree, edit.path, edit.deleted)
     conn.execute(
         "INSERT OR REPLACE INTO revs (db, doc, rev, deleted, body, atts) VALUES (?, ?, ?, ?, ?, ?)",
         (db.id, edit.id, rev, int(edit.deleted), _dump(edit.body), _dump(atts) if atts else None),
@@ -260,10 +285,9 @@ def _apply(
         )
     winner = revtree.winner(stemmed)
     deleted = stemmed[winner].deleted
-    state.seq += 1
     conn.execute(
         "INSERT OR REPLACE INTO docs (db, id, seq, rev, deleted, tree) VALUES (?, ?, ?, ?, ?, ?)",
-        (db.id, edit.id, state.seq, winner, int(deleted), revtree.dumps(stemmed)),
+        (db.id, edit.id, state.placeholder(edit.id), winner, int(deleted), revtree.dumps(stemmed)),
     )
     if was_deleted is None:
         state.doc_count += 0 if deleted else 1
@@ -272,6 +296,13 @@ def _apply(
         state.doc_count += -1 if deleted else 1
         state.doc_del_count += 1 if deleted else -1
     return rev
+
+
+def _has_body(conn: sqlite3.Connection, db: int, doc_id: str, rev: str) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM revs WHERE db = ? AND doc = ? AND rev = ?", (db, doc_id, rev)
+    ).fetchone()
+    return found is not None
 
 
 def _parent_for(tree: revtree.Tree, edit: Edit, *, written_before: bool) -> str | None:
@@ -377,10 +408,18 @@ def edit_attachment(
     ).fetchone()
     body: dict[str, Any] = {}
     atts: attachments.Atts = {}
+    if row is None and rev is not None:
+        raise MissingRev()
     if row is None and content is None:
         raise NotFound("missing")
+    if row is not None and rev is None and content is None:
+        # CouchDB opens the document first: a deleted one is 404, a live one a conflict.
+        raise NotFound("deleted") if row[1] else Conflict()
     if row is not None and rev is not None:
-        if not revtree.is_leaf(revtree.loads(row[0]), rev):
+        tree = revtree.loads(row[0])
+        if rev not in tree or not _has_body(conn, db.id, doc_id, rev):
+            raise MissingRev()  # CouchDB cannot open it: known by id only is missing too
+        if not revtree.is_leaf(tree, rev):
             raise Conflict()
         stored = conn.execute(
             "SELECT body, atts FROM revs WHERE db = ? AND doc = ? AND rev = ?",

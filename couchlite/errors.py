@@ -9,7 +9,7 @@ The gateway builds its own refusals on this tree, so every answer has one shape.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import ClassVar
 
 from aiohttp import web
@@ -53,6 +53,22 @@ def http_error(exc: web.HTTPException) -> web.Response:
     reason = _HTTP_REASONS.get(exc.status, exc.reason)
     allow = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
     return json_error(exc.status, error, reason, headers=allow)
+
+
+async def answered(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """The handler's answer, a refusal (ours, or aiohttp's own) made CouchDB's JSON error body:
+    the core of the store's and the gateway's outermost middlewares, which add what else each
+    can meet (an upstream that fails, a client that goes away)."""
+    try:
+        return await handler(request)
+    except CouchError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return http_error(exc)
 
 
 class CouchError(Exception):
@@ -146,6 +162,13 @@ class LocalRevFormat(CouchError):
 
 class QueryParseError(CouchError):
     status, error, default_reason = 400, "query_parse_error", "Invalid query"
+
+
+class MissingRev(CouchError):
+    """An attachment edit naming a revision the document does not have: CouchDB's 409 with
+    ``not_found``."""
+
+    status, error, default_reason = 409, "not_found", "missing_rev"
 
 
 class MissingStub(CouchError):

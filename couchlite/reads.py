@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import attachments, revtree
@@ -101,7 +101,8 @@ def _render_atts(
     known_pos = _atts_since_pos(stored, rev, opts.atts_since)
     out: dict[str, Any] = {}
     for name, meta in atts.items():
-        wanted = (opts.attachments or bool(opts.atts_since)) and meta["revpos"] > known_pos
+        # atts_since sends what came after the client's revisions; attachments=true, all.
+        wanted = meta["revpos"] > known_pos if opts.atts_since else opts.attachments
         if not wanted:
             out[name] = attachments.stub(meta)
             continue
@@ -156,22 +157,20 @@ def _doc_at(
     return db.id, stored, rev
 
 
-def revisions_of(conn: sqlite3.Connection, name: str, doc_id: str) -> StoredDoc:
-    """The stored document (its tree), or 404 "missing" when it was never written."""
-    stored = load_doc(conn, get_db(conn, name).id, doc_id)
-    if stored is None:
-        raise NotFound("missing")
-    return stored
-
-
 def open_doc(
     conn: sqlite3.Connection, name: str, doc_id: str, rev: str | None, opts: DocOptions
 ) -> Rendered:
     """``GET /db/doc``: the winner (404 "deleted" when it is deleted) or the asked revision.
 
     With ``latest`` it is the winner whatever revision is asked for, as CouchDB 3.5.2 answers
-    (the asked one need not even exist; its format is still checked by the caller)."""
-    db_id, stored, rev = _doc_at(conn, name, doc_id, None if opts.latest else rev)
+    (the asked one need not even exist; its format is still checked by the caller). A named
+    revision comes without ``_revs_info``, ``_conflicts`` or ``_deleted_conflicts``, as there."""
+    if opts.latest:
+        rev = None
+    elif rev is not None:
+        # A named revision is read as CouchDB reads one of open_revs: only ``revs`` applies.
+        opts = replace(opts, revs_info=False, conflicts=False, deleted_conflicts=False)
+    db_id, stored, rev = _doc_at(conn, name, doc_id, rev)
     rendered = render(conn, db_id, stored, rev, opts)
     if rendered is None:
         raise NotFound("missing")
@@ -181,13 +180,15 @@ def open_doc(
 def open_revs(
     conn: sqlite3.Connection, name: str, doc_id: str, revs: list[str] | None, opts: DocOptions
 ) -> list[tuple[str, Rendered | None]]:
-    """``open_revs``: every leaf (``revs=None``) or each asked revision; None marks "missing"."""
+    """``open_revs``: every leaf (``revs=None``) or each asked revision; None marks "missing".
+    Of the document options only ``revs`` and the attachment ones apply, as in CouchDB."""
+    opts = replace(opts, revs_info=False, conflicts=False, deleted_conflicts=False)
     db = get_db(conn, name)
     stored = load_doc(conn, db.id, doc_id)
     if stored is None:
-        if revs is None:
+        if not revs:  # all, or none asked for: CouchDB's 404
             raise NotFound("missing")
-        return [(rev, None) for rev in revs]
+        return [(rev, None) for rev in sorted(dict.fromkeys(revs), key=revtree.rev_order)]
     return [(rev, found) for rev, found in _open_revs(conn, db, stored, revs, opts)]
 
 

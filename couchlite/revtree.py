@@ -84,8 +84,9 @@ def rev_order(rev: str) -> tuple[int, bytes]:
 
 
 def tree_order_leaves(tree: Tree) -> list[str]:
-    """Leaves in the order of CouchDB's key tree: roots, then children, sorted by revision, depth
-    first (``_bulk_get`` without a ``rev`` lists them so)."""
+    """Leaves in the order of CouchDB's key tree, depth first: its roots (several, after
+    replicated stems) newest first, each one's children oldest first (``_bulk_get`` without a
+    ``rev`` lists them so in CouchDB 3.5.2)."""
     children: dict[str, list[str]] = {}
     roots: list[str] = []
     for rev, node in tree.items():
@@ -94,7 +95,7 @@ def tree_order_leaves(tree: Tree) -> list[str]:
         else:
             roots.append(rev)
     found: list[str] = []
-    stack = sorted(roots, key=rev_order, reverse=True)
+    stack = sorted(roots, key=rev_order)
     while stack:
         rev = stack.pop()
         kids = children.get(rev)
@@ -202,13 +203,15 @@ def stem(tree: Tree, limit: int) -> dict[str, RevNode]:
 
 
 def missing_revs(tree: Tree, revs: Iterable[str]) -> list[str]:
-    """The revisions of ``revs`` this tree does not hold (``_revs_diff``), in request order."""
-    seen: set[str] = set()
-    missing: list[str] = []
-    for rev in revs:
-        if rev not in tree and rev not in seen:
-            seen.add(rev)
-            missing.append(rev)
+    """The revisions of ``revs`` this tree does not hold (``_revs_diff``), as CouchDB 3.5.2 lists
+    them: in revision order, each held one taken out once (so a repeated one may stay); for a
+    document it has never seen (an empty ``tree`` here), the request's list as it is."""
+    asked = list(revs)
+    if not tree:
+        return asked
+    missing = sorted(asked, key=rev_order)
+    for rev in set(asked) & tree.keys():
+        missing.remove(rev)
     return missing
 
 

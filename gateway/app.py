@@ -24,7 +24,7 @@ from gateway.auth.revocations import (
 from gateway.auth.routes import routes as auth_routes
 from gateway.auth.signing import AuthKeys
 from gateway.config import Settings
-from gateway.limits import connections
+from gateway.limits import connections, quotas
 from gateway.limits.rates import Limits
 from gateway.ops import health
 from gateway.ops.metrics import METRICS, Metrics, metrics_middleware
@@ -50,8 +50,14 @@ SHUTDOWN_DRAIN_S = 5.0
 SWEEP_INTERVAL_S = 900.0
 
 # How every runner of the app is built (the CLI's and the tests'): a handler is cancelled when
-# its client goes away, which is what ends an abandoned feed's upstream request.
-RUNNER_OPTIONS: dict[str, Any] = {"handler_cancellation": True, "access_log_class": AccessLogger}
+# its client goes away, which is what ends an abandoned feed's upstream request. Bodies are not
+# inflated by aiohttp (it would do so in one call per chunk, uncounted): web/bodies.py inflates
+# where a route takes an encoding, in slices, and refuses one everywhere else.
+RUNNER_OPTIONS: dict[str, Any] = {
+    "handler_cancellation": True,
+    "access_log_class": AccessLogger,
+    "auto_decompress": False,
+}
 
 
 def runner_options(settings: Settings) -> dict[str, Any]:
@@ -80,7 +86,10 @@ async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.IDENTITIES] = IdentityStore(backend.records)
         app[shares.SHARES] = shares.ShareStore(backend.records)
         hub = app[keys.CHANGES_HUB] = ChangesHub(backend)
-        since = await current_seq(backend) if await health.try_records(backend) else "now"
+        reachable = await health.try_records(backend)
+        if reachable:
+            await quotas.check_byte_quota_counted(backend)
+        since = await current_seq(backend) if reachable else "now"
         chores = asyncio.create_task(_chores(app, backend, since))
         watch = asyncio.create_task(hub.watch()) if app[keys.SETTINGS].feed_multiplexing else None
         yield

@@ -20,7 +20,8 @@ from gateway import __version__
 from gateway.accounts import commands as account_commands
 from gateway.app import create_app, open_upstream, runner_options
 from gateway.archive import admin as archive_commands
-from gateway.config import ConfigError, Settings, env_name, load_settings
+from gateway.config import Settings, load_settings
+from gateway.config_values import ConfigError, env_name
 from gateway.dashboard import commands as admin_commands
 from gateway.helptext import EXIT_OK, EXIT_USAGE, CommandError, command, fail
 from gateway.ops.logs import setup_logging

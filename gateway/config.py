@@ -9,11 +9,9 @@ that names the setting.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import tomllib
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,41 +19,20 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from gateway.config_values import AppLimits, ConfigError, env_name, parse
+
 UpstreamAuth = Literal["admin", "jwt", "proxy"]
 Registration = Literal["open", "allowlist", "invite"]
 EmailDelivery = Literal["smtp", "console"]
 SmtpTls = Literal["starttls", "tls", "none"]
 LogFormat = Literal["text", "json"]
 
-ENV_PREFIX = "COUCHGATE_"
 APP_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 MIN_SECRET_LENGTH = 32
 
 
-class ConfigError(Exception):
-    """A setting is missing or wrong; ``str()`` is the one line an admin sees."""
-
-    def __init__(self, setting: str, problem: str) -> None:
-        self.setting = setting
-        self.problem = problem
-        super().__init__(f"{env_name(setting)}: {problem}")
-
-
-def env_name(setting: str) -> str:
-    return ENV_PREFIX + setting.upper()
-
-
 def _doc(text: str, *, secret: bool = False) -> dict[str, Any]:
     return {"help": text, "secret": secret}
-
-
-@dataclass(frozen=True, slots=True)
-class AppLimits:
-    """One app's own limits; a field left unset (None) falls back to the global setting."""
-
-    quota_bytes: int | None = None
-    quota_docs: int | None = None
-    device_requests_per_minute: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +132,13 @@ class Settings:
         default=64 * 1024 * 1024,
         metadata=_doc(
             "Largest request body couchgate reads to check it (_bulk_docs, doc PUT), bytes"
+        ),
+    )
+    max_import_size: int = field(
+        default=16 * 1024 * 1024 * 1024,
+        metadata=_doc(
+            "Largest archive POST /account/api/import reads, bytes, counted after inflating a "
+            "gzip body; past it: 413"
         ),
     )
     apps: tuple[str, ...] = field(
@@ -353,6 +337,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("allowlist", "required when registration is allowlist")
     if s.max_request_size < 1024:
         raise ConfigError("max_request_size", "must be at least 1024 bytes")
+    if s.max_import_size < 1024:
+        raise ConfigError("max_import_size", "must be at least 1024 bytes")
     for origin in s.cors_origins:
         if origin == "*" or not re.match(r"^https?://[^/]+$", origin):
             raise ConfigError(
@@ -389,78 +375,6 @@ def _validate(s: Settings) -> None:
         raise ConfigError("log_level", "one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
 
 
-def _parse(name: str, hint: Any, raw: object) -> object:
-    """Turn a raw value (a string from the environment, or a TOML value) into the field's type."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        if raw is None or raw == "":
-            return None
-        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _parse(name, inner, raw)
-    if origin is Literal:
-        allowed = typing.get_args(hint)
-        if raw not in allowed:
-            raise ConfigError(name, f"must be one of {', '.join(allowed)}; got {raw!r}")
-        return raw
-    if origin is tuple:
-        if isinstance(raw, str):
-            return tuple(part.strip() for part in raw.split(",") if part.strip())
-        if isinstance(raw, list) and all(isinstance(x, str) for x in raw):
-            return tuple(raw)
-        raise ConfigError(name, "must be a list of strings (comma-separated in the environment)")
-    if hint is bool:
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(name, f"must be true or false; got {raw!r}")
-    if hint is int:
-        if isinstance(raw, bool):
-            raise ConfigError(name, "must be a whole number")
-        try:
-            return int(raw)  # type: ignore[call-overload]
-        except (TypeError, ValueError):
-            raise ConfigError(name, f"must be a whole number; got {raw!r}") from None
-    if hint is float:
-        if isinstance(raw, bool):
-            raise ConfigError(name, "must be a number")
-        try:
-            return float(raw)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise ConfigError(name, f"must be a number; got {raw!r}") from None
-    if origin is Mapping:
-        return _parse_app_limits(name, raw)
-    if hint is str:
-        if not isinstance(raw, str):
-            raise ConfigError(name, "must be a string")
-        return raw
-    raise ConfigError(name, f"unsupported setting type {hint!r}")  # pragma: no cover
-
-
-def _parse_app_limits(name: str, raw: object) -> Mapping[str, AppLimits]:
-    """``{app: {limit: number}}`` from a TOML table, or the same as JSON from the environment."""
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            raise ConfigError(name, "must be a JSON object of apps and their limits") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(name, "must be a table of apps and their limits")
-    allowed = {f.name for f in dataclasses.fields(AppLimits)}
-    out: dict[str, AppLimits] = {}
-    for app, table in raw.items():
-        if not isinstance(table, dict) or not set(table) <= allowed:
-            raise ConfigError(
-                name, f"limits of {app!r} must be a table of {', '.join(sorted(allowed))}"
-            )
-        values = {k: _parse(name, int, v) for k, v in table.items()}
-        out[str(app)] = AppLimits(**values)  # type: ignore[arg-type]
-    return MappingProxyType(out)
-
-
 def load_settings(
     *,
     config_file: str | Path | None = None,
@@ -484,17 +398,17 @@ def load_settings(
         for key, raw in table.items():
             if key not in names:
                 raise ConfigError(key, f"unknown setting in {config_file}")
-            values[key] = _parse(key, hints[key], raw)
+            values[key] = parse(key, hints[key], raw)
 
     for name in names:
         raw_env = env.get(env_name(name))
         if raw_env is not None:
-            values[name] = _parse(name, hints[name], raw_env.strip())
+            values[name] = parse(name, hints[name], raw_env.strip())
 
     for name, raw in (overrides or {}).items():
         if name not in names:
             raise ConfigError(name, "unknown setting")
         if raw is not None:
-            values[name] = _parse(name, hints[name], raw)
+            values[name] = parse(name, hints[name], raw)
 
     return Settings(**values)  # type: ignore[arg-type]

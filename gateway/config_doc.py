@@ -10,7 +10,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from gateway.config import ENV_PREFIX, Settings, env_name
+from gateway.config import Settings
+from gateway.config_values import ENV_PREFIX, env_name
 
 HEADER = f"""# Configuration reference
 

@@ -112,9 +112,9 @@ _FLAGS = frozenset(
 
 
 def _validated(args: _Args) -> RangeQuery:
-    keys = None if args.keys is _UNSET else args.keys
-    if keys is not None and not isinstance(keys, list):
+    if args.keys is not _UNSET and not isinstance(args.keys, list):
         raise QueryParseError("`keys` must be an array of strings.")
+    keys = None if args.keys is _UNSET else args.keys
     ranged = args.start is not _UNSET or args.end is not _UNSET
     if keys and ranged and not _one_key(keys, args.start, args.end):
         raise QueryParseError("`keys` is incompatible with `key`, `start_key` and `end_key`")

@@ -29,7 +29,7 @@ from ..errors import (
     NotFound,
     Unauthorized,
     UnsupportedMediaType,
-    http_error,
+    answered,
 )
 from ..storage import Storage
 from . import changes, docs
@@ -81,13 +81,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The outermost layer: every refusal, aiohttp's own (a body over ``client_max_size``) and
     an unforeseen failure too, goes out as CouchDB's JSON error body, never as text/plain."""
     try:
-        return await handler(request)
-    except CouchError as exc:
-        return exc.response()
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return http_error(exc)
+        return await answered(request, handler)
     except (ConnectionError, asyncio.CancelledError):
         raise  # the client went away: there is nobody to answer
     except Exception as exc:

@@ -45,6 +45,8 @@ class FeedParams:
     query: ChangesQuery
     heartbeat_s: float | None
     timeout_s: float | None
+    seq_interval: int = 1
+    """CouchDB's ``seq_interval``: only every n-th row carries its ``seq`` (null otherwise)."""
 
 
 async def changes(request: web.Request, db: str) -> web.StreamResponse:
@@ -60,7 +62,7 @@ async def changes(request: web.Request, db: str) -> web.StreamResponse:
     params = await _params(request, state, db, body)
     if params.feed == "normal":
         page = await state.storage.read(read_changes, db, params.query)
-        return json_response(_page_json(page))
+        return json_response(_page_json(page, params.seq_interval))
     if params.feed == "longpoll":
         return await _longpoll(request, state, db, params)
     return await _continuous(request, state, db, params)
@@ -108,7 +110,27 @@ async def _params(
         selector=chosen,
         design_only=filter_name == "_design",
     )
-    return FeedParams(feed, query, heartbeat_s, timeout_s)
+    return FeedParams(feed, query, heartbeat_s, timeout_s, _seq_interval(q))
+
+
+def _seq_interval(q: Mapping[str, str]) -> int:
+    raw = q.get("seq_interval")
+    if raw is None:
+        return 1
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise BadRequest("invalid_seq_interval")
+    return int(raw)
+
+
+def _with_interval(rows: list[dict[str, Any]], every: int, sent: int = 0) -> list[dict[str, Any]]:
+    """Rows as CouchDB sends them with ``seq_interval``: the i-th row of the answer (from 0, over
+    every page of a feed) keeps its ``seq`` when ``(i + 2) % every == 0``, as CouchDB 3.5.2
+    counts (every second row from the first; every third from the second)."""
+    if every == 1:
+        return rows
+    return [
+        row if (sent + i + 2) % every == 0 else {**row, "seq": None} for i, row in enumerate(rows)
+    ]
 
 
 def _true(q: Mapping[str, str], name: str) -> bool:
@@ -165,8 +187,9 @@ def _since(raw: object, seq_now: int) -> int:
     raise BadRequest("Malformed sequence supplied in 'since' parameter.")
 
 
-def _page_json(page: ChangesPage) -> dict[str, Any]:
-    return {"results": page.rows, "last_seq": page.last_seq, "pending": page.pending}
+def _page_json(page: ChangesPage, seq_interval: int) -> dict[str, Any]:
+    rows = _with_interval(page.rows, seq_interval)
+    return {"results": rows, "last_seq": page.last_seq, "pending": page.pending}
 
 
 async def _longpoll(
@@ -187,8 +210,8 @@ async def _longpoll(
             if not await _wait(event, params.heartbeat_s, deadline) and params.heartbeat_s:
                 await response.write(b"\n")
         if response is None:
-            return json_response(_page_json(page))
-        await response.write(dumps(_page_json(page)) + b"\n")
+            return json_response(_page_json(page, params.seq_interval))
+        await response.write(dumps(_page_json(page, params.seq_interval)) + b"\n")
         await response.write_eof()
     except ConnectionResetError:
         pass  # the client went away: nothing more to send
@@ -209,15 +232,22 @@ async def _continuous(
     await response.prepare(request)
     query = params.query
     deadline = _deadline(params.timeout_s)
-    pending = 0
+    pending: int | None = None
+    sent = 0
     try:
         while not state.hub.closed:
             event = state.hub.event(db)
             page = await state.storage.read(read_changes, db, query)
-            pending = page.pending
-            for row in page.rows:
+            if page.rows or pending is None:
+                # A later read that finds nothing says nothing new: a filtered feed's pending
+                # stays what its last rows left (CouchDB's, counted from the feed's since).
+                pending = page.pending
+            for row in _with_interval(page.rows, params.seq_interval, sent):
                 await response.write(_sse(row) if sse else dumps(row) + b"\n")
+            sent += len(page.rows)
             query = replace(query, since=page.last_seq)
+            if query.descending:
+                break  # read from the newest once: there is nothing to wait for after the oldest
             if query.limit is not None:
                 if len(page.rows) >= query.limit:
                     break
@@ -230,7 +260,7 @@ async def _continuous(
             if not await _wait(event, params.heartbeat_s, deadline) and params.heartbeat_s:
                 await response.write(b"event: heartbeat\ndata: \n\n" if sse else b"\n")
         if not sse:
-            await response.write(dumps({"last_seq": query.since, "pending": pending}) + b"\n")
+            await response.write(dumps({"last_seq": query.since, "pending": pending or 0}) + b"\n")
         await response.write_eof()
     except NotFound:  # the database was deleted mid-feed: end the stream
         with contextlib.suppress(ConnectionResetError):
@@ -245,7 +275,7 @@ def _client_gone(request: web.Request) -> bool:
 
 
 def _sse(row: dict[str, Any]) -> bytes:
-    return b"data: " + dumps(row) + f"\nid: {row['seq']}\n\n".encode()
+    return b"data: " + dumps(row) + b"\nid: " + dumps(row["seq"]) + b"\n\n"
 
 
 def _deadline(timeout_s: float | None) -> float | None:

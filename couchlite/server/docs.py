@@ -139,7 +139,8 @@ async def _put(request: web.Request, db: str, doc_id: str) -> web.StreamResponse
     edit = parse_edit(body, new_edits=new_edits, doc_id=doc_id, rev=rev_param(request.query))
     edit.follows = follows
     written = await _write_one(request, db, edit, new_edits=new_edits)
-    return _written(written, status=201)
+    # CouchDB answers a PUT that deletes (``"_deleted": true``) as it answers a DELETE.
+    return _written(written, status=200 if edit.deleted else 201)
 
 
 async def post_document(request: web.Request, db: str) -> web.StreamResponse:
@@ -154,11 +155,11 @@ async def post_document(request: web.Request, db: str) -> web.StreamResponse:
 
 async def _delete(request: web.Request, db: str, doc_id: str) -> web.StreamResponse:
     storage = request.app[STATE].storage
-    # CouchDB looks the document up before it reads the revision: a missing one is 404 first.
-    await storage.read(reads.revisions_of, db, doc_id)
+    # CouchDB opens the document before it reads the revision: a missing one is 404 "missing"
+    # and a deleted one 404 "deleted", whatever revision is named.
+    await storage.read(reads.open_doc, db, doc_id, None, reads.DocOptions())
     rev = rev_param(request.query, request)
     if rev is None:
-        await storage.read(reads.open_doc, db, doc_id, None, reads.DocOptions())
         raise Conflict()
     edit = Edit(doc_id, rev, None, True, {}, None)
     written = await _write_one(request, db, edit, new_edits=True)

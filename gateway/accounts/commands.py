@@ -12,7 +12,7 @@ from gateway.auth.records import IdentityStore
 from gateway.auth.records.base import iso
 from gateway.auth.signing import AuthKeys
 from gateway.auth.tokens import is_email
-from gateway.config import env_name
+from gateway.config_values import env_name
 from gateway.helptext import EXIT_OK, CommandError, command, emit, group, print_json
 from gateway.limits.quotas import db_usage
 from gateway.limits.rates import quota_for

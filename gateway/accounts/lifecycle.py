@@ -6,6 +6,7 @@ neither the admin nor this module opens them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -15,8 +16,9 @@ from aiocouch.exception import NotFoundError
 from aiohttp import web
 
 from gateway import keys
+from gateway.auth.records import IdentityStore
 from gateway.auth.records.users import User
-from gateway.errors import NotFound
+from gateway.errors import NotFound, Unauthorized
 from gateway.shares import SHARES
 from gateway.upstream.backend import Backend, db_name
 
@@ -70,14 +72,39 @@ async def usage(backend: Backend, user: User) -> list[AppUsage]:
     return [await app_usage(backend, user.uid, app) for app in user.apps]
 
 
+async def provision_app(
+    identities: IdentityStore, backend: Backend, uid: str, app: str, most: int
+) -> tuple[bool, bool]:
+    """Record the app first (the record's revision enforces ``most``, the apps-per-user limit,
+    across replicas), then create its database; a creation that fails gives the place back.
+    Held under the app's lifecycle lock, as its deletion and share links are. Returns whether
+    the record gained the app and whether the database was made. Used by ``PUT /db/<app>`` and
+    the import alike, so no path makes an app past the limit."""
+    async with identities.app_changes.hold(f"{uid}/{app}"):
+        added = await identities.add_app(uid, app, most)
+        if added is None:
+            raise Unauthorized("invalid or revoked token")  # the account was removed
+        try:
+            created = await backend.create_user_db(uid, app)
+        except BaseException:
+            if added:
+                await asyncio.shield(identities.remove_app(uid, app))
+            raise
+        if await identities.user(uid) is None:
+            # The account was deleted while this was under way: leave nothing of it behind.
+            await backend.delete_user_db(uid, app)
+            raise Unauthorized("invalid or revoked token")
+    return added, created
+
+
 async def delete_app_data(app: web.Application, uid: str, name: str) -> bool:
     """Delete the remote copy of one app, listed in the records or not; the devices keep
     theirs. False if there was none."""
     identities = app[keys.IDENTITIES]
     async with identities.app_changes.hold(f"{uid}/{name}"):
         deleted = await app[keys.BACKEND].delete_user_db(uid, name)
-        await app[SHARES].delete_where(uid, [name])
         await identities.remove_app(uid, name)
+        await app[SHARES].delete_where(uid, [name])  # after: a share made meanwhile checks the app
     return deleted
 
 

@@ -17,10 +17,14 @@ from gateway.archive.format import MEDIA_TYPE
 from gateway.archive.importer import Importer
 from gateway.auth.identity import authenticate, authenticate_account
 from gateway.errors import CouchError
+from gateway.web.bodies import read_stream
 
 log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
+
+IMPORT_ENCODINGS = ("gzip",)
+"""What ``Content-Encoding`` an import may come in (docs/export.md); any other: 415."""
 
 
 @routes.get("/account/api/export")
@@ -51,6 +55,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 async def import_(request: web.Request) -> web.Response:
     device = await authenticate(request)
     importer = Importer(request.app[keys.BACKEND], request.app[keys.IDENTITIES], device.uid)
-    max_line = request.app[keys.SETTINGS].max_request_size
-    report = await importer.load(request.content.iter_any(), max_line)
+    settings = request.app[keys.SETTINGS]
+    body = read_stream(request, settings.max_import_size, encodings=IMPORT_ENCODINGS)
+    report = await importer.load(body, settings.max_request_size)
     return web.json_response(report.public())

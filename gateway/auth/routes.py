@@ -19,7 +19,8 @@ from gateway.auth.records.base import iso
 from gateway.auth.records.devices import Device
 from gateway.auth.records.grants import GrantKind
 from gateway.config import Settings
-from gateway.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from gateway.errors import BadRequest, NotFound, Unauthorized
+from gateway.limits.claims import claim_within
 from gateway.web.bodies import read_json_object, string_field
 
 routes = web.RouteTableDef()
@@ -58,9 +59,20 @@ async def _new_device(
     hold feeds and a request budget of its own, so their number is what bounds one account)."""
     identities = request.app[keys.IDENTITIES]
     most = request.app[keys.SETTINGS].devices_per_user
-    if most and len(await identities.devices.of(uid)) >= most:
-        raise Forbidden(f"device limit reached: an account may have {most} devices; revoke one")
-    return await identities.devices.create(uid, name)
+
+    async def count() -> int:
+        return len(await identities.devices.of(uid))
+
+    async def undo(made: tuple[tokens.DeviceToken, Device]) -> None:
+        await identities.devices.revoke(uid, made[1].device)
+
+    return await claim_within(
+        most,
+        count,
+        lambda: identities.devices.create(uid, name),
+        undo,
+        f"device limit reached: an account may have {most} devices; revoke one",
+    )
 
 
 def _device_name(body: dict[str, Any]) -> str:

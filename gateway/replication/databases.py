@@ -7,14 +7,14 @@ change of one app's database holds ``app_changes`` for ``uid/app``, so a creatio
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import hdrs, web
 
 from gateway import keys
+from gateway.accounts.lifecycle import provision_app
 from gateway.auth.records.devices import Device
-from gateway.errors import FileExists, NotFound, Unauthorized
+from gateway.errors import FileExists, NotFound
 from gateway.replication.paths import Target
 from gateway.replication.stream import (
     UpstreamCall,
@@ -44,29 +44,15 @@ async def create(request: web.Request, device: Device, target: Target) -> web.Re
 async def _provision(request: web.Request, device: Device, app: str) -> bool:
     identities, backend = request.app[keys.IDENTITIES], request.app[keys.BACKEND]
     most = request.app[keys.SETTINGS].apps_per_user
-    async with identities.app_changes.hold(f"{device.uid}/{app}"):
-        added = await identities.add_app(device.uid, app, most)
-        if added is None:
-            raise Unauthorized("invalid or revoked token")  # the account was removed
-        try:
-            created = await backend.create_user_db(device.uid, app)
-        except BaseException:
-            if added:
-                await asyncio.shield(identities.remove_app(device.uid, app))
-            raise
-        if await identities.user(device.uid) is None:
-            # The account was deleted while this was under way: leave nothing of it behind.
-            await backend.delete_user_db(device.uid, app)
-            raise Unauthorized("invalid or revoked token")
-    return created
+    return (await provision_app(identities, backend, device.uid, app, most))[1]
 
 
 async def delete(request: web.Request, device: Device, target: Target) -> web.Response:
     identities, app = request.app[keys.IDENTITIES], target.app
     async with identities.app_changes.hold(f"{device.uid}/{app}"):
         deleted = await request.app[keys.BACKEND].delete_user_db(device.uid, app)
-        await request.app[SHARES].delete_where(device.uid, [app])
         await identities.remove_app(device.uid, app)
+        await request.app[SHARES].delete_where(device.uid, [app])  # after: see shares/routes
     if not deleted:
         raise NotFound("Database does not exist.")
     return web.json_response({"ok": True})

@@ -23,6 +23,7 @@ import re
 from typing import Any
 
 from gateway.errors import BadRequest, CouchError, Forbidden, TooLarge
+from gateway.replication import request_shapes
 
 DESIGN_REFUSED = "design documents are not available through couchgate"
 NOT_ENCRYPTED = "document is not encrypted"
@@ -63,8 +64,11 @@ REVISIONS_MAX = 1000
 _B64U = re.compile(r"[A-Za-z0-9_-]*")
 
 
-def check_doc(doc_id: str, doc: Any, *, encryption_required: bool = False) -> None:
-    """Raise the refusal for one document about to be written, if any."""
+def check_doc(
+    doc_id: str, doc: Any, *, encryption_required: bool = False, multipart: bool = False
+) -> None:
+    """Raise the refusal for one document about to be written, if any (``multipart``: the
+    document part of a multipart body, whose attachments may follow it)."""
     if not isinstance(doc, dict):
         raise BadRequest("Document must be a JSON object")
     if doc_id.startswith("_design/"):
@@ -75,6 +79,8 @@ def check_doc(doc_id: str, doc: Any, *, encryption_required: bool = False) -> No
         check_local_rev(doc["_rev"])
     if encryption_required:
         check_sealed(doc_id, doc)
+    if "_attachments" in doc and not doc_id.startswith(LOCAL_PREFIX):
+        request_shapes.check_attachments(doc_id, doc["_attachments"], multipart=multipart)
 
 
 _LOCAL_REV = re.compile(r"\+?0+-[+-]?[0-9]+")

@@ -16,16 +16,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
-from aiohttp import hdrs, web
+from aiohttp import web
 
 from gateway import keys
 from gateway.auth.identity import authenticate
 from gateway.auth.records.devices import Device
-from gateway.errors import Forbidden, TooLarge, UnsupportedMediaType, UpstreamUnavailable
+from gateway.errors import Forbidden, TooLarge, UpstreamUnavailable
 from gateway.limits import quotas
 from gateway.replication import databases, paths, policy, writes
 from gateway.replication.paths import Kind, Target
 from gateway.replication.stream import client_gone, forward
+from gateway.web.bodies import content_coding
 
 PREFIX = "/db"
 
@@ -98,7 +99,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     target = paths.classify(request.method, raw_path[len(PREFIX) :])
     request[keys.ROUTE_CLASS] = target.route_class
     target = paths.with_query(target, request.raw_path.partition("?")[2], request.method)
-    _refuse_content_encoding(request)
+    content_coding(request)  # none taken: 415 (bodies.py)
     device = await authenticate(request)
 
     if target.kind is Kind.SERVER:
@@ -116,16 +117,3 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         if route.matches(request, target):
             return await route.handler(request, device, target)
     return await forward(request, device, target)
-
-
-def _refuse_content_encoding(request: web.Request) -> None:
-    """Refuse a compressed request body, in CouchDB's words (it takes gzip, nothing else).
-
-    aiohttp inflates such a body as it reads it, so forwarding it would mean a body that no
-    longer matches its headers, and a few compressed bytes could expand past every size check
-    counted on the stream's Content-Length (quotas, caps). No replicator compresses requests.
-    """
-    for value in request.headers.getall(hdrs.CONTENT_ENCODING, []):
-        for coding in (c.strip() for c in value.split(",")):
-            if coding.lower() not in ("", "identity"):
-                raise UnsupportedMediaType(f"{coding[:40]} is not a supported content encoding.")

@@ -18,6 +18,7 @@ from aiohttp import hdrs, web
 from gateway import keys
 from gateway.auth.records.devices import Device
 from gateway.errors import BadRequest, Forbidden, TooLarge, UnsupportedMediaType
+from gateway.limits import quotas
 from gateway.replication import changes_filter, multipart, paths, policy, request_shapes
 from gateway.replication.paths import Target
 from gateway.replication.stream import UpstreamCall, forward, response_from, upstream_error
@@ -104,7 +105,7 @@ async def put_doc(request: web.Request, device: Device, target: Target) -> web.S
         boundary = multipart.checked_boundary(request.headers[hdrs.CONTENT_TYPE])
         part = await multipart.read_first_part(request.content, boundary, limit)
         document = parse_json(part.document)
-        policy.check_doc(target.doc_id, document, encryption_required=sealed)
+        policy.check_doc(target.doc_id, document, encryption_required=sealed, multipart=True)
         multipart.check_first_part(part, boundary)
         follows = multipart.follows_names(document)
         spool = await multipart.spool_checked(part, boundary, follows, request.content, limit)
@@ -128,8 +129,12 @@ async def bulk_docs(request: web.Request, device: Device, target: Target) -> web
     body = parse_json(raw)
     if not isinstance(body, dict) or not isinstance(body.get("docs"), list):
         raise BadRequest("POST body must include `docs` parameter.")
+    request_shapes.check_bulk_docs(body)
     docs: list[Any] = body["docs"]
     kept, refused = policy.split_bulk(docs, encryption_required=sealed_only(request, target))
+    if past := await quotas.bulk_refusals(request, device, target, docs, refused):
+        refused = {**refused, **past}
+        kept = [doc for i, doc in enumerate(docs) if i not in refused]
     await _admit_locals(request, device, target, policy.local_sizes(kept))
     if not refused:
         return await forward(request, device, target, body=raw)

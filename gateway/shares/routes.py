@@ -18,7 +18,8 @@ from gateway import keys
 from gateway.auth.identity import authenticate
 from gateway.auth.records.base import iso
 from gateway.config import APP_NAME
-from gateway.errors import BadRequest, Forbidden, NotFound, TooLarge, TooManyRequests
+from gateway.errors import BadRequest, NotFound, TooLarge, TooManyRequests
+from gateway.limits.claims import claim_within
 from gateway.limits.rates import MINUTE, RateLimiter, client_ip
 from gateway.shares.store import ShareStore
 from gateway.web.bodies import read_json_object
@@ -75,6 +76,9 @@ def check_fetch_rate(request: web.Request) -> None:
         raise TooManyRequests("too many shared-link requests from this address", retry_after=wait)
 
 
+NOT_YOUR_APP = "'app' must name one of your apps (the note's app)"
+
+
 @routes.post("/shares/api")
 async def create(request: web.Request) -> web.Response:
     device = await authenticate(request)
@@ -82,20 +86,36 @@ async def create(request: web.Request) -> web.Response:
     body = await read_json_object(request, settings.share_max_bytes + BODY_OVERHEAD)
     envelope = _envelope(body, settings.share_max_bytes)
     app = body.get("app")
-    user = await request.app[keys.IDENTITIES].user(device.uid)
-    if user is None:
-        raise NotFound("no such account")
-    if not isinstance(app, str) or not APP_NAME.match(app) or app not in user.apps:
-        raise BadRequest("'app' must name one of your apps (the note's app)")
+    if not isinstance(app, str) or not APP_NAME.match(app):
+        raise BadRequest(NOT_YOUR_APP)
     burn = body.get("burn_after_reading", False)
     if not isinstance(burn, bool):
         raise BadRequest("'burn_after_reading' must be true or false")
     expires = time.time() + _ttl(body)
-    store = request.app[SHARES]
+    store, identities = request.app[SHARES], request.app[keys.IDENTITIES]
     most = settings.shares_per_user
-    if most and await store.count(device.uid) >= most:
-        raise Forbidden(f"you have {most} share links already; revoke one first")
-    share = await store.create(device.uid, app, envelope, expires, burn)
+    # Under the app's lifecycle lock, as its creation and deletion: a share made while its app
+    # is being deleted either comes first (and goes with the app) or finds no app.
+    async with identities.app_changes.hold(f"{device.uid}/{app}"):
+        user = await identities.user(device.uid)
+        if user is None:
+            raise NotFound("no such account")
+        if app not in user.apps:
+            raise BadRequest(NOT_YOUR_APP)
+        share = await claim_within(
+            most,
+            lambda: store.count(device.uid),
+            lambda: store.create(device.uid, app, envelope, expires, burn, device.device),
+            lambda made: store.delete(device.uid, made.id),
+            f"you have {most} share links already; revoke one first",
+        )
+        # Across replicas the lock does not reach: checked again once written, and taken back
+        # if the app went meanwhile (its deletion forgets the app before it deletes the app's
+        # shares, so a share written before that is deleted with them).
+        user = await identities.user(device.uid)
+        if user is None or app not in user.apps:
+            await store.delete(device.uid, share.id)
+            raise BadRequest(NOT_YOUR_APP)
     return web.json_response(
         {"id": share.id, "url": f"/s/{share.id}", "expires": iso(share.expires)}, status=201
     )
@@ -133,7 +153,9 @@ async def revoke(request: web.Request) -> web.Response:
 @routes.get("/s/{id}/data")
 async def data(request: web.Request) -> web.Response:
     check_fetch_rate(request)
-    found = await request.app[SHARES].fetch(request.match_info["id"])
+    # A HEAD gets no copy, so it must not use up a burn-after-reading share.
+    consume = request.method != "HEAD"
+    found = await request.app[SHARES].fetch(request.match_info["id"], consume=consume)
     if found is None:
         raise NotFound(DEAD, headers=DATA_HEADERS)
     share, envelope = found

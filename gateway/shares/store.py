@@ -44,6 +44,9 @@ class Share:
     created: float
     expires: float
     burn: bool
+    device: str = ""
+    """The device that made the link (the link belongs to the account: revoking the device
+    leaves it live; records from before this field have none)."""
 
     def expired(self, now: float | None = None) -> bool:
         return self.expires <= (time.time() if now is None else now)
@@ -57,6 +60,7 @@ class Share:
             "created": iso(self.created),
             "expires": iso(self.expires),
             "burn_after_reading": self.burn,
+            "device": self.device,
         }
 
     def fields(self) -> dict[str, Any]:
@@ -68,6 +72,7 @@ class Share:
             "created": self.created,
             "expires": self.expires,
             "burn": self.burn,
+            "device": self.device,
         }
 
 
@@ -80,6 +85,7 @@ def _share(data: dict[str, Any]) -> Share:
         float(data["created"]),
         float(data["expires"]),
         bool(data["burn"]),
+        str(data.get("device", "")),
     )
 
 
@@ -105,8 +111,10 @@ class ShareStore:
                 continue
         raise RuntimeError(f"could not delete a share record after {_RETRIES} conflicts")
 
-    async def create(self, uid: str, app: str, envelope: str, expires: float, burn: bool) -> Share:
-        share = Share(new_share_id(), uid, app, len(envelope), time.time(), expires, burn)
+    async def create(
+        self, uid: str, app: str, envelope: str, expires: float, burn: bool, device: str = ""
+    ) -> Share:
+        share = Share(new_share_id(), uid, app, len(envelope), time.time(), expires, burn, device)
         await Document(
             self._db, f"shareof:{uid}:{share.id}", data={"type": "shareof", **share.fields()}
         ).save()
@@ -156,9 +164,11 @@ class ShareStore:
             return share
         return None
 
-    async def fetch(self, share_id: str) -> tuple[Share, str] | None:
+    async def fetch(self, share_id: str, *, consume: bool = True) -> tuple[Share, str] | None:
         """The share and its sealed copy, if live. A burn-after-reading share is deleted first,
-        and only the fetch whose deletion won the revision gets the copy: one reader, ever."""
+        and only the fetch whose deletion won the revision gets the copy: one reader, ever.
+        ``consume=False`` (a HEAD, which returns no copy: link checkers and previews send one)
+        only looks."""
         doc = await self._get(f"share:{share_id}")
         if doc is None:
             return None
@@ -167,7 +177,7 @@ class ShareStore:
         if share.expired():
             await self.delete(share.uid, share.id)
             return None
-        if share.burn:
+        if share.burn and consume:
             try:
                 await doc.delete(discard_changes=True)
             except (ConflictError, NotFoundError):

@@ -19,7 +19,9 @@ import aiohttp
 import aiosmtplib
 from aiocouch.exception import ForbiddenError, UnauthorizedError
 
-from gateway.config import Settings, env_name
+from gateway.config import Settings
+from gateway.config_values import env_name
+from gateway.limits.quotas import BYTE_QUOTA_UNCOUNTED, byte_quota_set
 from gateway.limits.rates import is_loopback
 from gateway.upstream.backend import ADMIN_CALL_TIMEOUT, Backend, member_name
 from gateway.upstream.member_auth import admin_headers, member_headers
@@ -120,6 +122,8 @@ async def _upstream(backend: Backend, configured: Settings) -> list[Finding]:
     vendor = info.get("vendor")
     name = vendor.get("name", "?") if isinstance(vendor, dict) else "?"
     out = [ok(f"upstream {name} {info.get('version', '?')} at {where}")]
+    if name == "PouchDB authors" and byte_quota_set(configured):
+        out.append(problem(BYTE_QUOTA_UNCOUNTED, f"unset {env_name('quota_bytes')}"))
     if mode_needs_couchdb(configured) and name == "PouchDB authors":
         out.append(
             problem(

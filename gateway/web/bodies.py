@@ -4,16 +4,25 @@ aiohttp's ``client_max_size`` does not apply to streamed bodies, so the cap is c
 JSON is read by orjson: it refuses what CouchDB refuses (NaN, numbers past a double, lone
 surrogates, a byte-order mark, anything after the value) and never recurses, so no body can
 raise a ``RecursionError`` in the gateway.
+
+The server runs with aiohttp's ``auto_decompress`` off (gateway/app.py): a compressed body is
+inflated here or nowhere, by :func:`read_stream`, only where a route names the encodings it takes
+(the import takes gzip), in slices of :data:`SLICE` bytes with the event loop free between them,
+and counted after inflating. Everywhere else a ``Content-Encoding`` is refused with 415 as
+CouchDB refuses what it cannot read.
 """
 
 from __future__ import annotations
 
+import asyncio
+import zlib
+from collections.abc import AsyncIterator, Collection
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from gateway.errors import BadRequest, TooLarge, UnsupportedMediaType
+from gateway.errors import UNREADABLE_BODY, BadRequest, TooLarge, UnsupportedMediaType
 
 AUTH_BODY_LIMIT = 16 * 1024
 # CouchDB itself takes any depth; the gateway re-encodes some bodies with the standard library
@@ -23,17 +32,83 @@ MAX_JSON_DEPTH = 512
 INVALID_JSON = "invalid UTF-8 JSON"  # CouchDB's words for every body it cannot parse
 
 
-async def read_capped(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
+SLICE = 64 * 1024
+"""The most a body reader hands on (or inflates) between two turns of the event loop."""
+
+
+def content_coding(request: web.Request, accepted: Collection[str] = ()) -> str | None:
+    """The body's one content coding if the route takes it (``None``: as sent). Any other is
+    refused in CouchDB's words; so is a stack of codings (``gzip, gzip``: a bomb in a bomb)."""
+    codings = [
+        coding
+        for value in request.headers.getall(hdrs.CONTENT_ENCODING, [])
+        for coding in (c.strip() for c in value.split(","))
+        if coding.lower() not in ("", "identity")
+    ]
+    if not codings:
+        return None
+    if len(codings) == 1 and codings[0].lower() in accepted:
+        return codings[0].lower()
+    raise UnsupportedMediaType(f"{codings[0][:40]} is not a supported content encoding.")
+
+
+async def read_stream(
+    request: web.Request, limit: int, *, encodings: Collection[str] = ()
+) -> AsyncIterator[bytes]:
+    """The body as it arrives, or inflated if its coding is one of ``encodings`` (then in slices
+    of at most :data:`SLICE` bytes, the event loop free between them: 32 KB of gzip inflate to
+    32 MiB, which would otherwise be one blocking call). Past ``limit`` bytes, counted after
+    inflating, it stops with 413."""
+    coding = content_coding(request, encodings)
+    if coding is None and request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"the request body is larger than {limit} bytes")
-    chunks: list[bytes] = []
+    inflater = _inflater(coding)
     size = 0
     async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"the request body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if inflater is None:
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"the request body is larger than {limit} bytes")
+            yield chunk
+            continue
+        rest = memoryview(chunk)
+        while True:
+            piece, rest, inflater = _inflate(inflater, rest, coding)
+            size += len(piece)
+            if size > limit:
+                raise TooLarge(f"the request body is larger than {limit} bytes")
+            if piece:
+                yield piece
+            await asyncio.sleep(0)
+            if not rest and len(piece) < SLICE:
+                break  # a full slice may leave output behind even with no input left
+    if inflater is not None and not inflater.eof:
+        raise BadRequest(UNREADABLE_BODY)
+
+
+def _inflater(coding: str | None) -> Any:
+    """A fresh zlib inflater for gzip (each member of a multi-member file) or deflate."""
+    if coding is None:
+        return None
+    return zlib.decompressobj(16 + zlib.MAX_WBITS if coding == "gzip" else zlib.MAX_WBITS)
+
+
+def _inflate(inflater: Any, data: memoryview, coding: str | None) -> tuple[bytes, memoryview, Any]:
+    """At most :data:`SLICE` inflated bytes from ``data``; the input not yet used; the
+    inflater to carry on with (a new one where a gzip member ended and another begins)."""
+    try:
+        if inflater.eof:
+            inflater = _inflater(coding)
+        piece = inflater.decompress(data, SLICE)
+    except zlib.error:
+        raise BadRequest(UNREADABLE_BODY) from None
+    rest = inflater.unconsumed_tail if not inflater.eof else inflater.unused_data
+    return piece, memoryview(rest), inflater
+
+
+async def read_capped(request: web.Request, limit: int) -> bytes:
+    """A whole body of at most ``limit`` bytes, sent as it is (no content coding)."""
+    return b"".join([chunk async for chunk in read_stream(request, limit)])
 
 
 async def read_checked_json(

@@ -17,7 +17,7 @@ from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestPayloadError
 
 from gateway import keys
-from gateway.errors import UNREADABLE_BODY, CouchError, UpstreamUnavailable, http_error, json_error
+from gateway.errors import UNREADABLE_BODY, UpstreamUnavailable, answered, json_error
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +30,7 @@ EXPOSED_HEADERS = "Content-Type, ETag, X-Request-ID, X-Couch-Request-ID, X-Couch
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The one place a failure becomes a CouchDB-shaped ``{"error", "reason"}`` answer."""
     try:
-        return await handler(request)
-    except CouchError as exc:
-        return exc.response()
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return http_error(exc)
+        return await answered(request, handler)
     except RequestPayloadError:
         # The client's body broke off or does not decode as its Content-Encoding says.
         return json_error(400, "bad_request", UNREADABLE_BODY)

@@ -7,6 +7,7 @@ Each entry names its finding and the code it is in: delete the entry with the fi
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,28 +21,49 @@ STRICT = os.environ.get("COUCHGATE_FUZZ_STRICT") == "1"
 class Awaiting:
     finding: str
     where: str
-    matches: Callable[[str, dict[str, str], Answer, str], bool]
-    """(the request's raw target; its headers, lower-case names; the answer; the upstream's
-    kind)"""
+    matches: Callable[[str, dict[str, str], bytes, Answer, str], bool]
+    """(the request's raw target; its headers, lower-case names; its body; the answer; the
+    upstream's kind)"""
 
 
 AWAITING = [
     Awaiting(
-        "pouchdb-server answers 500 to documents CouchDB 3.5.2 takes or refuses with 400 (PUT "
-        'doc {"_attachments": {"a.txt": 5}}: CouchDB 201; _bulk_docs with attachment data '
-        'that is not base64: CouchDB 400 "Invalid attachment data"); the gateway forwards '
-        "them and passes the 500 on. Refusing what CouchDB refuses is the rule of finding 1",
-        "gateway/policy.py (and pouchdb-server itself)",
-        lambda _, __, answer, kind: kind == "pouchdb-server" and answer.status == 500,
+        "pouchdb-server answers 500 to a document whose _attachments holds an entry that is not "
+        'an object (PUT doc {"_attachments": {"a.txt": 5}}): CouchDB 3.5.2 ignores such an entry '
+        "and answers 201, so the gateway forwards it. pouchdb-server's own bug; every shape "
+        "CouchDB cannot read is refused by the gateway (gateway/replication/request_shapes.py)",
+        "pouchdb-server",
+        lambda _, __, body, answer, kind: (
+            kind == "pouchdb-server" and answer.status == 500 and _entry_not_an_object(body)
+        ),
     ),
 ]
 
 
-def awaiting(target: str, headers: dict[str, str], answer: Answer, kind: str) -> Awaiting | None:
+def _entry_not_an_object(body: bytes) -> bool:
+    """Whether a document of the body (one, or ``_bulk_docs``' list) has an attachment entry
+    that is not an object."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    docs = value.get("docs") if isinstance(value, dict) and "docs" in value else [value]
+    for doc in docs if isinstance(docs, list) else []:
+        attachments = doc.get("_attachments") if isinstance(doc, dict) else None
+        if isinstance(attachments, dict) and any(
+            not isinstance(entry, dict) for entry in attachments.values()
+        ):
+            return True
+    return False
+
+
+def awaiting(
+    target: str, headers: dict[str, str], body: bytes, answer: Answer, kind: str
+) -> Awaiting | None:
     """The known finding this answer shows, if any (never in strict mode)."""
     if STRICT:
         return None
-    return next((a for a in AWAITING if a.matches(target, headers, answer, kind)), None)
+    return next((a for a in AWAITING if a.matches(target, headers, body, answer, kind)), None)
 
 
 def kills_an_upstream(method: str, target: str, headers: dict[str, str], body: bytes) -> bool:

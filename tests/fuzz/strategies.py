@@ -10,6 +10,7 @@ as is the caller's choice (:class:`Credentials`): the suite never sends the vict
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import secrets
 import urllib.parse
@@ -298,6 +299,11 @@ def json_documents(draw: st.DrawFn) -> object:
                         {"stub": True},
                         {"data": "!!notbase64"},
                         {"follows": True, "length": 2},
+                        {"content_type": "text/plain", "data": 5},
+                        {"content_type": 5, "data": "aGk="},
+                        {"stub": True, "digest": "md5-bogus"},
+                        {"stub": True, "digest": "md5-AAAAAAAAAAAAAAAAAAAAAA=="},
+                        {},
                         5,
                     ]
                 )
@@ -328,7 +334,7 @@ def bodies(draw: st.DrawFn) -> tuple[bytes, str | None]:
         docs = draw(st.lists(json_documents(), max_size=4))
         body: dict[str, object] = {"docs": docs}
         if draw(st.booleans()):
-            body["new_edits"] = draw(st.sampled_from([False, True, "no", None]))
+            body["new_edits"] = draw(st.sampled_from([False, True, "no", "false", 0, None]))
         return json.dumps(body).encode(), json_type
     if kind == "deep":
         depth = draw(st.sampled_from([100, 513, 1025, 8000, 100_000]))
@@ -583,6 +589,10 @@ BODY_ENDPOINTS = [
     ("POST", "/auth/token"),
     ("POST", "/auth/enroll"),
     ("POST", "/auth/link/redeem"),
+    ("POST", "/account/api/import"),
+    ("POST", "/shares/api"),
+    ("PUT", "/shares/api/some-share-id-000000"),
+    ("DELETE", "/account/api/devices/not-a-device"),
 ]
 
 
@@ -595,7 +605,61 @@ def body_requests(credentials: Credentials) -> st.SearchStrategy[Request]:
 def _body_requests(draw: st.DrawFn, credentials: Credentials) -> Request:
     method, target = draw(st.sampled_from(BODY_ENDPOINTS))
     headers = [("Authorization", f"Bearer {credentials.own_token}")]
+    if target == "/account/api/import" and draw(st.booleans()):
+        body, gzipped = draw(archives())
+        headers.append(("Content-Type", "application/x-ndjson"))
+        if gzipped:
+            headers.append(("Content-Encoding", "gzip"))
+        return Request(method, target, headers, body, chunked=draw(st.booleans()))
     body, content_type = draw(bodies())
     if content_type is not None:
         headers.append(("Content-Type", content_type))
     return Request(method, target, headers, body, chunked=draw(st.booleans()) and bool(body))
+
+
+@st.composite
+def archives(draw: st.DrawFn) -> tuple[bytes, bool]:
+    """An import archive (docs/export.md), whole or nearly: a manifest or not, document lines
+    for the attacker's app or others (odd documents, odd records, deep or broken lines, blank
+    runs), an end line or none, perhaps cut mid-line; and whether it is sent gzipped (then
+    perhaps as several members, or broken)."""
+    manifest = {"type": "manifest", "format": "couchgate-export", "version": 1, "apps": []}
+    lines: list[bytes] = []
+    if draw(st.booleans()):
+        lines.append(json.dumps(manifest).encode())
+    for _ in range(draw(st.integers(0, 6))):
+        kind = draw(st.sampled_from(["doc", "doc", "record", "deep", "bad", "blank"]))
+        if kind == "doc":
+            doc = draw(json_documents())
+            if draw(st.booleans()) and isinstance(doc, dict):
+                doc.setdefault("_id", "imported")
+                doc.setdefault("_rev", "1-" + "c" * 32)
+            app = draw(st.sampled_from([APP, "fresh", "_bad", "private", ""]))
+            lines.append(json.dumps({"type": "doc", "app": app, "doc": doc}).encode())
+        elif kind == "record":
+            lines.append(json.dumps(draw(json_values())).encode())
+        elif kind == "deep":
+            lines.append(
+                b'{"type":"doc","app":"' + APP.encode() + b'","doc":' + _deep(5000, "[") + b"}"
+            )
+        elif kind == "bad":
+            lines.append(draw(st.sampled_from([b"{", b"\xff\xfe", b'{"type":"end"', b"NaN"])))
+        else:
+            lines.append(b"\n" * draw(st.integers(1, 5000)))
+    if draw(st.booleans()):
+        lines.append(b'{"type":"end","docs":{}}')
+    body = b"\n".join(lines) + b"\n"
+    if draw(st.booleans()):
+        body = body[: draw(st.integers(0, len(body)))]
+    if not draw(st.booleans()):
+        return body, False
+    packed = gzip.compress(body)
+    shape = draw(st.sampled_from(["whole", "members", "cut", "trailing"]))
+    if shape == "members":
+        half = len(body) // 2
+        packed = gzip.compress(body[:half]) + gzip.compress(body[half:])
+    elif shape == "cut":
+        packed = packed[: max(1, len(packed) - 9)]
+    elif shape == "trailing":
+        packed += b"garbage"
+    return packed, True

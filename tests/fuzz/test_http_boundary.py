@@ -201,10 +201,11 @@ def check_answer(
     problem = problem_with(answer, head=head)
     if problem is None:
         return False
-    target, headers = "", {}
+    target, headers, body = "", {}, b""
     if request is not None:
         target, headers = request.target, {n.lower(): v for n, v in request.headers}
-    known = awaiting(target, headers, answer, world.gateway.upstream.kind)
+        body = request.body
+    known = awaiting(target, headers, body, answer, world.gateway.upstream.kind)
     if known is not None:
         world.awaiting.setdefault(known.finding, context[:400])
         return True

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.harness import GatewayHarness
+from tests.harness import GatewayHarness, GatewayTarget
+from tests.integration.test_limits import skip_byte_quotas_on_pouchdb_server
 
 
 async def test_devices_apps_and_account(gateway: GatewayHarness) -> None:
@@ -64,7 +65,10 @@ async def test_requires_a_device_token(gateway: GatewayHarness) -> None:
     )
 
 
-async def test_apps_show_the_quota_and_what_counts_against_it(make_gateway: Any) -> None:
+async def test_apps_show_the_quota_and_what_counts_against_it(
+    make_gateway: Any, gateway_upstream: GatewayTarget
+) -> None:
+    skip_byte_quotas_on_pouchdb_server(gateway_upstream)
     gateway: GatewayHarness = await make_gateway(quota_docs=10, quota_bytes=1_000_000)
     laptop = await gateway.new_device(name="laptop")
     assert (await gateway.call("PUT", "/db/notes/", device=laptop))[0] == 201

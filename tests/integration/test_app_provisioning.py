@@ -7,6 +7,7 @@ deleting the account left 52 of them upstream; a PUT and a DELETE of one app at 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -102,3 +103,42 @@ async def test_creating_and_deleting_one_app_at_once_ends_clean(
     assert (await first.call("DELETE", "/db/flip", device=device))[0] == 200
     assert "flip" not in await recorded_apps(first, device)
     assert "flip" not in await upstream_apps(first, device)
+
+
+async def test_the_app_limit_holds_for_parallel_imports_and_creations_through_two_replicas(
+    make_gateway: MakeGateway,
+) -> None:
+    """Imports naming new apps take the same path as ``PUT /db`` (the record's revision holds
+    the limit): imports and creations at once, through two replicas, never make more than
+    ``apps_per_user`` apps (main made 59-60 of 60 under 20), and every app is recorded."""
+    first = await make_gateway(apps_per_user=LIMIT)
+    second = await make_gateway(apps_per_user=LIMIT, records_db=first.settings.records_db)
+    device = await first.new_device()
+
+    def archive(app: str) -> bytes:
+        lines = [
+            {"type": "manifest", "format": "couchgate-export", "version": 1, "apps": []},
+            {"type": "doc", "app": app, "doc": {"_id": "d", "_rev": "1-" + "ab" * 16}},
+            {"type": "end", "docs": {app: 1}},
+        ]
+        return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+
+    answers = await asyncio.gather(
+        *(
+            (first, second)[i % 2].call(
+                "POST",
+                "/account/api/import",
+                device=device,
+                data=archive(f"imp{i}"),
+                headers={"Content-Type": "application/x-ndjson"},
+            )
+            if i % 3
+            else (first, second)[i % 2].call("PUT", f"/db/race{i}", device=device)
+            for i in range(PARALLEL)
+        )
+    )
+    assert {status for status, _ in answers} <= {200, 201, 403}, answers
+    made = sum(1 for status, _ in answers if status in (200, 201))
+    assert made == LIMIT, answers
+    assert len(await recorded_apps(first, device)) == LIMIT
+    assert len(await upstream_apps(first, device)) == LIMIT

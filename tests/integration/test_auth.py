@@ -355,3 +355,27 @@ async def test_a_revocation_through_another_replica_is_honoured_here_within_a_po
     while (await first.call("GET", "/auth/me", device=phone))[0] != 401:
         assert loop.time() < deadline, "the first replica still accepts a revoked device"
         await asyncio.sleep(0.05)
+
+
+async def test_the_device_limit_holds_for_parallel_sign_ins_through_two_replicas(
+    make_gateway: MakeGateway,
+) -> None:
+    """30 enrollment codes of one account redeemed at once, half through each of two gateways
+    on one upstream, under a limit of 5 devices: never more than 5 devices."""
+    first = await make_gateway(devices_per_user=5)
+    second = await make_gateway(devices_per_user=5, records_db=first.settings.records_db)
+    uid, _ = await first.enrollment_code()
+    identities = first.app[keys.IDENTITIES]
+    codes = [(await identities.grants.create("enroll", uid))[0] for _ in range(30)]
+    answers = await asyncio.gather(
+        *(
+            (first, second)[i % 2].call(
+                "POST", "/auth/enroll", json={"code": code, "device": f"d{i}"}
+            )
+            for i, code in enumerate(codes)
+        )
+    )
+    assert {status for status, _ in answers} <= {201, 403}, answers
+    signed_in = sum(1 for status, _ in answers if status == 201)
+    devices = await identities.devices.of(uid)
+    assert len(devices) == signed_in <= 5, (len(devices), signed_in)

@@ -12,7 +12,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from gateway.cli import main
-from gateway.config import env_name
+from gateway.config_values import env_name
 from tests.harness import GatewayHarness, MakeGateway
 from tests.upstreams import free_port
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from gateway.cli import main
-from gateway.config import env_name
+from gateway.config_values import env_name
 from tests.conftest import NO_COUCHDB
 from tests.harness import GatewayHarness, start_gateway, stop_gateway
 from tests.upstreams import (

@@ -179,28 +179,26 @@ async def test_a_real_address_still_gets_a_code(gateway: GatewayHarness) -> None
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
-async def test_a_body_that_does_not_decode_as_its_content_encoding_is_a_bad_request(
+async def test_a_compressed_body_is_refused_before_it_is_read(
     gateway: GatewayHarness, encoding: str
 ) -> None:
-    """Found by the fuzz suite: aiohttp fails reading such a body, which was a 500."""
+    """Found by the fuzz suite: aiohttp failed reading a body that does not decode as its
+    Content-Encoding, which was a 500. aiohttp no longer inflates anything (web/bodies.py): only
+    the import takes gzip, and every other route refuses an encoding with 415, as /db always did,
+    however the body would have decoded."""
     device = await gateway.new_device()
     assert (await gateway.call("PUT", "/db/enc", device=device))[0] == 201
     headers = {**JSON, "Content-Encoding": encoding}
     body = b'{"docs": [{"_id": "a"}]}'
-    status, answer = await gateway.call("POST", "/auth/code", data=body, headers=headers)
-    assert (status, answer) == (
-        400,
-        {"error": "bad_request", "reason": "the request body could not be read"},
-    )
-    # Under /db every encoding is refused before the body is read (test_content_encoding.py),
-    # and that refusal stands however the body would have decoded.
-    status, answer = await gateway.call(
-        "POST", "/db/enc/_bulk_docs", device=device, data=body, headers=headers
-    )
-    assert (status, answer) == (
+    refused = (
         415,
         {"error": "bad_content_type", "reason": f"{encoding} is not a supported content encoding."},
     )
+    assert await gateway.call("POST", "/auth/code", data=body, headers=headers) == refused
+    status, answer = await gateway.call(
+        "POST", "/db/enc/_bulk_docs", device=device, data=body, headers=headers
+    )
+    assert (status, answer) == refused
 
 
 @pytest.mark.parametrize("endpoint", ["_revs_diff", "_bulk_get", "_all_docs", "_changes"])

@@ -12,7 +12,8 @@ from urllib.parse import quote
 import pytest
 
 from gateway.replication.writes import LOCAL_DOCS_PER_APP
-from tests.harness import Device, GatewayHarness, MakeGateway
+from tests.harness import Device, GatewayHarness, GatewayTarget, MakeGateway
+from tests.integration.test_limits import skip_byte_quotas_on_pouchdb_server
 
 MARKER = "PLAINTEXT-MARKER-" + "x" * 40
 
@@ -88,7 +89,10 @@ async def test_the_cap_holds_in_bulk_docs_too(gateway: GatewayHarness) -> None:
     assert status == 413, answer
 
 
-async def test_local_docs_count_toward_the_byte_quota(make_gateway: MakeGateway) -> None:
+async def test_local_docs_count_toward_the_byte_quota(
+    make_gateway: MakeGateway, gateway_upstream: GatewayTarget
+) -> None:
+    skip_byte_quotas_on_pouchdb_server(gateway_upstream)
     gateway = await make_gateway(quota_bytes=1_000_000)
     device = await provisioned(gateway)
     accepted = 0

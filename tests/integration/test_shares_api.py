@@ -3,7 +3,9 @@ only the sealed copy; dead links of every kind answer alike; shares go with app 
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -54,7 +56,15 @@ async def test_a_share_round_trip_holds_only_ciphertext(gateway: GatewayHarness)
     status, listed = await gateway.call("GET", "/shares/api", device=owner)
     assert status == 200
     assert [s["id"] for s in listed] == [made["id"]]
-    assert set(listed[0]) == {"id", "app", "size", "created", "expires", "burn_after_reading"}
+    assert set(listed[0]) == {
+        "id",
+        "app",
+        "size",
+        "created",
+        "expires",
+        "burn_after_reading",
+        "device",
+    }
 
     # Re-sealing (the note changed) is the owner's alone; the link then shows the new text.
     resealed = seal_share(key, SharedNote("plan.md", "v2"))
@@ -187,3 +197,61 @@ async def test_an_admin_removing_the_account_removes_its_shares(
     records = gateway.settings.records_db
     status, _ = await gateway.peek("GET", f"/{records}/shareof:{owner.user}:{made['id']}")
     assert status == 404
+
+
+async def test_head_never_uses_up_a_burn_after_reading_link(gateway: GatewayHarness) -> None:
+    """Link checkers and previews send HEAD: it answers as GET would, without the copy, and
+    leaves the one read to the person the link was for."""
+    owner = await _provisioned(gateway)
+    key = new_share_key()
+    burn = await _share(gateway, owner, key, burn_after_reading=True)
+    for _ in range(3):
+        async with gateway.session.head(f"{gateway.url}/s/{burn['id']}/data") as resp:
+            assert resp.status == 200
+    status, body = await gateway.call("GET", f"/s/{burn['id']}/data")
+    assert status == 200 and open_share(key, body["e2e"]).text.endswith(MARKER)
+    async with gateway.session.head(f"{gateway.url}/s/{burn['id']}/data") as resp:
+        assert resp.status == 404
+
+
+async def test_the_share_limit_holds_for_parallel_creations_through_two_replicas(
+    make_gateway: Any,
+) -> None:
+    """60 creations at once, half through each of two gateways on one upstream, under a limit
+    of 10: never more than 10 links (main let 27-60 through)."""
+    one = await make_gateway(shares_per_user=10)
+    two = await make_gateway(shares_per_user=10, records_db=one.settings.records_db)
+    owner = await _provisioned(one)
+    envelope = seal_share(new_share_key(), SharedNote("a", "b"))
+
+    async def create(gateway: GatewayHarness) -> int:
+        status, _ = await gateway.call(
+            "POST", "/shares/api", device=owner, json={"e2e": envelope, "app": "notes"}
+        )
+        return status
+
+    statuses = await asyncio.gather(*(create(one if i % 2 else two) for i in range(60)))
+    assert set(statuses) <= {201, 403}, statuses
+    status, listed = await one.call("GET", "/shares/api", device=owner)
+    assert status == 200
+    assert len(listed) == statuses.count(201) <= 10, (len(listed), statuses.count(201))
+
+
+async def test_links_belong_to_the_account_and_say_which_device_made_them(
+    gateway: GatewayHarness,
+) -> None:
+    """Revoking a device leaves the links it made live (docs/share-links.md: links belong to
+    the account); the listing names the device that made each, so they can be found and
+    revoked from another device."""
+    phone = await _provisioned(gateway)
+    laptop = await gateway.new_device(same_user_as=phone, name="laptop")
+    key = new_share_key()
+    made = await _share(gateway, phone, key)
+    await gateway.revoke(phone)
+    status, body = await gateway.call("GET", f"/s/{made['id']}/data")
+    assert status == 200 and open_share(key, body["e2e"]).text.endswith(MARKER)
+    status, listed = await gateway.call("GET", "/shares/api", device=laptop)
+    assert status == 200
+    assert [(s["id"], s["device"]) for s in listed] == [(made["id"], phone.device)]
+    assert (await gateway.call("DELETE", f"/shares/api/{made['id']}", device=laptop))[0] == 200
+    assert (await gateway.call("GET", f"/s/{made['id']}/data"))[0] == 404

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from couchgate_sync.ignore import MARKER
+
 REPO = Path(__file__).resolve().parents[2]
 COMMAND_TIMEOUT_S = 120
 
@@ -115,10 +117,10 @@ class FolderDevice:
         return found
 
     def files(self) -> dict[str, bytes]:
-        """Every file in the folder, by relative POSIX path."""
+        """Every file in the folder, by relative POSIX path (the folder marker aside)."""
         found: dict[str, bytes] = {}
         for path in sorted(self.folder.rglob("*")):
-            if path.is_file():
+            if path.is_file() and path != self.folder / MARKER:
                 found[path.relative_to(self.folder).as_posix()] = path.read_bytes()
         return found
 

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, Settings, env_name, load_settings
+from gateway.config import Settings, load_settings
+from gateway.config_values import ConfigError, env_name
 
 KEY = "k" * 32
 BASE = {"COUCHGATE_UPSTREAM_URL": "http://127.0.0.1:5984", "COUCHGATE_SECRET_KEYS": KEY}

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from gateway.config import AppLimits, ConfigError, load_settings
+from gateway.config import load_settings
+from gateway.config_values import AppLimits, ConfigError
 from gateway.limits.quotas import Usage, usage_of
 from gateway.limits.rates import RateLimiter, app_of, client_ip, is_loopback, quota_for
 

@@ -83,7 +83,10 @@ async function load() {
   $('shares').replaceChildren(...shares.map((sh) => {
     const tr = document.createElement('tr');
     tr.dataset.share = sh.id;
-    tr.append(cell(sh.app), cell(sh.burn_after_reading ? `${sh.expires} (once)` : sh.expires),
+    // Links belong to the account: one made by a device revoked since stays live until revoked here.
+    const maker = devices.find((d) => d.id === sh.device);
+    tr.append(cell(sh.app), cell(maker ? maker.name : 'a device no longer signed in'),
+      cell(sh.burn_after_reading ? `${sh.expires} (once)` : sh.expires),
       cell(size(sh.size)), button('Revoke', async () => {
         await call('DELETE', `/shares/api/${encodeURIComponent(sh.id)}`);
         $('notice').textContent = 'Revoked the share link.';
