@@ -431,7 +431,7 @@ async def _restore(args: argparse.Namespace) -> int:
 
 
 async def _deletions(args: argparse.Namespace) -> int:
-    async def decide(folder_sync: FolderSync, remote: Remote, _: config.FolderConfig) -> int:
+    async def decide(folder_sync: FolderSync, remote: Remote, cfg: config.FolderConfig) -> int:
         context = folder_sync.context
         if args.action == "confirm":
             count = await deletions.confirm(context)
@@ -439,8 +439,7 @@ async def _deletions(args: argparse.Namespace) -> int:
         else:
             count = await deletions.undo(context, folder_sync.contents)
             print(f"{count} file(s) written back")
-        if count:
-            counts = await folder_sync.cycle(remote)
+        if count and (counts := await _cycle(folder_sync, remote, cfg)) is not None:
             log.info("synced: %s", describe(counts) or "nothing to do")
         return 0
 
