@@ -1,7 +1,8 @@
 """Two ``couchgate-sync run`` devices under a scripted storm, the way months of real use go:
 edits, creates, renames and deletions on both sides; one device's folder moved away and back;
 the gateway process restarted; a note no disk can hold arriving from another client; one
-``run`` killed with SIGKILL and started again. Afterwards the two folders must agree, every
+device's folder emptied (the mass-deletion guard holds it, ``deletions undo`` brings it back);
+one ``run`` killed with SIGKILL and started again. Afterwards the two folders must agree, every
 content that was ever saved must still be somewhere a user can get it back, ``status`` must
 say what is true, and neither ``run`` may have stalled.
 
@@ -11,13 +12,12 @@ round touches a file at most once per device and waits for both folders to match
 before the next: "saved" means it reached the other device, and a content overwritten before
 a device could see it was never saved. One round edits the same file on both sides at once
 (a conflict), where the model cannot say who wins, only that neither content is lost.
-
-Left out: the folder emptied on one device (needs the mass-deletion guard, not on main yet).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import Counter
@@ -33,6 +33,7 @@ from tests.served import Server, users_add
 from tests.sync.devices import FolderDevice, credentials_of
 from tests.sync.test_folder_sync import keyring_of
 from tests.sync.test_run_supervised import status_says
+from tests.sync.test_vault_guard import HELD, _rm_rf_everything_in
 from tests.upstreams import free_port
 
 SEED = 21
@@ -188,6 +189,13 @@ SETTLED = (  # what ``status`` says once nothing is left to do
 )
 
 
+def held_from(device: FolderDevice, files: int) -> None:
+    """The mass-deletion guard of ``device`` holding more than ``files`` deletions (a setting
+    of the folder's, documented), so that a storm of a few dozen files can empty a folder."""
+    (path,) = (device.home / "config" / "folders").glob("*.json")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "deletion_guard_files": files}))
+
+
 def good_cycle_since(device: FolderDevice, moment: int) -> bool:
     """``device``'s ``run.json`` says idle, with a cycle that worked finished at or after
     ``moment`` (seconds)."""
@@ -230,6 +238,7 @@ async def test_two_running_devices_come_through_a_storm(tmp_path: Path) -> None:
 
 async def _storm(server: Server, a: FolderDevice, b: FolderDevice, tmp_path: Path) -> None:
     storm = Storm(a, b)
+    held_from(b, 3)
     await a.run_live()
     await b.run_live()
     storm.round(a, b, ops=5)
@@ -264,6 +273,16 @@ async def _storm(server: Server, a: FolderDevice, b: FolderDevice, tmp_path: Pat
         storm._write(device, shared)
     storm.model = await quiet(a, b)
     storm.touched.clear()
+
+    # B's folder emptied (``rm -rf Notes/*``): the guard holds the deletions, A keeps every
+    # file, and ``deletions undo`` beside B's run brings them back.
+    _rm_rf_everything_in(b.folder)
+    await status_says(b, HELD)
+    assert a.files() == storm.model
+    _, out, _ = await b.cli("deletions", "undo", str(b.folder))
+    assert f"{len(storm.model)} file(s) written back" in out, out
+    await storm.converged("the files did not come back after deletions undo")
+    await status_says(b, *SETTLED)
 
     # A's run killed in the middle of things, started again.
     storm.round(a)
