@@ -279,8 +279,9 @@ async def _storm(server: Server, a: FolderDevice, b: FolderDevice, tmp_path: Pat
     _rm_rf_everything_in(b.folder)
     await status_says(b, HELD)
     assert a.files() == storm.model
-    _, out, _ = await b.cli("deletions", "undo", str(b.folder))
+    _, out, err = await b.cli("deletions", "undo", str(b.folder))
     assert f"{len(storm.model)} file(s) written back" in out, out
+    assert "synced by the running couchgate-sync" in err, err  # one process cycles a folder
     await storm.converged("the files did not come back after deletions undo")
     await status_says(b, *SETTLED)
 
