@@ -95,8 +95,10 @@ async def test_a_full_quota_is_said_in_words(make_gateway: Any, tmp_path: Path) 
     device.write("one more.md", "refused\n")
     status, _, err = await device.cli("sync", str(device.folder), ok=False)
     assert status == 1
-    # Refused per document, as CouchDB refuses a document in _bulk_docs, and said so.
-    assert "refused 1 document(s): document quota reached: 2 documents" in err
+    # Refused per document, as CouchDB refuses a document in _bulk_docs; the file waits, and
+    # the sync says so with the server's reason.
+    assert "1 file(s) and 0 other document(s) wait for the server (document quota reached" in err
+    assert "1 document(s) not synced: document quota reached: 2 documents" in err
 
 
 async def test_status_shows_the_quota_as_the_gateway_counts_it(
