@@ -82,6 +82,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     an unforeseen failure too, goes out as CouchDB's JSON error body, never as text/plain."""
     try:
         return await answered(request, handler)
+    except web.HTTPException:
+        raise  # a redirect (answered re-raises below 400): aiohttp sends it as it is
     except (ConnectionError, asyncio.CancelledError):
         raise  # the client went away: there is nobody to answer
     except Exception as exc:

@@ -31,6 +31,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     """The one place a failure becomes a CouchDB-shaped ``{"error", "reason"}`` answer."""
     try:
         return await answered(request, handler)
+    except web.HTTPException:
+        raise  # a redirect (answered re-raises below 400): aiohttp sends it as it is
     except RequestPayloadError:
         # The client's body broke off or does not decode as its Content-Encoding says.
         return json_error(400, "bad_request", UNREADABLE_BODY)
