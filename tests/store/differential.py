@@ -2,7 +2,8 @@
 how two answers are made comparable (issue 22).
 
 A *sequence* is a list of requests to one fresh database, over the surface couchgate's allow-list
-admits (DESIGN.md §5, gateway/replication/paths.py): documents with their query parameters,
+admits (docs/architecture.md, "The protocol surface"; gateway/replication/paths.py): documents
+with their query parameters,
 ``_all_docs`` (GET and POST, parameters in the query and in the body), ``_changes`` in every feed,
 ``_bulk_docs`` with and without ``new_edits``, ``_bulk_get``, ``_revs_diff``, attachments and
 ``_local`` documents. The same sequence goes to CouchDB and to the server under test, one request
