@@ -32,7 +32,7 @@ def _inodes(device: FolderDevice) -> dict[str, int]:
     return {
         p.relative_to(device.folder).as_posix(): p.stat().st_ino
         for p in device.folder.rglob("*")
-        if p.is_file()
+        if p.is_file() and p.name != MARKER  # the folder's marker is no synced file
     }
 
 
