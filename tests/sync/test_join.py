@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from couchgate_sync.ignore import MARKER
 from encryption_plugin import Keyring
 from tests.harness import GatewayHarness
 from tests.integration.test_auth import Inbox, smtp, smtp_settings  # noqa: F401  (fixture)
@@ -62,7 +63,8 @@ async def test_join_by_email_code_first_device_makes_the_key(
     assert Keyring.from_export(creds["key"], app_id="notes").fingerprint() in out
     (cred_file,) = (first.home / "config" / "credentials").glob("*.json")
     assert stat.S_IMODE(cred_file.stat().st_mode) == 0o600
-    assert list(first.folder.iterdir()) == []  # nothing of the client in the folder
+    # Nothing of the client in the folder but its marker (no credentials, no state).
+    assert [p.name for p in first.folder.iterdir()] == [MARKER]
     first.write("a.md", "hello\n")
     await first.sync()
 
