@@ -54,7 +54,7 @@ async def test_run_on_a_missing_folder_is_a_clear_error(
     devices: tuple[FolderDevice, FolderDevice],
 ) -> None:
     a, _ = devices
-    a.folder.rmdir()  # joined, then the folder went (an unplugged drive)
+    shutil.rmtree(a.folder)  # joined (its marker in it), then the folder went (a drive unplugged)
     await a.run_live()
     assert a.live is not None
     code = await asyncio.wait_for(a.live.wait(), WITHIN_S)
