@@ -108,8 +108,15 @@ class PouchSession:
 
     async def send(self, message: dict[str, Any]) -> None:
         """One JSON line to the driver (the command, then whatever lets it go on)."""
-        self._stdin.write(json.dumps(message).encode() + b"\n")
-        await self._stdin.drain()
+        try:
+            self._stdin.write(json.dumps(message).encode() + b"\n")
+            await self._stdin.drain()
+        except ConnectionResetError:
+            await self._proc.wait()
+            raise PouchClientError(
+                f"`{self.command}` ended before it read {message}: {self.lines[-1:]}",
+                stderr=self.stderr,
+            ) from None
 
     async def _read_line(self) -> str | None:
         raw = await self._stdout.readline()
@@ -143,7 +150,10 @@ class PouchSession:
         timeout: float = 60.0,  # noqa: ASYNC109 - on expiry the Node process is killed
         check: bool = True,
     ) -> dict[str, Any]:
-        """Wait for the driver to finish and return its output (``result``, ``http``, ...)."""
+        """Wait for the driver to finish and return its output (``result``, ``http``, ...).
+
+        With ``check``, a failed command and a rejection nobody handled (``unhandled``: the
+        driver notes these rather than dying, see driver.mjs) both raise."""
 
         async def finish() -> int:
             self._stdin.close()
@@ -166,6 +176,12 @@ class PouchSession:
                 f"`{self.command}` exited {returncode} without a JSON result: {self.lines[-3:]}",
                 stderr=self.stderr,
             ) from None
+        if check and output.get("unhandled"):
+            raise PouchClientError(
+                f"`{self.command}` left rejections nobody handled: {output['unhandled']}",
+                output=output,
+                stderr=self.stderr,
+            )
         if check and not output.get("ok"):
             raise PouchClientError(
                 f"`{self.command}` failed: {output.get('error')}; HTTP failures: "

@@ -64,7 +64,12 @@ async def test_sigterm_ends_live_feeds_and_the_sync_resumes_after_restart(
         assert took < SHUTDOWN_TIMEOUT_S / 2, f"shutdown took {took:.1f} s"
         await server.start()
         await session.send({"go": True})
-        out = (await session.result(timeout=120))["result"]
+        output = await session.result(timeout=120, check=False)
+    assert output["ok"], output
+    # PouchDB's HTTP adapter may leave a rejection unhandled while the server is away; the only
+    # ones allowed are connections refused, and the sync carries on past them.
+    assert all(e.get("code") == "ECONNREFUSED" for e in output["unhandled"]), output["unhandled"]
+    out = output["result"]
     assert out["up"] and out["down"], (out, server.log.read_text()[-3000:])
     ids = {d["_id"] for d in out["docs"]}
     assert ids == {d["_id"] for d in docs} | {"after-restart", "from-server"}

@@ -44,25 +44,36 @@ export async function bulkLoad(db, docs) {
 /**
  * Read the command (`readCommand`), run it from `commands`, and `finish(output, exitCode)` with
  * its result or its error; `note` says on stderr how far it got.
+ *
+ * A rejection nobody handles is noted and kept in the output's `unhandled`, not fatal: PouchDB's
+ * HTTP adapter leaves one behind when a live, retrying sync finds its server gone (a known
+ * PouchDB behaviour), and a browser page, where these clients really live, carries on after one.
+ * Node's default would end the driver mid-scenario instead.
  */
 export async function runCommand(commands, { readCommand, finish, note }) {
+  const unhandled = [];
+  process.on('unhandledRejection', (err) => {
+    note(`unhandled rejection: ${err && err.message}`);
+    unhandled.push(errorInfo(err));
+  });
+  const finishWith = (output, code) => finish({ ...output, unhandled }, code);
   let cmd;
   try {
     cmd = await readCommand();
   } catch (err) {
-    finish({ ok: false, error: { message: `bad command: ${err.message}` } }, 2);
+    finishWith({ ok: false, error: { message: `bad command: ${err.message}` } }, 2);
     return;
   }
   const run = commands[cmd.command];
   if (!run) {
-    finish({ ok: false, error: { message: `unknown command: ${cmd.command}` } }, 2);
+    finishWith({ ok: false, error: { message: `unknown command: ${cmd.command}` } }, 2);
     return;
   }
   note(`${cmd.command}: start`);
   try {
-    finish({ ok: true, command: cmd.command, result: await run(cmd) }, 0);
+    finishWith({ ok: true, command: cmd.command, result: await run(cmd) }, 0);
   } catch (err) {
     note(`${cmd.command}: failed: ${err && err.stack}`);
-    finish({ ok: false, command: cmd.command, error: errorInfo(err) }, 1);
+    finishWith({ ok: false, command: cmd.command, error: errorInfo(err) }, 1);
   }
 }
