@@ -110,25 +110,27 @@ GOOD = sealed("a", title="x")["e2e"]
 _, GOOD_KID, GOOD_NONCE, GOOD_CT = GOOD.split(".")
 
 
+# Ids name the case: the values hold a fresh random seal, and test ids must be the same in every
+# process that collects them (pytest-xdist compares them).
 @pytest.mark.parametrize(
     "value",
     [
-        None,
-        42,
-        {"ep1": "x"},
-        "",
-        "ep1",
-        "plain text",
-        f"ep2.{GOOD_KID}.{GOOD_NONCE}.{GOOD_CT}",
-        f"EP1.{GOOD_KID}.{GOOD_NONCE}.{GOOD_CT}",
-        f"ep1.{GOOD_KID}.{GOOD_NONCE}",
-        f"ep1.{GOOD_KID}.{GOOD_NONCE}.{GOOD_CT}.more",
-        f"ep1.{GOOD_KID}A.{GOOD_NONCE}.{GOOD_CT}",  # 9-byte kid
-        f"ep1.{GOOD_KID}.{GOOD_NONCE[:-4]}.{GOOD_CT}",  # short nonce
-        f"ep1.{GOOD_KID}.{GOOD_NONCE}.{'A' * 20}",  # shorter than a tag
-        f"ep1.{GOOD_KID}.{GOOD_NONCE}.{GOOD_CT}=",  # padding
-        f"ep1.{GOOD_KID}.{GOOD_NONCE}.{GOOD_CT[:-1]}+",  # other alphabet
-        f"ep1.{GOOD_KID}.{GOOD_NONCE}.hello world, this is not ciphertext",
+        pytest.param(None, id="none"),
+        pytest.param(42, id="number"),
+        pytest.param({"ep1": "x"}, id="object"),
+        pytest.param("", id="empty"),
+        pytest.param("ep1", id="prefix-only"),
+        pytest.param("plain text", id="plain"),
+        pytest.param(f"ep2.{GOOD_KID}.{GOOD_NONCE}.{GOOD_CT}", id="other-version"),
+        pytest.param(f"EP1.{GOOD_KID}.{GOOD_NONCE}.{GOOD_CT}", id="upper-case"),
+        pytest.param(f"ep1.{GOOD_KID}.{GOOD_NONCE}", id="no-ciphertext"),
+        pytest.param(f"ep1.{GOOD_KID}.{GOOD_NONCE}.{GOOD_CT}.more", id="five-parts"),
+        pytest.param(f"ep1.{GOOD_KID}A.{GOOD_NONCE}.{GOOD_CT}", id="9-byte-kid"),
+        pytest.param(f"ep1.{GOOD_KID}.{GOOD_NONCE[:-4]}.{GOOD_CT}", id="short-nonce"),
+        pytest.param(f"ep1.{GOOD_KID}.{GOOD_NONCE}.{'A' * 20}", id="shorter-than-a-tag"),
+        pytest.param(f"ep1.{GOOD_KID}.{GOOD_NONCE}.{GOOD_CT}=", id="padding"),
+        pytest.param(f"ep1.{GOOD_KID}.{GOOD_NONCE}.{GOOD_CT[:-1]}+", id="other-alphabet"),
+        pytest.param(f"ep1.{GOOD_KID}.{GOOD_NONCE}.hello world, this is not ciphertext", id="text"),
     ],
 )
 def test_only_ep1_shaped_envelopes_count(value: object) -> None:
