@@ -343,6 +343,16 @@ async def _cycle(
     return None
 
 
+async def _record_first(folder_sync: FolderSync, remote: Remote, cfg: config.FolderConfig) -> None:
+    """Record what is in the folder now (kept as versions) before writing back into it: by
+    this process offline when it holds the lock, else by the running ``run``'s full cycle (a
+    second process never cycles a folder ``run`` holds)."""
+    if folder_sync.locked:
+        await folder_sync.cycle(None)
+    else:
+        await _cycle(folder_sync, remote, cfg)
+
+
 async def _sync(args: argparse.Namespace) -> int:
     async def once(folder_sync: FolderSync, remote: Remote, cfg: config.FolderConfig) -> int:
         counts = await _cycle(folder_sync, remote, cfg)
@@ -416,11 +426,7 @@ async def _restore(args: argparse.Namespace) -> int:
     async def bring_back(folder_sync: FolderSync, remote: Remote, cfg: config.FolderConfig) -> int:
         context, contents = folder_sync.context, folder_sync.contents
         if args.path.endswith("/") or args.path == ".":
-            # What is in the folder now is recorded first (by the running process, if any).
-            if folder_sync.locked:
-                await folder_sync.cycle(None)
-            else:
-                await _cycle(folder_sync, remote, cfg)
+            await _record_first(folder_sync, remote, cfg)
             print(await rewind.restore_dir(context, contents, args.path))
         else:
             print(await history.restore(context, contents, args.path, args.version))
@@ -449,11 +455,11 @@ async def _deletions(args: argparse.Namespace) -> int:
 async def _rewind(args: argparse.Namespace) -> int:
     to_ms: int = args.to
 
-    async def back(folder_sync: FolderSync, remote: Remote, _: config.FolderConfig) -> int:
-        await folder_sync.cycle(None)  # what is in the folder now is recorded (kept) first
+    async def back(folder_sync: FolderSync, remote: Remote, cfg: config.FolderConfig) -> int:
+        await _record_first(folder_sync, remote, cfg)
         print(await rewind.rewind(folder_sync.context, folder_sync.contents, to_ms, args.path))
-        counts = await folder_sync.cycle(remote)
-        log.info("synced: %s", describe(counts) or "nothing to do")
+        if (counts := await _cycle(folder_sync, remote, cfg)) is not None:
+            log.info("synced: %s", describe(counts) or "nothing to do")
         return 0
 
     return await _with_folder(args.dir, back)

@@ -5,7 +5,9 @@ folders, through a real couchgate."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -126,14 +128,16 @@ async def test_status_tells_the_truth(devices: tuple[FolderDevice, FolderDevice]
 
 
 @embedded_only
-async def test_sync_and_restore_work_beside_run(
+async def test_sync_restore_and_rewind_work_beside_run(
     devices: tuple[FolderDevice, FolderDevice],
 ) -> None:
     a, b = devices
+    a.write("note.md", "one\n")
+    two_hours_ago = time.time() - 7200
+    os.utime(a.folder / "note.md", (two_hours_ago, two_hours_ago))  # saved then
     await a.run_live()
     # It holds the folder's lock once it says so.
     await until(lambda: "watching" in (a.home / "run.log").read_text(), within_s=WITHIN_S)
-    a.write("note.md", "one\n")
     _, _, err = await a.cli("sync", str(a.folder))
     assert "synced by the running couchgate-sync" in err
     await b.sync()
@@ -144,11 +148,19 @@ async def test_sync_and_restore_work_beside_run(
     await b.sync()
     assert b.files() == {"note.md": b"two\n"}
 
-    _, out, _ = await a.cli("restore", "note.md", "1", "--dir", str(a.folder))
-    assert "restored version 1" in out
+    _, out, err = await a.cli("rewind", "--to", "1h", "--dir", str(a.folder))
+    assert "rewound 1 file(s), 0 of them deleted since then" in out
+    # Both of its cycles (what is there recorded first, then the rewind sent) were `run`'s.
+    assert err.count("synced by the running couchgate-sync") == 2, err
     assert a.files() == {"note.md": b"one\n"}
     await b.sync()
-    assert b.files() == {"note.md": b"one\n"}  # restore's cycle was done by `run`
+    assert b.files() == {"note.md": b"one\n"}
+
+    _, out, _ = await a.cli("restore", "note.md", "2", "--dir", str(a.folder))
+    assert "restored version 2" in out
+    assert a.files() == {"note.md": b"two\n"}
+    await b.sync()
+    assert b.files() == {"note.md": b"two\n"}  # restore's cycle was done by `run`
     assert a.live is not None and a.live.returncode is None
     await a.stop_live()
     _, report, _ = await a.cli("status", str(a.folder))
