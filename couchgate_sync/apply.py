@@ -116,6 +116,10 @@ class Applier:
         deleted, self._deleted = self._deleted, set()
         for doc_id in sorted(deleted):
             run.counts.removed += await self._remove_deleted(doc_id)
+        # A case clash's cause is the other file: once it is renamed or deleted, try again.
+        for doc_id in await asyncio.to_thread(self._failed.clashes_cleared):
+            await self._apply_doc(doc_id, run)
+        await self._save_written_rows()
         pending = json.dumps(sorted(self.pending()))
         await asyncio.to_thread(state.set_meta, Meta.PENDING, pending)
 
@@ -145,7 +149,7 @@ class Applier:
         if reason is None:
             try:
                 await handler(tree, note, run)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, failures.Unwritable) as exc:
                 if (reason := failures.reason_of(exc)) is None:
                     raise
         if reason is not None:  # one document's name: never the others' problem
@@ -188,13 +192,11 @@ class Applier:
         if await renames.arrived(context, contents, tree.id, tree.winner, note, sha, counts):
             return
         at_path = await asyncio.to_thread(context.state.get, note.path)
-        if (
-            at_path is None
-            and self._case_insensitive
-            and (twin := await renames.case_twin(context, contents, tree, note, self._written_rows))
-        ):
-            counts.resolved += twin
-            return
+        if at_path is None and self._case_insensitive:
+            twin = await asyncio.to_thread(context.state.by_folded, note.path)
+            here = [*self._written_rows, *([twin] if twin is not None else [])]
+            if (clash := failures.case_clash(note.path, tree.id, here)) is not None:
+                raise failures.Unwritable(clash)  # a failed item (see _apply_doc)
         on_disk = await asyncio.to_thread(folder.stat_of, context.root, note.path)
         if (
             on_disk is not None

@@ -20,11 +20,12 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from . import portable_names
-from .state import Meta, State
+from .state import FileRow, Meta, State
 
 log = logging.getLogger("couchgate_sync")
 
@@ -32,6 +33,15 @@ log = logging.getLogger("couchgate_sync")
 # or a form it refuses). Errors of the whole folder (full, read-only) are not one item's fault.
 _NAME_ERRORS = {errno.ENAMETOOLONG: "name too long for this file system"}
 _REFUSED_NAME = "a name this file system refuses"
+CASE_CLASH = "another file's name differs from it only in case, which this folder cannot tell apart"
+
+
+class Unwritable(Exception):
+    """A document this device cannot write, for a reason found before trying (a case clash)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,8 @@ class Failed:
 def reason_of(exc: BaseException) -> str | None:
     """Why a document cannot be written here, in words without its name; None when ``exc`` is
     not about the document's name (a full disk is not a failed item: it fails the cycle)."""
+    if isinstance(exc, Unwritable):
+        return exc.reason
     if isinstance(exc, ValueError) and "null" in str(exc):
         return "a NUL byte in the name, which file systems refuse"
     if isinstance(exc, OSError) and exc.errno in _NAME_ERRORS:
@@ -69,6 +81,20 @@ def unwritable(path: str, name_max: int | None) -> str | None:
         return _NAME_ERRORS[errno.ENAMETOOLONG]
     if sys.platform == "win32":
         return portable_names.windows_problem(path)
+    return None
+
+
+def case_clash(path: str, doc_id: str, here: Iterable[FileRow]) -> str | None:
+    """Why the file of ``doc_id`` at ``path`` cannot be written to a case-insensitive folder:
+    a file of another document in ``here`` (the folder's files, as recorded or just written)
+    has the same name but for case, and writing it would overwrite that file. None otherwise.
+
+    Either of the two documents is a failed item on such a device (the one applied second),
+    not renamed: the device that made the names is the one to choose, and a rename here would
+    reach every device, case-sensitive ones too, which hold both files as they are."""
+    folded = path.casefold()
+    if any(r.doc_id != doc_id and r.path != path and r.path.casefold() == folded for r in here):
+        return CASE_CLASH
     return None
 
 
@@ -106,6 +132,14 @@ class FailedItems:
             reason,
             doc_id[:8],
         )
+
+    def clashes_cleared(self) -> list[str]:
+        """The case clashes whose other file is gone (renamed or deleted since): to try again."""
+        return [
+            f.doc_id
+            for f in self.load().values()
+            if f.reason == CASE_CLASH and self._state.by_folded(f.path) is None
+        ]
 
     def settled(self, doc_id: str) -> None:
         """The document was applied (or deleted): no longer failed."""

@@ -276,33 +276,12 @@ async def forward(context: DeviceContext, contents: Contents, old: DocTree) -> i
     return len(writes)
 
 
-async def case_twin(
-    context: DeviceContext,
-    contents: Contents,
-    tree: DocTree,
-    note: notes.Note,
-    writing: list[FileRow],
-) -> int:
-    """On a case-insensitive folder, a document whose path differs only in case from a synced
-    file's (another document) would overwrite it: move the document to a conflict-style name
-    beside it instead (every device then has both files under names that do not collide).
-    Revisions written (0: no such twin). ``writing``: rows of files written but not saved yet.
-    """
-    folded = note.path.casefold()
-    twin = next(
-        (r for r in writing if r.path != note.path and r.path.casefold() == folded), None
-    ) or await asyncio.to_thread(context.state.by_folded, note.path)
-    if twin is None or twin.doc_id == tree.id:
-        return 0
-    return await move_aside(context, contents, tree, note)
-
-
 async def move_aside(
     context: DeviceContext, contents: Contents, tree: DocTree, note: notes.Note
 ) -> int:
     """Move a file document this folder cannot hold at its path to a conflict-style name beside
-    it, as a rename every device then makes: a case twin, or a directory standing at its path (a
-    folder of that name made on one device, a file on another). The name is the file's own
+    it, as a rename every device then makes: a directory standing at its path (a folder of that
+    name made on one device, a file on another). The name is the file's own
     (its device and time), so two devices that both do this write the same move. Revisions
     written."""
     path = conflict_name(note.path, note.origin, note.mtime_ms)

@@ -269,11 +269,12 @@ async def test_a_name_saved_in_nfd_keeps_its_name_and_syncs_once(
     assert b.files() == {nfc: b"noir\n"}
 
 
-async def test_paths_differing_in_case_do_not_overwrite_on_a_case_insensitive_folder(
+async def test_a_case_clash_on_a_case_insensitive_folder_is_a_failed_item(
     sealed_gateway: GatewayHarness, tmp_path: Path
 ) -> None:
     """B's folder is taken as case-insensitive (``COUCHGATE_SYNC_CASE_INSENSITIVE=1``: this
-    machine's file systems are not; the probe itself is tested in test_pure)."""
+    machine has no case-insensitive file system, and none can be mounted here; the probe itself
+    is tested in test_pure, the decision in test_pure too)."""
     a = FolderDevice(tmp_path / "home-a", tmp_path / "Notes A", "laptop", sealed_gateway.url)
     b = FolderDevice(
         tmp_path / "home-b",
@@ -287,13 +288,26 @@ async def test_paths_differing_in_case_do_not_overwrite_on_a_case_insensitive_fo
     await b.join("--pair", await a.pairing_link())
     a.write("Readme.md", "the first\n")
     a.write("README.md", "the second\n")
-    await settle(a, b, rounds=2)
-    files = b.files()
-    assert files == a.files()
-    assert len({p.casefold() for p in files}) == len(files) == 2
-    assert sorted(files.values()) == [b"the first\n", b"the second\n"]
-    (copy,) = [p for p in files if p not in ("Readme.md", "README.md")]
-    assert re.fullmatch(r"(Readme|README) \(conflict from laptop \d{4}-\d\d-\d\d \d{4}\)\.md", copy)
+    a.write("other.md", "other\n")
+    await a.sync()
+    err = await b.sync()  # exits 0: the rest synced
+    assert err.count("skipped a document this device cannot write (another file's name") == 1
+    assert "Readme" not in err and "README" not in err  # no names in the log
+    (written,) = b.files().keys() - {"other.md"}
+    clashing = next(p for p in ("Readme.md", "README.md") if p != written)
+    assert b.files() == {written: a.files()[written], "other.md": b"other\n"}
+    _, report, _ = await b.cli("status", str(b.folder))
+    assert "failed:     1 document(s) this device cannot write" in report, report
+    assert f"  {clashing}  (another file's name differs from it only in case" in report, report
+    await settle(a, b, rounds=1)
+    assert len(a.files()) == 3  # nothing renamed: the device that made the names has both
+
+    # Its cause is the other file: renamed on A (or B), the clash clears and both are written.
+    (a.folder / written).rename(a.folder / "old readme.md")
+    await settle(a, b, rounds=1)
+    assert b.files() == a.files() and len(a.files()) == 3
+    _, report, _ = await b.cli("status", str(b.folder))
+    assert "failed:" not in report, report
 
 
 async def test_run_carries_empty_folders_and_renames_live(

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from couchgate_sync import chunks, folder, notes
+from couchgate_sync import chunks, failures, folder, notes
 from couchgate_sync.conflicts import conflict_name, three_way
 from couchgate_sync.ignore import Ignore
 from couchgate_sync.join import pairing_link, parse_pairing
+from couchgate_sync.state import FileRow
 from encryption_plugin import Keyring, is_sealed
 
 KEYRING = Keyring.generate("notes")
@@ -230,3 +231,27 @@ def test_cut_points_depend_on_the_key() -> None:
     mine = [len(p) for p in chunks.pieces(data, KEYRING)]
     theirs = [len(p) for p in chunks.pieces(data, Keyring.generate("notes"))]
     assert mine != theirs
+
+
+def _row(path: str, doc_id: str) -> FileRow:
+    return FileRow(path, doc_id, "1-a", 1, 1, "sha")
+
+
+@pytest.mark.parametrize(
+    ("path", "doc_id", "here", "clash"),
+    [
+        ("README.md", "two", [_row("Readme.md", "one")], True),
+        ("Straße/Ä.md", "two", [_row("STRASSE/ä.md", "one")], True),  # casefold, not lower
+        ("Readme.md", "one", [_row("README.md", "one")], False),  # its own rename (case only)
+        ("Readme.md", "two", [_row("Readme.md", "one")], False),  # the same path: no clash
+        ("Readme.md", "two", [_row("Readme2.md", "one"), _row("Docs/readme.md", "x")], False),
+        ("README.md", "two", [], False),
+    ],
+)
+def test_a_case_clash_is_another_documents_file_of_the_same_name_but_for_case(
+    path: str, doc_id: str, here: list[FileRow], clash: bool
+) -> None:
+    found = failures.case_clash(path, doc_id, here)
+    assert found == (failures.CASE_CLASH if clash else None)
+    if clash:  # a failed item with its reason, as apply records it
+        assert failures.reason_of(failures.Unwritable(found or "")) == failures.CASE_CLASH
