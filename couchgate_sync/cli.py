@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     except (
         RemoteError,
         config.NotJoined,
+        credentials.Gone,
         placing.Overlaps,
         CryptoError,
         FileNotFoundError,
@@ -381,7 +382,10 @@ async def _run(args: argparse.Namespace) -> int:
         async def reseal() -> int:
             return await sharing.reseal_changed(remote.session, cfg, creds)
 
-        await Runner(folder_sync, remote, after_upload=reseal).run()
+        def signed_in() -> bool:
+            return credentials.load(cfg.key) is not None
+
+        await Runner(folder_sync, remote, after_upload=reseal, signed_in=signed_in).run()
         return 0
 
     return await _with_folder(args.dir, forever)

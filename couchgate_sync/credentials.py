@@ -28,6 +28,17 @@ class Credentials:
     key: str  # the keyring export string (K_root): whoever holds it reads every note
 
 
+class Gone(Exception):
+    """The credentials were removed while ``run`` used them: it stops (the token it holds may
+    still work, but the person took this device's sign-in away here)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this device's credentials are gone (removed from the keyring or the credentials "
+            "file): nothing more is synced; join again to sync"
+        )
+
+
 def _use_os_keyring() -> bool:
     if os.environ.get("COUCHGATE_SYNC_KEYRING") == "file":
         return False

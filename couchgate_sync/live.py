@@ -9,8 +9,10 @@ device stops at once, having changed nothing.
 Supervised: every failure of a cycle is either transient (the server unreachable or refusing
 for now, the folder missing, a file or database locked, an error not foreseen) and retried with
 a back-off, logged once when the state changes and once when it clears, or permanent (revoked:
-the process ends with exit code 3). A task that ends when it should not (the watcher, the
-follower, the sync loop) ends the process with a sentence (exit code 1), never in silence.
+the process ends with exit code 3; its credentials removed here, noticed before each cycle and
+after each answer of the server's feed: exit code 1). A task that ends when it should not (the
+watcher, the follower, the sync loop) ends the process with a sentence (exit code 1), never in
+silence.
 Its state is kept in ``runstate`` for ``status`` and for commands run beside it.
 """
 
@@ -28,7 +30,7 @@ from typing import Any
 
 import watchfiles
 
-from . import folder, marker, runstate
+from . import credentials, folder, marker, runstate
 from .counts import Counts
 from .cycle import FolderSync
 from .ignore import TEMP_PREFIX
@@ -89,8 +91,10 @@ class Runner:
         remote: Remote,
         after_upload: Callable[[], Awaitable[object]] | None = None,
         reporter: runstate.Reporter | None = None,
+        signed_in: Callable[[], bool] | None = None,
     ) -> None:
         self.folder_sync = folder_sync
+        self.signed_in = signed_in  # whether this device's credentials are still kept here
         self.remote = remote
         self.after_upload = after_upload  # what follows a cycle that sent changes (shares)
         self.reporter = reporter or runstate.Reporter(folder_sync.state_dir)
@@ -210,6 +214,8 @@ class Runner:
                 await asyncio.sleep(max(backoff, getattr(exc, "retry_after", 0.0)))
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
+            if await self._signed_out():
+                return
             backoff = 1.0
             since = feed.get("last_seq", since)
             if news:
@@ -230,6 +236,8 @@ class Runner:
             self.retry.clear()
             upload, download = self.upload, self.download
             self.upload = self.download = False
+            if await self._signed_out():
+                return
             await self.reporter.begin()
             try:
                 counts = await self.folder_sync.cycle(self.remote, upload=upload, download=download)
@@ -282,6 +290,16 @@ class Runner:
             self._retry_waiting.cancel()
         loop = asyncio.get_running_loop()
         self._retry_waiting = loop.call_later(RETRY_WAITING_S, self.wake.set) if waiting else None
+
+    async def _signed_out(self) -> bool:
+        """Whether this device's credentials were removed here since ``run`` started: then it
+        stops (permanent), having changed nothing more."""
+        if self.signed_in is None or await asyncio.to_thread(self.signed_in):
+            return False
+        gone = credentials.Gone()
+        await self.reporter.end(str(gone))
+        self._fail(gone)
+        return True
 
     def _fail(self, exc: Exception) -> None:
         self.fatal = exc

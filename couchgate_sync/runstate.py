@@ -15,6 +15,7 @@ waits on a lock held for months, and nothing says "already syncing".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -83,7 +84,10 @@ class Reporter:
         await asyncio.to_thread(_write, self.path, self.current)
 
     async def remove(self) -> None:
-        await asyncio.to_thread(self.path.unlink, True)
+        """Gone with the process; one it cannot remove (not a file any more) is stale once the
+        pid is gone, and the process's own sentence, not this, is what it ends with."""
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(self.path.unlink, True)
 
 
 def _write(path: Path, state: RunState) -> None:

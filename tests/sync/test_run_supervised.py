@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.sync.devices import FolderDevice
+from tests.harness import GatewayHarness
+from tests.sync.devices import FolderDevice, credentials_of
 from tests.sync.test_folder_sync import until
 
 # The folder side and the process's own state do not depend on the upstream.
@@ -95,6 +96,56 @@ async def test_a_folder_that_goes_away_is_an_error_state_that_clears_when_it_is_
     log = (b.home / "run.log").read_text()
     assert log.count("the folder is missing") == 1, log  # one line per change of state
     assert "syncing again" in log
+
+
+@embedded_only
+async def test_run_stops_when_its_credentials_go_or_it_is_revoked(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    a, b = devices
+    await a.run_live()
+    await b.run_live()
+    await until(lambda: state_is(a, "idle") and state_is(b, "idle"), within_s=WITHIN_S)
+
+    for creds in (a.home / "config" / "credentials").glob("*.json"):
+        creds.unlink()  # the person removed this device's sign-in (keyring entry, file)
+    a.write("after.md", "written after\n")  # its next cycle notices (at the latest its feed)
+    token = credentials_of(b)["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    _, me = await sealed_gateway.call("GET", "/auth/me", headers=headers)
+    status, _ = await sealed_gateway.call(
+        "DELETE", f"/auth/devices/{me['device']}", headers=headers
+    )
+    assert status == 200  # revoked on the server: b's next answer from it says so
+
+    assert a.live is not None and b.live is not None
+    assert await asyncio.wait_for(a.live.wait(), WITHIN_S) == 1
+    assert await asyncio.wait_for(b.live.wait(), WITHIN_S) == 3
+    log_a, log_b = ((d.home / "run.log").read_text() for d in (a, b))
+    assert "this device's credentials are gone" in log_a, log_a
+    assert "revoked" in log_b, log_b
+    assert "Traceback" not in log_a + log_b
+    assert "synced:" not in log_a.split("watching", 1)[1]  # after.md was not uploaded
+
+
+@embedded_only
+async def test_a_task_of_run_that_ends_ends_the_process_with_a_sentence(
+    devices: tuple[FolderDevice, FolderDevice],
+) -> None:
+    """Provoked for real: the state file ``run`` writes at every cycle made a directory, so the
+    sync loop's own bookkeeping fails outside the cycle it supervises (no fault hook)."""
+    a, _ = devices
+    await a.run_live()
+    await until(lambda: state_is(a, "idle"), within_s=WITHIN_S)
+    (state_file,) = (a.home / "data").glob("*/run.json")
+    state_file.unlink()
+    state_file.mkdir()
+    a.write("wakes.md", "a cycle\n")
+    assert a.live is not None
+    assert await asyncio.wait_for(a.live.wait(), WITHIN_S) == 1
+    log = (a.home / "run.log").read_text()
+    assert "the sync loop stopped unexpectedly (IsADirectoryError); couchgate-sync run stops" in log
+    assert "Traceback" not in log, log
 
 
 @embedded_only
