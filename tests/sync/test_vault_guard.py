@@ -4,6 +4,7 @@ on real folders through a real couchgate."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,8 +12,13 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
+from couchgate_sync import notes
 from couchgate_sync.ignore import MARKER
+from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice, settle
+from tests.sync.test_folder_sync import keyring_of, put_sealed
 
 
 async def test_an_emptied_folder_without_its_marker_deletes_nothing(
@@ -159,3 +165,48 @@ async def test_restore_a_whole_folder_and_rewind_the_vault_to_a_time(
     assert b.files() == expected
     _, listing, _ = await b.cli("history", "essay.md", "--dir", str(b.folder))
     assert len(listing.splitlines()) == 4  # header, draft one, draft two, draft one again
+
+
+# The embedded store runs each of these in its own test (test_failed_items, test_run_supervised
+# and the guard's above): only the other upstreams run the cross-section, to keep CI short.
+@pytest.mark.parametrize("gateway_upstream", ["couchdb", "pouchdb-server"], indirect=True)
+async def test_on_couchdb_and_pouchdb_server_a_held_deletion_a_failed_item_and_nothing_pending(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    """The cheap cross-section of issue 21 that depends on what the server answers, on
+    pouchdb-server and CouchDB as on the embedded store: a device that only downloaded has
+    nothing pending; a note this disk cannot hold is a failed item and the rest syncs; a scan
+    deleting most of the files holds them (the guard lowered to 2 files, as a person can)."""
+    a, b = devices
+    kept = {f"n{n}.md": f"note {n}\n".encode() for n in range(4)}
+    for rel, data in kept.items():
+        a.write(rel, data)
+    await a.sync()
+    too_long = notes.seal_note(
+        "toolong",
+        "長" * 100 + ".md",
+        b"x\n",
+        mtime_ms=1,
+        origin="mac",
+        created=None,
+        keyring=keyring_of(a),
+    )
+    await put_sealed(sealed_gateway, a, too_long)
+    err = await b.sync()
+    assert err.count("skipped a document this device cannot write") == 1, err
+    assert b.files() == kept
+    _, report, _ = await b.cli("status", str(b.folder))
+    assert "0 local change(s) not yet recorded, 0 document(s) not yet uploaded" in report, report
+    assert "downloads:  0 change(s) waiting on the server" in report, report
+    assert "failed:     1 document(s) this device cannot write" in report, report
+    assert "(name too long for this file system; since" in report, report
+
+    (settings,) = (a.home / "config" / "folders").glob("*.json")
+    settings.write_text(json.dumps({**json.loads(settings.read_text()), "deletion_guard_files": 2}))
+    for rel in kept:
+        (a.folder / rel).unlink()
+    assert "4 deletions held" in await a.sync()
+    await b.sync()
+    assert b.files() == kept  # nothing deleted anywhere
+    _, report, _ = await a.cli("status", str(a.folder))
+    assert f"4 {HELD}" in report, report
