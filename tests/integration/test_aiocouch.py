@@ -3,13 +3,13 @@ couchgate on every upstream (issue 22).
 
 Why aiocouch: of the CouchDB clients on PyPI and npm that are maintained and build their own
 requests, none but PouchDB and RxDB (both covered) ships a replicator; the rest (aiocouch, nano,
-the Cloudant SDKs, pycouchdb, couchdb3) are request libraries with a changes follower at most.
-aiocouch is maintained, asynchronous (it runs beside the embedded store on the test's own loop),
-already installed (couchgate talks to its upstream with it), and its request shapes are not
-PouchDB's: ``_all_docs`` POSTed with ``keys`` in the body and ``include_docs`` in the query
-(the request issue 22 found the embedded store answering without documents), a continuous
-``_changes`` with ``heartbeat=true``, ``PUT`` with ``_rev`` in the body, ``DELETE ?rev=``,
-``GET ?conflicts=true``.
+the Cloudant SDKs, pycouchdb, couchdb3) are request libraries with a changes follower at most
+(Go's kivik has a one-shot replicator, but no Go toolchain new enough comes with this project's
+machines). aiocouch is maintained, asynchronous (it runs beside the embedded store on the test's
+own loop), already installed (couchgate talks to its upstream with it), and its request shapes
+are not PouchDB's: ``_all_docs`` POSTed with ``keys`` in the body and ``include_docs`` in the
+query (issue 22's client put both in the body), a continuous ``_changes`` with
+``heartbeat=true``, ``PUT`` with ``_rev`` in the body, ``DELETE ?rev=``, ``GET ?conflicts=true``.
 
 Each device here is what an app written on aiocouch does to sync: it keeps a replica of the
 app's documents (the winners, with their ``_conflicts``), follows a continuous ``_changes``
@@ -115,8 +115,25 @@ class AioDevice:
                 self._seen.notify_all()
 
     async def sees(self, predicate: Callable[[dict[str, dict[str, Any]]], bool]) -> None:
-        async with asyncio.timeout(WAIT_S), self._seen:
-            await self._seen.wait_for(lambda: predicate(self.held))
+        """Wait until the replica satisfies ``predicate``; a feed that fails or ends meanwhile
+        fails the wait with its own error."""
+        assert self._feed is not None, "the device is offline"
+
+        async def until() -> None:
+            async with self._seen:
+                await self._seen.wait_for(lambda: predicate(self.held))
+
+        waiting = asyncio.create_task(until())
+        try:
+            async with asyncio.timeout(WAIT_S):
+                await asyncio.wait({waiting, self._feed}, return_when=asyncio.FIRST_COMPLETED)
+            if waiting.done():
+                waiting.result()
+                return
+            self._feed.result()  # the feed's own error
+            raise AssertionError("the changes feed ended")
+        finally:
+            waiting.cancel()
 
     async def put(self, doc_id: str, **fields: Any) -> None:
         """An online edit through aiocouch's document: read it (or start it), change, ``PUT``."""
@@ -156,7 +173,8 @@ class AioDevice:
 
     async def reconnect(self) -> None:
         """Push what was edited offline (with its history, so nothing is overwritten), then
-        pull live again from the checkpoint."""
+        pull live again from the checkpoint. The push is aiocouch's own ``_bulk_docs`` request,
+        the one its bulk operations send: its public API has no ``new_edits``."""
         if self.pending:
             failures: Any = await self.db._bulk_docs(self.pending, new_edits=False)
             assert failures == [], failures  # new_edits=false answers only the failures
