@@ -77,7 +77,8 @@ send starts with its first heartbeat (6 s by default)."""
 
 def for_pouchdb_server(request: Request) -> Request:
     """``request`` as it is compared on pouchdb-server (see the module docstring): without
-    ``latest=true``, and an eventsource feed read as the JSON pouchdb-server answers."""
+    ``latest=true``, a ``_selector`` in the query as couchgate sends it there, a live feed with
+    a short heartbeat, and an eventsource feed read as the JSON pouchdb-server answers."""
     query = tuple(param for param in request.query if param != ("latest", "true"))
     if ("filter", "_selector") in query and isinstance(request.body, dict):
         query += (("selector", json.dumps(request.body.get("selector"), separators=(",", ":"))),)
@@ -108,8 +109,10 @@ def feeds_bounded(base_url: str, headers: dict[str, str]) -> Send:
         def enough(answer: Answer) -> bool:
             if answer.status != 200:
                 return False  # an error ends by itself
-            if rows == 0 or feed == "longpoll":
-                return rows == 0  # a long poll with rows ends by itself
+            if rows == 0:
+                return True  # nothing to wait for: the status says it all
+            if feed == "longpoll":
+                return False  # a long poll with rows ends by itself
             return len(_lines(answer.body)) >= rows
 
         status, raw = await raw_transport(base_url, headers, enough)(method, target, data, extra)
