@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -51,9 +52,17 @@ class Answer:
         return json.loads(self.body)
 
 
-async def ask(port: int, raw: bytes, *, head: bool = False, timeout: float = 3.0) -> Answer:  # noqa: ASYNC109
+async def ask(
+    port: int,
+    raw: bytes,
+    *,
+    head: bool = False,
+    timeout: float = 3.0,  # noqa: ASYNC109
+    enough: Callable[[Answer], bool] | None = None,
+) -> Answer:
     """Send one request (it should say ``Connection: close``) and parse the answer, skipping
-    interim 1xx answers."""
+    interim 1xx answers. ``enough`` ends the read early, once what came says so (a live feed
+    that has sent what the test waits for)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     data = bytearray()
     complete = True
@@ -65,6 +74,10 @@ async def ask(port: int, raw: bytes, *, head: bool = False, timeout: float = 3.0
             async with asyncio.timeout(timeout):
                 while chunk := await reader.read(65536):
                     data += chunk
+                    if enough is not None and enough(
+                        parse_answer(bytes(data), head=head, complete=False)
+                    ):
+                        break
         except TimeoutError:
             complete = False
         except ConnectionError:
