@@ -32,6 +32,8 @@ let local = null;
 let remote = null;
 let sync = null;
 let renderQueued = false;
+let rendering = Promise.resolve();
+const RENDER_DELAY_MS = 200;
 
 function show(section) {
   for (const id of ['signin', 'setup-key', 'notes']) $(id).hidden = id !== section;
@@ -97,15 +99,18 @@ async function render() {
   $('file-list').replaceChildren(...fileItems(docs.filter(isFile), versions, dbs, problem));
 }
 
-/** One render for a burst of changes (a first sync writes hundreds of documents at once, and
- * each render reads them all). */
+/**
+ * One render for a burst of changes, and never two at once: a first sync writes hundreds of
+ * documents in a few seconds, and each render reads them all and rebuilds the lists.
+ */
 function scheduleRender() {
   if (renderQueued) return;
   renderQueued = true;
-  setTimeout(() => {
+  setTimeout(async () => {
+    await rendering;
     renderQueued = false;
-    render().catch((err) => problem(`The list could not be shown: ${err.message}`));
-  }, 50);
+    rendering = render().catch((err) => problem(`The list could not be shown: ${err.message}`));
+  }, RENDER_DELAY_MS);
 }
 
 async function startNotes() {
@@ -122,7 +127,10 @@ async function startNotes() {
   local.changes({ live: true, since: 'now' }).on('change', scheduleRender);
   await render();
   setState('Connecting…');
-  sync = local.sync(remote, { live: true, retry: true })
+  // Bodies alone are small: 500 a batch (PouchDB's default is 100) makes a first sync fewer
+  // round trips and renders. Replicating attachments too, a batch of 500 chunks could be 2 GB.
+  const batch = attachmentMode() === 'on-demand' ? { batch_size: 500 } : {};
+  sync = local.sync(remote, { live: true, retry: true, ...batch })
     .on('active', () => setState('Syncing…'))
     .on('paused', (err) => setState(err ? 'Offline: will retry' : 'Synced'))
     .on('denied', (err) => problem(describe(err)))
