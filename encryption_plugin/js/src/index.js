@@ -9,7 +9,7 @@
 import plugin from './plugin.js';
 
 export default plugin;
-export { assertRandomRevs, localOptions } from './plugin.js';
+export { REMOTE_ATTACHMENTS, assertRandomRevs, localOptions } from './plugin.js';
 export {
   attachmentIndex, isSealed, openAttachment, openDoc, sealAttachment, sealDoc,
 } from './envelope.js';

@@ -22,20 +22,36 @@
  * and to the optional onError callback. Replication then goes on without it. A direct
  * remote.get(id) of such a document rejects with the CryptoError instead.
  *
+ * Attachments on demand (`useEncryption(key, { attachments: 'on-demand' })`): a device that
+ * shows only some of the data, such as a web page listing notes, need not download every
+ * attachment. The replicator then receives each document with its body only: its attachments,
+ * which stay on the server, are described under REMOTE_ATTACHMENTS (real name → {content_type,
+ * length, stored, kid}: what fetching and opening one needs) instead of `_attachments`, so the
+ * local database stores the document without their bytes, at the server's revision. The app
+ * reads one when it needs it with remote.getRemoteAttachment(localDoc, name). What the server
+ * sees is then decided by what is public anyway: every document's body is read, no attachment
+ * until it is opened (docs/notes-format.md, "A web device"). Such a local document cannot be
+ * written back as it is (its attachments would be lost): sealing refuses it; put the fetched
+ * attachments in `_attachments` and drop REMOTE_ATTACHMENTS first.
+ *
  * Not supported: replication with a JavaScript *filter function* (it would run on ciphertext);
  * use doc_ids. Server-side selectors and views cannot see inside sealed documents either.
  */
 
-import { b64uEncode, toHex } from './codec.js';
-import { CryptoError } from './errors.js';
+import { b64uDecode, b64uEncode, toHex } from './codec.js';
+import { BadEnvelope, CryptoError } from './errors.js';
 import {
-  FIELD, isLocalId, openAttachment, openBody, openDoc, parseIndex, sealDoc,
+  FIELD, attachmentIndex, isLocalId, openAttachment, openBody, openDoc, parseIndex, sealDoc,
 } from './envelope.js';
 import { keyringFromExport } from './exportkey.js';
 import { randomBytes } from './random.js';
 
 const STATE = Symbol('couchgate-ep1');
 const REV_CACHE_SIZE = 1000;
+const ATTACHMENT_MODES = ['replicate', 'on-demand'];
+
+/** The field of a pulled document that describes the attachments left on the server. */
+export const REMOTE_ATTACHMENTS = '$remote_attachments';
 
 /** Options for the LOCAL database: PouchDB's default revision ids are an MD5 of the plaintext,
  * and would travel to the server in clear; `deterministic_revs: false` makes them random. */
@@ -79,6 +95,8 @@ function replace(db, name, impl) {
  * @param {(e: {id: string, rev?: string, error: Error}) => void} [options.onError]
  * @param {string[]} [options.olderKeys]  exports of previous keys, still accepted for opening
  * @param {string} [options.appId]  require the key to be for this app
+ * @param {'replicate'|'on-demand'} [options.attachments]  'on-demand' leaves pulled documents'
+ *   attachments on the server (see the module comment); 'replicate' (the default) pulls them
  * @returns {Promise<{appId: string, kid: string, fingerprint: string}>}
  */
 async function useEncryption(exportString, options = {}) {
@@ -88,12 +106,18 @@ async function useEncryption(exportString, options = {}) {
       'database stays plaintext (open it with localOptions() for random revision ids)');
   }
   if (db[STATE]) throw new Error('useEncryption() was already called on this database handle');
+  const attachments = options.attachments ?? 'replicate';
+  if (!ATTACHMENT_MODES.includes(attachments)) {
+    throw new TypeError(`attachments must be one of ${ATTACHMENT_MODES.join(', ')}`);
+  }
   const keyring = keyringFromExport(exportString, { appId: options.appId });
   for (const older of options.olderKeys ?? []) {
     const other = keyringFromExport(older, { appId: keyring.appId });
     keyring.add(other.activeKeys().root);
   }
-  const state = { keyring, onError: options.onError, revs: new Map() };
+  const state = {
+    keyring, onError: options.onError, revs: new Map(), onDemand: attachments === 'on-demand',
+  };
   db[STATE] = state;
   install(db, state);
   return { appId: keyring.appId, kid: b64uEncode(keyring.kid), fingerprint: keyring.fingerprint() };
@@ -102,6 +126,7 @@ async function useEncryption(exportString, options = {}) {
 function install(db, state) {
   const { keyring } = state;
   const opened = new WeakSet(); // docs this handle produced: never opened twice
+  const stubIndex = new WeakMap(); // opened doc → its attachment index, when left on the server
 
   function report(doc, error) {
     const event = { id: doc?._id, rev: doc?._rev, error };
@@ -124,6 +149,7 @@ function install(db, state) {
     try {
       const out = await openDoc(doc, keyring);
       opened.add(out);
+      if (state.onDemand && onlyStubs(doc)) stubIndex.set(out, attachmentIndex(doc, keyring));
       return out;
     } catch (error) {
       if (!(error instanceof CryptoError)) throw error;
@@ -132,8 +158,28 @@ function install(db, state) {
     }
   }
 
+  /** An opened document whose attachments are stubs, as the replicator receives it in
+   * on-demand mode: the body, and where each attachment is on the server. */
+  function leaveOnServer(doc) {
+    const index = stubIndex.get(doc);
+    if (!index) return doc;
+    const out = { ...doc };
+    delete out._attachments;
+    out[REMOTE_ATTACHMENTS] = Object.fromEntries([...index].map(([name, info]) => [name, {
+      content_type: info.type, length: info.length, stored: info.storedName,
+      kid: b64uEncode(info.kid),
+    }]));
+    opened.add(out);
+    return out;
+  }
+
   async function seal(doc) {
     if (!doc || typeof doc !== 'object' || isLocalId(doc._id)) return doc;
+    if (REMOTE_ATTACHMENTS in doc) {
+      throw new TypeError(`document ${JSON.stringify(doc._id)} left its attachments on the ` +
+        `server (${REMOTE_ATTACHMENTS}): fetch them with getRemoteAttachment() and put them in ` +
+        '_attachments before writing it');
+    }
     if (doc._id === undefined) doc = { ...doc, _id: toHex(randomBytes(16)) };
     return sealDoc(doc, keyring);
   }
@@ -161,7 +207,7 @@ function install(db, state) {
           continue;
         }
         const doc = await tryOpen(entry.ok);
-        if (doc) out.push({ ...entry, ok: doc });
+        if (doc) out.push({ ...entry, ok: leaveOnServer(doc) });
       }
       return out;
     }
@@ -188,7 +234,7 @@ function install(db, state) {
         const doc = await tryOpen(entry.ok);
         if (doc) {
           remember(doc);
-          docs.push({ ...entry, ok: doc });
+          docs.push({ ...entry, ok: leaveOnServer(doc) });
         }
       }
       result.docs = docs;
@@ -265,6 +311,26 @@ function install(db, state) {
     throw notFound('missing');
   });
 
+  /**
+   * The content of attachment `name` of `doc`, a local document pulled in on-demand mode (its
+   * REMOTE_ATTACHMENTS says where the attachment is): one GET of the sealed bytes at the
+   * document's revision, opened and checked against the length the sealed body gave.
+   */
+  db.getRemoteAttachment = async function getRemoteAttachment(doc, name) {
+    const entry = doc?.[REMOTE_ATTACHMENTS]?.[name];
+    if (!entry) throw notFound('missing');
+    const blob = await rawGetAttachment(doc._id, entry.stored, { rev: doc._rev });
+    const bytes = blob instanceof Uint8Array ? blob : new Uint8Array(await blob.arrayBuffer());
+    const data = openAttachment(bytes, keyring, {
+      docId: doc._id, storedName: entry.stored, kid: b64uDecode(entry.kid, 'kid'),
+    });
+    if (data.length !== entry.length) {
+      throw new BadEnvelope(`attachment ${entry.stored}: length differs from the index`);
+    }
+    if (typeof Buffer !== 'undefined' && Buffer.isBuffer(blob)) return Buffer.from(data);
+    return new Blob([data], { type: entry.content_type });
+  };
+
   replace(db, 'putAttachment', async (_original, docId, name, ...rest) => {
     const [rev, data, type] = rest.length >= 3 ? rest : [undefined, ...rest];
     let doc;
@@ -285,6 +351,12 @@ function install(db, state) {
     if (!Object.keys(doc._attachments).length) delete doc._attachments;
     return db.put(doc);
   });
+}
+
+/** Whether a stored document has attachments and every one is a stub (no data asked for). */
+function onlyStubs(doc) {
+  const atts = Object.values(doc._attachments ?? {});
+  return atts.length > 0 && atts.every((att) => att && att.stub === true);
 }
 
 export default { useEncryption };

@@ -13,7 +13,9 @@ import { fileURLToPath } from 'node:url';
 import PouchDB from 'pouchdb';
 import memoryAdapter from 'pouchdb-adapter-memory';
 
-import encryption, { assertRandomRevs, generateKey, localOptions } from '../src/index.js';
+import encryption, {
+  REMOTE_ATTACHMENTS, assertRandomRevs, generateKey, localOptions,
+} from '../src/index.js';
 
 PouchDB.plugin(memoryAdapter);
 PouchDB.plugin(encryption);
@@ -140,6 +142,57 @@ describe('plugin against pouchdb-server', () => {
       await local.replicate.from(remote);
       assert.equal((await local.get('n1')).title, 'edited');
       await Promise.all([local.destroy(), local2.destroy()]);
+    });
+
+  test('attachments on demand: bodies replicate, each attachment is fetched when asked for',
+    async () => {
+      const key = generateKey('notes');
+      const n = names();
+      const writer = new PouchDB(n.remote);
+      await writer.useEncryption(key);
+      const big = Buffer.alloc(200_000, 7);
+      await writer.bulkDocs([
+        { _id: 'note', text: SECRET },
+        { _id: 'file', path: 'a.bin', _attachments: { content: { data: big } } },
+      ]);
+
+      const asked = [];
+      const local = new PouchDB(n.local, localOptions({ adapter: 'memory' }));
+      const remote = new PouchDB(n.remote, {
+        fetch(url, opts) {
+          asked.push(new URL(url).pathname);
+          return PouchDB.fetch(url, opts);
+        },
+      });
+      await remote.useEncryption(key, { attachments: 'on-demand' });
+      await local.replicate.from(remote);
+      const attachmentPaths = (paths) => paths.filter((p) => /\/file\/[0-9a-f]{32}$/.test(p));
+      assert.deepEqual(attachmentPaths(asked), [], 'replication fetched an attachment');
+
+      assert.equal((await local.get('note')).text, SECRET);
+      const file = await local.get('file');
+      assert.equal(file._attachments, undefined);
+      const where = file[REMOTE_ATTACHMENTS].content;
+      assert.equal(where.length, big.length);
+      assert.equal(where.content_type, 'application/octet-stream');
+      assert.equal((await remote.getRemoteAttachment(file, 'content')).compare(big), 0);
+      assert.equal(attachmentPaths(asked).length, 1);
+      await assert.rejects(remote.getRemoteAttachment(file, 'other'), (e) => e.status === 404);
+
+      // Written back as it is, the document would lose its attachment: refused before sending.
+      await assert.rejects(remote.put({ ...file, path: 'b.bin' }), TypeError);
+      // A second pull asks for nothing new, and the default mode still pulls attachments.
+      await local.replicate.from(remote);
+      assert.equal(attachmentPaths(asked).length, 1);
+      await assert.rejects(remote.useEncryption(key), /already/);
+      const everything = new PouchDB(`${n.local}-all`, localOptions({ adapter: 'memory' }));
+      const plain = new PouchDB(n.remote);
+      await plain.useEncryption(key);
+      await everything.replicate.from(plain);
+      assert.equal((await everything.getAttachment('file', 'content')).compare(big), 0);
+      const invalid = new PouchDB(n.remote);
+      await assert.rejects(invalid.useEncryption(key, { attachments: 'some' }), TypeError);
+      await Promise.all([local.destroy(), everything.destroy()]);
     });
 
   test('remote reads open: get, open_revs, allDocs, changes, getAttachment, putAttachment',

@@ -6,15 +6,16 @@
  */
 
 import encryption, {
-  GatewayError, enroll, fingerprintOf, gatewayApi, generateKey, keyringFromExport, linkCode,
-  localOptions, pairingLink, parsePairing, redeemEmailCode, redeemLink, requestEmailCode,
+  GatewayError, REMOTE_ATTACHMENTS, enroll, fingerprintOf, gatewayApi, generateKey,
+  keyringFromExport, linkCode, localOptions, pairingLink, parsePairing, redeemEmailCode,
+  redeemLink, requestEmailCode,
 } from '../../../encryption_plugin/js/src/index.js';
 import qrcode from 'qrcode-generator';
 
 export {
-  GatewayError, encryption, enroll, fingerprintOf, gatewayApi, generateKey, keyringFromExport,
-  linkCode, localOptions, pairingLink, parsePairing, redeemEmailCode, redeemLink,
-  requestEmailCode,
+  GatewayError, REMOTE_ATTACHMENTS, encryption, enroll, fingerprintOf, gatewayApi, generateKey,
+  keyringFromExport, linkCode, localOptions, pairingLink, parsePairing, redeemEmailCode,
+  redeemLink, requestEmailCode,
 };
 
 /** An SVG QR code of `text`, as markup (the caller puts it in the page). */

@@ -4,6 +4,12 @@
  * The local database stays plaintext (so the page can list notes offline) with random revision
  * ids; the remote handle seals every write and opens every read. Sync is live and retries on
  * its own; what it is doing, and why it stopped, is shown in words in #sync-state / #problem.
+ *
+ * The page replicates every document's body but leaves attachments on the server until one is
+ * opened (files.js; docs/notes-format.md, "A web device"): an account whose folder client keeps
+ * large files in chunks and their old versions syncs here in the time its notes take.
+ * `localStorage['couchgate-demo-attachments'] = 'replicate'` replicates everything instead, as
+ * the demo did before (bench/bench_demo_sync.py measures one against the other).
  */
 
 import {
@@ -14,6 +20,7 @@ import {
   api, forgetSession, loadSession, redeemLink, saveSession, wireSignInForms,
 } from './signin.js';
 import { shareButton } from './share-button.js';
+import { fileItems, historyList, isFile, versionsByFile } from './files.js';
 
 const APP = 'notes';
 const PouchDB = window.PouchDB;
@@ -22,7 +29,11 @@ PouchDB.plugin(encryption);
 const $ = (id) => document.getElementById(id);
 let session = loadSession();
 let local = null;
+let remote = null;
 let sync = null;
+let renderQueued = false;
+let rendering = Promise.resolve();
+const RENDER_DELAY_MS = 200;
 
 function show(section) {
   for (const id of ['signin', 'setup-key', 'notes']) $(id).hidden = id !== section;
@@ -65,33 +76,61 @@ function remoteDb() {
   });
 }
 
+function attachmentMode() {
+  return localStorage.getItem('couchgate-demo-attachments') === 'replicate'
+    ? 'replicate' : 'on-demand';
+}
+
 async function render() {
   const result = await local.allDocs({ include_docs: true, descending: true });
-  const list = $('note-list');
-  list.replaceChildren(...result.rows.filter((r) => r.doc.text !== undefined).map((row) => {
+  const docs = result.rows.map((row) => row.doc);
+  const versions = versionsByFile(docs);
+  const dbs = { local, remote };
+  $('note-list').replaceChildren(...docs.filter((doc) => doc.text !== undefined).map((doc) => {
     const item = document.createElement('li');
     const when = document.createElement('time');
-    when.textContent = new Date(row.doc.created).toLocaleString();
-    item.append(when, document.createTextNode(row.doc.text),
-      shareButton(row.doc, { token: session.token, app: APP, onProblem: problem }));
+    when.textContent = new Date(doc.created).toLocaleString();
+    item.append(when, document.createTextNode(doc.text),
+      shareButton(doc, { token: session.token, app: APP, onProblem: problem }));
+    const kept = versions.get(doc._id);
+    if (kept) item.append(historyList(kept, dbs, problem));
     return item;
   }));
+  $('file-list').replaceChildren(...fileItems(docs.filter(isFile), versions, dbs, problem));
+}
+
+/**
+ * One render for a burst of changes, and never two at once: a first sync writes hundreds of
+ * documents in a few seconds, and each render reads them all and rebuilds the lists.
+ */
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  setTimeout(async () => {
+    await rendering;
+    renderQueued = false;
+    rendering = render().catch((err) => problem(`The list could not be shown: ${err.message}`));
+  }, RENDER_DELAY_MS);
 }
 
 async function startNotes() {
   show('notes');
   problem('');
   local = new PouchDB(`notes-${session.user}`, localOptions());
-  const remote = remoteDb();
+  remote = remoteDb();
   const info = await remote.useEncryption(session.key, {
     appId: APP,
+    attachments: attachmentMode(),
     onError: ({ id }) => problem(`A note (${id}) could not be decrypted with this key and was skipped.`),
   });
   $('fingerprint').textContent = info.fingerprint;
-  local.changes({ live: true, since: 'now' }).on('change', render);
+  local.changes({ live: true, since: 'now' }).on('change', scheduleRender);
   await render();
   setState('Connecting…');
-  sync = local.sync(remote, { live: true, retry: true })
+  // Bodies alone are small: 500 a batch (PouchDB's default is 100) makes a first sync fewer
+  // round trips and renders. Replicating attachments too, a batch of 500 chunks could be 2 GB.
+  const batch = attachmentMode() === 'on-demand' ? { batch_size: 500 } : {};
+  sync = local.sync(remote, { live: true, retry: true, ...batch })
     .on('active', () => setState('Syncing…'))
     .on('paused', (err) => setState(err ? 'Offline: will retry' : 'Synced'))
     .on('denied', (err) => problem(describe(err)))
