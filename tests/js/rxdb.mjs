@@ -36,8 +36,8 @@ import { createRxDatabase } from 'rxdb';
 import { replicateCouchDB } from 'rxdb/plugins/replication-couchdb';
 import { getRxStorageDexie } from 'rxdb/plugins/storage-dexie';
 
-import { errorInfo, generateDocs, runCommand } from './driver.mjs';
-import { NOTE_SCHEMA, plain } from './rxdb-notes.mjs';
+import { errorInfo, runCommand } from './driver.mjs';
+import { NOTE_SCHEMA, benchDocs, plain, writeInBatches } from './rxdb-notes.mjs';
 import { emit, nextLine, readCommand } from './stdio.mjs';
 import { waitUntil } from './waiting.mjs';
 
@@ -248,11 +248,9 @@ const commands = {
   },
 
   async bench(cmd) {
-    const docs = generateDocs(cmd.count, { size: cmd.doc_size ?? 1024 }).map(
-      ({ _id, ...rest }) => ({ id: _id, ...rest }));
     const spec = { ...cmd.remote, live: false, batch_size: cmd.batch_size };
     const writer = await new Device('bench-a', spec).open({ start: false });
-    await writer.notes.bulkInsert(docs);
+    await writeInBatches(writer.notes, benchDocs(cmd.count, cmd.doc_size ?? 1024), cmd.batch_size);
     const push = await firstSync('bench push', writer);
     const pull = await firstSync('bench pull', await new Device('bench-b', spec).open({ start: false }));
     return { push, pull };

@@ -8,6 +8,14 @@ import { BadEnvelope } from './errors.js';
 
 const B64U = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const B64U_RE = /^[A-Za-z0-9_-]*$/;
+// Lookup tables, made once: every sealed document's ciphertext goes through these, and a search
+// of the alphabet per character was most of what opening a pulled document cost.
+// B64U_VALUE[charCode] is the character's 6 bits (only read after B64U_RE has passed).
+const B64U_VALUE = new Uint8Array(128);
+for (let i = 0; i < B64U.length; i++) B64U_VALUE[B64U.charCodeAt(i)] = i;
+// B64U_CODE[6 bits] is the character's code; an encoding is written as codes and decoded once.
+const B64U_CODE = Uint8Array.from(B64U, (ch) => ch.charCodeAt(0));
+const asciiDecoder = new TextDecoder('latin1');
 const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
 const utf8Encoder = new TextEncoder();
@@ -72,20 +80,26 @@ export function fromHex(hex) {
 }
 
 export function b64uEncode(bytes) {
-  let out = '';
+  const out = new Uint8Array(Math.ceil((bytes.length * 4) / 3));
+  let at = 0;
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {
     const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-    out += B64U[n >> 18] + B64U[(n >> 12) & 63] + B64U[(n >> 6) & 63] + B64U[n & 63];
+    out[at++] = B64U_CODE[n >> 18];
+    out[at++] = B64U_CODE[(n >> 12) & 63];
+    out[at++] = B64U_CODE[(n >> 6) & 63];
+    out[at++] = B64U_CODE[n & 63];
   }
   if (bytes.length - i === 1) {
-    const n = bytes[i] << 16;
-    out += B64U[n >> 18] + B64U[(n >> 12) & 63];
+    out[at++] = B64U_CODE[bytes[i] >> 2];
+    out[at++] = B64U_CODE[(bytes[i] & 3) << 4];
   } else if (bytes.length - i === 2) {
-    const n = (bytes[i] << 16) | (bytes[i + 1] << 8);
-    out += B64U[n >> 18] + B64U[(n >> 12) & 63] + B64U[(n >> 6) & 63];
+    const n = (bytes[i] << 8) | bytes[i + 1];
+    out[at++] = B64U_CODE[n >> 10];
+    out[at++] = B64U_CODE[(n >> 4) & 63];
+    out[at++] = B64U_CODE[(n & 15) << 2];
   }
-  return out;
+  return asciiDecoder.decode(out);
 }
 
 /** Strict base64url: alphabet, no padding, canonical trailing bits; else BadEnvelope. */
@@ -94,11 +108,21 @@ export function b64uDecode(text, what = 'field') {
     throw new BadEnvelope(`${what} is not base64url`);
   }
   const out = new Uint8Array(Math.floor((text.length * 3) / 4));
-  let bits = 0;
-  let value = 0;
+  const whole = text.length - (text.length % 4);
   let at = 0;
-  for (const ch of text) {
-    value = ((value << 6) | B64U.indexOf(ch)) & 0xffff;
+  let i = 0;
+  for (; i < whole; i += 4) {
+    const n = (B64U_VALUE[text.charCodeAt(i)] << 18) | (B64U_VALUE[text.charCodeAt(i + 1)] << 12) |
+      (B64U_VALUE[text.charCodeAt(i + 2)] << 6) | B64U_VALUE[text.charCodeAt(i + 3)];
+    out[at++] = n >> 16;
+    out[at++] = (n >> 8) & 0xff;
+    out[at++] = n & 0xff;
+  }
+  // The last 2 or 3 characters carry 1 or 2 bytes; the bits left over must be zero.
+  let value = 0;
+  let bits = 0;
+  for (; i < text.length; i++) {
+    value = (value << 6) | B64U_VALUE[text.charCodeAt(i)];
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
