@@ -104,10 +104,11 @@ class FeedLeases:
             with contextlib.suppress(aiohttp.ClientError, TimeoutError, CouchError):
                 await asyncio.wait_for(self._claims.release(uid, KIND, pool.keys), RELEASE_WAIT_S)
 
-    def held_here(self, uid: str) -> int:
-        """How many leases this replica holds for ``uid`` (busy and idle)."""
+    def held_here(self, uid: str) -> tuple[int, int]:
+        """How many leases this replica holds for ``uid``, and how many of them open feeds use
+        (or are being claimed for one)."""
         pool = self._pools.get(uid)
-        return 0 if pool is None else len(pool.keys)
+        return (0, 0) if pool is None else (len(pool.keys), pool.busy)
 
 
 FEED_LEASES = web.AppKey("feed_leases", FeedLeases)
