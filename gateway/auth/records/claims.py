@@ -1,7 +1,7 @@
 """Places under a per-user limit: ``claims:<uid>:<kind>`` (held: key -> [claimed, until]).
 
-Every per-user limit holds across replicas the same way (docs/configuration.md, "Per-user
-limits"): what it counts is listed in one record of the account, and a new entry is checked
+Every per-user limit holds across replicas the same way (docs/deploy.md, "Per-user limits hold
+across replicas"): what it counts is listed in one record of the account, and a new entry is checked
 against the limit and added in one revision of that record (:meth:`Records.update`). Of two
 replicas adding at once, one conflicts, reads what the other wrote and checks again, so no number
 of replicas and parallel requests gets past the limit, and nothing is refused while a place is
