@@ -16,7 +16,7 @@ Besides requests of every shape, each surface added since has a strategy of its 
 well-formed or nearly: import archives, the share-link API, the account API (with the victim's
 ids, as if leaked). At the end the victim's data, device and share link are checked whole.
 ``COUCHGATE_FUZZ_EXAMPLES`` sets the examples per test (default 400: about half a minute per
-upstream), and a quarter of that per surface test. Parallel limit-bound requests through two
+upstream), and an eighth of that per surface test. Parallel limit-bound requests through two
 replicas are :mod:`tests.fuzz.test_concurrency`'s.
 """
 
@@ -54,7 +54,7 @@ from tests.logcapture import captured_logs
 from tests.rawhttp import Answer, ask
 
 EXAMPLES = int(os.environ.get("COUCHGATE_FUZZ_EXAMPLES", "400"))
-SURFACE_EXAMPLES = max(1, EXAMPLES // 4)
+SURFACE_EXAMPLES = max(1, EXAMPLES // 8)
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
