@@ -153,3 +153,24 @@ async def test_a_dead_replicas_feed_leases_lapse(make_gateway: MakeGateway) -> N
     finally:
         for response in held:
             response.close()
+
+
+async def test_a_place_whose_device_is_gone_is_given_back_at_the_limit(
+    make_gateway: MakeGateway,
+) -> None:
+    """A replica killed between deleting a device's record and giving back its place leaves
+    the place taken: the next sign-in that meets the limit finds no such device and takes it."""
+    gateway = await make_gateway(devices_per_user=2)
+    owner = await gateway.new_device()
+    path = f"/{gateway.settings.records_db}/claims:{owner.user}:devices"
+    status, record = await gateway.peek("GET", path)
+    assert status == 200 and list(record["held"]) == [owner.device], record
+    record["held"]["ghost"] = [0, 0]  # taken long ago, its device never written or gone
+    assert (await gateway.peek("PUT", path, record))[0] in (201, 202)
+    second = await gateway.new_device(same_user_as=owner)
+    status, record = await gateway.peek("GET", path)
+    assert status == 200 and set(record["held"]) == {owner.device, second.device}, record
+    status, link = await gateway.call("POST", "/auth/link", device=owner)
+    assert status == 201, link
+    third = {"code": link["code"], "device": "third"}
+    assert (await gateway.call("POST", "/auth/link/redeem", json=third))[0] == 403
