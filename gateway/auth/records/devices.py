@@ -98,7 +98,10 @@ class Devices:
         now = time.monotonic()
         recent = self._recent.get(token.hash)
         if recent is not None and now - recent[0] < RECENT_DEVICE_S:
-            return recent[1]
+            # Keyed by the secret's hash: the ids the token names must be the device's too,
+            # or a token made of one's own secret and anyone's ids would pass as one's own.
+            known = recent[1]
+            return known if (known.uid, known.device) == (token.uid, token.device) else None
         doc = await self._records.get(f"device:{token.uid}:{token.device}")
         if doc is None or not tokens.digests_equal(str(doc["token_hash"]), token.hash):
             return None
