@@ -429,33 +429,42 @@ class Credentials:
     victim_token_prefix: str
 
     def authorizations(self) -> st.SearchStrategy[list[tuple[str, str]]]:
+        return st.sampled_from(self._own() + self._forged())
+
+    def forged_authorizations(self) -> st.SearchStrategy[list[tuple[str, str]]]:
+        """Only those that must not authenticate as anyone (for what would end the client's
+        own account if they did)."""
+        return st.sampled_from(self._forged())
+
+    def _own(self) -> list[list[tuple[str, str]]]:
+        basic_own = base64.b64encode(f"anyone:{self.own_token}".encode()).decode()
+        return [
+            [("Authorization", f"Bearer {self.own_token}")],
+            [("Authorization", f"Bearer {self.own_token}")],
+            [("Authorization", f"Basic {basic_own}")],
+            [("Authorization", f"bearer   {self.own_token}  ")],
+            [("Authorization", f"Bearer {self.own_token}"), ("Authorization", "Basic x")],
+            [
+                ("Authorization", f"Bearer {self.own_token}"),
+                ("X-Auth-CouchDB-UserName", self.victim_member),
+                ("X-Auth-CouchDB-Roles", "_admin"),
+                ("X-Auth-CouchDB-Token", "0" * 40),
+            ],
+        ]
+
+    def _forged(self) -> list[list[tuple[str, str]]]:
         own_secret = self.own_token.rsplit(".", 1)[1]
         forged = f"cg1.{self.victim_uid}.{self.victim_device}.{own_secret}"
-        basic_own = base64.b64encode(f"anyone:{self.own_token}".encode()).decode()
         basic_forged = base64.b64encode(f"{self.victim_uid}:{forged}".encode()).decode()
-        single = st.sampled_from(
-            [
-                [],
-                [("Authorization", f"Bearer {self.own_token}")],
-                [("Authorization", f"Bearer {self.own_token}")],
-                [("Authorization", f"Basic {basic_own}")],
-                [("Authorization", f"bearer   {self.own_token}  ")],
-                [("Authorization", f"Bearer {forged}")],
-                [("Authorization", f"Basic {basic_forged}")],
-                [("Authorization", f"Bearer {self.victim_token_prefix}")],
-                [("Authorization", "Bearer cg1....")],
-                [("Authorization", "Basic !!!")],
-                [("Authorization", f"Bearer {self.own_token}"), ("Authorization", "Basic x")],
-                [
-                    ("Authorization", f"Bearer {self.own_token}"),
-                    ("X-Auth-CouchDB-UserName", self.victim_member),
-                    ("X-Auth-CouchDB-Roles", "_admin"),
-                    ("X-Auth-CouchDB-Token", "0" * 40),
-                ],
-                [("Cookie", f"AuthSession={MARKER}")],
-            ]
-        )
-        return single
+        return [
+            [],
+            [("Authorization", f"Bearer {forged}")],
+            [("Authorization", f"Basic {basic_forged}")],
+            [("Authorization", f"Bearer {self.victim_token_prefix}")],
+            [("Authorization", "Bearer cg1....")],
+            [("Authorization", "Basic !!!")],
+            [("Cookie", f"AuthSession={MARKER}")],
+        ]
 
 
 EXTRA_HEADERS = [
@@ -747,8 +756,9 @@ def share_requests(draw: st.DrawFn, credentials: Credentials, targets: Targets) 
 @st.composite
 def account_requests(draw: st.DrawFn, credentials: Credentials, targets: Targets) -> Request:
     """The account API (gateway/accounts/api.py, /auth/devices): what one holds, its export,
-    deleting an app or a device by any name, and deleting the account with a token that is not
-    its own (only the victim's ids, or forged: the client's own account stays)."""
+    deleting an app or a device by any name (never the client's own device: no id drawn is
+    it), and deleting the account with credentials that are no one's (forged from the
+    victim's ids, cut short, none: the client's own account stays)."""
     own = [("Authorization", f"Bearer {credentials.own_token}")]
     auth = own if draw(st.integers(0, 3)) else draw(credentials.authorizations())
     app = draw(
@@ -772,10 +782,8 @@ def account_requests(draw: st.DrawFn, credentials: Credentials, targets: Targets
             ]
         )
     )
-    if op == ("DELETE", "/account/api") and auth != [] and credentials.own_token in auth[0][1]:
-        auth = [("Authorization", f"Bearer {credentials.victim_token_prefix}")]
-    if credentials.own_token in str(auth) and op[1].endswith(f"/{targets.own_device}"):
-        op = ("GET", "/account/api/devices")  # the client's own device stays signed in
+    if op == ("DELETE", "/account/api"):
+        auth = draw(credentials.forged_authorizations())
     return Request(op[0], op[1], _with_marker(auth), b"", False)
 
 
