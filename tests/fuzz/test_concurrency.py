@@ -15,30 +15,22 @@ links, opening live feeds) and which replica each goes to; all are sent at once.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from encryption_plugin.shares import SharedNote, new_share_key, seal_share
 from gateway import keys
 from gateway.limits.leases import FEED_LEASES, KIND
+from tests.fuzz.test_http_boundary import EXAMPLES, FUZZ
 from tests.harness import Device, GatewayHarness, MakeGateway
 
-EXAMPLES = max(1, int(os.environ.get("COUCHGATE_FUZZ_EXAMPLES", "400")) // 20)
-FUZZ_CONCURRENT = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    database=None,
-    phases=[Phase.explicit, Phase.generate],
-    report_multiple_bugs=False,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+FUZZ_CONCURRENT = settings(FUZZ, max_examples=max(1, EXAMPLES // 20))
 MOST = 3
 LIMITS = {
     "apps_per_user": MOST,
