@@ -25,6 +25,7 @@ from gateway.auth.routes import routes as auth_routes
 from gateway.auth.signing import AuthKeys
 from gateway.config import Settings
 from gateway.limits import connections, quotas
+from gateway.limits.leases import FEED_LEASES, FeedLeases
 from gateway.limits.rates import Limits
 from gateway.ops import health
 from gateway.ops.metrics import METRICS, Metrics, metrics_middleware
@@ -85,6 +86,8 @@ async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
         app[keys.BACKEND] = backend
         app[keys.IDENTITIES] = IdentityStore(backend.records)
         app[shares.SHARES] = shares.ShareStore(backend.records)
+        leases = FeedLeases(app[keys.IDENTITIES].claims, app[keys.SETTINGS].feeds_per_user)
+        app[FEED_LEASES] = leases
         hub = app[keys.CHANGES_HUB] = ChangesHub(backend)
         reachable = await health.try_records(backend)
         if reachable:
@@ -92,11 +95,13 @@ async def _backend_ctx(app: web.Application) -> AsyncIterator[None]:
         since = await current_seq(backend) if reachable else "now"
         chores = asyncio.create_task(_chores(app, backend, since))
         watch = asyncio.create_task(hub.watch()) if app[keys.SETTINGS].feed_multiplexing else None
+        renewal = asyncio.create_task(leases.renew_forever())
         yield
-        for task in (chores, watch):
+        for task in (chores, watch, renewal):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+        await leases.release_all()
         await app[keys.BACKGROUND].drain(SHUTDOWN_DRAIN_S)
 
 

@@ -189,8 +189,9 @@ class Settings:
     feeds_per_user: int = field(
         default=50,
         metadata=_doc(
-            "Live feeds one user may hold open at once over all their devices (per replica); "
-            "past it: 429. 0: no limit"
+            "Live feeds one user may hold open at once over all their devices and every replica "
+            "(each feed holds a lease in the records database, renewed while it lives: a "
+            "replica that dies frees its feeds' places within 90 s); past it: 429. 0: no limit"
         ),
     )
     devices_per_user: int = field(

@@ -20,7 +20,6 @@ from gateway.auth.records.devices import Device
 from gateway.auth.records.grants import GrantKind
 from gateway.config import Settings
 from gateway.errors import BadRequest, NotFound, Unauthorized
-from gateway.limits.claims import claim_within
 from gateway.web.bodies import read_json_object, string_field
 
 routes = web.RouteTableDef()
@@ -57,22 +56,8 @@ async def _new_device(
 ) -> tuple[tokens.DeviceToken, Device]:
     """Sign in one more device of ``uid``, within the account's device limit (each device can
     hold feeds and a request budget of its own, so their number is what bounds one account)."""
-    identities = request.app[keys.IDENTITIES]
     most = request.app[keys.SETTINGS].devices_per_user
-
-    async def count() -> int:
-        return len(await identities.devices.of(uid))
-
-    async def undo(made: tuple[tokens.DeviceToken, Device]) -> None:
-        await identities.devices.revoke(uid, made[1].device)
-
-    return await claim_within(
-        most,
-        count,
-        lambda: identities.devices.create(uid, name),
-        undo,
-        f"device limit reached: an account may have {most} devices; revoke one",
-    )
+    return await request.app[keys.IDENTITIES].devices.create(uid, name, most)
 
 
 def _device_name(body: dict[str, Any]) -> str:

@@ -7,7 +7,8 @@ the upstream's, and with the embedded store the store's end of that one). At the
 - the soft limit is raised to the hard one at start (:func:`raise_fd_limit`);
 - a budget derived from it refuses a request with a clean 503 while descriptors remain for the
   upstream pool, the store's files and the answer itself (:class:`Capacity`);
-- live feeds are bounded per user and for the whole process, before they are opened;
+- live feeds are bounded for the whole process here, and per user over every replica by leases
+  (gateway/limits/leases.py), before they are opened;
 - a connection that sends no whole request within ``idle_timeout`` is closed by aiohttp's
   keep-alive timer (:func:`runner_options`), and a request body that stops arriving for as
   long is ended with 408 (:class:`BodyWatch`).
@@ -21,7 +22,6 @@ import logging
 import os
 import resource
 import time
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,8 +38,8 @@ from gateway.errors import (
     BadRequest,
     CouchError,
     RequestTimeout,
-    TooManyRequests,
 )
+from gateway.limits.leases import FEED_LEASES
 from gateway.replication import paths
 from gateway.replication.proxy import PREFIX
 from gateway.replication.stream import is_live
@@ -83,7 +83,7 @@ def open_fds() -> int | None:
 
 class Capacity:
     """The process-wide budget: descriptors (sampled, at most every :data:`SAMPLE_S`) and live
-    feeds (counted, per user and in all)."""
+    feeds (counted)."""
 
     def __init__(self, settings: Settings, fd_limit: int) -> None:
         self.fd_limit = fd_limit
@@ -93,14 +93,9 @@ class Capacity:
         # three. Descriptors in use are sampled as well (check_fds), whichever a feed becomes.
         per_feed = 1 if settings.feed_multiplexing else FDS_PER_FEED
         self.max_feeds = settings.max_live_feeds or max(1, int(usable * FEED_SHARE) // per_feed)
-        self.feeds_per_user = settings.feeds_per_user
-        self._feeds: Counter[str] = Counter()
+        self.live_feeds = 0
         self._sampled_at = -1.0
         self._in_use: int | None = None
-
-    @property
-    def live_feeds(self) -> int:
-        return sum(self._feeds.values())
 
     def check_fds(self) -> None:
         now = time.monotonic()
@@ -112,25 +107,18 @@ class Capacity:
             )
 
     @contextlib.contextmanager
-    def feed(self, uid: str) -> Iterator[None]:
-        """Hold one live feed of ``uid`` for the ``with`` block, or refuse it."""
-        if self.feeds_per_user and self._feeds[uid] >= self.feeds_per_user:
-            raise TooManyRequests(
-                f"more than {self.feeds_per_user} live feeds open for this account",
-                retry_after=10,
-            )
+    def feed(self) -> Iterator[None]:
+        """Hold one live feed of this process for the ``with`` block, or refuse it."""
         if self.live_feeds >= self.max_feeds:
             raise AtCapacity(
                 "the server holds as many live feeds as it can; retry shortly",
                 retry_after=RETRY_AFTER_S,
             )
-        self._feeds[uid] += 1
+        self.live_feeds += 1
         try:
             yield
         finally:
-            self._feeds[uid] -= 1
-            if self._feeds[uid] <= 0:
-                del self._feeds[uid]
+            self.live_feeds -= 1
 
 
 CAPACITY = web.AppKey("capacity", Capacity)
@@ -149,8 +137,8 @@ def _live_feed(request: web.Request) -> bool:
 @web.middleware
 async def capacity_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse, before any work, what the process could not hold: any request when descriptors
-    run short, a live feed past its user's or the process's budget. A 503 closes its
-    connection, so a refusal frees a descriptor too."""
+    run short, a live feed past the process's budget or its user's (over every replica). A 503
+    closes its connection, so a refusal frees a descriptor too."""
     if request.path in NO_BUDGET_PATHS:
         return await handler(request)
     capacity = request.app[CAPACITY]
@@ -159,8 +147,9 @@ async def capacity_middleware(request: web.Request, handler: Handler) -> web.Str
         if not _live_feed(request):
             return await handler(request)
         device = await authenticate(request)
-        with capacity.feed(device.uid):
-            return await handler(request)
+        with capacity.feed():
+            async with request.app[FEED_LEASES].hold(device.uid):
+                return await handler(request)
     except AtCapacity as exc:
         response = exc.response()
         response.force_close()

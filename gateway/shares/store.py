@@ -9,12 +9,18 @@ per share, both keyed for a single ``GET`` or one prefix scan:
 - ``shareof:<uid>:<id>``    the same without e2e: what listing, counting and deletion read
 
 The owner's record is written first and deleted last, so a share never exists without the
-record that deleting the account or the app finds it by. The server holds the sealed copy only:
-the key is in the link's fragment, which browsers never send.
+record that deleting the account or the app finds it by. Before both, the link takes its place
+under the account's ``shares_per_user`` (``claims:<uid>:shares``, gateway/auth/records/claims.py,
+the pattern every per-user limit follows); the place frees itself when the link expires and is
+given back when it is revoked, burnt or deleted with its app or account.
+
+The server holds the sealed copy only: the key is in the link's fragment, which browsers never
+send.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import time
@@ -25,9 +31,12 @@ from typing import Any
 from aiocouch import ConflictError, Database, NotFoundError
 from aiocouch.document import Document
 
-from gateway.auth.records.base import iso
+from gateway.auth.records.base import Records, iso
+from gateway.auth.records.claims import Claims
+from gateway.errors import Forbidden
 
 _RETRIES = 5
+KIND = "shares"
 
 
 def new_share_id() -> str:
@@ -92,6 +101,7 @@ def _share(data: dict[str, Any]) -> Share:
 class ShareStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._claims = Claims(Records(db))
 
     async def _get(self, doc_id: str) -> Document | None:
         try:
@@ -112,9 +122,33 @@ class ShareStore:
         raise RuntimeError(f"could not delete a share record after {_RETRIES} conflicts")
 
     async def create(
-        self, uid: str, app: str, envelope: str, expires: float, burn: bool, device: str = ""
+        self,
+        uid: str,
+        app: str,
+        envelope: str,
+        expires: float,
+        burn: bool,
+        device: str = "",
+        most: int = 0,
     ) -> Share:
+        """A new link; 403 when the account has ``most`` live ones already (0: no limit)."""
         share = Share(new_share_id(), uid, app, len(envelope), time.time(), expires, burn, device)
+        refusal = Forbidden(f"you have {most} share links already; revoke one first")
+        await self._claims.claim(
+            uid, KIND, share.id, most, refusal, until=expires, existing=lambda: self._existing(uid)
+        )
+        try:
+            await self._write(share, envelope)
+        except BaseException:
+            await asyncio.shield(self.delete(uid, share.id))
+            raise
+        return share
+
+    async def _existing(self, uid: str) -> dict[str, float]:
+        return {share.id: share.expires for share in await self.owned(uid)}
+
+    async def _write(self, share: Share, envelope: str) -> None:
+        uid = share.uid
         await Document(
             self._db, f"shareof:{uid}:{share.id}", data={"type": "shareof", **share.fields()}
         ).save()
@@ -123,7 +157,6 @@ class ShareStore:
             f"share:{share.id}",
             data={"type": "share", **share.fields(), "e2e": envelope},
         ).save()
-        return share
 
     async def owned(self, uid: str) -> list[Share]:
         return [_share(doc.json) async for doc in self._db.docs(prefix=f"shareof:{uid}:")]
@@ -183,6 +216,7 @@ class ShareStore:
             except (ConflictError, NotFoundError):
                 return None
             await self._delete_record(f"shareof:{share.uid}:{share.id}")
+            await self._claims.release(share.uid, KIND, [share.id])
         return share, envelope
 
     async def delete(self, uid: str, share_id: str) -> bool:
@@ -191,7 +225,9 @@ class ShareStore:
         if doc is not None and doc["uid"] != uid:
             return False
         removed = await self._delete_record(f"share:{share_id}") if doc is not None else False
-        return await self._delete_record(f"shareof:{uid}:{share_id}") or removed
+        removed = await self._delete_record(f"shareof:{uid}:{share_id}") or removed
+        await self._claims.release(uid, KIND, [share_id])  # last: a place is never freed early
+        return removed
 
     async def delete_where(self, uid: str, apps: Iterable[str] | None = None) -> int:
         """Delete a user's shares (of the given apps, or all); returns how many."""

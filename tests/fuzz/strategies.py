@@ -429,33 +429,42 @@ class Credentials:
     victim_token_prefix: str
 
     def authorizations(self) -> st.SearchStrategy[list[tuple[str, str]]]:
+        return st.sampled_from(self._own() + self._forged())
+
+    def forged_authorizations(self) -> st.SearchStrategy[list[tuple[str, str]]]:
+        """Only those that must not authenticate as anyone (for what would end the client's
+        own account if they did)."""
+        return st.sampled_from(self._forged())
+
+    def _own(self) -> list[list[tuple[str, str]]]:
+        basic_own = base64.b64encode(f"anyone:{self.own_token}".encode()).decode()
+        return [
+            [("Authorization", f"Bearer {self.own_token}")],
+            [("Authorization", f"Bearer {self.own_token}")],
+            [("Authorization", f"Basic {basic_own}")],
+            [("Authorization", f"bearer   {self.own_token}  ")],
+            [("Authorization", f"Bearer {self.own_token}"), ("Authorization", "Basic x")],
+            [
+                ("Authorization", f"Bearer {self.own_token}"),
+                ("X-Auth-CouchDB-UserName", self.victim_member),
+                ("X-Auth-CouchDB-Roles", "_admin"),
+                ("X-Auth-CouchDB-Token", "0" * 40),
+            ],
+        ]
+
+    def _forged(self) -> list[list[tuple[str, str]]]:
         own_secret = self.own_token.rsplit(".", 1)[1]
         forged = f"cg1.{self.victim_uid}.{self.victim_device}.{own_secret}"
-        basic_own = base64.b64encode(f"anyone:{self.own_token}".encode()).decode()
         basic_forged = base64.b64encode(f"{self.victim_uid}:{forged}".encode()).decode()
-        single = st.sampled_from(
-            [
-                [],
-                [("Authorization", f"Bearer {self.own_token}")],
-                [("Authorization", f"Bearer {self.own_token}")],
-                [("Authorization", f"Basic {basic_own}")],
-                [("Authorization", f"bearer   {self.own_token}  ")],
-                [("Authorization", f"Bearer {forged}")],
-                [("Authorization", f"Basic {basic_forged}")],
-                [("Authorization", f"Bearer {self.victim_token_prefix}")],
-                [("Authorization", "Bearer cg1....")],
-                [("Authorization", "Basic !!!")],
-                [("Authorization", f"Bearer {self.own_token}"), ("Authorization", "Basic x")],
-                [
-                    ("Authorization", f"Bearer {self.own_token}"),
-                    ("X-Auth-CouchDB-UserName", self.victim_member),
-                    ("X-Auth-CouchDB-Roles", "_admin"),
-                    ("X-Auth-CouchDB-Token", "0" * 40),
-                ],
-                [("Cookie", f"AuthSession={MARKER}")],
-            ]
-        )
-        return single
+        return [
+            [],
+            [("Authorization", f"Bearer {forged}")],
+            [("Authorization", f"Basic {basic_forged}")],
+            [("Authorization", f"Bearer {self.victim_token_prefix}")],
+            [("Authorization", "Bearer cg1....")],
+            [("Authorization", "Basic !!!")],
+            [("Cookie", f"AuthSession={MARKER}")],
+        ]
 
 
 EXTRA_HEADERS = [
@@ -663,3 +672,136 @@ def archives(draw: st.DrawFn) -> tuple[bytes, bool]:
     elif shape == "trailing":
         packed += b"garbage"
     return packed, True
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the surface strategies aim at besides the fuzzing client's own token: the ids of
+    its own things and of the victim's (which it must not be able to change), and a sealed
+    copy of the right shape to share."""
+
+    own_device: str
+    own_share: str
+    victim_share: str
+    envelope: str
+
+
+def _with_marker(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [*headers, ("X-Marker", MARKER)]
+
+
+def _ids(targets: Targets, *own: str) -> st.SearchStrategy[str]:
+    """An id in a path: ours, the victim's, or odd."""
+    return st.sampled_from([*own, targets.victim_share, MARKER, "..", "%2F", "%00", "A" * 300]) | (
+        st.text(alphabet=st.characters(codec="utf-8"), max_size=24).map(_q)
+    )
+
+
+def _json_body(
+    draw: st.DrawFn, right: dict[str, object], fields: dict[str, st.SearchStrategy[object]]
+) -> bytes:
+    """``right`` (a request the API accepts) as it is, or with fields dropped, changed to
+    anything ``fields`` makes, or one added; now and then an odd body instead."""
+    shape = draw(st.integers(0, 5))
+    if shape == 0:
+        return draw(bodies())[0]
+    value = dict(right)
+    if shape > 2:
+        for name in draw(st.lists(st.sampled_from(sorted(fields)), max_size=2, unique=True)):
+            if draw(st.booleans()):
+                value.pop(name, None)
+            else:
+                value[name] = draw(fields[name])
+        if draw(st.booleans()):
+            value[MARKER] = draw(json_values(3))
+    return json.dumps(value, allow_nan=True).encode()
+
+
+@st.composite
+def share_requests(draw: st.DrawFn, credentials: Credentials, targets: Targets) -> Request:
+    """The share-link API as its owner and anyone holding a link use it (docs/share-links.md):
+    create, re-seal, list, revoke, fetch (GET or HEAD) and the page, with well-formed and odd
+    fields, aimed at the client's own link, the victim's (known here, as if leaked) or none."""
+    own = [("Authorization", f"Bearer {credentials.own_token}")]
+    auth = own if draw(st.integers(0, 4)) else draw(credentials.authorizations())
+    envelope = st.sampled_from(
+        [targets.envelope, targets.envelope[:-7], targets.envelope + "==", "ep1." + MARKER, ""]
+    ) | json_values(3)
+    fields: dict[str, st.SearchStrategy[object]] = {
+        "e2e": envelope,
+        "app": st.sampled_from([APP, APP, "private", "other", "_users", "", "A" * 300])
+        | json_values(2),
+        "expires_in": st.integers(-10, 10**10)
+        | st.floats(allow_nan=True)
+        | st.sampled_from([59, 60, 90 * 24 * 3600, 90 * 24 * 3600 + 1, True, "3600", None]),
+        "burn_after_reading": st.booleans() | json_values(2),
+    }
+    op = draw(st.sampled_from(["create"] * 3 + ["reseal", "list", "revoke", "data", "head"]))
+    share_id = draw(_ids(targets, targets.own_share))
+    if op == "create":
+        body = _json_body(draw, {"e2e": targets.envelope, "app": APP}, fields)
+        return Request("POST", "/shares/api", _with_marker(auth), body, False)
+    if op == "reseal":
+        body = _json_body(draw, {"e2e": targets.envelope}, {"e2e": envelope})
+        return Request("PUT", f"/shares/api/{share_id}", _with_marker(auth), body, False)
+    if op == "list":
+        return Request("GET", "/shares/api", _with_marker(auth), b"", False)
+    if op == "revoke":
+        return Request("DELETE", f"/shares/api/{share_id}", _with_marker(auth), b"", False)
+    tail = draw(st.sampled_from(["/data", "/data", ""]))
+    method = "HEAD" if op == "head" else "GET"
+    return Request(method, f"/s/{share_id}{tail}", _with_marker([]), b"", False)
+
+
+@st.composite
+def account_requests(draw: st.DrawFn, credentials: Credentials, targets: Targets) -> Request:
+    """The account API (gateway/accounts/api.py, /auth/devices): what one holds, its export,
+    deleting an app or a device by any name (never the client's own device: no id drawn is
+    it), and deleting the account with credentials that are no one's (forged from the
+    victim's ids, cut short, none: the client's own account stays)."""
+    own = [("Authorization", f"Bearer {credentials.own_token}")]
+    auth = own if draw(st.integers(0, 3)) else draw(credentials.authorizations())
+    app = draw(
+        st.sampled_from([APP, "private", "other", "_users", "..", "%2F", MARKER, "A" * 300])
+        | st.text(alphabet=st.characters(codec="utf-8"), max_size=12).map(_q)
+    )
+    device = draw(_ids(targets, credentials.victim_device, "not-a-device"))
+    op = draw(
+        st.sampled_from(
+            [
+                ("GET", "/account/api"),
+                ("GET", "/account/api/devices"),
+                ("GET", "/account/api/apps"),
+                ("GET", "/account/api/export"),
+                ("GET", "/auth/me"),
+                ("GET", "/auth/devices"),
+                ("DELETE", f"/account/api/apps/{app}"),
+                ("DELETE", f"/account/api/devices/{device}"),
+                ("DELETE", f"/auth/devices/{device}"),
+                ("DELETE", "/account/api"),
+            ]
+        )
+    )
+    if op == ("DELETE", "/account/api"):
+        auth = draw(credentials.forged_authorizations())
+    return Request(op[0], op[1], _with_marker(auth), b"", False)
+
+
+@st.composite
+def import_requests(draw: st.DrawFn, credentials: Credentials) -> Request:
+    """``POST /account/api/import`` with an archive (:func:`archives`) every time, as the
+    client's own account or not, with the content type and encoding it names or others."""
+    own = [("Authorization", f"Bearer {credentials.own_token}")]
+    auth = own if draw(st.integers(0, 5)) else draw(credentials.authorizations())
+    body, gzipped = draw(archives())
+    headers = [*auth]
+    content_type = draw(
+        st.sampled_from(["application/x-ndjson"] * 3 + ["application/json", "text/plain", None])
+    )
+    if content_type is not None:
+        headers.append(("Content-Type", content_type))
+    if gzipped:
+        headers.append(("Content-Encoding", draw(st.sampled_from(["gzip"] * 4 + ["br", "x"]))))
+    return Request(
+        "POST", "/account/api/import", _with_marker(headers), body, chunked=draw(st.booleans())
+    )

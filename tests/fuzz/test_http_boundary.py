@@ -12,8 +12,12 @@ bodies; and bytes that are not HTTP at all) over raw sockets, and after every on
 - nothing of the victim's reaches the attacker;
 - no log line holds a token, a code, an email address or the marker every request carries.
 
-At the end the victim's data and device are checked whole. ``COUCHGATE_FUZZ_EXAMPLES`` sets
-the examples per test (default 400: about half a minute per upstream).
+Besides requests of every shape, each surface added since has a strategy of its own, sent
+well-formed or nearly: import archives, the share-link API, the account API (with the victim's
+ids, as if leaked). At the end the victim's data, device and share link are checked whole.
+``COUCHGATE_FUZZ_EXAMPLES`` sets the examples per test (default 400: about half a minute per
+upstream), and an eighth of that per surface test. Parallel limit-bound requests through two
+replicas are :mod:`tests.fuzz.test_concurrency`'s.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from encryption_plugin.shares import SharedNote, new_share_key, seal_share
 from gateway.upstream.backend import member_name
 from tests.fuzz.awaiting import awaiting
 from tests.fuzz.strategies import (
@@ -36,15 +41,20 @@ from tests.fuzz.strategies import (
     MARKER,
     Credentials,
     Request,
+    Targets,
+    account_requests,
     body_requests,
+    import_requests,
     malformed_requests,
     requests,
+    share_requests,
 )
 from tests.harness import Device, GatewayHarness
 from tests.logcapture import captured_logs
 from tests.rawhttp import Answer, ask
 
 EXAMPLES = int(os.environ.get("COUCHGATE_FUZZ_EXAMPLES", "400"))
+SURFACE_EXAMPLES = max(1, EXAMPLES // 8)
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -55,6 +65,7 @@ FUZZ = settings(
     report_multiple_bugs=False,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+FUZZ_SURFACE = settings(FUZZ, max_examples=SURFACE_EXAMPLES)
 VICTIM_EMAIL = "victim.fuzz@example.org"
 ATTACKER_EMAIL = "attacker.fuzz@example.org"
 SECRET = "victimsecret" + MARKER
@@ -67,6 +78,9 @@ class World:
     victim: Device
     attacker: Device
     credentials: Credentials
+    targets: Targets
+    victim_share: tuple[str, str]
+    """The victim's link: its id and sealed copy, which nothing the attacker does may change."""
     logs: io.StringIO
     examples: int = 0
     logs_read: int = 0
@@ -113,12 +127,24 @@ async def world(gateway: GatewayHarness) -> AsyncIterator[World]:
         credentials = Credentials(
             attacker.token, victim.user, victim.device, member_name(victim.user), victim.token[:-3]
         )
-        world = World(gateway, victim, attacker, credentials, logs)
+        envelope = seal_share(new_share_key(), SharedNote("note", SECRET))
+        shares = []
+        for device in (victim, attacker):
+            status, made = await gateway.call(
+                "POST", "/shares/api", device=device, json={"e2e": envelope, "app": APP}
+            )
+            assert status == 201, made
+            shares.append(made["id"])
+        targets = Targets(attacker.device, shares[1], shares[0], envelope)
+        world = World(gateway, victim, attacker, credentials, targets, (shares[0], envelope), logs)
         yield world
         # The victim's data and device came through whole.
         status, doc = await gateway.call("GET", f"/db/{APP}/secret", device=victim)
         assert (status, doc.get("secret")) == (200, SECRET), doc
         assert (await gateway.call("GET", "/auth/me", device=victim))[0] == 200
+        share_id, sealed = world.victim_share
+        status, copy = await gateway.call("GET", f"/s/{share_id}/data")
+        assert (status, copy.get("e2e")) == (200, sealed), copy
         world.assert_logs_clean("the last example")
     print(
         f"\nfuzz [{gateway.upstream.kind}]: {world.examples} examples, statuses "
@@ -212,10 +238,8 @@ def check_answer(
     raise AssertionError(f"{problem}; to {context}")
 
 
-@FUZZ
-@given(data=st.data())
-async def test_well_formed_requests_are_answered_safely(world: World, data: st.DataObject) -> None:
-    request = data.draw(requests(world.credentials), label="request")
+async def _one(world: World, request: Request) -> None:
+    """Send one request; assert what must hold of its answer, the gateway and the logs."""
     context = request.describe()
     head = request.method == "HEAD"
     answer = await ask(world.port, request.raw(), head=head)
@@ -227,16 +251,16 @@ async def test_well_formed_requests_are_answered_safely(world: World, data: st.D
 
 @FUZZ
 @given(data=st.data())
+async def test_well_formed_requests_are_answered_safely(world: World, data: st.DataObject) -> None:
+    await _one(world, data.draw(requests(world.credentials), label="request"))
+
+
+@FUZZ
+@given(data=st.data())
 async def test_every_body_endpoint_takes_any_body_safely(world: World, data: st.DataObject) -> None:
     """The bodies of :func:`~tests.fuzz.strategies.bodies` (odd JSON, deep, not JSON, bad
     UTF-8, multipart) at every endpoint that reads one, as a signed-in user."""
-    request = data.draw(body_requests(world.credentials), label="request")
-    context = request.describe()
-    answer = await ask(world.port, request.raw())
-    assert answer.status is not None, f"no answer at all to {context}"
-    known = check_answer(world, answer, context, request)
-    await assert_still_up(world, context)
-    world.assert_logs_clean(context, traceback_expected=known)
+    await _one(world, data.draw(body_requests(world.credentials), label="request"))
 
 
 @FUZZ
@@ -249,3 +273,30 @@ async def test_what_is_not_http_is_refused_quietly(world: World, data: st.DataOb
     known = check_answer(world, await ask(world.port, raw), context, None)
     await assert_still_up(world, context)
     world.assert_logs_clean(context, traceback_expected=known)
+
+
+@FUZZ_SURFACE
+@given(data=st.data())
+async def test_import_archives_are_loaded_or_refused_safely(
+    world: World, data: st.DataObject
+) -> None:
+    """Every example an archive (:func:`~tests.fuzz.strategies.archives`), gzipped or not."""
+    await _one(world, data.draw(import_requests(world.credentials), label="request"))
+
+
+@FUZZ_SURFACE
+@given(data=st.data())
+async def test_the_share_api_is_answered_safely(world: World, data: st.DataObject) -> None:
+    """Create, re-seal, list, revoke and fetch, aimed at the client's link and the victim's:
+    the victim's link comes through unchanged (checked at the end)."""
+    request = data.draw(share_requests(world.credentials, world.targets), label="request")
+    await _one(world, request)
+
+
+@FUZZ_SURFACE
+@given(data=st.data())
+async def test_the_account_api_is_answered_safely(world: World, data: st.DataObject) -> None:
+    """What an account holds, its export, and deleting apps, devices and the account by any
+    name: the victim's apps, device and account come through (checked at the end)."""
+    request = data.draw(account_requests(world.credentials, world.targets), label="request")
+    await _one(world, request)

@@ -290,6 +290,23 @@ async def test_basic_auth_with_the_token_as_password(gateway: GatewayHarness) ->
     assert (status, me["user"]) == (200, device.user)
 
 
+async def test_a_token_naming_another_device_is_refused_even_just_after_its_secret_was_used(
+    gateway: GatewayHarness,
+) -> None:
+    """The lookups checked in the last seconds are found by the secret's hash: a token made of
+    one's own secret and another account's ids passed as one's own while that lookup was
+    recent (the fuzz suite's account test deleted its own account so, with the victim's ids)."""
+    mine, theirs = await gateway.new_device(), await gateway.new_device()
+    assert (await gateway.call("GET", "/auth/me", device=mine))[0] == 200
+    forged = f"cg1.{theirs.user}.{theirs.device}.{mine.token.rsplit('.', 1)[1]}"
+    status, body = await gateway.call(
+        "DELETE", "/account/api", headers={"Authorization": f"Bearer {forged}"}
+    )
+    assert (status, body["error"]) == (401, "unauthorized"), body
+    assert (await gateway.call("GET", "/auth/me", device=mine))[0] == 200
+    assert (await gateway.call("GET", "/auth/me", device=theirs))[0] == 200
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "error"),
     [

@@ -385,9 +385,12 @@ async def test_revoking_a_device_ends_its_open_live_feeds(gateway: GatewayHarnes
     events = [(e["side"], e["event"], e["error"].get("status")) for e in result["events_after"]]
     assert ("b", "error", 401) in events, result["events_after"]
     assert [event for event in events if event[0] == "a"] == []
-    # Its bare feed ended at once (PouchDB asks for a 10 s heartbeat) ...
+    # Its bare feed ended at once (PouchDB asks for a 10 s heartbeat): within 2 s of the line
+    # that follows the revocation, or before that line even reached the client (at_ms None:
+    # the revocation also gives back the device's place under the limit before it answers) ...
     feed_end = result["feed"]["error"]
-    assert feed_end is not None and feed_end["at_ms"] < 2_000, result["feed"]
+    assert feed_end is not None, result["feed"]
+    assert feed_end["at_ms"] is None or feed_end["at_ms"] < 2_000, result["feed"]
     # ... cleanly, so PouchDB reconnected and was refused, rather than choking on a cut body.
     assert (feed_end.get("status"), feed_end.get("name")) == (401, "unauthorized"), feed_end
     status, body = await gateway.call("GET", f"/db/{APP}/", device=laptop)

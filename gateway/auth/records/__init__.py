@@ -7,6 +7,7 @@ the process keeps none. Document ids are the lookup keys, so every check is one 
 - ``user:<uid>``, ``email:<hmac>``          :mod:`.users`
 - ``locals:<uid>:<app>``                     :mod:`.local_docs`
 - ``device:<uid>:<device>``                  :mod:`.devices`
+- ``claims:<uid>:<kind>``                    :mod:`.claims` (places under per-user limits)
 - ``challenge:<id>``                         :mod:`.challenges`
 - ``enroll:<sha256(code)>``, ``link:<sha256(code)>``   :mod:`.grants`
 
@@ -25,6 +26,7 @@ from aiocouch import Database
 from gateway.auth.records.base import KeyedLocks, Records
 from gateway.auth.records.challenges import PREFIX as CHALLENGE_PREFIX
 from gateway.auth.records.challenges import Challenges
+from gateway.auth.records.claims import Claims
 from gateway.auth.records.devices import Devices
 from gateway.auth.records.grants import PREFIXES as GRANT_PREFIXES
 from gateway.auth.records.grants import Grants
@@ -37,7 +39,8 @@ class IdentityStore:
         self._records = Records(db)
         self.users = Users(self._records)
         self.locals = LocalDocs(self._records)
-        self.devices = Devices(self._records)
+        self.claims = Claims(self._records)
+        self.devices = Devices(self._records, self.claims)
         self.challenges = Challenges(self._records)
         self.grants = Grants(self._records)
         self.app_changes = KeyedLocks()
@@ -71,6 +74,7 @@ class IdentityStore:
         for device in await self.devices.of(uid):
             await self.devices.revoke(uid, device.device)
         await self.locals.forget_user(uid)
+        await self.claims.forget_user(uid)
         await self.users.remove(user)
         return user
 

@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from aiocouch import ConflictError, Database, NotFoundError
 from aiocouch.document import Document
+
+from gateway.errors import UpstreamUnavailable
 
 RETRIES = 5
 UPDATE_RETRIES = 50
@@ -84,6 +86,41 @@ class Records:
 
     def with_prefix(self, prefix: str) -> AsyncIterator[Document]:
         return self.db.docs(prefix=prefix)
+
+    async def update(
+        self,
+        doc_id: str,
+        change: Callable[[Document], bool],
+        locks: KeyedLocks,
+        initial: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    ) -> bool:
+        """Apply ``change`` to a record until it is saved: how every per-user limit holds.
+
+        ``change`` sees the record as it is now and returns whether there is anything to save
+        (it may raise to refuse: a limit reached). Saved with the revision it read, so when
+        another replica changed the record meanwhile the save conflicts and ``change`` runs
+        again on what that replica wrote: a check and the change it allows are one revision,
+        whatever the number of replicas. Updates of one record are serialized in this process
+        (``locks``), so conflicts come only from other replicas; those are retried with a
+        growing random pause, and a record that stays contended is an error rather than an
+        update silently lost. A record that does not exist is made from ``initial()``, or,
+        without it, nothing is done and the answer is False.
+        """
+        async with locks.hold(doc_id):
+            for attempt in range(UPDATE_RETRIES):
+                doc = await self.get(doc_id)
+                if doc is None:
+                    if initial is None:
+                        return False
+                    doc = self.new(doc_id, await initial())
+                if not change(doc):
+                    return True
+                try:
+                    await doc.save()
+                    return True
+                except ConflictError:
+                    await back_off(attempt)
+        raise UpstreamUnavailable("the account record is busy; try again")
 
     async def delete(self, doc: Document) -> bool:
         """Delete this revision; False if it is gone or was changed meanwhile (single use)."""

@@ -8,6 +8,7 @@ at once when a revocation is seen: here, or on any replica through the records f
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
@@ -17,10 +18,13 @@ from aiocouch import ConflictError
 
 from gateway.auth import tokens
 from gateway.auth.records.base import Records, iso
+from gateway.auth.records.claims import Claims
+from gateway.errors import Forbidden
 
 LAST_SEEN_GRANULARITY_S = 300
 RECENT_DEVICE_S = 2.0
 RECENT_DEVICES_MAX = 10_000
+KIND = "devices"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +56,31 @@ def _device(data: dict[str, Any]) -> Device:
 
 
 class Devices:
-    def __init__(self, records: Records) -> None:
+    def __init__(self, records: Records, claims: Claims) -> None:
         self._records = records
+        self._claims = claims
         self._recent: dict[str, tuple[float, Device]] = {}  # token hash -> (when checked, device)
         self._forgotten: dict[str, float] = {}  # "uid:device" -> when revoked (monotonic)
 
-    async def create(self, uid: str, name: str) -> tuple[tokens.DeviceToken, Device]:
+    async def create(self, uid: str, name: str, most: int = 0) -> tuple[tokens.DeviceToken, Device]:
+        """Sign in one more device of ``uid``: its place under ``most`` (the devices-per-user
+        limit, 0: none) is claimed first (:mod:`.claims`), then its record written; 403 when
+        the account has ``most`` already."""
         token = tokens.DeviceToken.issue(uid, tokens.new_device_id())
+        refusal = Forbidden(f"device limit reached: an account may have {most} devices; revoke one")
+        await self._claims.claim(
+            uid, KIND, token.device, most, refusal, existing=lambda: self._existing(uid)
+        )
+        try:
+            return token, await self._write(uid, name, token)
+        except BaseException:
+            await asyncio.shield(self._claims.release(uid, KIND, [token.device]))
+            raise
+
+    async def _existing(self, uid: str) -> dict[str, float]:
+        return {device.device: 0.0 for device in await self.of(uid)}
+
+    async def _write(self, uid: str, name: str, token: tokens.DeviceToken) -> Device:
         now = time.time()
         data = {
             "type": "device",
@@ -70,13 +92,16 @@ class Devices:
             "last_seen": now,
         }
         await self._records.new(f"device:{uid}:{token.device}", data).save()
-        return token, _device(data)
+        return _device(data)
 
     async def for_token(self, token: tokens.DeviceToken) -> Device | None:
         now = time.monotonic()
         recent = self._recent.get(token.hash)
         if recent is not None and now - recent[0] < RECENT_DEVICE_S:
-            return recent[1]
+            # Keyed by the secret's hash: the ids the token names must be the device's too,
+            # or a token made of one's own secret and anyone's ids would pass as one's own.
+            known = recent[1]
+            return known if (known.uid, known.device) == (token.uid, token.device) else None
         doc = await self._records.get(f"device:{token.uid}:{token.device}")
         if doc is None or not tokens.digests_equal(str(doc["token_hash"]), token.hash):
             return None
@@ -117,4 +142,5 @@ class Devices:
         self.forget(uid, device)
         revoked = await self._records.delete_record(f"device:{uid}:{device}")
         self.forget(uid, device)
+        await self._claims.release(uid, KIND, [device])  # after: a place is never freed early
         return revoked

@@ -13,12 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiocouch import ConflictError
 from aiocouch.document import Document
 
 from gateway.auth import tokens
-from gateway.auth.records.base import RETRIES, UPDATE_RETRIES, KeyedLocks, Records, back_off
-from gateway.errors import Forbidden, UpstreamUnavailable
+from gateway.auth.records.base import RETRIES, KeyedLocks, Records
+from gateway.errors import Forbidden
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,26 +81,9 @@ class Users:
         return [_user(doc.json) async for doc in self._records.with_prefix("user:")]
 
     async def _update(self, uid: str, change: Callable[[Document], bool]) -> bool:
-        """Apply ``change`` to the user record until it is saved; False if there is no account.
-
-        ``change`` returns whether there is anything to save (and may raise to refuse). Updates
-        of one account are serialized here, so conflicts come only from other replicas; those
-        are retried, with a growing random pause, and a record that stays contended is an
-        error rather than an update silently lost.
-        """
-        async with self._updates.hold(uid):
-            for attempt in range(UPDATE_RETRIES):
-                doc = await self._records.get(f"user:{uid}")
-                if doc is None:
-                    return False
-                if not change(doc):
-                    return True
-                try:
-                    await doc.save()
-                    return True
-                except ConflictError:
-                    await back_off(attempt)
-        raise UpstreamUnavailable("the account record is busy; try again")
+        """Apply ``change`` to the user record until it is saved; False if there is no account
+        (:meth:`Records.update`)."""
+        return await self._records.update(f"user:{uid}", change, self._updates)
 
     async def add_app(self, uid: str, app: str, most: int = 0) -> bool | None:
         """Record an app of the account; None if there is no account, else whether it is new.
