@@ -311,11 +311,7 @@ def changes(draw: st.DrawFn) -> Request:
     elif draw(st.integers(0, 3)) == 0:
         method, body = "POST", {}
     read = {"continuous": "lines", "eventsource": "sse"}.get(feed, "json")
-    # Where a descending read through a _selector stops (its last_seq, and pending) is
-    # CouchDB's own scan's; a deliberate difference (docs/couchdb-differences.md).
-    descending_selector = ("descending", "true") in params and chosen_filter == 1
-    loose = ("last_seq", "pending") if descending_selector else ()
-    return Request(method, "/_changes", tuple(params), body=body, read=read, loose=loose)
+    return Request(method, "/_changes", tuple(params), body=body, read=read)
 
 
 @st.composite
@@ -505,8 +501,6 @@ def awaiting_fix(request: Request, expected: tuple[int, Any], got: tuple[int, An
     Delete an entry with its fix."""
     if request.path == "/_bulk_get":
         return "_bulk_get leaf order / stemmed roots"
-    if ("filter", "_selector") in request.query:
-        return "_changes through a _selector with a limit"
     if ("open_revs", "[]") in request.query:
         return "open_revs=[] with latest"
     docs = request.body.get("docs", []) if isinstance(request.body, dict) else []
