@@ -101,3 +101,32 @@ async def test_changes_through_a_selector_stops_where_couchdbs_collector_does(
     assert feed(answers[7]) == (["d"], 1, 0)
     assert feed(answers[8]) == (["a", "c"], 4, 1)
     assert answers[9][1][-1] == {"last_seq": 2, "pending": 3}
+
+
+async def test_open_revs_empty_reads_as_a_plain_get(vs_couchdb: list[Couch]) -> None:
+    """``open_revs=[]`` (with ``latest`` or not) names no revision: CouchDB answers the document
+    as a plain ``GET`` does, with every option a plain ``GET`` takes; the store answered ``[]``."""
+    answers = await replayed(
+        vs_couchdb,
+        [
+            replicated(
+                {"_id": "a", "_rev": "2-xy", "_revisions": {"start": 2, "ids": ["xy", "x"]}},
+                {"_id": "a", "_rev": "1-y", "v": 2},
+                {"_id": "b", "_rev": "1-x", "_deleted": True},
+            ),
+            Request("GET", "/a", (("open_revs", "[]"), ("latest", "true"))),
+            Request("GET", "/a", (("open_revs", "[]"), ("conflicts", "true"), ("revs", "true"))),
+            Request("GET", "/b", (("open_revs", "[]"), ("latest", "true"))),
+        ],
+    )
+    assert answers[1] == (200, {"_id": "a", "_rev": "2-xy"})
+    assert answers[2] == (
+        200,
+        {
+            "_id": "a",
+            "_rev": "2-xy",
+            "_revisions": {"start": 2, "ids": ["xy", "x"]},
+            "_conflicts": ["1-y"],
+        },
+    )
+    assert answers[3] == (404, {"error": "not_found", "reason": "deleted"})
