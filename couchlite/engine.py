@@ -318,7 +318,9 @@ def _parent_for(tree: revtree.Tree, edit: Edit, *, written_before: bool) -> str 
         return edit.rev
     if edit.rev is None:
         current = revtree.winner(tree)
-        if not tree[current].deleted:
+        if not tree[current].deleted or edit.deleted:
+            # Deleting a deleted document without naming a revision re-creates nothing: a
+            # conflict in CouchDB (couch_db_updater finds the new leaf deleted over a deleted one).
             raise Conflict()
         return current  # re-creating a deleted document extends its deleted leaf
     if not revtree.is_leaf(tree, edit.rev):

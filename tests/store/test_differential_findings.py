@@ -130,3 +130,28 @@ async def test_open_revs_empty_reads_as_a_plain_get(vs_couchdb: list[Couch]) -> 
         },
     )
     assert answers[3] == (404, {"error": "not_found", "reason": "deleted"})
+
+
+async def test_deleting_a_deleted_document_without_rev_is_a_conflict(
+    vs_couchdb: list[Couch],
+) -> None:
+    """``{"_id", "_deleted": true}`` without ``_rev`` on a deleted document: CouchDB answers a
+    conflict (by ``_bulk_docs``, ``PUT`` or ``POST``); the store wrote another deletion. A body
+    without ``_rev`` still re-creates the document."""
+    conflict = {"id": "a", "error": "conflict", "reason": "Document update conflict."}
+    answers = await replayed(
+        vs_couchdb,
+        [
+            replicated({"_id": "a", "_rev": "1-x", "_deleted": True}),
+            Request("POST", "/_bulk_docs", body={"docs": [{"_id": "a", "_deleted": True}]}),
+            Request("PUT", "/a", body={"_deleted": True, "v": 1}),
+            Request("POST", "", body={"_id": "a", "_deleted": True}),
+            Request("GET", "/a", (("open_revs", "all"),)),
+            Request("POST", "/_bulk_docs", body={"docs": [{"_id": "a", "v": 2}]}),
+            Request("GET", "/a"),
+        ],
+    )
+    assert answers[1] == (201, [conflict])
+    assert answers[2] == answers[3] == (409, {key: conflict[key] for key in ("error", "reason")})
+    assert answers[4] == (200, [{"ok": {"_id": "a", "_rev": "1-x", "_deleted": True}}])
+    assert answers[6] == (200, {"_id": "a", "_rev": "2-#1", "v": 2})
