@@ -253,6 +253,18 @@ def bulk_get(
                     if found
                     else _bulk_error(doc_id, leaf, "not_found", "missing")
                 )
+        elif req_opts.latest and rev in stored.tree:
+            # The leaves under the revision in the key tree's order (CouchDB's _bulk_get does
+            # not sort them, as GET ?open_revs does).
+            under = set(revtree.leaves_under(stored.tree, rev))
+            for leaf in revtree.tree_order_leaves(stored.tree):
+                if leaf in under:
+                    found = render(conn, db.id, stored, leaf, req_opts)
+                    docs.append(
+                        {"ok": found.doc}
+                        if found
+                        else _bulk_error(doc_id, leaf, "not_found", "missing")
+                    )
         else:
             for got_rev, got in _open_revs(conn, db, stored, [rev], req_opts):
                 docs.append(

@@ -155,3 +155,55 @@ async def test_deleting_a_deleted_document_without_rev_is_a_conflict(
     assert answers[2] == answers[3] == (409, {key: conflict[key] for key in ("error", "reason")})
     assert answers[4] == (200, [{"ok": {"_id": "a", "_rev": "1-x", "_deleted": True}}])
     assert answers[6] == (200, {"_id": "a", "_rev": "2-#1", "v": 2})
+
+
+async def test_bulk_get_latest_lists_leaves_in_the_key_trees_order(
+    vs_couchdb: list[Couch],
+) -> None:
+    """``_bulk_get?latest=true`` with a ``rev`` answers the leaves under it in the key tree's
+    order (depth first, children by id), where ``GET ?open_revs=[...]&latest=true`` sorts them;
+    the store sorted both."""
+    answers = await replayed(
+        vs_couchdb,
+        [
+            replicated(
+                {
+                    "_id": "a",
+                    "_rev": "4-xyxy",
+                    "_revisions": {"start": 4, "ids": ["xyxy", "xyx", "xy", "x"]},
+                },
+                {
+                    "_id": "a",
+                    "_rev": "3-xyy",
+                    "_revisions": {"start": 3, "ids": ["xyy", "xy", "x"]},
+                },
+                {
+                    "_id": "a",
+                    "_rev": "4-yyyy",
+                    "_revisions": {"start": 4, "ids": ["yyyy", "yyy", "yy", "y"]},
+                },
+            ),
+            Request(
+                "POST", "/_bulk_get", (("latest", "true"),), {"docs": [{"id": "a", "rev": "1-x"}]}
+            ),
+            Request("GET", "/a", (("open_revs", '["1-x"]'), ("latest", "true"))),
+        ],
+    )
+    assert answers[1] == (
+        200,
+        {
+            "results": [
+                {
+                    "id": "a",
+                    "docs": [
+                        {"ok": {"_id": "a", "_rev": "4-xyxy"}},
+                        {"ok": {"_id": "a", "_rev": "3-xyy"}},
+                    ],
+                }
+            ]
+        },
+    )
+    assert answers[2] == (
+        200,
+        [{"ok": {"_id": "a", "_rev": "3-xyy"}}, {"ok": {"_id": "a", "_rev": "4-xyxy"}}],
+    )
