@@ -207,3 +207,68 @@ async def test_bulk_get_latest_lists_leaves_in_the_key_trees_order(
         200,
         [{"ok": {"_id": "a", "_rev": "3-xyy"}}, {"ok": {"_id": "a", "_rev": "4-xyxy"}}],
     )
+
+
+def seqs(answer: tuple[int, Any]) -> list[tuple[str, int]]:
+    status, body = answer
+    assert status == 200
+    return [(row["id"], row["seq"]) for row in body["results"]]
+
+
+async def test_a_batch_with_attachments_writes_only_new_leaves(vs_couchdb: list[Couch]) -> None:
+    """A ``new_edits=false`` batch in which any document has attachments is checked first by
+    CouchDB: a revision that is no new leaf (an ancestor's body, a leaf it had) is answered ok
+    and not written, so it is no change; without attachments in the batch an ancestor takes its
+    body, a change. The store always wrote it: its sequences ran one high."""
+    hi = {"f.txt": {"content_type": "text/plain", "data": "aGk="}}
+    answers = await replayed(
+        vs_couchdb,
+        [
+            replicated(
+                {"_id": "a", "_rev": "2-xx", "_revisions": {"start": 2, "ids": ["xx", "x"]}},
+                {"_id": "b", "_rev": "2-xx", "_revisions": {"start": 2, "ids": ["xx", "x"]}},
+            ),
+            replicated(
+                {"_id": "a", "_rev": "1-x", "v": 1}, {"_id": "z", "_rev": "1-x", "_attachments": hi}
+            ),
+            Request("GET", "/a", (("rev", "1-x"),)),
+            replicated({"_id": "b", "_rev": "1-x", "v": 1}),
+            Request("GET", "/b", (("rev", "1-x"),)),
+            changes(),
+        ],
+    )
+    assert answers[2] == (404, {"error": "not_found", "reason": "missing"})
+    assert answers[4] == (200, {"_id": "b", "_rev": "1-x", "v": 1})
+    assert seqs(answers[5]) == [("a", 1), ("z", 3), ("b", 4)]
+
+
+async def test_a_lone_root_joins_the_ancestors_a_later_path_names(
+    vs_couchdb: list[Couch],
+) -> None:
+    """A revision written without ``_revisions`` is a root of its own; written again with its
+    ancestors, CouchDB's key tree joins it under them (a change, the root keeping its body), so
+    ``latest`` from an ancestor finds it. The store kept it apart and answered the ancestor
+    missing."""
+    answers = await replayed(
+        vs_couchdb,
+        [
+            replicated({"_id": "a", "_rev": "2-yy", "v": 1}),
+            replicated(
+                {
+                    "_id": "a",
+                    "_rev": "2-yy",
+                    "_revisions": {"start": 2, "ids": ["yy", "y"]},
+                    "_deleted": True,
+                }
+            ),
+            Request(
+                "POST", "/_bulk_get", (("latest", "true"),), {"docs": [{"id": "a", "rev": "1-y"}]}
+            ),
+            changes(),
+        ],
+    )
+    assert answers[2] == (
+        200,
+        {"results": [{"id": "a", "docs": [{"ok": {"_id": "a", "_rev": "2-yy", "v": 1}}]}]},
+    )
+    assert seqs(answers[3]) == [("a", 2)]
