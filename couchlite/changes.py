@@ -19,6 +19,9 @@ from .engine import get_db
 from .reads import DocOptions, StoredDoc, render
 
 
+_SQL_MAX = 2**63 - 1  # SQLite's largest integer: a limit + 1 must stay below it
+
+
 @dataclass(frozen=True)
 class ChangesQuery:
     since: int = 0
@@ -67,7 +70,8 @@ def read_changes(conn: sqlite3.Connection, name: str, q: ChangesQuery) -> Change
     )
     # A selector filters after reading, so SQL cannot apply the limit for it; otherwise the
     # row after the limit is read too (it is where the feed stops).
-    args.append(-1 if q.limit is None or q.selector is not None else q.limit + 1)
+    unlimited = q.limit is None or q.selector is not None or q.limit >= _SQL_MAX
+    args.append(-1 if unlimited else q.limit + 1)
     if q.descending:
         total = conn.execute("SELECT count(*) FROM docs WHERE db = ?", (db.id,)).fetchone()[0]
     else:
