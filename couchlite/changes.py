@@ -18,7 +18,6 @@ from . import revtree, selector
 from .engine import get_db
 from .reads import DocOptions, StoredDoc, render
 
-
 _SQL_MAX = 2**63 - 1  # SQLite's largest integer: a limit + 1 must stay below it
 
 

@@ -474,8 +474,13 @@ def edit_attachment(
     if row is None and content is None:
         raise NotFound("missing")
     if row is not None and rev is None and content is None:
-        # CouchDB opens the document first: a deleted one is 404, a live one a conflict.
-        raise NotFound("deleted") if row[1] else Conflict()
+        # CouchDB opens the document first: a deleted one is 404, one without the attachment
+        # too, and a live one with it a conflict (no revision named).
+        if row[1]:
+            raise NotFound("deleted")
+        if att not in _rev_atts(conn, db.id, doc_id, revtree.winner(revtree.loads(row[0]))):
+            raise NotFound("Document is missing attachment")
+        raise Conflict()
     if row is not None and rev is not None:
         tree = revtree.loads(row[0])
         if rev not in tree or not _has_body(conn, db.id, doc_id, rev):

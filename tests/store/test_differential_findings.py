@@ -272,3 +272,21 @@ async def test_a_lone_root_joins_the_ancestors_a_later_path_names(
         {"results": [{"id": "a", "docs": [{"ok": {"_id": "a", "_rev": "2-yy", "v": 1}}]}]},
     )
     assert seqs(answers[3]) == [("a", 2)]
+
+
+async def test_deleting_an_attachment_the_document_lacks_without_rev(
+    vs_couchdb: list[Couch],
+) -> None:
+    """``DELETE /db/doc/att`` naming no revision, of a live document without that attachment:
+    CouchDB opens the document and answers the attachment missing (found by the long run); the
+    store answered a conflict, which stays the answer when the attachment is there."""
+    answers = await replayed(
+        vs_couchdb,
+        [
+            replicated({"_id": "a", "_rev": "1-x", "_attachments": {"f.txt": {"data": "aGk="}}}),
+            Request("DELETE", "/a/g.txt"),
+            Request("DELETE", "/a/f.txt"),
+        ],
+    )
+    assert answers[1] == (404, {"error": "not_found", "reason": "Document is missing attachment"})
+    assert answers[2] == (409, {"error": "conflict", "reason": "Document update conflict."})
