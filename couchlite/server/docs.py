@@ -55,7 +55,7 @@ def _options(request: web.Request, follows: bool = False) -> reads.DocOptions:
         conflicts=option(q, "conflicts") or meta,
         deleted_conflicts=option(q, "deleted_conflicts") or meta,
         attachments=option(q, "attachments"),
-        atts_since=tuple(rev_list(since, "atts_since")) if since is not None else (),
+        atts_since=tuple(rev_list(since, "atts_since")) if since is not None else None,
         latest=option(q, "latest"),
         follows=follows,
     )

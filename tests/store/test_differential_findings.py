@@ -290,3 +290,54 @@ async def test_deleting_an_attachment_the_document_lacks_without_rev(
     )
     assert answers[1] == (404, {"error": "not_found", "reason": "Document is missing attachment"})
     assert answers[2] == (409, {"error": "conflict", "reason": "Document update conflict."})
+
+
+async def test_seq_interval_counts_down_the_limit(vs_couchdb: list[Couch]) -> None:
+    """With ``seq_interval`` a row keeps its ``seq`` when the feed's remaining ``limit`` is a
+    multiple of the interval (CouchDB's default limit, 10^15, when none is given): the store
+    counted from the first row whatever the limit (found by the long run)."""
+    answers = await replayed(
+        vs_couchdb,
+        [
+            replicated(
+                *(
+                    {"_id": i, "_rev": "1-x", "v": v}
+                    for i, v in zip("abcd", [9, 1, 7, 8], strict=True)
+                )
+            ),
+            changes(("limit", "2"), ("seq_interval", "3"), selector={"v": {"$gt": 4}}),
+            changes(("limit", "3"), ("seq_interval", "3")),
+            changes(("seq_interval", "3")),
+            Request(
+                "GET",
+                "/_changes",
+                (("feed", "continuous"), ("limit", "3"), ("seq_interval", "2"), ("timeout", "10")),
+                read="lines",
+            ),
+        ],
+    )
+    assert [row["seq"] for row in answers[1][1]["results"]] == [None, None]
+    assert [row["seq"] for row in answers[2][1]["results"]] == [1, None, None]
+    assert [row["seq"] for row in answers[3][1]["results"]] == [None, 2, None, None]
+    assert [row.get("seq") for row in answers[4][1][:3]] == [None, 2, None]
+
+
+async def test_an_empty_atts_since_sends_every_attachment(vs_couchdb: list[Couch]) -> None:
+    """``GET /db/doc?atts_since=[]`` names no revision the client has: CouchDB sends every
+    attachment's data written above position 0 (``_bulk_get``'s empty ``atts_since`` still sends
+    stubs); the store sent stubs (found by the long run)."""
+    hello = {"f.txt": {"content_type": "text/plain", "data": "aGVsbG8="}}
+    answers = await replayed(
+        vs_couchdb,
+        [
+            Request("PUT", "/a", body={"_attachments": hello}),
+            replicated({"_id": "b", "_rev": "1-x", "_attachments": hello}),
+            Request("GET", "/b", (("atts_since", "[]"),)),
+            Request("GET", "/a", (("atts_since", "[]"),)),
+            Request("POST", "/_bulk_get", body={"docs": [{"id": "a", "atts_since": []}]}),
+        ],
+    )
+    assert answers[2][1]["_attachments"]["f.txt"]["stub"] is True  # written at position 0
+    assert answers[3][1]["_attachments"]["f.txt"]["data"] == "aGVsbG8="
+    (result,) = answers[4][1]["results"]
+    assert result["docs"][0]["ok"]["_attachments"]["f.txt"]["stub"] is True
