@@ -88,10 +88,17 @@ def read_changes(conn: sqlite3.Connection, name: str, q: ChangesQuery) -> Change
         after = int(total) - read  # the changes still to read after this one
         stored = StoredDoc(doc_id, seq, rev, bool(deleted), revtree.loads(tree_json))
         doc: dict[str, Any] | None = None
+        revs = revtree.leaves(stored.tree) if q.all_docs else [rev]
         if q.include_docs or q.selector is not None:
             found = render(conn, db.id, stored, rev, opts)
             doc = found.doc if found else None
-        passes = q.selector is None or (doc is not None and selector.matches(q.selector, doc))
+        if q.selector is not None and q.all_docs:
+            # CouchDB tries the selector on every leaf: the row lists those that pass (its doc
+            # is still the winner).
+            revs = _passing_leaves(conn, db.id, stored, revs, q.selector, opts)
+            passes = bool(revs)
+        else:
+            passes = q.selector is None or (doc is not None and selector.matches(q.selector, doc))
         if left == 0:
             if pending is None:
                 pending = after + 1 if passes else after
@@ -101,7 +108,6 @@ def read_changes(conn: sqlite3.Connection, name: str, q: ChangesQuery) -> Change
         last_seq = seq
         if not passes:
             continue
-        revs = revtree.leaves(stored.tree) if q.all_docs else [rev]
         row: dict[str, Any] = {"seq": seq, "id": doc_id, "changes": [{"rev": r} for r in revs]}
         if deleted:
             row["deleted"] = True
@@ -118,6 +124,22 @@ def read_changes(conn: sqlite3.Connection, name: str, q: ChangesQuery) -> Change
         # Nothing further matches up to the snapshot's seq: let the client resume from there.
         last_seq = db.update_seq
     return ChangesPage(rows, last_seq, end_pending)
+
+
+def _passing_leaves(
+    conn: sqlite3.Connection,
+    db: int,
+    stored: StoredDoc,
+    leaves: list[str],
+    chosen: Mapping[str, Any],
+    opts: DocOptions,
+) -> list[str]:
+    passing = []
+    for leaf in leaves:
+        found = render(conn, db, stored, leaf, opts)
+        if found is not None and selector.matches(chosen, found.doc):
+            passing.append(leaf)
+    return passing
 
 
 def current_seq(conn: sqlite3.Connection, name: str) -> int:

@@ -341,3 +341,29 @@ async def test_an_empty_atts_since_sends_every_attachment(vs_couchdb: list[Couch
     assert answers[3][1]["_attachments"]["f.txt"]["data"] == "aGVsbG8="
     (result,) = answers[4][1]["results"]
     assert result["docs"][0]["ok"]["_attachments"]["f.txt"]["stub"] is True
+
+
+async def test_a_selector_with_style_all_docs_lists_the_leaves_that_pass(
+    vs_couchdb: list[Couch],
+) -> None:
+    """``style=all_docs`` through a ``_selector``: CouchDB tries the selector on every leaf and
+    lists only those that pass (the row's doc is still the winner); the store tried the winner
+    and listed every leaf (found by the long run)."""
+    answers = await replayed(
+        vs_couchdb,
+        [
+            replicated(
+                {"_id": "a", "_rev": "1-y", "v": 1},
+                {"_id": "a", "_rev": "1-x", "v": 9},
+                {"_id": "b", "_rev": "1-y", "v": 9},
+                {"_id": "b", "_rev": "1-x", "v": 8},
+            ),
+            changes(("style", "all_docs"), selector={"v": {"$gt": 4}}),
+            changes(("style", "all_docs"), ("include_docs", "true"), selector={"v": 9}),
+        ],
+    )
+    assert [(r["id"], r["changes"]) for r in answers[1][1]["results"]] == [
+        ("a", [{"rev": "1-x"}]),
+        ("b", [{"rev": "1-y"}, {"rev": "1-x"}]),
+    ]
+    assert [r["doc"]["_rev"] for r in answers[2][1]["results"]] == ["1-y", "1-y"]
