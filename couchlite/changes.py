@@ -69,8 +69,8 @@ def read_changes(conn: sqlite3.Connection, name: str, q: ChangesQuery) -> Change
     )
     # A selector filters after reading, so SQL cannot apply the limit for it; otherwise the
     # row after the limit is read too (it is where the feed stops).
-    unlimited = q.limit is None or q.selector is not None or q.limit >= _SQL_MAX
-    args.append(-1 if unlimited else q.limit + 1)
+    bounded = q.limit is not None and q.selector is None and q.limit < _SQL_MAX
+    args.append(q.limit + 1 if bounded and q.limit is not None else -1)
     if q.descending:
         total = conn.execute("SELECT count(*) FROM docs WHERE db = ?", (db.id,)).fetchone()[0]
     else:

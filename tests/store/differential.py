@@ -493,22 +493,3 @@ def normalized(answer: Answer, normalizer: Normalizer) -> tuple[int, Any]:
             for key in answer.loose:
                 item.pop(key, None)
     return answer.status, body
-
-
-def awaiting_fix(request: Request, expected: tuple[int, Any], got: tuple[int, Any]) -> str | None:
-    """The open finding (docs/couchdb-differences.md, "not fixed yet") a difference shows, if
-    any: counted and printed, not failed, until its fix (``COUCHGATE_DIFF_STRICT=1`` fails it).
-    Delete an entry with its fix."""
-    if request.path == "/_bulk_get":
-        return "_bulk_get leaf order / stemmed roots"
-    if _without_seqs(expected) == _without_seqs(got):
-        return "sequence count after some replicated batches"
-    return None
-
-
-def _without_seqs(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_seqs(v) for k, v in value.items() if k not in SEQ_KEYS | {"pending"}}
-    if isinstance(value, (list, tuple)):
-        return [_without_seqs(v) for v in value]
-    return value
