@@ -18,6 +18,8 @@ from . import revtree, selector
 from .engine import get_db
 from .reads import DocOptions, StoredDoc, render
 
+_SQL_MAX = 2**63 - 1  # SQLite's largest integer: a limit + 1 must stay below it
+
 
 @dataclass(frozen=True)
 class ChangesQuery:
@@ -41,7 +43,14 @@ class ChangesPage:
 
 
 def read_changes(conn: sqlite3.Connection, name: str, q: ChangesQuery) -> ChangesPage:
-    """One page of changes after ``q.since`` (or from the newest when descending)."""
+    """One page of changes after ``q.since`` (or from the newest when descending).
+
+    ``last_seq`` and ``pending`` are CouchDB 3.5's (fabric_view_changes' collector over one
+    shard): each row read carries the changes still after it; the feed stops at the first row
+    read once the ``limit`` is spent. A row a ``_selector`` passes over still moves ``last_seq``
+    (and, met first with the limit spent, gives ``pending``); a passing row met then is not sent
+    and counts itself in ``pending``. A read that reaches the end reports the end.
+    """
     db = get_db(conn, name)
     where: list[str] = ["db = ?"]
     args: list[Any] = [db.id]
@@ -58,56 +67,79 @@ def read_changes(conn: sqlite3.Connection, name: str, q: ChangesQuery) -> Change
         f"SELECT id, seq, rev, deleted, tree FROM docs WHERE {' AND '.join(where)}"
         f" ORDER BY seq {order} LIMIT ?"
     )
-    # A selector filters after reading, so SQL cannot apply the limit for it.
-    args.append(-1 if q.limit is None or q.selector is not None else q.limit)
+    # A selector filters after reading, so SQL cannot apply the limit for it; otherwise the
+    # row after the limit is read too (it is where the feed stops).
+    bounded = q.limit is not None and q.selector is None and q.limit < _SQL_MAX
+    args.append(q.limit + 1 if bounded and q.limit is not None else -1)
+    if q.descending:
+        total = conn.execute("SELECT count(*) FROM docs WHERE db = ?", (db.id,)).fetchone()[0]
+    else:
+        total = conn.execute(
+            "SELECT count(*) FROM docs WHERE db = ? AND seq > ?", (db.id, q.since)
+        ).fetchone()[0]
     opts = DocOptions(conflicts=q.conflicts, attachments=q.attachments)
     rows: list[dict[str, Any]] = []
-    last_seq = q.since if not q.descending else 0
-    cut = False
+    last_seq = q.since if not q.descending else db.update_seq
+    pending: int | None = None  # CouchDB's "offset": set by the rows sent, or where it stopped
+    left = q.limit
+    read = 0
     for doc_id, seq, rev, deleted, tree_json in conn.execute(sql, args):
-        if q.limit is not None and len(rows) >= q.limit:
-            cut = True
-            break
+        read += 1
+        after = int(total) - read  # the changes still to read after this one
         stored = StoredDoc(doc_id, seq, rev, bool(deleted), revtree.loads(tree_json))
         doc: dict[str, Any] | None = None
+        revs = revtree.leaves(stored.tree) if q.all_docs else [rev]
         if q.include_docs or q.selector is not None:
             found = render(conn, db.id, stored, rev, opts)
             doc = found.doc if found else None
-            if q.selector is not None and (doc is None or not selector.matches(q.selector, doc)):
-                continue
-        revs = revtree.leaves(stored.tree) if q.all_docs else [rev]
+        if q.selector is not None and q.all_docs:
+            # CouchDB tries the selector on every leaf: the row lists those that pass (its doc
+            # is still the winner).
+            revs = _passing_leaves(conn, db.id, stored, revs, q.selector, opts)
+            passes = bool(revs)
+        else:
+            passes = q.selector is None or (doc is not None and selector.matches(q.selector, doc))
+        if left == 0:
+            if pending is None:
+                pending = after + 1 if passes else after
+            if not passes:
+                last_seq = seq
+            return ChangesPage(rows, last_seq, pending)
+        last_seq = seq
+        if not passes:
+            continue
         row: dict[str, Any] = {"seq": seq, "id": doc_id, "changes": [{"rev": r} for r in revs]}
         if deleted:
             row["deleted"] = True
         if q.include_docs:
             row["doc"] = doc
         rows.append(row)
-        last_seq = seq
-    full_scan = not q.descending and not cut and (q.limit is None or len(rows) < q.limit)
-    if full_scan or (not rows and q.descending):
+        pending = after
+        if left is not None:
+            left -= 1
+    end_pending = max(0, int(total) - read)
+    if left == 0:  # the limit was spent by the last row there is: it stays where it was
+        return ChangesPage(rows, last_seq, end_pending if pending is None else pending)
+    if not q.descending:
         # Nothing further matches up to the snapshot's seq: let the client resume from there.
         last_seq = db.update_seq
-    return ChangesPage(rows, last_seq, _pending(conn, db.id, q, rows, last_seq))
+    return ChangesPage(rows, last_seq, end_pending)
 
 
-def _pending(
-    conn: sqlite3.Connection, db: int, q: ChangesQuery, rows: list[dict[str, Any]], last_seq: int
-) -> int:
-    """CouchDB's ``pending``: the changes after the last one it read. A ``_doc_ids`` or
-    ``_design`` filter reads only the matching documents, and there CouchDB counts every change
-    after ``since`` less those it sent; so does a descending read."""
-    if q.descending:
-        total = conn.execute("SELECT count(*) FROM docs WHERE db = ?", (db,)).fetchone()[0]
-        return max(0, int(total) - len(rows))
-    if q.doc_ids is not None or q.design_only:
-        after = conn.execute(
-            "SELECT count(*) FROM docs WHERE db = ? AND seq > ?", (db, q.since)
-        ).fetchone()[0]
-        return max(0, int(after) - len(rows))
-    after = conn.execute(
-        "SELECT count(*) FROM docs WHERE db = ? AND seq > ?", (db, last_seq)
-    ).fetchone()[0]
-    return int(after)
+def _passing_leaves(
+    conn: sqlite3.Connection,
+    db: int,
+    stored: StoredDoc,
+    leaves: list[str],
+    chosen: Mapping[str, Any],
+    opts: DocOptions,
+) -> list[str]:
+    passing = []
+    for leaf in leaves:
+        found = render(conn, db, stored, leaf, opts)
+        if found is not None and selector.matches(chosen, found.doc):
+            passing.append(leaf)
+    return passing
 
 
 def current_seq(conn: sqlite3.Connection, name: str) -> int:

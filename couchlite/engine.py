@@ -113,9 +113,14 @@ def update_docs(
     db = get_db(conn, name)
     state = _Counters(db)
     results: list[Written | CouchError] = []
-    for edit in edits:
+    ignored = set() if new_edits else _not_new_leaves(conn, db, edits)
+    for index, edit in enumerate(edits):
         if isinstance(edit, CouchError):
             results.append(edit)
+            continue
+        if index in ignored:
+            assert edit.path is not None
+            results.append(Written(edit.id, edit.path[0]))
             continue
         conn.execute("SAVEPOINT doc")
         try:
@@ -137,6 +142,41 @@ def update_docs(
     if state.seq != db.update_seq:
         record_db_event(conn, name, "updated")
     return results
+
+
+def _not_new_leaves(
+    conn: sqlite3.Connection, db: Db, edits: Sequence[Edit | CouchError]
+) -> set[int]:
+    """The replicated revisions CouchDB leaves out of a batch, by their index in it.
+
+    When any document of a ``new_edits=false`` batch has attachments or is a design document,
+    CouchDB 3.5 checks the batch first (couch_db's prep_and_validate_replicated_updates): of a
+    document it already has, a revision that is not a new leaf of the tree the whole batch makes
+    (an ancestor taking its body, a leaf it had) is answered ok and not written, so it is no
+    change. Otherwise each revision is merged as it comes, and an ancestor takes its body.
+    """
+    docs = [(i, e) for i, e in enumerate(edits) if isinstance(e, Edit) and not e.is_local]
+    if not any(e.attachments or e.id.startswith("_design/") for _, e in docs):
+        return set()
+    by_id: dict[str, list[tuple[int, Edit]]] = {}
+    for index, edit in docs:
+        by_id.setdefault(edit.id, []).append((index, edit))
+    ignored: set[int] = set()
+    for doc_id, group in by_id.items():
+        row = conn.execute(
+            "SELECT tree FROM docs WHERE db = ? AND id = ?", (db.id, doc_id)
+        ).fetchone()
+        if row is None:
+            continue  # a document it does not have: every revision is written
+        tree = revtree.loads(row[0])
+        old_leaves = set(revtree.leaves(tree))
+        merged: revtree.Tree = tree
+        for _, edit in group:
+            assert edit.path is not None
+            merged, _new = revtree.merge_path(merged, edit.path, edit.deleted)
+        new_leaves = set(revtree.leaves(merged)) - old_leaves
+        ignored.update(i for i, e in group if e.path is not None and e.path[0] not in new_leaves)
+    return ignored
 
 
 @dataclass(frozen=True)
@@ -257,7 +297,14 @@ def _apply(
         assert edit.path is not None
         rev = edit.path[0]
         if rev in tree and _has_body(conn, db.id, edit.id, rev):
-            return rev  # already have it: CouchDB answers ok and changes nothing
+            grafted = revtree.graft(tree, edit.path)
+            if grafted is None:
+                return rev  # already have it: CouchDB answers ok and changes nothing
+            tree, takes_body = grafted
+            if not takes_body:
+                _save_tree(conn, db, state, edit.id, tree, was_deleted)
+                return rev
+            tree = {**tree, rev: revtree.RevNode(tree[rev].parent, edit.deleted)}
         base = _nearest_atts(conn, db.id, edit.id, edit.path[1:])
         atts = attachments.resolve(
             conn,
@@ -278,16 +325,29 @@ def _apply(
         "INSERT OR REPLACE INTO revs (db, doc, rev, deleted, body, atts) VALUES (?, ?, ?, ?, ?, ?)",
         (db.id, edit.id, rev, int(edit.deleted), _dump(edit.body), _dump(atts) if atts else None),
     )
+    _save_tree(conn, db, state, edit.id, tree, was_deleted)
+    return rev
+
+
+def _save_tree(
+    conn: sqlite3.Connection,
+    db: Db,
+    state: _Counters,
+    doc_id: str,
+    tree: revtree.Tree,
+    was_deleted: bool | None,
+) -> None:
+    """The document's new tree (stemmed to the database's limit), winner and counts: a change."""
     stemmed = revtree.stem(tree, db.revs_limit)
     for dropped in tree.keys() - stemmed.keys():
         conn.execute(
-            "DELETE FROM revs WHERE db = ? AND doc = ? AND rev = ?", (db.id, edit.id, dropped)
+            "DELETE FROM revs WHERE db = ? AND doc = ? AND rev = ?", (db.id, doc_id, dropped)
         )
     winner = revtree.winner(stemmed)
     deleted = stemmed[winner].deleted
     conn.execute(
         "INSERT OR REPLACE INTO docs (db, id, seq, rev, deleted, tree) VALUES (?, ?, ?, ?, ?, ?)",
-        (db.id, edit.id, state.placeholder(edit.id), winner, int(deleted), revtree.dumps(stemmed)),
+        (db.id, doc_id, state.placeholder(doc_id), winner, int(deleted), revtree.dumps(stemmed)),
     )
     if was_deleted is None:
         state.doc_count += 0 if deleted else 1
@@ -295,7 +355,6 @@ def _apply(
     elif was_deleted != deleted:
         state.doc_count += -1 if deleted else 1
         state.doc_del_count += 1 if deleted else -1
-    return rev
 
 
 def _has_body(conn: sqlite3.Connection, db: int, doc_id: str, rev: str) -> bool:
@@ -318,7 +377,9 @@ def _parent_for(tree: revtree.Tree, edit: Edit, *, written_before: bool) -> str 
         return edit.rev
     if edit.rev is None:
         current = revtree.winner(tree)
-        if not tree[current].deleted:
+        if not tree[current].deleted or edit.deleted:
+            # Deleting a deleted document without naming a revision re-creates nothing: a
+            # conflict in CouchDB (couch_db_updater finds the new leaf deleted over a deleted one).
             raise Conflict()
         return current  # re-creating a deleted document extends its deleted leaf
     if not revtree.is_leaf(tree, edit.rev):
@@ -413,8 +474,13 @@ def edit_attachment(
     if row is None and content is None:
         raise NotFound("missing")
     if row is not None and rev is None and content is None:
-        # CouchDB opens the document first: a deleted one is 404, a live one a conflict.
-        raise NotFound("deleted") if row[1] else Conflict()
+        # CouchDB opens the document first: a deleted one is 404, one without the attachment
+        # too, and a live one with it a conflict (no revision named).
+        if row[1]:
+            raise NotFound("deleted")
+        if att not in _rev_atts(conn, db.id, doc_id, revtree.winner(revtree.loads(row[0]))):
+            raise NotFound("Document is missing attachment")
+        raise Conflict()
     if row is not None and rev is not None:
         tree = revtree.loads(row[0])
         if rev not in tree or not _has_body(conn, db.id, doc_id, rev):

@@ -25,7 +25,9 @@ class DocOptions:
     conflicts: bool = False
     deleted_conflicts: bool = False
     attachments: bool = False
-    atts_since: tuple[str, ...] = ()
+    atts_since: tuple[str, ...] | None = None
+    """None: not asked; an empty one (``atts_since=[]``) knows no revision, so every attachment
+    written at a position above 0 is sent."""
     latest: bool = False
     follows: bool = False  # multipart: bodies go in parts, the JSON says "follows": true
 
@@ -98,11 +100,11 @@ def _render_atts(
     opts: DocOptions,
     rendered: Rendered,
 ) -> None:
-    known_pos = _atts_since_pos(stored, rev, opts.atts_since)
+    known_pos = _atts_since_pos(stored, rev, opts.atts_since or ())
     out: dict[str, Any] = {}
     for name, meta in atts.items():
         # atts_since sends what came after the client's revisions; attachments=true, all.
-        wanted = meta["revpos"] > known_pos if opts.atts_since else opts.attachments
+        wanted = meta["revpos"] > known_pos if opts.atts_since is not None else opts.attachments
         if not wanted:
             out[name] = attachments.stub(meta)
             continue
@@ -253,6 +255,18 @@ def bulk_get(
                     if found
                     else _bulk_error(doc_id, leaf, "not_found", "missing")
                 )
+        elif req_opts.latest and rev in stored.tree:
+            # The leaves under the revision in the key tree's order (CouchDB's _bulk_get does
+            # not sort them, as GET ?open_revs does).
+            under = set(revtree.leaves_under(stored.tree, rev))
+            for leaf in revtree.tree_order_leaves(stored.tree):
+                if leaf in under:
+                    found = render(conn, db.id, stored, leaf, req_opts)
+                    docs.append(
+                        {"ok": found.doc}
+                        if found
+                        else _bulk_error(doc_id, leaf, "not_found", "missing")
+                    )
         else:
             for got_rev, got in _open_revs(conn, db, stored, [rev], req_opts):
                 docs.append(
@@ -288,6 +302,8 @@ def _bulk_get_request(req: dict[str, Any], opts: DocOptions) -> tuple[str | None
             checked.append(revtree.normalize(value))
         except ValueError:
             raise _BadItem(value, "Invalid rev format") from None
+    if not checked:
+        return rev, opts  # _bulk_get takes an empty atts_since for none
     return rev, DocOptions(**{**opts.__dict__, "atts_since": tuple(checked)})
 
 

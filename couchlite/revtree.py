@@ -188,6 +188,28 @@ def merge_path(tree: Tree, path: list[str], deleted: bool) -> tuple[dict[str, Re
     return merged, True
 
 
+def graft(tree: Tree, path: list[str]) -> tuple[dict[str, RevNode], bool] | None:
+    """A replicated path that names a revision ``tree`` has as a root (a stemmed or lone one)
+    together with its ancestors: CouchDB's key tree re-joins the root under them (a change),
+    ``None`` when there is nothing to join. The flag says whether the path also reaches another
+    branch of the tree: CouchDB then merges it there first and the root's revision takes the
+    incoming body; otherwise the root keeps its own."""
+    root = tree.get(path[0])
+    if root is None or root.parent is not None or len(path) < 2:
+        return None
+    joins = any(rev in tree for rev in path[1:])
+    merged = dict(tree)
+    merged[path[0]] = RevNode(path[1], root.deleted)
+    for index, rev in enumerate(path[1:], start=1):
+        parent = path[index + 1] if index + 1 < len(path) else None
+        existing = merged.get(rev)
+        if existing is None:
+            merged[rev] = RevNode(parent, False)
+        elif existing.parent is None and parent is not None:
+            merged[rev] = RevNode(parent, existing.deleted)
+    return merged, joins
+
+
 def stem(tree: Tree, limit: int) -> dict[str, RevNode]:
     """Keep, for every leaf, only its newest ``limit`` revisions (CouchDB's ``_revs_limit``)."""
     keep: set[str] = set()

@@ -34,6 +34,7 @@ from .params import dumps, integer, json_object, json_param, json_response
 from .state import STATE, StoreState
 
 DEFAULT_TIMEOUT_MS = 60_000
+DEFAULT_LIMIT = 10**15  # CouchDB's changes_args limit when none is given
 SQL_MAX = 2**63 - 1  # SQLite's integers: a larger limit means no limit
 # How often an idle feed without heartbeat checks whether its client went away.
 _IDLE_CHECK_S = 5.0
@@ -62,7 +63,7 @@ async def changes(request: web.Request, db: str) -> web.StreamResponse:
     params = await _params(request, state, db, body)
     if params.feed == "normal":
         page = await state.storage.read(read_changes, db, params.query)
-        return json_response(_page_json(page, params.seq_interval))
+        return json_response(_page_json(page, params.seq_interval, params.query.limit))
     if params.feed == "longpoll":
         return await _longpoll(request, state, db, params)
     return await _continuous(request, state, db, params)
@@ -122,14 +123,18 @@ def _seq_interval(q: Mapping[str, str]) -> int:
     return int(raw)
 
 
-def _with_interval(rows: list[dict[str, Any]], every: int, sent: int = 0) -> list[dict[str, Any]]:
-    """Rows as CouchDB sends them with ``seq_interval``: the i-th row of the answer (from 0, over
-    every page of a feed) keeps its ``seq`` when ``(i + 2) % every == 0``, as CouchDB 3.5.2
-    counts (every second row from the first; every third from the second)."""
+def _with_interval(
+    rows: list[dict[str, Any]], every: int, limit: int | None, sent: int = 0
+) -> list[dict[str, Any]]:
+    """Rows as CouchDB 3.5.2 sends them with ``seq_interval``: a row keeps its ``seq`` when the
+    feed's remaining ``limit`` (CouchDB's default 10^15 when none is given) is a multiple of
+    ``every`` as the row is sent; ``sent`` counts the rows of earlier pages of the feed."""
     if every == 1:
         return rows
+    left = DEFAULT_LIMIT if limit is None else limit
     return [
-        row if (sent + i + 2) % every == 0 else {**row, "seq": None} for i, row in enumerate(rows)
+        row if (left - sent - i) % every == 0 else {**row, "seq": None}
+        for i, row in enumerate(rows)
     ]
 
 
@@ -187,8 +192,8 @@ def _since(raw: object, seq_now: int) -> int:
     raise BadRequest("Malformed sequence supplied in 'since' parameter.")
 
 
-def _page_json(page: ChangesPage, seq_interval: int) -> dict[str, Any]:
-    rows = _with_interval(page.rows, seq_interval)
+def _page_json(page: ChangesPage, seq_interval: int, limit: int | None) -> dict[str, Any]:
+    rows = _with_interval(page.rows, seq_interval, limit)
     return {"results": rows, "last_seq": page.last_seq, "pending": page.pending}
 
 
@@ -210,8 +215,10 @@ async def _longpoll(
             if not await _wait(event, params.heartbeat_s, deadline) and params.heartbeat_s:
                 await response.write(b"\n")
         if response is None:
-            return json_response(_page_json(page, params.seq_interval))
-        await response.write(dumps(_page_json(page, params.seq_interval)) + b"\n")
+            return json_response(_page_json(page, params.seq_interval, params.query.limit))
+        await response.write(
+            dumps(_page_json(page, params.seq_interval, params.query.limit)) + b"\n"
+        )
         await response.write_eof()
     except ConnectionResetError:
         pass  # the client went away: nothing more to send
@@ -242,7 +249,7 @@ async def _continuous(
                 # A later read that finds nothing says nothing new: a filtered feed's pending
                 # stays what its last rows left (CouchDB's, counted from the feed's since).
                 pending = page.pending
-            for row in _with_interval(page.rows, params.seq_interval, sent):
+            for row in _with_interval(page.rows, params.seq_interval, params.query.limit, sent):
                 await response.write(_sse(row) if sse else dumps(row) + b"\n")
             sent += len(page.rows)
             query = replace(query, since=page.last_seq)

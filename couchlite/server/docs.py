@@ -55,7 +55,7 @@ def _options(request: web.Request, follows: bool = False) -> reads.DocOptions:
         conflicts=option(q, "conflicts") or meta,
         deleted_conflicts=option(q, "deleted_conflicts") or meta,
         attachments=option(q, "attachments"),
-        atts_since=tuple(rev_list(since, "atts_since")) if since is not None else (),
+        atts_since=tuple(rev_list(since, "atts_since")) if since is not None else None,
         latest=option(q, "latest"),
         follows=follows,
     )
@@ -90,12 +90,13 @@ def _zero_q(param: str) -> bool:
 async def _get(request: web.Request, db: str, doc_id: str) -> web.StreamResponse:
     storage = request.app[STATE].storage
     raw_open_revs = request.query.get("open_revs")
-    if raw_open_revs is not None:
-        revs = (
-            None
-            if raw_open_revs == "all"
-            else rev_list(json_param(request.query, "open_revs"), "open_revs")
-        )
+    revs = (
+        None
+        if raw_open_revs in (None, "all")
+        else rev_list(json_param(request.query, "open_revs"), "open_revs")
+    )
+    # ``open_revs=[]`` asks for no revision in particular: CouchDB answers a plain GET.
+    if raw_open_revs is not None and revs != []:
         mixed = _accepts(request, "multipart/mixed")
         opts = _options(request, follows=mixed)
         if mixed:

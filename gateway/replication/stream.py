@@ -160,8 +160,14 @@ class UpstreamCall:
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=10, sock_read=None if self._live else ONE_SHOT_READ_TIMEOUT_S
         )
+        backend = app[keys.BACKEND]
+        # CouchDB ends a bounded eventsource feed twice in HTTP/1.1: ask a configured upstream
+        # for it in HTTP/1.0 (see Backend.http10), where it is relayed as CouchDB sends it. The
+        # embedded store ends its feeds once.
+        old_http = self._target.feed == "eventsource" and app[keys.SETTINGS].upstream_configured
+        http = backend.http10 if old_http else backend.http
         try:
-            self._response = await app[keys.BACKEND].http.request(
+            self._response = await http.request(
                 request.method,
                 _upstream_url(request, self._device, self._target),
                 headers=headers,

@@ -48,6 +48,11 @@ class Backend:
     http: aiohttp.ClientSession
     couch: CouchDB
     records: Database
+    http10: aiohttp.ClientSession
+    """The same pool, asking in HTTP/1.0: for ``eventsource`` feeds, which CouchDB 3.5.2 ends
+    twice in HTTP/1.1 (one more chunk after the last, which an HTTP/1.1 client reads as a
+    broken answer or as the start of the next one). In HTTP/1.0 it sends the feed unchunked
+    and closes the connection: both endings are then just bytes of the body."""
     records_ready: bool = False
     """Whether the records database is known to exist with its admin-only ``_security``; until
     then the gateway answers 503 (see :mod:`gateway.ops.health`)."""
@@ -217,6 +222,16 @@ async def open_backend(
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
         trace_configs=list(trace_configs) or None,
     )
+    http10 = aiohttp.ClientSession(
+        connector=connector,
+        connector_owner=False,
+        version=aiohttp.HttpVersion10,
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        headers={"Accept-Encoding": "identity"},
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+        trace_configs=list(trace_configs) or None,
+    )
     couch = CouchDB(
         str(url),
         middlewares=(_admin_auth(settings),),
@@ -227,7 +242,9 @@ async def open_backend(
         trace_configs=list(trace_configs) or None,
     )
     try:
-        yield Backend(settings, url, http, couch, Database(couch, settings.records_db))
+        records = Database(couch, settings.records_db)
+        yield Backend(settings, url, http, couch, records, http10)
     finally:
         await couch.close()
+        await http10.close()
         await http.close()

@@ -312,11 +312,7 @@ def changes(draw: st.DrawFn) -> Request:
     elif draw(st.integers(0, 3)) == 0:
         method, body = "POST", {}
     read = {"continuous": "lines", "eventsource": "sse"}.get(feed, "json")
-    # Where a descending read through a _selector stops (its last_seq, and pending) is
-    # CouchDB's own scan's; a deliberate difference (docs/couchdb-differences.md).
-    descending_selector = ("descending", "true") in params and chosen_filter == 1
-    loose = ("last_seq", "pending") if descending_selector else ()
-    return Request(method, "/_changes", tuple(params), body=body, read=read, loose=loose)
+    return Request(method, "/_changes", tuple(params), body=body, read=read)
 
 
 @st.composite
@@ -504,31 +500,3 @@ def normalized(answer: Answer, normalizer: Normalizer) -> tuple[int, Any]:
             for key in answer.loose:
                 item.pop(key, None)
     return answer.status, body
-
-
-def awaiting_fix(request: Request, expected: tuple[int, Any], got: tuple[int, Any]) -> str | None:
-    """The open finding (docs/couchdb-differences.md, "not fixed yet") a difference shows, if
-    any: counted and printed, not failed, until its fix (``COUCHGATE_DIFF_STRICT=1`` fails it).
-    Delete an entry with its fix."""
-    if request.path == "/_bulk_get":
-        return "_bulk_get leaf order / stemmed roots"
-    if ("filter", "_selector") in request.query:
-        return "_changes through a _selector with a limit"
-    if ("open_revs", "[]") in request.query:
-        return "open_revs=[] with latest"
-    docs = request.body.get("docs", []) if isinstance(request.body, dict) else []
-    if request.path == "/_bulk_docs" and any(
-        isinstance(d, dict) and d.get("_deleted") and "_rev" not in d for d in docs
-    ):
-        return "_bulk_docs deleting a deleted document without _rev"
-    if _without_seqs(expected) == _without_seqs(got):
-        return "sequence count after some replicated batches"
-    return None
-
-
-def _without_seqs(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_seqs(v) for k, v in value.items() if k not in SEQ_KEYS | {"pending"}}
-    if isinstance(value, (list, tuple)):
-        return [_without_seqs(v) for v in value]
-    return value
