@@ -28,6 +28,10 @@ docs/couchdb-differences.md lists them too):
   same side) finds rows: a continuous feed that many lines, a long poll with rows to its end,
   a feed with no row by its status alone.
 - ``feed=eventsource`` is answered as a normal feed (JSON): read as JSON.
+- Bodies of a shape CouchDB refuses with a 400 (``gateway.replication.request_shapes``: a
+  ``keys`` member that is not a list, a ``_revs_diff`` of non-strings, ...) are answered by
+  pouchdb-server its own way, and by couchgate, on every upstream, with CouchDB's 400 before
+  anything is forwarded: a deliberate refusal, left out of the pouchdb-server sequences.
 
 Found by this test and fixed in gateway/: CouchDB 3.5.2 ends a bounded eventsource feed twice
 (a second chunk after the last), which couchgate's upstream client took for a broken answer (a
@@ -47,6 +51,8 @@ from urllib.parse import parse_qsl, quote
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
+from gateway.errors import BadRequest
+from gateway.replication import request_shapes
 from tests.harness import Device, GatewayHarness
 from tests.rawhttp import Answer
 from tests.store.differential import SERVER_KEYS, Request, Send, raw_transport, sequences
@@ -72,6 +78,18 @@ FEED_SHAPE = frozenset({"feed", "timeout", "heartbeat"})
 HEARTBEAT_MS = 100
 """pouchdb-server sends a live feed's headers with its first line, and a feed with nothing to
 send starts with its first heartbeat (6 s by default)."""
+
+
+def refused_by_couchgate(request: Request) -> bool:
+    """Whether couchgate answers ``request`` itself, with CouchDB's 400 for its body's shape."""
+    endpoint = request.path.lstrip("/")
+    if request.method != "POST" or request.raw_body is not None:
+        return False
+    try:
+        request_shapes.check(endpoint, request.body)
+    except BadRequest:
+        return True
+    return False
 
 
 def for_pouchdb_server(request: Request) -> Request:
@@ -179,7 +197,7 @@ async def test_gateway_answers_as_its_upstream(
         tally.sequences += 1
         transport: Callable[[str, dict[str, str]], Send] = raw_transport
         if gateway.upstream.kind == "pouchdb-server":
-            sequence = [for_pouchdb_server(r) for r in sequence]
+            sequence = [for_pouchdb_server(r) for r in sequence if not refused_by_couchgate(r)]
             transport = feeds_bounded
         straight = transport(f"{reference.url}/{upstream_db}", reference.admin_headers())
         through = transport(device.db_url(app), device.headers)
