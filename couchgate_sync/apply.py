@@ -31,6 +31,7 @@ from .resolve import Resolver
 from .state import FileRow, Meta, State
 
 log = logging.getLogger("couchgate_sync")
+WRITE_BATCH = 200  # files written in one durable step (each open until its fsync)
 
 
 @dataclass(frozen=True)
@@ -122,20 +123,21 @@ class Applier:
         await asyncio.to_thread(state.set_meta, Meta.PENDING, pending)
 
     async def _apply_page(self, ids: list[str], run: Pass) -> None:
-        """Apply a page of changed documents, the plain ones together (see :meth:`_plain`).
+        """Apply a page of changed documents in order, the plain ones in runs together.
 
         A document already in step (the revision its file was written from or uploaded as,
         such as this device's own uploads, which come back through the changes feed) costs
-        nothing more; a plain one (one live revision, a file or a kept version, not a move)
-        is written with the others of the page in one step; the rest go one by one through
-        :meth:`_apply_doc`, which handles every case (conflicts, deletions, renames, chunks,
-        a file edited here, a name this device cannot hold).
+        nothing more; a plain one (one live revision, a file or a kept version, not a move or
+        a large file's, a name this device holds) is opened with the others of the page in one
+        step, and written with the plain ones next to it in another (:meth:`_write_plain`);
+        the rest go one by one through :meth:`_apply_doc`, which handles every case
+        (conflicts, deletions, renames, chunks, a file edited here, a name refused).
         """
         context = self._context
         trees = await context.local.trees(ids)
         rows, moved = await asyncio.to_thread(_rows_and_moves, context.state, ids)
+        todo: list[str] = []
         plain: list[DocTree] = []
-        one_by_one: list[str] = []
         for doc_id in ids:
             tree = trees.get(doc_id)
             if tree is None:
@@ -144,46 +146,67 @@ class Applier:
             row = rows.get(doc_id)
             if single and row is not None and row.rev == tree.winner:
                 continue  # in step
+            todo.append(doc_id)
             if single and not tree.deleted and doc_id not in moved:
                 plain.append(tree)
-            else:
-                one_by_one.append(doc_id)
+        opened: dict[str, tuple[DocTree, notes.Note]] = {}
         if plain:
             found = await context.local.revisions([(t.id, t.winner) for t in plain])
-            later, written = await asyncio.to_thread(self._plain, plain, found, run)
-            one_by_one += later
-            run.counts.written += written
-            if written and run.progress is not None:
-                run.progress(written)
-        for doc_id in one_by_one:
+            opened = await asyncio.to_thread(self._open_plain, plain, found, run)
+        together: list[tuple[DocTree, notes.Note]] = []
+        for doc_id in todo:
+            if doc_id in opened:
+                together.append(opened[doc_id])
+                continue
+            await self._flush_plain(together, run)
+            together = []
             await self._apply_doc(doc_id, run)
+        await self._flush_plain(together, run)
 
-    def _plain(
+    def _open_plain(
         self, trees: list[DocTree], found: dict[str, dict[str, Any]], run: Pass
-    ) -> tuple[list[str], int]:
-        """In a worker thread: open the plain documents of a page, write the files among them
-        in one durable step (:func:`folder.write_batch`), then record their rows and the kept
-        versions among them. The ids of those that need :meth:`_apply_doc` after all (a large
-        file's chunks, a move, a file edited here or in the way, a name refused...), and how
-        many files were written."""
-        context, state = self._context, self._context.state
-        later: list[str] = []
-        files: list[tuple[DocTree, notes.Note]] = []
-        kept: list[versions.VersionRow] = []
+    ) -> dict[str, tuple[DocTree, notes.Note]]:
+        """In a worker thread: the documents of ``trees`` that are plain once opened (see
+        :meth:`_apply_page`), by id, with their notes."""
+        keyring = self._context.keyring
+        opened: dict[str, tuple[DocTree, notes.Note]] = {}
         for tree in trees:
-            note = _open_plain(found.get(tree.id), context.keyring)
+            note = _open_plain(found.get(tree.id), keyring)
             if note is None or note.chunks:
-                later.append(tree.id)
-            elif note.kind == versions.KIND:
-                if (version := versions.row_of(tree.id, note)) is not None:
-                    kept.append(version)
-            elif (
+                continue
+            if note.kind == versions.KIND or (
                 note.kind == "file"
                 and not run.ignore.matches(note.path)
                 and failures.unwritable(note.path, self._name_max) is None
                 and renames.move_of(tree.id, note) is None
-                and self._free_to_write(note.path)
             ):
+                opened[tree.id] = (tree, note)
+        return opened
+
+    async def _flush_plain(self, plain: list[tuple[DocTree, notes.Note]], run: Pass) -> None:
+        for start in range(0, len(plain), WRITE_BATCH):
+            part = plain[start : start + WRITE_BATCH]
+            later, written = await asyncio.to_thread(self._write_plain, part)
+            run.counts.written += written
+            if written and run.progress is not None:
+                run.progress(written)
+            for doc_id in later:
+                await self._apply_doc(doc_id, run)
+
+    def _write_plain(self, plain: list[tuple[DocTree, notes.Note]]) -> tuple[list[str], int]:
+        """In a worker thread: write the files of ``plain`` in one durable step
+        (:func:`folder.write_batch`), then record their rows and the kept versions among
+        them. The ids of those that need :meth:`_apply_doc` after all (a file edited here or
+        in the way, a write refused), and how many files were written."""
+        context, state = self._context, self._context.state
+        later: list[str] = []
+        files: list[tuple[DocTree, notes.Note]] = []
+        kept: list[versions.VersionRow] = []
+        for tree, note in plain:
+            if note.kind == versions.KIND:
+                if (version := versions.row_of(tree.id, note)) is not None:
+                    kept.append(version)
+            elif self._free_to_write(note.path):
                 files.append((tree, note))
             else:
                 later.append(tree.id)
