@@ -16,6 +16,9 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
+
+from encryption_plugin import CryptoError, Keyring
 
 from . import failures, folder, folders, notes, renames, versions
 from .contents import Contents, row_of, unchanged_on_disk
@@ -25,9 +28,10 @@ from .ignore import Ignore
 from .localdb import DocTree
 from .remote import Remote
 from .resolve import Resolver
-from .state import FileRow, Meta
+from .state import FileRow, Meta, State
 
 log = logging.getLogger("couchgate_sync")
+WRITE_BATCH = 200  # files written in one durable step (each open until its fsync)
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,7 @@ class Applier:
         await self._save_written_rows()
         while True:
             ids, last = await context.local.changed_since(since)
-            for doc_id in ids:
-                await self._apply_doc(doc_id, run)
+            await self._apply_page(ids, run)
             await self._save_written_rows()
             # Pending first: a crash between the two writes retries a document, never skips it.
             pending = json.dumps(sorted(self.pending() | self._deleted | self._blocked))
@@ -122,6 +125,131 @@ class Applier:
         await self._save_written_rows()
         pending = json.dumps(sorted(self.pending()))
         await asyncio.to_thread(state.set_meta, Meta.PENDING, pending)
+
+    async def _apply_page(self, ids: list[str], run: Pass) -> None:
+        """Apply a page of changed documents in order, the plain ones in runs together.
+
+        A document already in step (the revision its file was written from or uploaded as,
+        such as this device's own uploads, which come back through the changes feed) costs
+        nothing more; a plain one (one live revision, a file or a kept version, not a move or
+        a large file's, a name this device holds) is opened with the others of the page in one
+        step, and written with the plain ones next to it in another (:meth:`_write_plain`);
+        the rest go one by one through :meth:`_apply_doc`, which handles every case
+        (conflicts, deletions, renames, chunks, a file edited here, a name refused).
+        """
+        context = self._context
+        trees = await context.local.trees(ids)
+        rows, moved = await asyncio.to_thread(_rows_and_moves, context.state, ids)
+        todo: list[str] = []
+        plain: list[DocTree] = []
+        for doc_id in ids:
+            tree = trees.get(doc_id)
+            if tree is None:
+                continue
+            single = len(tree.live_leaves) <= 1
+            row = rows.get(doc_id)
+            if single and row is not None and row.rev == tree.winner:
+                continue  # in step
+            todo.append(doc_id)
+            if single and not tree.deleted and doc_id not in moved:
+                plain.append(tree)
+        opened: dict[str, tuple[DocTree, notes.Note]] = {}
+        if plain:
+            found = await context.local.revisions([(t.id, t.winner) for t in plain])
+            opened = await asyncio.to_thread(self._open_plain, plain, found, run)
+        together: list[tuple[DocTree, notes.Note]] = []
+        for doc_id in todo:
+            if doc_id in opened:
+                together.append(opened[doc_id])
+                continue
+            await self._flush_plain(together, run)
+            together = []
+            await self._apply_doc(doc_id, run)
+        await self._flush_plain(together, run)
+
+    def _open_plain(
+        self, trees: list[DocTree], found: dict[str, dict[str, Any]], run: Pass
+    ) -> dict[str, tuple[DocTree, notes.Note]]:
+        """In a worker thread: the documents of ``trees`` that are plain once opened (see
+        :meth:`_apply_page`), by id, with their notes."""
+        keyring = self._context.keyring
+        opened: dict[str, tuple[DocTree, notes.Note]] = {}
+        for tree in trees:
+            note = _open_plain(found.get(tree.id), keyring)
+            if note is None or note.chunks:
+                continue
+            if note.kind == versions.KIND or (
+                note.kind == "file"
+                and not run.ignore.matches(note.path)
+                and failures.unwritable(note.path, self._name_max) is None
+                and renames.move_of(tree.id, note) is None
+            ):
+                opened[tree.id] = (tree, note)
+        return opened
+
+    async def _flush_plain(self, plain: list[tuple[DocTree, notes.Note]], run: Pass) -> None:
+        for start in range(0, len(plain), WRITE_BATCH):
+            part = plain[start : start + WRITE_BATCH]
+            later, written = await asyncio.to_thread(self._write_plain, part)
+            run.counts.written += written
+            if written and run.progress is not None:
+                run.progress(written)
+            for doc_id in later:
+                await self._apply_doc(doc_id, run)
+
+    def _write_plain(self, plain: list[tuple[DocTree, notes.Note]]) -> tuple[list[str], int]:
+        """In a worker thread: write the files of ``plain`` in one durable step
+        (:func:`folder.write_batch`), then record their rows and the kept versions among
+        them. The ids of those that need :meth:`_apply_doc` after all (a file edited here or
+        in the way, a write refused), and how many files were written."""
+        context, state = self._context, self._context.state
+        later: list[str] = []
+        files: list[tuple[DocTree, notes.Note]] = []
+        kept: list[versions.VersionRow] = []
+        for tree, note in plain:
+            if note.kind == versions.KIND:
+                if (version := versions.row_of(tree.id, note)) is not None:
+                    kept.append(version)
+            elif self._free_to_write(note.path):
+                files.append((tree, note))
+            else:
+                later.append(tree.id)
+        writes = [folder.Write(note.path, note.data, note.mtime_ms) for _, note in files]
+        results = folder.write_batch(context.root, writes) if writes else []
+        written: list[FileRow] = []
+        for (tree, note), result in zip(files, results, strict=True):
+            if isinstance(result, Exception):
+                later.append(tree.id)  # its error is handled there, as for any write
+            else:
+                sha = folder.digest(note.data)
+                written.append(row_of(note.path, tree.id, tree.winner, result, sha))
+        if written:
+            state.put(written)  # only now: the files are durable
+        for version in kept:
+            state.put_version(version)
+        for doc_id in [r.doc_id for r in written] + [v.id for v in kept]:
+            self._failed.settled(doc_id)
+        return later, len(written)
+
+    def _free_to_write(self, path: str) -> bool:
+        """Whether the file at ``path`` may be written without a second look (in a worker
+        thread): inside the folder, and nothing there, or the file as the state file last saw
+        it; on a case-insensitive folder, a path with a row (no twin to look for)."""
+        context = self._context
+        try:
+            folder.target(context.root, path)
+            at_path = context.state.get(path)
+            if at_path is None and self._case_insensitive:
+                return False
+            on_disk = folder.stat_of(context.root, path)
+        except (OSError, ValueError):
+            return False
+        if on_disk is None:
+            return True
+        return at_path is not None and (on_disk.size, on_disk.mtime_ns) == (
+            at_path.size,
+            at_path.mtime_ns,
+        )
 
     async def _apply_doc(self, doc_id: str, run: Pass) -> None:
         """Settle a document's conflicts, then hand its winner to the handler of its kind."""
@@ -255,6 +383,21 @@ class Applier:
         rows, self._written_rows = self._written_rows, []
         if rows:
             await asyncio.to_thread(self._context.state.put, rows)
+
+
+def _rows_and_moves(state: State, ids: list[str]) -> tuple[dict[str, FileRow], set[str]]:
+    return state.by_docs(ids), state.moved_from(ids)
+
+
+def _open_plain(stored: dict[str, Any] | None, keyring: Keyring) -> notes.Note | None:
+    """A stored revision opened as a note of any kind; None when it cannot be (not kept, or not
+    with this key: :meth:`Applier._apply_doc` says so)."""
+    if stored is None:
+        return None
+    try:
+        return notes.open_note(stored, keyring, kind=None)
+    except CryptoError:
+        return None
 
 
 def _name_max(root: os.PathLike[str]) -> int | None:

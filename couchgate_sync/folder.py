@@ -19,6 +19,7 @@ import os
 import secrets
 import stat
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,50 +180,130 @@ def digest(data: bytes) -> str:
 def write_atomic(root: Path, rel: str, data: bytes, mtime_ms: int | None) -> Seen:
     """Write ``data`` to ``rel`` via a temporary file and ``os.replace``; the file as written
     (over the file's name on disk when it has one, so an NFD name is kept)."""
-    require(root)  # never make the folder again with one file in it: it would read as wiped
-    full = locate(root, rel)
-    full.parent.mkdir(parents=True, exist_ok=True)
-    tmp = full.parent / f"{TEMP_PREFIX}{secrets.token_hex(6)}"
-    try:
-        with open(tmp, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        if mtime_ms:
-            os.utime(tmp, ns=(mtime_ms * 1_000_000, mtime_ms * 1_000_000))
-        os.replace(tmp, full)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    st = full.stat()
-    return Seen(rel, st.st_size, st.st_mtime_ns)
+    (result,) = write_batch(root, [Write(rel, data, mtime_ms)])
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
-def write_batch(root: Path, files: list[tuple[str, bytes]], mtime_ms: int) -> list[Seen]:
-    """Write many files as :func:`write_atomic` does, with one ``os.sync()`` for the batch
-    instead of an ``fsync`` per file (bulk restore: 2,000 fsyncs took 19 s, one sync per 200
-    files a few): every temporary file is durable before any is renamed into place, so a crash
-    leaves each file whole or not yet written, never half of one."""
-    staged: list[tuple[Path, Path]] = []
+@dataclass(frozen=True)
+class Write:
+    """One file for :func:`write_batch`: its synced path, its bytes, its mtime (None: now)."""
+
+    rel: str
+    data: bytes
+    mtime_ms: int | None
+
+
+# Files fsynced at once: fsyncs issued together share the file system's journal commits, so a
+# batch costs about one commit instead of one per file (2,000 files one after another: 9-12 s).
+_FSYNC_THREADS = 8
+_fsyncs: ThreadPoolExecutor | None = None
+
+
+def _fsync_all(fds: list[int]) -> None:
+    global _fsyncs
+    if len(fds) <= 1:
+        for fd in fds:
+            os.fsync(fd)
+        return
+    if _fsyncs is None:
+        _fsyncs = ThreadPoolExecutor(_FSYNC_THREADS, thread_name_prefix="couchgate-fsync")
+    for _ in _fsyncs.map(os.fsync, fds):  # re-raises the first failure
+        pass
+
+
+def write_batch(root: Path, files: list[Write]) -> list[Seen | Exception]:
+    """Write many files as one durable step: each to a temporary file beside its target, then
+    one barrier (every temporary file fsynced), then each ``os.replace``d into place, then each
+    directory touched fsynced once (so the renames, and new directories, survive a crash). A
+    crash leaves each file whole or not yet written, never half of one; a caller records state
+    only after this returns, so nothing is believed written that is not durable.
+
+    Per file, the file as written, or the error that kept it out (a file standing where a
+    directory should be, a name the file system refuses): one file never fails the others. A
+    failing barrier (the disk) fails the batch."""
+    require(root)  # never make the folder again with files in it: it would read as wiped
+    results: list[Seen | Exception] = [UnsafePath("not written")] * len(files)
+    staged: list[tuple[int, Path, Path, int]] = []  # (index, temporary, target, fd)
+    made: set[Path] = set()  # directories this batch created (their parents gain an entry)
     try:
-        for rel, data in files:
-            full = locate(root, rel)
-            full.parent.mkdir(parents=True, exist_ok=True)
-            tmp = full.parent / f"{TEMP_PREFIX}{secrets.token_hex(6)}"
-            staged.append((tmp, full))
-            tmp.write_bytes(data)
-            os.utime(tmp, ns=(mtime_ms * 1_000_000, mtime_ms * 1_000_000))
-        os.sync()
-        written = []
-        for (tmp, full), (rel, _) in zip(staged, files, strict=True):
-            os.replace(tmp, full)
-            st = full.stat()
-            written.append(Seen(rel, st.st_size, st.st_mtime_ns))
-        return written
+        for index, write in enumerate(files):
+            try:
+                full = locate(root, write.rel)
+                _make_parents(root, full.parent, made)
+                tmp = full.parent / f"{TEMP_PREFIX}{secrets.token_hex(6)}"
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+                fd = os.open(tmp, flags, 0o644)
+            except (OSError, ValueError) as exc:
+                results[index] = exc
+                continue
+            staged.append((index, tmp, full, fd))
+            view = memoryview(write.data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if write.mtime_ms:
+                ns = write.mtime_ms * 1_000_000
+                os.utime(tmp, ns=(ns, ns))
+        _fsync_all([fd for *_, fd in staged])
+        touched: set[Path] = set()
+        for index, tmp, full, _ in staged:
+            try:
+                os.replace(tmp, full)
+                st = full.stat()
+            except OSError as exc:
+                results[index] = exc
+                continue
+            touched.add(full.parent)
+            results[index] = Seen(files[index].rel, st.st_size, st.st_mtime_ns)
+        for directory in _with_made_parents(touched, made):
+            _fsync_dir(directory)
+        return results
     finally:
-        for tmp, _ in staged:
+        for _, tmp, _, fd in staged:
+            with contextlib.suppress(OSError):
+                os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+
+
+def _make_parents(root: Path, parent: Path, made: set[Path]) -> None:
+    """``mkdir -p parent``, noting each directory it creates."""
+    missing: list[Path] = []
+    here = parent
+    while here != root and here.parent != here and not os.path.isdir(here):
+        missing.append(here)
+        here = here.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            if not directory.is_dir():
+                raise
+            continue
+        made.add(directory)
+
+
+def _with_made_parents(touched: set[Path], made: set[Path]) -> set[Path]:
+    """The directories whose entries changed: those a file landed in, and the parent of each
+    directory made (its new entry)."""
+    dirs = set(touched)
+    dirs.update(directory.parent for directory in made)
+    return dirs
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # a directory cannot be opened on this system (Windows): nothing to sync
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        if os.name != "nt":
+            raise
+    finally:
+        os.close(fd)
 
 
 def remove(root: Path, rel: str, keep: Collection[str] = ()) -> None:

@@ -125,6 +125,14 @@ class LocalDb:
         rendered = found[0][1] if found else None
         return rendered.doc if rendered is not None else None
 
+    async def trees(self, doc_ids: list[str]) -> dict[str, DocTree]:
+        """:meth:`tree` of each document that exists, in one read (a page of them)."""
+        return await self.storage.read(_trees, doc_ids)
+
+    async def revisions(self, wanted: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+        """:meth:`revision` of each (doc id, rev) whose body is kept, by doc id, in one read."""
+        return await self.storage.read(_revisions, wanted)
+
     async def write_child(self, doc: dict[str, Any], parent: str | None) -> str:
         """Store ``doc`` (already sealed) as a new revision under ``parent`` (None: a new root).
 
@@ -167,11 +175,32 @@ class LocalDb:
 
 
 def _tree(conn: sqlite3.Connection, doc_id: str) -> DocTree | None:
+    return _trees(conn, [doc_id]).get(doc_id)
+
+
+def _trees(conn: sqlite3.Connection, doc_ids: list[str]) -> dict[str, DocTree]:
     db = engine.get_db(conn, DB)
-    stored = reads.load_doc(conn, db.id, doc_id)
-    if stored is None:
-        return None
-    return DocTree(stored.id, stored.seq, stored.winner, stored.deleted, stored.tree)
+    found: dict[str, DocTree] = {}
+    for doc_id in doc_ids:
+        stored = reads.load_doc(conn, db.id, doc_id)
+        if stored is not None:
+            found[doc_id] = DocTree(
+                stored.id, stored.seq, stored.winner, stored.deleted, stored.tree
+            )
+    return found
+
+
+def _revisions(
+    conn: sqlite3.Connection, wanted: list[tuple[str, str]]
+) -> dict[str, dict[str, Any]]:
+    opts = reads.DocOptions(attachments=True)
+    found: dict[str, dict[str, Any]] = {}
+    for doc_id, rev in wanted:
+        opened = reads.open_revs(conn, DB, doc_id, [rev], opts)
+        rendered = opened[0][1] if opened else None
+        if rendered is not None:
+            found[doc_id] = rendered.doc
+    return found
 
 
 def _open_leaves(conn: sqlite3.Connection, doc_ids: list[str]) -> list[tuple[str, dict[str, Any]]]:

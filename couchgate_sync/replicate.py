@@ -179,16 +179,16 @@ async def push(
         if outbox.full:
             outbox.hold(requests)
             requests = []
-        pending: list[dict[str, Any]] = []
+        pending: list[tuple[str, bytes]] = []  # (doc id, the document as JSON)
         size = 0
         for start in range(0, len(requests), FETCH_GROUP):
             for doc in _ok_docs(await local.bulk_get(requests[start : start + FETCH_GROUP])):
-                doc_size = len(json.dumps(doc, separators=(",", ":")))
-                if pending and size + doc_size > MAX_BODY_BYTES:
+                encoded = json.dumps(doc, separators=(",", ":")).encode()
+                if pending and size + len(encoded) > MAX_BODY_BYTES:
                     written += await outbox.send(pending)
                     pending, size = [], 0
-                pending.append(doc)
-                size += doc_size
+                pending.append((str(doc["_id"]), encoded))
+                size += len(encoded)
         if pending:
             written += await outbox.send(pending)
         since = page.last_seq
@@ -219,15 +219,15 @@ class _Outbox:
         for request in requests:
             self._refused.setdefault(request["id"], reason)
 
-    async def send(self, docs: list[dict[str, Any]]) -> int:
+    async def send(self, docs: list[tuple[str, bytes]]) -> int:
         refused = self._refused
         try:
-            errors = await self._remote.bulk_docs_replicated(docs)
+            errors = await self._remote.bulk_docs_replicated([data for _, data in docs])
         except QuotaReached as exc:
             if refused is None:
                 raise
             self.full = True
-            refused.update((str(doc["_id"]), str(exc)) for doc in docs)
+            refused.update((doc_id, str(exc)) for doc_id, _ in docs)
             return 0
         if refused is not None:
             for error in errors:
@@ -238,7 +238,7 @@ class _Outbox:
             raise RemoteError(
                 f"the server refused {len(errors)} document(s): {errors[0].get('reason')}"
             )
-        taken = len(docs) - sum(1 for doc in docs if refused and doc["_id"] in refused)
+        taken = len(docs) - sum(1 for doc_id, _ in docs if refused and doc_id in refused)
         if self._progress:
             self._progress(taken)
         return taken

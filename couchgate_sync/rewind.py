@@ -147,7 +147,13 @@ def _open_versions(found: list[dict[str, Any]], keyring: Keyring) -> dict[str, n
 
 
 def _write_all(context: DeviceContext, batch: list[tuple[str, bytes]], now_ms: int) -> int:
-    return len(folder.write_batch(context.root, batch, now_ms))
+    """Write a batch (one durable step, see :func:`folder.write_batch`); a file that cannot be
+    written fails the command, as it would have one at a time."""
+    results = folder.write_batch(context.root, [folder.Write(p, d, now_ms) for p, d in batch])
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return len(results)
 
 
 def parse_time(text: str) -> int:

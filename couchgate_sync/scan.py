@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
-from . import deletions, folder, folders, notes, portable_names, renames
+from . import chunks, deletions, folder, folders, notes, portable_names, renames
 from .contents import Contents, row_of
 from .device import DeviceContext
 from .ignore import Ignore
@@ -20,6 +20,7 @@ from .state import FileRow
 
 log = logging.getLogger("couchgate_sync")
 SCAN_BATCH = 100  # files recorded per local-store transaction
+TOGETHER_BYTES = 8 * 1024 * 1024  # new files of a batch read and sealed in one thread hop
 
 
 async def scan(
@@ -62,15 +63,33 @@ async def _record_files(
     batch: list[folder.Seen],
     rows: dict[str, FileRow],
 ) -> int:
+    """Record a batch of changed files. A new file (no row, its document new or deleted: a
+    first sync, a bulk restore) is read, hashed and sealed with the others of the batch in one
+    worker-thread hop; any other goes through :func:`_prepare_file` alone."""
     writes: list[tuple[dict[str, Any], str | None]] = []
     pending: list[tuple[folder.Seen, str, str]] = []  # (file, doc id, sha) of each write
     adopted: list[FileRow] = []
+    new = _together([s for s in batch if s.path not in rows and s.size <= chunks.CHUNKED_ABOVE])
+    ids = {s.path: notes.doc_id_for(s.path, context.keyring) for s in new}
+    trees = await context.local.trees(list(ids.values())) if new else {}
+    new = [s for s in new if (t := trees.get(ids[s.path])) is None or t.deleted]
+    parents = {s.path: t.winner if (t := trees.get(ids[s.path])) else None for s in new}
+    together = {s.path for s in new}
+    if new:
+        sealed = await asyncio.to_thread(_seal_new, context, contents.device_name, new, ids)
+        for s, found in zip(new, sealed, strict=True):
+            if found is not None:
+                doc, sha = found
+                writes.append((doc, parents[s.path]))
+                pending.append((s, ids[s.path], sha))
     for s in batch:
-        found = await _prepare_file(context, contents, s, rows.get(s.path))
-        if isinstance(found, FileRow):
-            adopted.append(found)
-        elif found is not None:
-            doc, parent, sha = found
+        if s.path in together:
+            continue
+        prepared = await _prepare_file(context, contents, s, rows.get(s.path))
+        if isinstance(prepared, FileRow):
+            adopted.append(prepared)
+        elif prepared is not None:
+            doc, parent, sha = prepared
             writes.append((doc, parent))
             pending.append((s, str(doc["_id"]), sha))
     revs = await context.local.write_children(writes) if writes else []
@@ -81,6 +100,40 @@ async def _record_files(
     if adopted or recorded:
         await asyncio.to_thread(context.state.put, adopted + recorded)
     return len(recorded)
+
+
+def _together(files: list[folder.Seen]) -> list[folder.Seen]:
+    """The first of ``files`` that fit in ``TOGETHER_BYTES`` (held in memory at once)."""
+    taken, size = [], 0
+    for s in files:
+        size += s.size
+        if size > TOGETHER_BYTES:
+            break
+        taken.append(s)
+    return taken
+
+
+def _seal_new(
+    context: DeviceContext, origin: str, new: list[folder.Seen], ids: dict[str, str]
+) -> list[tuple[dict[str, Any], str] | None]:
+    """In a worker thread: each new file read, hashed and sealed (None: gone meanwhile)."""
+    sealed: list[tuple[dict[str, Any], str] | None] = []
+    for s in new:
+        data = folder.read(context.root, s.path)
+        if data is None:
+            sealed.append(None)
+            continue
+        doc = notes.seal_note(
+            ids[s.path],
+            s.path,
+            data,
+            mtime_ms=s.mtime_ns // 1_000_000,
+            origin=origin,
+            created=None,
+            keyring=context.keyring,
+        )
+        sealed.append((doc, folder.digest(data)))
+    return sealed
 
 
 async def _prepare_file(

@@ -127,6 +127,29 @@ class State:
             row = self._conn.execute("SELECT * FROM files WHERE doc_id = ?", (doc_id,)).fetchone()
         return FileRow(*row) if row else None
 
+    def by_docs(self, doc_ids: list[str]) -> dict[str, FileRow]:
+        """:meth:`by_doc` of each document that has a row, in one call (a page of them)."""
+        found: dict[str, FileRow] = {}
+        with self._lock:
+            for start in range(0, len(doc_ids), 500):
+                part = doc_ids[start : start + 500]
+                marks = ",".join("?" * len(part))
+                query = f"SELECT * FROM files WHERE doc_id IN ({marks})"
+                for row in self._conn.execute(query, part).fetchall():
+                    found.setdefault(row[1], FileRow(*row))
+        return found
+
+    def moved_from(self, doc_ids: list[str]) -> set[str]:
+        """Which of ``doc_ids`` a move starts from (see :meth:`moves_from`), in one call."""
+        found: set[str] = set()
+        with self._lock:
+            for start in range(0, len(doc_ids), 500):
+                part = doc_ids[start : start + 500]
+                marks = ",".join("?" * len(part))
+                query = f"SELECT from_doc FROM moves WHERE from_doc IN ({marks})"
+                found.update(str(row[0]) for row in self._conn.execute(query, part).fetchall())
+        return found
+
     def get(self, path: str) -> FileRow | None:
         with self._lock:
             row = self._conn.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()

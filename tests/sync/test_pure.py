@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from couchgate_sync import chunks, failures, folder, notes
 from couchgate_sync.conflicts import conflict_name, three_way
-from couchgate_sync.ignore import Ignore
+from couchgate_sync.ignore import TEMP_PREFIX, Ignore
 from couchgate_sync.join import pairing_link, parse_pairing
 from couchgate_sync.state import FileRow
 from encryption_plugin import Keyring, is_sealed
@@ -141,6 +141,30 @@ def test_a_symlinked_directory_cannot_lead_out(tmp_path: Path) -> None:
     with pytest.raises(folder.UnsafePath):
         folder.write_atomic(root, "link/file.md", b"x", None)
     assert not (outside / "file.md").exists()
+
+
+def test_a_batch_write_lands_every_file_it_can_and_leaves_no_temporary_file(
+    tmp_path: Path,
+) -> None:
+    """One durable step for many files (apply, bulk restore): a file standing where a folder
+    should be keeps out only the file that needs that folder, and the rest are written whole,
+    new folders made, with their mtimes."""
+    (tmp_path / "blocker").write_bytes(b"a file, not a folder")
+    writes = [
+        folder.Write("new/deep/a.md", b"a", 1_700_000_000_000),
+        folder.Write("blocker/b.md", b"b", None),
+        folder.Write("c.md", b"c" * 70_000, 1_700_000_001_000),
+    ]
+    results = folder.write_batch(tmp_path, writes)
+    assert isinstance(results[1], FileExistsError)
+    first, third = results[0], results[2]
+    assert isinstance(first, folder.Seen) and isinstance(third, folder.Seen)
+    assert (first.size, first.mtime_ns) == (1, 1_700_000_000_000 * 1_000_000)
+    assert (tmp_path / "new/deep/a.md").read_bytes() == b"a"
+    assert (tmp_path / "c.md").read_bytes() == b"c" * 70_000
+    assert third.mtime_ns == 1_700_000_001_000 * 1_000_000
+    left = [p.name for p in tmp_path.rglob("*") if p.name.startswith(TEMP_PREFIX)]
+    assert left == []
 
 
 @pytest.mark.parametrize(
