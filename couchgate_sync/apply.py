@@ -27,11 +27,15 @@ from .device import DeviceContext
 from .ignore import Ignore
 from .localdb import DocTree
 from .remote import Remote
+from .replicate import PULL_BATCH_BYTES
 from .resolve import Resolver
 from .state import FileRow, Meta, State
 
 log = logging.getLogger("couchgate_sync")
 WRITE_BATCH = 200  # files written in one durable step (each open until its fsync)
+# Bodies opened together for those steps, at most about this many bytes (a pull batch's worth):
+# past it, a page's documents go one by one, so large files never sit in memory all at once.
+OPEN_BUDGET = PULL_BATCH_BYTES
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,8 @@ class Applier:
                 plain.append(tree)
         opened: dict[str, tuple[DocTree, notes.Note]] = {}
         if plain:
-            found = await context.local.revisions([(t.id, t.winner) for t in plain])
+            wanted = [(t.id, t.winner) for t in plain]
+            found = await context.local.revisions(wanted, OPEN_BUDGET)
             opened = await asyncio.to_thread(self._open_plain, plain, found, run)
         together: list[tuple[DocTree, notes.Note]] = []
         for doc_id in todo:

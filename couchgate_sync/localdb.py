@@ -129,9 +129,13 @@ class LocalDb:
         """:meth:`tree` of each document that exists, in one read (a page of them)."""
         return await self.storage.read(_trees, doc_ids)
 
-    async def revisions(self, wanted: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
-        """:meth:`revision` of each (doc id, rev) whose body is kept, by doc id, in one read."""
-        return await self.storage.read(_revisions, wanted)
+    async def revisions(
+        self, wanted: list[tuple[str, str]], budget: int
+    ) -> dict[str, dict[str, Any]]:
+        """:meth:`revision` of each (doc id, rev) whose body is kept, by doc id, in one read,
+        in order while they hold at most ``budget`` bytes of bodies and attachments: a page of
+        large files is never in memory at once (the caller takes the rest one by one)."""
+        return await self.storage.read(_revisions, wanted, budget)
 
     async def write_child(self, doc: dict[str, Any], parent: str | None) -> str:
         """Store ``doc`` (already sealed) as a new revision under ``parent`` (None: a new root).
@@ -191,16 +195,28 @@ def _trees(conn: sqlite3.Connection, doc_ids: list[str]) -> dict[str, DocTree]:
 
 
 def _revisions(
-    conn: sqlite3.Connection, wanted: list[tuple[str, str]]
+    conn: sqlite3.Connection, wanted: list[tuple[str, str]], budget: int
 ) -> dict[str, dict[str, Any]]:
     opts = reads.DocOptions(attachments=True)
     found: dict[str, dict[str, Any]] = {}
+    held = 0
     for doc_id, rev in wanted:
         opened = reads.open_revs(conn, DB, doc_id, [rev], opts)
         rendered = opened[0][1] if opened else None
-        if rendered is not None:
-            found[doc_id] = rendered.doc
+        if rendered is None:
+            continue
+        held += _size_of(rendered.doc)
+        if held > budget:
+            break  # this one and the rest: one at a time
+        found[doc_id] = rendered.doc
     return found
+
+
+def _size_of(doc: dict[str, Any]) -> int:
+    """Roughly the bytes ``doc`` holds: its strings (the sealed body) and attachments' data."""
+    atts = doc.get("_attachments") or {}
+    inline = sum(len(att.get("data") or "") for att in atts.values())
+    return inline + sum(len(value) for value in doc.values() if isinstance(value, str))
 
 
 def _open_leaves(conn: sqlite3.Connection, doc_ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
