@@ -101,8 +101,12 @@ class FeedLeases:
         it lapses (best effort: they lapse anyway)."""
         pools, self._pools = self._pools, {}
         for uid, pool in pools.items():
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError, CouchError):
+            try:
                 await asyncio.wait_for(self._claims.release(uid, KIND, pool.keys), RELEASE_WAIT_S)
+            except (aiohttp.ClientError, TimeoutError, CouchError) as exc:
+                log.warning(
+                    "giving live feed leases back failed (they lapse): %s", type(exc).__name__
+                )
 
     def held_here(self, uid: str) -> tuple[int, int]:
         """How many leases this replica holds for ``uid``, and how many of them open feeds use
