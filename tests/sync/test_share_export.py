@@ -48,7 +48,9 @@ async def test_share_reseal_list_and_unshare(
     assert LINK.search(out).groups()[1:] == (share_id, key)  # type: ignore[union-attr]
     assert open_share(key, str((await _copy(sealed_gateway, share_id))[1]["e2e"])).text == "third\n"
 
-    _, out, _ = await a.cli("unshare", share_id, "--dir", str(a.folder))
+    # `--` first, as git's habit: a share id may begin with "-" (base64url), which argparse
+    # would take for an option.
+    _, out, _ = await a.cli("unshare", "--dir", str(a.folder), "--", share_id)
     assert (await _copy(sealed_gateway, share_id))[0] == 404
     _, out, _ = await a.cli("shares", "--dir", str(a.folder))
     assert "no share links" in out
