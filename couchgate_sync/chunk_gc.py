@@ -2,9 +2,10 @@
 
 A chunk is *needed* while a live leaf of any document lists it: a file's current content, a
 conflicting leaf not yet settled, or a kept version (versions.py; expired versions are pruned
-first). Each device, at most once an hour (``EVERY_MS``) and only right after a pull (so its
-view is the server's), surveys its local store and deletes the chunks it has seen unneeded for
-``GRACE_MS`` (a tombstone, which replication takes to the server and every other device).
+first). Each device, at most once an hour (``EVERY_MS``; the first an hour after its first
+cycle) and only right after a pull (so its view is the server's), surveys its local store and
+deletes the chunks it has seen unneeded for ``GRACE_MS`` (a tombstone, which replication takes
+to the server and every other device).
 
 The race this is built around: device B uploads the chunks of a new file and, a moment or a
 crash later, the file document that lists them; device A, in between, sees chunks nobody lists.
@@ -58,8 +59,14 @@ class Survey:
 
 
 def due(context: DeviceContext, now_ms: int) -> bool:
-    last = int(context.state.meta(Meta.CHUNKS_SURVEYED_AT, "0") or 0)
-    return now_ms - last >= EVERY_MS
+    """Whether a survey is due; a device's first cycle only starts the clock, so its first
+    survey is an hour later. A first sync is when a survey costs most (every document is new)
+    and finds least: a chunk is collected only after a day of surveys anyway."""
+    last = context.state.meta(Meta.CHUNKS_SURVEYED_AT, "")
+    if not last:
+        context.state.set_meta(Meta.CHUNKS_SURVEYED_AT, str(now_ms))
+        return False
+    return now_ms - int(last) >= EVERY_MS
 
 
 async def collect(context: DeviceContext) -> int:

@@ -47,8 +47,12 @@ async def test_conflicting_leaves_and_kept_versions_keep_their_chunks(
         tree = await context.local.tree("file")
         assert tree is not None and len(tree.live_leaves) == 2
 
+        assert await chunk_gc.collect(context) == 0  # a first cycle only starts the clock
+        hour = chunk_gc.EVERY_MS // 1000
+        assert await chunk_gc.collect(context) == 0  # and not an hour has passed
+        monkeypatch.setenv("COUCHGATE_SYNC_CLOCK_OFFSET_S", str(hour))
         assert await chunk_gc.collect(context) == 0  # first sight of "unused": only noted
-        monkeypatch.setenv("COUCHGATE_SYNC_CLOCK_OFFSET_S", str(chunk_gc.GRACE_MS // 1000 + 1))
+        monkeypatch.setenv("COUCHGATE_SYNC_CLOCK_OFFSET_S", str(hour + chunk_gc.GRACE_MS // 1000))
         assert await chunk_gc.collect(context) == 1
         for name, cid in ids.items():
             found = await context.local.tree(cid)
