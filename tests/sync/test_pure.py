@@ -3,6 +3,7 @@ format. Properties by hypothesis where a rule is general."""
 
 from __future__ import annotations
 
+import os
 import random
 import unicodedata
 from pathlib import Path
@@ -141,6 +142,49 @@ def test_a_symlinked_directory_cannot_lead_out(tmp_path: Path) -> None:
     with pytest.raises(folder.UnsafePath):
         folder.write_atomic(root, "link/file.md", b"x", None)
     assert not (outside / "file.md").exists()
+
+
+_NAMES = st.sampled_from(["a", "b", "c"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    links=st.lists(
+        st.tuples(st.lists(_NAMES, min_size=1, max_size=2), st.sampled_from(["in", "out", "up"])),
+        max_size=3,
+    ),
+    dirs=st.lists(st.lists(_NAMES, min_size=1, max_size=2), max_size=3),
+    rel=st.lists(_NAMES, min_size=1, max_size=3),
+)
+def test_target_refuses_exactly_what_resolving_the_path_would(
+    tmp_path_factory: pytest.TempPathFactory,
+    links: list[tuple[list[str], str]],
+    dirs: list[list[str]],
+    rel: list[str],
+) -> None:
+    """``folder.target`` looks for links with a few ``lstat`` calls instead of resolving the
+    path; on trees of directories and links (inside, outside, to the folder's parent), it
+    refuses a path exactly when the resolved path is outside the folder."""
+    base = tmp_path_factory.mktemp("tree")
+    root = base / "root"
+    root.mkdir()
+    (base / "outside").mkdir()
+    (root / "real").mkdir()  # never a link, so links never loop
+    for parts in dirs:
+        root.joinpath(*parts).mkdir(parents=True, exist_ok=True)
+    for parts, where in links:
+        at = root.joinpath(*parts)
+        if at.parent.is_dir() and not os.path.lexists(at):
+            to = {"in": root / "real", "out": base / "outside", "up": base}[where]
+            at.symlink_to(to, target_is_directory=True)
+    full = root.joinpath(*rel)
+    inside = full.resolve().is_relative_to(root.resolve())
+    try:
+        folder.target(root, "/".join(rel))
+        refused = False
+    except folder.UnsafePath:
+        refused = True
+    assert refused == (not inside)
 
 
 def test_a_batch_write_lands_every_file_it_can_and_leaves_no_temporary_file(
