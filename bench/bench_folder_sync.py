@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -86,6 +87,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wakeups(pid: int) -> int:
+    """Times the threads of ``pid`` went to sleep (voluntary context switches): each is a
+    wake-up that came before it."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        with contextlib.suppress(FileNotFoundError):  # a thread that just ended
+            for line in status.read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+    return total
+
+
 async def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from tests.harness import start_gateway, stop_gateway
     from tests.sync.devices import FolderDevice
@@ -123,6 +136,8 @@ async def _measure(args: argparse.Namespace, work: Path, gateway: Any, device_cl
     started = time.perf_counter()
     await b.sync()
     down_s = time.perf_counter() - started
+    # The largest resident set of any client process so far (the joins are far smaller).
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     assert len(b.files()) == args.notes, "the second device did not get every note"
 
     try:
@@ -132,9 +147,10 @@ async def _measure(args: argparse.Namespace, work: Path, gateway: Any, device_cl
         latencies = await save_to_appear(args, a.write, b.folder / "edited.md")
         await asyncio.sleep(3)
         assert b.live is not None
-        before = cpu_seconds(b.live.pid)
+        before, woken = cpu_seconds(b.live.pid), wakeups(b.live.pid)
         await asyncio.sleep(5)
         idle_cpu = cpu_seconds(b.live.pid) - before
+        idle_wakeups = wakeups(b.live.pid) - woken
     finally:
         await a.stop_live()
         await b.stop_live()
@@ -154,6 +170,8 @@ async def _measure(args: argparse.Namespace, work: Path, gateway: Any, device_cl
         "pouch_docs_per_s": pouch,
         "save_to_appear_s": percentiles(latencies),
         "idle_cpu_s_over_5s": idle_cpu,
+        "idle_wakeups_over_5s": idle_wakeups,
+        "client_peak_rss_mb": peak_mb,
     }
     if syncthing is not None:
         result["syncthing"] = syncthing | {"ratio": ratios(result, syncthing)}
@@ -299,7 +317,11 @@ def report(r: dict[str, Any]) -> str:
     lines.append(
         f"save to appear   p50 {s['p50']:.3f} s  p99 {s['p99']:.3f} s  max {s['max']:.3f} s"
     )
-    lines.append(f"idle CPU         {r['idle_cpu_s_over_5s']:.3f} s over 5 s")
+    lines.append(
+        f"idle             {r['idle_cpu_s_over_5s']:.3f} s of CPU and "
+        f"{r['idle_wakeups_over_5s']} wake-ups over 5 s"
+    )
+    lines.append(f"client peak RSS  {r['client_peak_rss_mb']:.0f} MB")
     if "syncthing" in r:
         lines += side_by_side(r)
     return "\n".join(lines)

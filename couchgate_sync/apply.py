@@ -86,12 +86,8 @@ class Applier:
         fetch it again. They are kept with the pending documents meanwhile (retried first by
         the next apply after a crash), so none is skipped.
         """
-        context = self._context
-        state = context.state
-        if self._case_insensitive is None:
-            self._case_insensitive = await asyncio.to_thread(folder.case_insensitive, context.root)
-            self._name_max = await asyncio.to_thread(_name_max, context.root)
-        since = int(await asyncio.to_thread(state.meta, Meta.APPLIED_SEQ, "0"))
+        state = self._context.state
+        await self._probe()
         waiting = set(json.loads(await asyncio.to_thread(state.meta, Meta.PENDING, "[]")))
         waiting |= self.pending()
         if self._retry_failed:  # their cause may be gone (a longer name allowed, a fix here)
@@ -101,18 +97,7 @@ class Applier:
         for doc_id in sorted(waiting):
             await self._apply_doc(doc_id, run)
         await self._save_written_rows()
-        while True:
-            ids, last = await context.local.changed_since(since)
-            await self._apply_page(ids, run)
-            await self._save_written_rows()
-            # Pending first: a crash between the two writes retries a document, never skips it.
-            pending = json.dumps(sorted(self.pending() | self._deleted | self._blocked))
-            await asyncio.to_thread(state.set_meta, Meta.PENDING, pending)
-            if last != since:
-                await asyncio.to_thread(state.set_meta, Meta.APPLIED_SEQ, str(last))
-            if not ids or last == since:
-                break
-            since = last
+        await self.apply_new(run)
         # Tried once more after every page: the move that makes way may have come after them.
         blocked, self._blocked = self._blocked, set()
         for doc_id in sorted(blocked):
@@ -129,6 +114,35 @@ class Applier:
         await self._save_written_rows()
         pending = json.dumps(sorted(self.pending()))
         await asyncio.to_thread(state.set_meta, Meta.PENDING, pending)
+
+    async def apply_new(self, run: Pass) -> None:
+        """Land the pages changed since the last apply, and nothing else: called while a pull
+        is still storing (so the folder fills as documents arrive), then by :meth:`apply`.
+        Deletions and blocked documents wait for :meth:`apply`; what this leaves to do is
+        saved with the pending documents, so a crash in between skips nothing."""
+        context = self._context
+        state = context.state
+        await self._probe()
+        since = int(await asyncio.to_thread(state.meta, Meta.APPLIED_SEQ, "0"))
+        while True:
+            ids, last = await context.local.changed_since(since)
+            await self._apply_page(ids, run)
+            await self._save_written_rows()
+            # Pending first: a crash between the two writes retries a document, never skips it.
+            pending = json.dumps(sorted(self.pending() | self._deleted | self._blocked))
+            await asyncio.to_thread(state.set_meta, Meta.PENDING, pending)
+            if last != since:
+                await asyncio.to_thread(state.set_meta, Meta.APPLIED_SEQ, str(last))
+            if not ids or last == since:
+                break
+            since = last
+
+    async def _probe(self) -> None:
+        """What this folder's file system allows, learnt once per process."""
+        if self._case_insensitive is None:
+            root = self._context.root
+            self._case_insensitive = await asyncio.to_thread(folder.case_insensitive, root)
+            self._name_max = await asyncio.to_thread(_name_max, root)
 
     async def _apply_page(self, ids: list[str], run: Pass) -> None:
         """Apply a page of changed documents in order, the plain ones in runs together.
@@ -242,11 +256,10 @@ class Applier:
         it; on a case-insensitive folder, a path with a row (no twin to look for)."""
         context = self._context
         try:
-            folder.target(context.root, path)
             at_path = context.state.get(path)
             if at_path is None and self._case_insensitive:
                 return False
-            on_disk = folder.stat_of(context.root, path)
+            on_disk = folder.stat_of(context.root, path)  # refuses a path leaving the folder
         except (OSError, ValueError):
             return False
         if on_disk is None:

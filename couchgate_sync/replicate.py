@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ FETCH_GROUP = 20
 # (the answer is parsed as it arrives, so a batch of large files is never held whole either).
 PULL_GROUP = 100
 PULL_BATCH_BYTES = 8 * 1024 * 1024
+# Checkpoints are written at most this often while a replication goes, and at its end (CouchDB's
+# replicator: every 5 s), not after every batch: two requests per batch were a tenth of a first
+# sync. A crash redoes at most this much, which revs_diff makes cheap.
+CHECKPOINT_EVERY_S = 2.0
 
 
 class Endpoint(Protocol):
@@ -101,6 +106,27 @@ async def _write_checkpoint(cp: Checkpoint, a: Endpoint, b: Endpoint) -> None:
         cp.revs[index] = await _put_local(side, doc)
 
 
+class _Saver:
+    """Writes ``cp`` once ``CHECKPOINT_EVERY_S`` have passed since the last write, and at
+    :meth:`flush`; ``cp.since`` is always where this process stands."""
+
+    def __init__(self, cp: Checkpoint, a: Endpoint, b: Endpoint) -> None:
+        self._cp, self._a, self._b = cp, a, b
+        self._written = cp.since
+        self._at = time.monotonic()
+
+    async def advance(self, since: Any) -> None:
+        self._cp.since = since
+        if time.monotonic() - self._at >= CHECKPOINT_EVERY_S:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self._cp.since != self._written:
+            await _write_checkpoint(self._cp, self._a, self._b)
+            self._written = self._cp.since
+        self._at = time.monotonic()
+
+
 async def _put_local(side: Endpoint, doc: dict[str, Any]) -> str:
     """Write a checkpoint; a stale ``_rev`` (another run of ours moved it) is re-read once."""
     rev = await side.put_local(doc)
@@ -165,6 +191,7 @@ async def push(
     refusal fails the push.
     """
     cp = await _checkpoint(cache, rep_id, local, remote, 0)
+    saver = _Saver(cp, local, remote)
     since = int(cp.since)
     written = 0
     held = False  # a page had refusals: the checkpoint stays before it
@@ -194,8 +221,8 @@ async def push(
         since = page.last_seq
         held = held or outbox.refusals() > before
         if not held:
-            cp.since = since
-            await _write_checkpoint(cp, local, remote)
+            await saver.advance(since)
+    await saver.flush()
     return written
 
 
@@ -282,6 +309,7 @@ async def pull(
 ) -> tuple[int, Any]:
     """Server -> local; the number of revisions written locally and the server seq reached."""
     cp = await _checkpoint(cache, rep_id, local, remote, 0)
+    saver = _Saver(cp, local, remote)
     since: Any = cp.since
     written = 0
     while True:
@@ -296,8 +324,8 @@ async def pull(
         last = feed.get("last_seq", since)
         if last != since:
             since = last
-            cp.since = since
-            await _write_checkpoint(cp, local, remote)
+            await saver.advance(since)
         if len(results) < BATCH:
             break
+    await saver.flush()
     return written, since

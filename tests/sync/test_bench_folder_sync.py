@@ -62,6 +62,9 @@ def test_vs_syncthing_reports_both_clients_side_by_side(tmp_path: Path) -> None:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["notes"] == NOTES
     assert result["files_per_s"]["up"] > 0 and result["files_per_s"]["down"] > 0
+    # A Python process holds more than 10 MB; an idle run's threads sleep, then wake.
+    assert 10 < result["client_peak_rss_mb"] < 1000
+    assert isinstance(result["idle_wakeups_over_5s"], int) and result["idle_wakeups_over_5s"] >= 0
     st = result["syncthing"]
     assert st["version"].startswith("v")
     assert st["watcher_delay_s"] == 1

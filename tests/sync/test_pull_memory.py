@@ -29,9 +29,11 @@ DOCS = 8
 DOC_BYTES = 2 * PULL_BATCH_BYTES  # each document alone is over the cap
 # Handling one document takes about seven times its size at its peak (sealed JSON, base64 and
 # bytes, while it is pulled and again while its file is written: measured 121 MB above the small
-# pull's peak for 8 of them, 119 MB for 2). Holding the whole answer, as the old client did
-# (raw, parsed, then decoded), took 525 MB for the 8.
-BOUND_KIB = 10 * DOC_BYTES // 1024
+# pull's peak for 8 of them, 119 MB for 2). Since the folder is written while the pull goes on,
+# one document being pulled and one being written can be in memory at once: 165 MB for the 8.
+# Holding the whole answer, as the old client did (raw, parsed, then decoded), took 525 MB for
+# the 8; opening a page's large files together, 378 MB.
+BOUND_KIB = 12 * DOC_BYTES // 1024
 
 # Runs the command given after it and prints its peak RSS (KiB) as stderr's last line.
 RSS_PROBE = (
