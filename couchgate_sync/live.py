@@ -1,10 +1,10 @@
 """``couchgate-sync run``: watch the folder and the server, sync on every change.
 
-The folder is watched with ``watchfiles`` (the OS's notification API, no polling); the server's
-``_changes`` feed is followed as a longpoll with heartbeats. Either wakes one sync cycle; a
-change during a cycle wakes the next, so nothing is missed and cycles never overlap. Offline,
-the folder is still recorded locally and the cycle is retried with a capped back-off. A revoked
-device stops at once, having changed nothing.
+The folder is watched through the OS's notifications (``watcher``: an idle run wakes for
+nothing); the server's ``_changes`` feed is followed as a longpoll with heartbeats. Either
+wakes one sync cycle; a change during a cycle wakes the next, so nothing is missed and cycles
+never overlap. Offline, the folder is still recorded locally and the cycle is retried with a
+capped back-off. A revoked device stops at once, having changed nothing.
 
 Supervised: every failure of a cycle is either transient (the server unreachable or refusing
 for now, the folder missing, a file or database locked, an error not foreseen) and retried with
@@ -21,16 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sqlite3
-import stat
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-import watchfiles
-
-from . import credentials, folder, marker, runstate
+from . import credentials, folder, marker, runstate, watcher
 from .counts import Counts
 from .cycle import FolderSync
 from .ignore import TEMP_PREFIX
@@ -43,7 +38,7 @@ log = logging.getLogger("couchgate_sync")
 LONGPOLL_MS = 25_000
 MAX_BACKOFF_S = 30.0
 RETRY_WAITING_S = 300.0  # files the server refused (its quota) are sent again this often
-FOLDER_CHECK_S = 1.0  # how often the watcher checks the folder is still the one it watches
+FOLDER_CHECK_S = 1.0  # how often a missing folder is looked for again
 
 
 class TaskEnded(Exception):
@@ -141,9 +136,6 @@ class Runner:
         self.retry.set()
         self.wake.set()
 
-    def _wanted(self, _change: watchfiles.Change, path: str) -> bool:
-        return not Path(path).name.startswith(TEMP_PREFIX)
-
     async def _watch_folder(self) -> None:
         """Watch the folder; when it goes (moved, unmounted) or is replaced by another
         directory of the same name, wait for it and watch it again (the OS's watch follows an
@@ -151,32 +143,21 @@ class Runner:
         root = self.folder_sync.context.root
         first = True
         while not self.stop.is_set():
-            ident = await asyncio.to_thread(_identity, root)
+            ident = await asyncio.to_thread(watcher.identity, root)
             if ident is None:
                 await asyncio.sleep(FOLDER_CHECK_S)
                 continue
             if not first:  # the folder is back (or another is there): a cycle looks at it
                 self._look_again()
             first = False
-            moved = asyncio.Event()
-            check = asyncio.create_task(self._until_moved(root, ident, moved))
             try:
-                async for _ in watchfiles.awatch(
-                    root,
-                    watch_filter=self._wanted,
-                    debounce=150,
-                    step=50,
-                    stop_event=moved,
-                    recursive=True,
-                ):
-                    self.upload = True
-                    self.wake.set()
+                changes = watcher.bursts(root, ident, _counts)
+                async with contextlib.aclosing(changes):
+                    async for _ in changes:
+                        self.upload = True
+                        self.wake.set()
             except Exception as exc:  # the folder went while the watch was being made
                 log.debug("watch ended: %s", type(exc).__name__)
-            finally:
-                check.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await check
             if not self.stop.is_set():
                 self._look_again()  # the cycle finds the folder gone: the error state
                 await asyncio.sleep(FOLDER_CHECK_S)
@@ -185,13 +166,6 @@ class Runner:
         self.upload = True
         self.retry.set()
         self.wake.set()
-
-    async def _until_moved(self, root: Path, ident: tuple[int, int], moved: asyncio.Event) -> None:
-        while not self.stop.is_set():
-            await asyncio.sleep(FOLDER_CHECK_S)
-            if await asyncio.to_thread(_identity, root) != ident:
-                break
-        moved.set()
 
     async def _follow_server(self) -> None:
         # From where the last pull got to (what came since wakes a cycle at once), else "now".
@@ -306,10 +280,7 @@ class Runner:
         self.stop.set()
 
 
-def _identity(root: Path) -> tuple[int, int] | None:
-    """The folder's (device, inode); None when it is not a directory (gone)."""
-    try:
-        st = os.stat(root)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+def _counts(name: str) -> bool:
+    """Whether a change to an entry of this name wakes a cycle: not this client's own
+    temporary files (its writes into the folder)."""
+    return not name.startswith(TEMP_PREFIX)

@@ -53,7 +53,8 @@ class LocalDb:
     """One database ``folder`` in ``path``; ``open()`` before use, ``close()`` after."""
 
     def __init__(self, path: Path) -> None:
-        self.storage = Storage(path, readers=2)
+        # Only this client writes it (commands beside ``run`` ask the running process).
+        self.storage = Storage(path, readers=2, shared=False)
 
     def _private(self) -> None:
         private.database(self.storage.path, data_dir())

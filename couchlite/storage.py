@@ -122,9 +122,18 @@ class Storage:
     """The file plus its writer thread and reader pool; ``open()``/``close()`` from cleanup_ctx."""
 
     def __init__(
-        self, path: Path, *, readers: int = 4, auto_compact_every: int = compaction.AUTO_EVERY
+        self,
+        path: Path,
+        *,
+        readers: int = 4,
+        auto_compact_every: int = compaction.AUTO_EVERY,
+        shared: bool = True,
     ) -> None:
+        """``shared``: other processes may write the file and live feeds must hear of it
+        (the data_version poll). A file one process keeps to itself (couchgate-sync's local
+        store) skips that poll, so an idle process wakes only for the hourly compaction."""
         self.path = path
+        self.shared = shared
         self.on_external_write: Callable[[], None] | None = None
         self.auto_compact_every = auto_compact_every
         self._writes = 0
@@ -172,8 +181,9 @@ class Storage:
     async def _watch(self) -> None:
         """Cross-process wake-ups and the hourly compaction, until close()."""
         loop = asyncio.get_running_loop()
+        every = WAKE_POLL_S if self.shared else compaction.AUTO_PERIOD_S
         while self._writer is not None:
-            await asyncio.sleep(WAKE_POLL_S)
+            await asyncio.sleep(every)
             try:
                 changed = await loop.run_in_executor(self._writer_pool, self._external_write_seen)
             except (RuntimeError, sqlite3.Error):
