@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from couchgate_sync import chunks, failures, folder, notes
+from couchgate_sync import chunks, cli, failures, folder, notes, sharing
 from couchgate_sync.conflicts import conflict_name, three_way
 from couchgate_sync.ignore import TEMP_PREFIX, Ignore
 from couchgate_sync.join import pairing_link, parse_pairing
@@ -279,3 +279,25 @@ def test_a_case_clash_is_another_documents_file_of_the_same_name_but_for_case(
     assert found == (failures.CASE_CLASH if clash else None)
     if clash:  # a failed item with its reason, as apply records it
         assert failures.reason_of(failures.Unwritable(found or "")) == failures.CASE_CLASH
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["unshare", "-Xy_z9"],
+        ["unshare", "-Xy_z9", "--dir", "Notes"],
+        ["unshare", "--dir", "Notes", "-Xy_z9"],
+        ["-v", "unshare", "--dir=Notes", "-Xy_z9"],
+        ["unshare", "--dir", "Notes", "--", "-Xy_z9"],
+    ],
+)
+def test_unshare_takes_a_share_id_that_begins_with_a_dash(argv: list[str]) -> None:
+    """Share ids are base64url: one made before ids stopped beginning with "-" is still live."""
+    args = cli._parser().parse_args(sharing.id_operand(argv))
+    assert args.command == "unshare" and args.id == "-Xy_z9"
+    assert str(args.dir) == ("Notes" if "Notes" in " ".join(argv) else ".")
+
+
+def test_only_unshare_s_id_is_moved() -> None:
+    for argv in (["restore", "-x"], ["unshare", "--help"], ["-v", "status", "-d"]):
+        assert sharing.id_operand(argv) == argv
