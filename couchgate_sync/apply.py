@@ -326,8 +326,8 @@ class Applier:
             return
         at_path = await asyncio.to_thread(context.state.get, note.path)
         if at_path is None and self._case_insensitive:
-            twin = await asyncio.to_thread(context.state.by_folded, note.path)
-            here = [*self._written_rows, *([twin] if twin is not None else [])]
+            recorded = await asyncio.to_thread(failures.clashing, context.state, note.path)
+            here = [*self._written_rows, *recorded]
             if (clash := failures.case_clash(note.path, tree.id, here)) is not None:
                 raise failures.Unwritable(clash)  # a failed item (see _apply_doc)
         on_disk = await asyncio.to_thread(folder.stat_of, context.root, note.path)
