@@ -47,6 +47,7 @@ class Pass:
     remote: Remote | None
     counts: Counts
     progress: Callable[[int], None] | None
+    names: folder.Names = folder.SENSITIVE  # how the folder's file system takes names
 
 
 Handler = Callable[[DocTree, notes.Note, Pass], Awaitable[None]]
@@ -63,7 +64,7 @@ class Applier:
         self._written_rows: list[FileRow] = []  # files written by apply, saved per page
         self._deleted: set[str] = set()  # file deletions apply makes last (see apply)
         self._blocked: set[str] = set()  # documents a file stood in the way of (see apply)
-        self._case_insensitive: bool | None = None  # the folder's names; probed at first apply
+        self._case_insensitive = False  # the folder's names (see Pass.names)
         self._failed = failures.FailedItems(context.state)
         self._retry_failed = True  # failed items are tried again at each start of run or sync
         self._name_max: int | None = None  # bytes in a name (Linux); probed at first apply
@@ -88,8 +89,8 @@ class Applier:
         """
         context = self._context
         state = context.state
-        if self._case_insensitive is None:
-            self._case_insensitive = await asyncio.to_thread(folder.case_insensitive, context.root)
+        self._case_insensitive = run.names.case_insensitive
+        if self._name_max is None:
             self._name_max = await asyncio.to_thread(_name_max, context.root)
         since = int(await asyncio.to_thread(state.meta, Meta.APPLIED_SEQ, "0"))
         waiting = set(json.loads(await asyncio.to_thread(state.meta, Meta.PENDING, "[]")))

@@ -71,6 +71,7 @@ class FolderSync:
         self.progress: Progress | None = None
         self.lock = asyncio.Lock()
         self.waiting = 0  # documents the server refused at the last push (see failures)
+        self.names: folder.Names | None = None  # the folder's names, probed once it is there
 
     async def open(self, *, exclusive: bool = True) -> None:
         """Open the local store; ``exclusive``: also take the folder's lock, so two processes
@@ -102,6 +103,9 @@ class FolderSync:
         context, local, state = self.context, self.context.local, self.context.state
         async with self.lock:
             await marker.check(context)  # an emptied or replaced folder changes nothing
+            if self.names is None:
+                self.names = await asyncio.to_thread(folder.probe_names, context.root)
+            names = self.names or folder.SENSITIVE
             counts = Counts()
             refused: dict[str, str] = {}  # doc id -> why the server refused it (its quota)
             upload = upload or self.waiting > 0  # what waits is sent again at every cycle
@@ -109,7 +113,7 @@ class FolderSync:
             if upload:
                 # Recorded first, so edits made offline are local revisions (and kept versions)
                 # even while the server is away; the scan changes no file.
-                counts.local_changes = await scan(context, self.contents, self.guard)
+                counts.local_changes = await scan(context, self.contents, self.guard, names)
             if remote is not None:
                 me = await local.uuid()
                 push_id = replication_id(me, remote.db_url, "push")
@@ -127,7 +131,7 @@ class FolderSync:
                     in_step = True
             await asyncio.to_thread(folder.require, context.root)  # gone while pulling?
             ignore = await asyncio.to_thread(Ignore.for_folder, context.root)
-            await self._applier.apply(Pass(ignore, remote, counts, self._tell("written")))
+            await self._applier.apply(Pass(ignore, remote, counts, self._tell("written"), names))
             pruned = await self.contents.prune_versions()
             pending = self._applier.pending()
             pruned += await chunk_gc.heal(context, pending) if pending else 0

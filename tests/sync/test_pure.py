@@ -320,9 +320,7 @@ def test_the_recorded_files_a_clash_is_looked_for_in(tmp_path: Path) -> None:
     store = State(tmp_path / "state.sqlite3")
     store.put([_row(p, f"d{i}") for i, p in enumerate(["Notes/a.md", "Work/Straße/c.md", "R.md"])])
     assert [r.path for r in failures.clashing(store, "notes/b.md")] == ["Notes/a.md"]
-    assert [r.path for r in failures.clashing(store, "work/STRASSE/d.md")] == [
-        "Work/Straße/c.md"
-    ]
+    assert [r.path for r in failures.clashing(store, "work/STRASSE/d.md")] == ["Work/Straße/c.md"]
     assert [r.path for r in failures.clashing(store, "r.md")] == ["R.md"]
     assert failures.clashing(store, "Notes/b.md") == []
     assert failures.case_clash("notes/b.md", "x", failures.clashing(store, "notes/b.md"))
