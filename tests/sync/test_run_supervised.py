@@ -262,9 +262,9 @@ async def test_on_couchdb_and_pouchdb_server_run_goes_on_and_the_rest_works_besi
 ) -> None:
     """Issue 21 against each upstream, with both devices' ``run`` going: live both ways; an
     Emacs autosave file stays local; a note B cannot hold is one warning and ``run`` goes on;
-    ``sync``, ``rewind`` and ``history`` beside ``run``, done by it; ``status`` true on both;
-    ``key`` on the paired device; then revoked on the server and its credentials gone, each
-    ``run`` ends with its sentence and exit code."""
+    ``sync``, ``rewind``, ``history`` and ``restore`` beside ``run``, done by it; ``status``
+    true on both; ``key`` on the paired device; then revoked on the server and its credentials
+    gone, each ``run`` ends with its sentence and exit code."""
     a, b = devices
     a.write("note.md", "one\n")
     two_hours_ago = time.time() - 7200
@@ -291,6 +291,9 @@ async def test_on_couchdb_and_pouchdb_server_run_goes_on_and_the_rest_works_besi
     await _arrives(b, a, {"note.md": b"one\n"})
     _, listing, _ = await b.cli("history", "note.md", "--dir", str(b.folder))
     assert len(listing.splitlines()) == 4, listing  # header, one, two, one again
+    _, out, err = await a.cli("restore", "note.md", "2", "--dir", str(a.folder))
+    assert "restored version 2" in out and "synced by the running couchgate-sync" in err, err
+    await _arrives(b, a, {"note.md": b"two\n"})
 
     await status_says(a, *SETTLED)
     report = await status_says(b, *SETTLED, "failed:     1 document(s) this device cannot write")
