@@ -47,6 +47,7 @@ class Pass:
     remote: Remote | None
     counts: Counts
     progress: Callable[[int], None] | None
+    names: folder.Names = folder.SENSITIVE  # how the folder's file system takes names
 
 
 Handler = Callable[[DocTree, notes.Note, Pass], Awaitable[None]]
@@ -63,7 +64,7 @@ class Applier:
         self._written_rows: list[FileRow] = []  # files written by apply, saved per page
         self._deleted: set[str] = set()  # file deletions apply makes last (see apply)
         self._blocked: set[str] = set()  # documents a file stood in the way of (see apply)
-        self._case_insensitive: bool | None = None  # the folder's names; probed at first apply
+        self._case_insensitive = False  # the folder's names (see Pass.names)
         self._failed = failures.FailedItems(context.state)
         self._retry_failed = True  # failed items are tried again at each start of run or sync
         self._name_max: int | None = None  # bytes in a name (Linux); probed at first apply
@@ -87,7 +88,7 @@ class Applier:
         the next apply after a crash), so none is skipped.
         """
         state = self._context.state
-        await self._probe()
+        await self._probe(run)
         waiting = set(json.loads(await asyncio.to_thread(state.meta, Meta.PENDING, "[]")))
         waiting |= self.pending()
         if self._retry_failed:  # their cause may be gone (a longer name allowed, a fix here)
@@ -122,7 +123,7 @@ class Applier:
         saved with the pending documents, so a crash in between skips nothing."""
         context = self._context
         state = context.state
-        await self._probe()
+        await self._probe(run)
         since = int(await asyncio.to_thread(state.meta, Meta.APPLIED_SEQ, "0"))
         while True:
             ids, last = await context.local.changed_since(since)
@@ -137,12 +138,12 @@ class Applier:
                 break
             since = last
 
-    async def _probe(self) -> None:
-        """What this folder's file system allows, learnt once per process."""
-        if self._case_insensitive is None:
-            root = self._context.root
-            self._case_insensitive = await asyncio.to_thread(folder.case_insensitive, root)
-            self._name_max = await asyncio.to_thread(_name_max, root)
+    async def _probe(self, run: Pass) -> None:
+        """What this folder's file system allows: its names as the cycle probed them, the
+        length of a name learnt once per process."""
+        self._case_insensitive = run.names.case_insensitive
+        if self._name_max is None:
+            self._name_max = await asyncio.to_thread(_name_max, self._context.root)
 
     async def _apply_page(self, ids: list[str], run: Pass) -> None:
         """Apply a page of changed documents in order, the plain ones in runs together.
@@ -339,8 +340,8 @@ class Applier:
             return
         at_path = await asyncio.to_thread(context.state.get, note.path)
         if at_path is None and self._case_insensitive:
-            twin = await asyncio.to_thread(context.state.by_folded, note.path)
-            here = [*self._written_rows, *([twin] if twin is not None else [])]
+            recorded = await asyncio.to_thread(failures.clashing, context.state, note.path)
+            here = [*self._written_rows, *recorded]
             if (clash := failures.case_clash(note.path, tree.id, here)) is not None:
                 raise failures.Unwritable(clash)  # a failed item (see _apply_doc)
         on_disk = await asyncio.to_thread(folder.stat_of, context.root, note.path)

@@ -125,7 +125,8 @@ def _time(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(sharing.id_operand(argv))
     malloc.return_large_buffers()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

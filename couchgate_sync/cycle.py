@@ -74,6 +74,7 @@ class FolderSync:
         self.progress: Progress | None = None
         self.lock = asyncio.Lock()
         self.waiting = 0  # documents the server refused at the last push (see failures)
+        self.names: folder.Names | None = None  # the folder's names, probed once it is there
 
     async def open(self, *, exclusive: bool = True) -> None:
         """Open the local store; ``exclusive``: also take the folder's lock, so two processes
@@ -105,15 +106,18 @@ class FolderSync:
         context, local, state = self.context, self.context.local, self.context.state
         async with self.lock:
             await marker.check(context)  # an emptied or replaced folder changes nothing
+            if self.names is None:
+                self.names = await asyncio.to_thread(folder.probe_names, context.root)
+            names = self.names or folder.SENSITIVE
             counts = Counts()
             refused: dict[str, str] = {}  # doc id -> why the server refused it (its quota)
             upload = upload or self.waiting > 0  # what waits is sent again at every cycle
             in_step = False
             ignore = await asyncio.to_thread(Ignore.for_folder, context.root)
-            run = Pass(ignore, remote, counts, self._tell("written"))
+            run = Pass(ignore, remote, counts, self._tell("written"), names)
             if remote is None:
                 if upload:  # recorded, so edits made offline are local revisions all the same
-                    counts.local_changes = await scan(context, self.contents, self.guard)
+                    counts.local_changes = await scan(context, self.contents, self.guard, names)
             else:
                 me = await local.uuid()
                 push_id = replication_id(me, remote.db_url, "push")
@@ -127,7 +131,7 @@ class FolderSync:
                 if upload:
                     # Sent while the scan records (the scan changes no file); recorded whole
                     # even when the server is away, so edits made offline are local revisions.
-                    scanned = scan(context, self.contents, self.guard)
+                    scanned = scan(context, self.contents, self.guard, names)
                     counts.local_changes = await alongside(scanned, send)
                     await send()
                 if download or not self.checkpoints:

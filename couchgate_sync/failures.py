@@ -34,6 +34,10 @@ log = logging.getLogger("couchgate_sync")
 _NAME_ERRORS = {errno.ENAMETOOLONG: "name too long for this file system"}
 _REFUSED_NAME = "a name this file system refuses"
 CASE_CLASH = "another file's name differs from it only in case, which this folder cannot tell apart"
+CASE_CLASH_DIR = (
+    "one of its folders differs from another folder only in case, which this folder cannot tell "
+    "apart (they would merge)"
+)
 
 
 class Unwritable(Exception):
@@ -87,15 +91,36 @@ def unwritable(path: str, name_max: int | None) -> str | None:
 def case_clash(path: str, doc_id: str, here: Iterable[FileRow]) -> str | None:
     """Why the file of ``doc_id`` at ``path`` cannot be written to a case-insensitive folder:
     a file of another document in ``here`` (the folder's files, as recorded or just written)
-    has the same name but for case, and writing it would overwrite that file. None otherwise.
+    has the same name but for case, and writing it would overwrite that file; or one of the
+    folders of ``path`` is, but for case, a folder of a file in ``here`` (``notes/b.md`` beside
+    ``Notes/a.md``), and writing it would merge the two folders into one. None otherwise.
 
     Either of the two documents is a failed item on such a device (the one applied second),
     not renamed: the device that made the names is the one to choose, and a rename here would
-    reach every device, case-sensitive ones too, which hold both files as they are."""
-    folded = path.casefold()
-    if any(r.doc_id != doc_id and r.path != path and r.path.casefold() == folded for r in here):
-        return CASE_CLASH
+    reach every device, case-sensitive ones too, which hold both as they are."""
+    parts = path.split("/")
+    for row in here:
+        if row.path == path or row.doc_id == doc_id:  # its own file (a rename, case only)
+            continue
+        theirs = row.path.split("/")
+        if len(theirs) == len(parts) and row.path.casefold() == path.casefold():
+            return CASE_CLASH
+        for depth in range(1, min(len(parts), len(theirs))):  # the folders both paths have
+            mine, other = "/".join(parts[:depth]), "/".join(theirs[:depth])
+            if mine != other and mine.casefold() == other.casefold():
+                return CASE_CLASH_DIR
+            if mine != other:
+                break
     return None
+
+
+def clashing(state: State, path: str) -> list[FileRow]:
+    """The recorded files :func:`case_clash` looks at for ``path``: its twin but for case, and
+    a file under each of its folders spelled in another case."""
+    parts = path.split("/")
+    found = [state.by_folded(path)]
+    found += [state.by_folded_dir("/".join(parts[:d])) for d in range(1, len(parts))]
+    return [row for row in found if row is not None]
 
 
 class FailedItems:
@@ -134,11 +159,13 @@ class FailedItems:
         )
 
     def clashes_cleared(self) -> list[str]:
-        """The case clashes whose other file is gone (renamed or deleted since): to try again."""
+        """The case clashes whose other file or folder is gone (renamed or deleted since): to
+        try again."""
         return [
             f.doc_id
             for f in self.load().values()
-            if f.reason == CASE_CLASH and self._state.by_folded(f.path) is None
+            if f.reason in (CASE_CLASH, CASE_CLASH_DIR)
+            and case_clash(f.path, f.doc_id, clashing(self._state, f.path)) is None
         ]
 
     def settled(self, doc_id: str) -> None:

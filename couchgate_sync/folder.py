@@ -401,22 +401,84 @@ def is_dir(root: Path, rel: str) -> bool:
     return locate(root, rel).is_dir()
 
 
-def case_insensitive(root: Path) -> bool:
-    """Whether names in ``root`` are case-insensitive (macOS and Windows by default): probed
-    once by making a temporary file and looking for it under its upper-case name.
-    ``COUCHGATE_SYNC_CASE_INSENSITIVE=1`` (or 0) says so instead of probing."""
+@dataclass(frozen=True)
+class Names:
+    """How the folder's file system takes names: whether it tells case apart (macOS and
+    Windows do not, by default), and whether its listings show names in the case they were
+    written in (they do on macOS and Windows; lowntfs-3g's ``ignore_case``, a way to share an
+    NTFS drive with Windows, lists every name in lower case)."""
+
+    case_insensitive: bool
+    lists_case: bool
+
+
+SENSITIVE = Names(case_insensitive=False, lists_case=True)
+
+
+def probe_names(root: Path) -> Names | None:
+    """The folder's :class:`Names`, probed by making a temporary file of a mixed-case name,
+    looking for it under its upper-case name and in the listing; None when no file can be made
+    there (no folder yet, or read-only: ask again later). ``COUCHGATE_SYNC_CASE_INSENSITIVE=1``
+    (or 0) says whether it is case-insensitive instead of probing (listing names as written)."""
     forced = os.environ.get("COUCHGATE_SYNC_CASE_INSENSITIVE", "")
     if forced in ("0", "1"):
-        return forced == "1"
-    probe = root / f"{TEMP_PREFIX}case-{secrets.token_hex(4)}"
+        return Names(case_insensitive=forced == "1", lists_case=True)
+    probe = root / f"{TEMP_PREFIX}Case-{secrets.token_hex(4)}"
     try:
         probe.touch()
-    except OSError:  # no folder (yet) to ask: the common case
-        return False
+    except OSError:
+        return None
     try:
-        return os.path.exists(root / probe.name.upper())
+        return Names(
+            case_insensitive=os.path.exists(root / probe.name.upper()),
+            lists_case=probe.name in os.listdir(root),
+        )
     finally:
         probe.unlink()
+
+
+def case_insensitive(root: Path) -> bool:
+    """Whether names in ``root`` are case-insensitive (see :func:`probe_names`; False when
+    the folder cannot be asked)."""
+    return (probe_names(root) or SENSITIVE).case_insensitive
+
+
+def as_recorded(listing: Listing, files: Collection[str], dirs: Collection[str]) -> Listing:
+    """``listing`` of a case-insensitive folder whose listings lose the case names were written
+    in (see :class:`Names`), in the recorded spellings: a listed file that no row has, equal
+    but for case to a recorded one that is not listed, is that file; a listed folder equal but
+    for case to a recorded one (``dirs``, and the folders of ``files``) is that folder, for new
+    files in it too. Else every name written here would come back as a rename to lower case,
+    and reach every device. (A rename of case alone cannot be seen on such a folder.)"""
+    unlisted = {p.casefold(): p for p in files if p not in listing.files}
+    known = set(dirs) | {p.rsplit("/", 1)[0] for p in files if "/" in p}
+    for d in list(known):
+        known.update(d.rsplit("/", k)[0] for k in range(1, d.count("/") + 1))
+    spelled = {d.casefold(): d for d in sorted(known)}
+
+    def dir_as_recorded(path: str) -> str:
+        parts = path.split("/")
+        for depth in range(len(parts), 0, -1):
+            head = "/".join(parts[:depth])
+            if (was := spelled.get(head.casefold())) is not None:
+                return "/".join([was, *parts[depth:]])
+        return path
+
+    found: dict[str, Seen] = {}
+    for path, seen in listing.files.items():
+        if path not in files:
+            was = unlisted.get(path.casefold())
+            if was is None and "/" in path:
+                head, name = path.rsplit("/", 1)
+                was = f"{dir_as_recorded(head)}/{name}"
+            if was is not None and was not in listing.files:
+                path = was
+        found[path] = Seen(path, seen.size, seen.mtime_ns)
+    return Listing(
+        found,
+        frozenset(dir_as_recorded(d) for d in listing.empty_dirs),
+        frozenset(dir_as_recorded(d) for d in listing.dirs),
+    )
 
 
 def stat_of(root: Path, rel: str) -> Seen | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from . import deletions, failures, folder, marker, notes, renames, runstate, versions
+from . import deletions, failures, folder, marker, notes, renames, runstate, scan, versions
 from .contents import Contents
 from .device import DeviceContext
 from .ignore import Ignore
@@ -230,8 +230,9 @@ async def _pending_local(context: DeviceContext) -> str:
     if not await asyncio.to_thread(context.root.is_dir):
         return "the folder is missing (nothing recorded from it)"
     ignore = await asyncio.to_thread(Ignore.for_folder, context.root)
-    seen = await asyncio.to_thread(folder.scan, context.root, ignore)
-    rows = await asyncio.to_thread(context.state.files)
+    names = await asyncio.to_thread(folder.probe_names, context.root)
+    listing, rows = await asyncio.to_thread(scan.listed, context, ignore, names or folder.SENSITIVE)
+    seen = listing.files
     changed = sum(
         1
         for p, s in seen.items()

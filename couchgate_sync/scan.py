@@ -24,7 +24,10 @@ TOGETHER_BYTES = 8 * 1024 * 1024  # new files of a batch read and sealed in one 
 
 
 async def scan(
-    context: DeviceContext, contents: Contents, guard: deletions.Guard | None = None
+    context: DeviceContext,
+    contents: Contents,
+    guard: deletions.Guard | None = None,
+    names: folder.Names = folder.SENSITIVE,
 ) -> int:
     """Record what changed in the folder as local revisions; how many files changed.
 
@@ -32,12 +35,11 @@ async def scan(
     store and its rows in one of the state file; a crash between the two is recognised on
     the next scan (the stored content has the file's hash) and adopted, not stored twice.
     """
-    root, state = context.root, context.state
+    root = context.root
     folder.require(root)
     ignore = await asyncio.to_thread(Ignore.for_folder, root)
-    listing = await asyncio.to_thread(folder.walk, root, ignore)
+    listing, rows = await asyncio.to_thread(listed, context, ignore, names)
     seen = listing.files
-    rows = await asyncio.to_thread(state.files)
     portable_names.warn_new(path for path in seen if path not in rows)  # said once: rows stay
     changed = [
         s
@@ -55,6 +57,19 @@ async def scan(
     for row in gone:
         count += await _record_deletion(context, contents, row)
     return count + await folders.record(context, listing, ignore, contents.device_name)
+
+
+def listed(
+    context: DeviceContext, ignore: Ignore, names: folder.Names
+) -> tuple[folder.Listing, dict[str, FileRow]]:
+    """In a worker thread: the folder's listing, in the names files were recorded under where
+    its file system lists them in another case (:func:`folder.as_recorded`), and the rows."""
+    state = context.state
+    listing = folder.walk(context.root, ignore)
+    rows = state.files()
+    if names.case_insensitive and not names.lists_case:
+        listing = folder.as_recorded(listing, rows.keys(), state.dirs().keys())
+    return listing, rows
 
 
 async def _record_files(

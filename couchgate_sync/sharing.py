@@ -204,4 +204,29 @@ async def unshare(args: argparse.Namespace) -> int:
     return 0
 
 
+_UNSHARE_OPTIONS = ("-h", "--help", "--dir")
+
+
+def id_operand(argv: list[str]) -> list[str]:
+    """``argv`` with ``unshare``'s ID moved after ``--`` when it begins with "-": share ids
+    are base64url, and one made before ids stopped beginning with "-" (gateway/shares) is
+    still a live link, which argparse would take for an unknown option."""
+    at = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if at is None or argv[at] != "unshare" or "--" in argv:
+        return argv
+    rest = argv[at + 1 :]
+    ids = [
+        i
+        for i, a in enumerate(rest)
+        if a.startswith("-")
+        and a not in _UNSHARE_OPTIONS
+        and not a.startswith("--dir=")
+        and (i == 0 or rest[i - 1] != "--dir")
+    ]
+    if len(ids) != 1:
+        return argv
+    (i,) = ids
+    return [*argv[: at + 1], *rest[:i], *rest[i + 1 :], "--", rest[i]]
+
+
 COMMANDS = {"share": share, "shares": shares, "unshare": unshare}

@@ -195,6 +195,26 @@ class State:
         found = [FileRow(*r) for r in rows if r[0] != path and str(r[0]).casefold() == folded]
         return found[0] if found else None
 
+    def by_folded_dir(self, dir_path: str) -> FileRow | None:
+        """A row of a file under a folder whose path equals ``dir_path`` but for case, and not
+        under ``dir_path`` itself (``Notes/a.md`` for ``notes``)."""
+        prefix = dir_path + "/"
+        n = len(prefix)
+        # As in by_folded: SQLite's lower() folds ASCII only; other names are compared here.
+        if dir_path.isascii():
+            query = "SELECT * FROM files WHERE lower(substr(path, 1, ?)) = lower(?) AND "
+            args: tuple[object, ...] = (n, prefix, n, prefix)
+        else:
+            query, args = "SELECT * FROM files WHERE ", (n, prefix)
+        with self._lock:
+            rows = self._conn.execute(query + "substr(path, 1, ?) != ?", args).fetchall()
+        depth = prefix.count("/")
+        for r in rows:
+            head = "/".join(str(r[0]).split("/")[:depth])
+            if head != dir_path and head.casefold() == dir_path.casefold():
+                return FileRow(*r)
+        return None
+
     def put_move(self, move: Move) -> None:
         with self._lock:
             self._put_move(move)

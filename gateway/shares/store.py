@@ -40,8 +40,12 @@ KIND = "shares"
 
 
 def new_share_id() -> str:
-    """128 random bits: links are not guessable, so an unknown id reveals nothing."""
-    return secrets.token_urlsafe(16)
+    """128 random bits: links are not guessable, so an unknown id reveals nothing. Never
+    beginning with "-" (base64url has it), which command lines take for an option
+    (``couchgate-sync unshare ID``); older ids that do stay valid (see ``sharing.id_operand``)."""
+    while (share_id := secrets.token_urlsafe(16)).startswith("-"):
+        pass
+    return share_id
 
 
 @dataclass(frozen=True, slots=True)

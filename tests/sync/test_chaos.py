@@ -6,12 +6,14 @@ one ``run`` killed with SIGKILL and started again. Afterwards the two folders mu
 content that was ever saved must still be somewhere a user can get it back, ``status`` must
 say what is true, and neither ``run`` may have stalled.
 
-Everything is real: a ``couchgate serve`` process on the embedded store, two ``run``
-processes on two temp folders. The storm comes from a fixed seed, so a failure replays. Each
-round touches a file at most once per device and waits for both folders to match the model
-before the next: "saved" means it reached the other device, and a content overwritten before
-a device could see it was never saved. One round edits the same file on both sides at once
-(a conflict), where the model cannot say who wins, only that neither content is lost.
+Everything is real: a ``couchgate serve`` process on the embedded store, and again in front
+of Apache CouchDB (jwt mode, as docker-compose runs it; the gateway restarts, CouchDB stays
+up), two ``run`` processes on two temp folders. The storm comes from a fixed seed, so a
+failure replays. Each round touches a file at most once per device and waits for both folders
+to match the model before the next: "saved" means it reached the other device, and a content
+overwritten before a device could see it was never saved. One round edits the same file on
+both sides at once (a conflict), where the model cannot say who wins, only that neither
+content is lost.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -27,6 +30,7 @@ from functools import partial
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from couchgate_sync import notes
 from tests.served import Server, users_add
@@ -34,7 +38,7 @@ from tests.sync.devices import FolderDevice, credentials_of
 from tests.sync.test_folder_sync import keyring_of
 from tests.sync.test_run_supervised import status_says
 from tests.sync.test_vault_guard import HELD, _rm_rf_everything_in
-from tests.upstreams import free_port
+from tests.upstreams import Upstream, free_port
 
 SEED = 21
 WITHIN_S = 90.0  # a liveness bound on a loaded machine, not a speed check
@@ -219,8 +223,41 @@ async def quiet(a: FolderDevice, b: FolderDevice) -> dict[str, bytes]:
         await asyncio.sleep(0.5)
 
 
-async def test_two_running_devices_come_through_a_storm(tmp_path: Path) -> None:
-    server = Server(tmp_path / "data", free_port())
+@dataclass
+class ServedOnCouchDB(Server):
+    """``couchgate serve`` in front of Apache CouchDB, its records in a database of its own
+    (the CouchDB is shared by the test workers)."""
+
+    couchdb: Upstream | None = None
+    records_db: str = field(default_factory=lambda: f"couchgate-chaos-{secrets.token_hex(6)}")
+
+    @property
+    def env(self) -> dict[str, str]:
+        couchdb = self.couchdb
+        assert couchdb is not None
+        env = {k: v for k, v in super().env.items() if k != "COUCHGATE_DATA_DIR"}
+        env.update(
+            COUCHGATE_UPSTREAM_URL=couchdb.url,
+            COUCHGATE_UPSTREAM_USER=couchdb.user or "",
+            COUCHGATE_UPSTREAM_PASSWORD=couchdb.password or "",
+            COUCHGATE_RECORDS_DB=self.records_db,
+        )
+        if couchdb.jwt_secret:
+            env.update(
+                COUCHGATE_UPSTREAM_AUTH="jwt", COUCHGATE_UPSTREAM_JWT_SECRET=couchdb.jwt_secret
+            )
+        return env
+
+
+@pytest.mark.parametrize("upstream", ["embedded", "couchdb"])
+async def test_two_running_devices_come_through_a_storm(
+    tmp_path: Path, upstream: str, request: pytest.FixtureRequest
+) -> None:
+    if upstream == "couchdb":
+        couchdb: Upstream = request.getfixturevalue("couchdb")
+        server: Server = ServedOnCouchDB(tmp_path / "data", free_port(), couchdb=couchdb)
+    else:
+        server = Server(tmp_path / "data", free_port())
     await server.start()
     a = FolderDevice(tmp_path / "home-a", tmp_path / "Notes A", "laptop", server.url)
     b = FolderDevice(tmp_path / "home-b", tmp_path / "Notes B", "phone", server.url)
@@ -229,6 +266,8 @@ async def test_two_running_devices_come_through_a_storm(tmp_path: Path) -> None:
         await a.join("--code", code)
         await b.join("--pair", await a.pairing_link())
         await _storm(server, a, b, tmp_path)
+        if isinstance(server, ServedOnCouchDB) and server.couchdb is not None:
+            assert server.couchdb.request("GET", f"/{server.records_db}")[0] == 200  # CouchDB's
     finally:
         await a.stop_live()
         await b.stop_live()

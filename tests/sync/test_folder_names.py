@@ -93,3 +93,18 @@ def test_a_directory_holding_only_file_manager_litter_goes_with_its_last_file(
     (tmp_path / "Kept/own.txt").write_text("not litter")
     folder.remove(tmp_path, "Trip/day/n.md")
     assert os.listdir(tmp_path) == ["Kept"]  # else the next scan would see an empty folder
+
+
+def test_a_listing_that_lost_case_is_read_in_the_recorded_names() -> None:
+    """lowntfs-3g's ignore_case lists every name in lower case: recorded files keep their
+    names, new files in a recorded folder take its spelling, the rest stays as listed."""
+    listed = folder.Listing(
+        {p: folder.Seen(p, 1, 1) for p in ("notes/a.md", "notes/new.md", "readme.md", "x/y.md")},
+        frozenset({"notes/empty"}),
+        frozenset({"notes", "notes/empty", "x"}),
+    )
+    found = folder.as_recorded(listed, ["Notes/a.md", "Readme.md", "gone.md"], ["Notes/Empty"])
+    assert found.files == {
+        p: folder.Seen(p, 1, 1) for p in ("Notes/a.md", "Notes/new.md", "Readme.md", "x/y.md")
+    }
+    assert found.empty_dirs == {"Notes/Empty"} and found.dirs == {"Notes", "Notes/Empty", "x"}

@@ -274,9 +274,10 @@ async def test_a_name_saved_in_nfd_keeps_its_name_and_syncs_once(
 async def test_a_case_clash_on_a_case_insensitive_folder_is_a_failed_item(
     sealed_gateway: GatewayHarness, tmp_path: Path
 ) -> None:
-    """B's folder is taken as case-insensitive (``COUCHGATE_SYNC_CASE_INSENSITIVE=1``: this
-    machine has no case-insensitive file system, and none can be mounted here; the probe itself
-    is tested in test_pure, the decision in test_pure too)."""
+    """B's folder is taken as case-insensitive (``COUCHGATE_SYNC_CASE_INSENSITIVE=1``: a folder
+    that keeps case, as APFS and NTFS on Windows do; the real case-insensitive folder of
+    test_real_file_systems lists names in lower case, and skips where FUSE is missing). A file
+    clash and a folder clash (``notes/b.md`` beside ``Notes/a.md``); the decision in test_pure."""
     a = FolderDevice(tmp_path / "home-a", tmp_path / "Notes A", "laptop", sealed_gateway.url)
     b = FolderDevice(
         tmp_path / "home-b",
@@ -290,22 +291,29 @@ async def test_a_case_clash_on_a_case_insensitive_folder_is_a_failed_item(
     await b.join("--pair", await a.pairing_link())
     a.write("Readme.md", "the first\n")
     a.write("README.md", "the second\n")
+    a.write("Notes/a.md", "in Notes\n")
+    a.write("notes/b.md", "in notes\n")
     a.write("other.md", "other\n")
     await a.sync()
     err = await b.sync()  # exits 0: the rest synced
     assert err.count("skipped a document this device cannot write (another file's name") == 1
-    assert "Readme" not in err and "README" not in err  # no names in the log
-    (written,) = b.files().keys() - {"other.md"}
+    assert err.count("cannot write (one of its folders differs from another folder") == 1
+    assert "Readme" not in err and "README" not in err and "otes" not in err  # no names
+    (written,) = b.files().keys() & {"Readme.md", "README.md"}
     clashing = next(p for p in ("Readme.md", "README.md") if p != written)
-    assert b.files() == {written: a.files()[written], "other.md": b"other\n"}
+    (in_notes,) = b.files().keys() & {"Notes/a.md", "notes/b.md"}  # never both in one folder
+    apart = next(p for p in ("Notes/a.md", "notes/b.md") if p != in_notes)
+    assert b.files() == {p: a.files()[p] for p in (written, in_notes, "other.md")}
     _, report, _ = await b.cli("status", str(b.folder))
-    assert "failed:     1 document(s) this device cannot write" in report, report
+    assert "failed:     2 document(s) this device cannot write" in report, report
     assert f"  {clashing}  (another file's name differs from it only in case" in report, report
+    assert f"  {apart}  (one of its folders differs from another folder only" in report, report
 
     # Its cause is the other file: renamed on A (or B), the clash clears and both are written.
     (a.folder / written).rename(a.folder / "old readme.md")
+    (a.folder / apart).rename(a.folder / in_notes.replace(".md", " 2.md"))
     await settle(a, b, rounds=1)
-    assert b.files() == a.files() and len(a.files()) == 3  # nothing renamed on A meanwhile
+    assert b.files() == a.files() and len(a.files()) == 5  # nothing renamed on A meanwhile
     _, report, _ = await b.cli("status", str(b.folder))
     assert "failed:" not in report, report
 

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from couchgate_sync import chunks, failures, folder, notes
+from couchgate_sync import chunks, cli, failures, folder, notes, sharing
 from couchgate_sync.conflicts import conflict_name, three_way
 from couchgate_sync.ignore import TEMP_PREFIX, Ignore
 from couchgate_sync.join import pairing_link, parse_pairing
-from couchgate_sync.state import FileRow
+from couchgate_sync.state import FileRow, State
 from encryption_plugin import Keyring, is_sealed
 
 KEYRING = Keyring.generate("notes")
@@ -314,12 +314,80 @@ def _row(path: str, doc_id: str) -> FileRow:
         ("Readme.md", "two", [_row("Readme.md", "one")], False),  # the same path: no clash
         ("Readme.md", "two", [_row("Readme2.md", "one"), _row("Docs/readme.md", "x")], False),
         ("README.md", "two", [], False),
+        ("notes/b.md", "two", [_row("Notes/a.md", "one")], True),  # two folders would merge
+        ("Work/notes/b.md", "two", [_row("Work/Notes/a.md", "one")], True),
+        ("work/Notes/b.md", "two", [_row("Work/Notes/a.md", "one")], True),
+        ("Notes/b.md", "two", [_row("Notes/a.md", "one")], False),  # the same folder
+        ("Notes/b.md", "two", [_row("Other/notes/a.md", "one")], False),  # not the same folder
+        ("notes/a.md", "one", [_row("Notes/a.md", "one")], False),  # its own folder, renamed
     ],
 )
 def test_a_case_clash_is_another_documents_file_of_the_same_name_but_for_case(
     path: str, doc_id: str, here: list[FileRow], clash: bool
 ) -> None:
     found = failures.case_clash(path, doc_id, here)
-    assert found == (failures.CASE_CLASH if clash else None)
+    assert (found in (failures.CASE_CLASH, failures.CASE_CLASH_DIR)) if clash else found is None
     if clash:  # a failed item with its reason, as apply records it
-        assert failures.reason_of(failures.Unwritable(found or "")) == failures.CASE_CLASH
+        assert failures.reason_of(failures.Unwritable(found or "")) == found
+
+
+_DIR = st.sampled_from(["a", "A", "ab", "aB", "Straße", "STRASSE"])
+_PATH = st.builds(
+    lambda dirs, name: "/".join([*dirs, name]),
+    st.lists(_DIR, max_size=3),
+    st.sampled_from(["x.md", "X.md", "y.md"]),
+)
+
+
+@given(first=_PATH, second=_PATH)
+@settings(max_examples=300, deadline=None)
+def test_a_case_clash_is_exactly_what_a_case_insensitive_folder_would_merge(
+    first: str, second: str
+) -> None:
+    """Against a model of such a folder: each folder and file of ``first`` is made, then those of
+    ``second`` would land on an entry spelled otherwise (a file overwritten, two folders made
+    one) exactly when ``case_clash`` says so."""
+
+    def entries(path: str) -> list[str]:
+        parts = path.split("/")
+        return ["/".join(parts[:k]) for k in range(1, len(parts) + 1)]
+
+    made = {e.casefold(): e for e in entries(first)}
+    merged = any(made.get(e.casefold(), e) != e for e in entries(second))
+    found = failures.case_clash(second, "two", [_row(first, "one")])
+    assert (found is not None) == merged
+
+
+def test_the_recorded_files_a_clash_is_looked_for_in(tmp_path: Path) -> None:
+    """``clashing`` finds, in a real state file, the twin and a file under each folder spelled
+    otherwise; and ``case_clash`` over them is the decision apply makes."""
+    store = State(tmp_path / "state.sqlite3")
+    store.put([_row(p, f"d{i}") for i, p in enumerate(["Notes/a.md", "Work/Straße/c.md", "R.md"])])
+    assert [r.path for r in failures.clashing(store, "notes/b.md")] == ["Notes/a.md"]
+    assert [r.path for r in failures.clashing(store, "work/STRASSE/d.md")] == ["Work/Straße/c.md"]
+    assert [r.path for r in failures.clashing(store, "r.md")] == ["R.md"]
+    assert failures.clashing(store, "Notes/b.md") == []
+    assert failures.case_clash("notes/b.md", "x", failures.clashing(store, "notes/b.md"))
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["unshare", "-Xy_z9"],
+        ["unshare", "-Xy_z9", "--dir", "Notes"],
+        ["unshare", "--dir", "Notes", "-Xy_z9"],
+        ["-v", "unshare", "--dir=Notes", "-Xy_z9"],
+        ["unshare", "--dir", "Notes", "--", "-Xy_z9"],
+    ],
+)
+def test_unshare_takes_a_share_id_that_begins_with_a_dash(argv: list[str]) -> None:
+    """Share ids are base64url: one made before ids stopped beginning with "-" is still live."""
+    args = cli._parser().parse_args(sharing.id_operand(argv))
+    assert args.command == "unshare" and args.id == "-Xy_z9"
+    assert str(args.dir) == ("Notes" if "Notes" in " ".join(argv) else ".")
+
+
+def test_only_unshare_s_id_is_moved() -> None:
+    for argv in (["restore", "-x"], ["unshare", "--help"], ["-v", "status", "-d"]):
+        assert sharing.id_operand(argv) == argv

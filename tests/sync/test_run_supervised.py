@@ -12,13 +12,20 @@ from pathlib import Path
 
 import pytest
 
+from couchgate_sync import notes
 from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice, credentials_of
-from tests.sync.test_folder_sync import until
+from tests.sync.test_folder_sync import keyring_of, put_sealed, until
 
 # The folder side and the process's own state do not depend on the upstream.
 embedded_only = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
 WITHIN_S = 90.0  # a liveness bound on a loaded machine, not a speed check
+TOO_LONG = "長" * 100 + ".md"  # 302 bytes in UTF-8: fine on macOS and Windows, not on ext4
+SETTLED = (  # what ``status`` says once nothing is left to do (``run`` going)
+    "pending:    0 local change(s) not yet recorded, 0 document(s) not yet uploaded",
+    "downloads:  0 change(s) waiting on the server",
+    "is idle, last synced",
+)
 
 
 def state_is(device: FolderDevice, state: str) -> bool:
@@ -231,3 +238,82 @@ async def test_what_was_downloaded_is_not_pending_upload(
     assert b.files() == {"note.md": b"from a\n"}
     _, report, _ = await b.cli("status", str(b.folder))
     assert "0 local change(s) not yet recorded, 0 document(s) not yet uploaded" in report, report
+
+
+async def _arrives(device: FolderDevice, other: FolderDevice, expected: dict[str, bytes]) -> None:
+    """``device``'s running ``run`` brings its folder to ``expected``; else fails with both
+    devices' ``run`` logs (no names or bodies in them), to say which side stopped."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WITHIN_S
+    while device.files() != expected:
+        if loop.time() > deadline:
+            logs = [(d.home / "run.log").read_text()[-3000:] for d in (other, device)]
+            raise AssertionError(
+                f"{sorted(device.files())} != {sorted(expected)}\n" + "\n".join(logs)
+            )
+        await asyncio.sleep(0.05)
+
+
+# The embedded store runs each item in its own test (above, test_failed_items, test_small_items);
+# the upstreams whose answers may differ walk them in one start-up each, to keep CI short.
+@pytest.mark.parametrize("gateway_upstream", ["couchdb", "pouchdb-server"], indirect=True)
+async def test_on_couchdb_and_pouchdb_server_run_goes_on_and_the_rest_works_beside_it(
+    sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
+) -> None:
+    """Issue 21 against each upstream, with both devices' ``run`` going: live both ways; an
+    Emacs autosave file stays local; a note B cannot hold is one warning and ``run`` goes on;
+    ``sync``, ``rewind``, ``history`` and ``restore`` beside ``run``, done by it; ``status``
+    true on both; ``key`` on the paired device; then revoked on the server and its credentials
+    gone, each ``run`` ends with its sentence and exit code."""
+    a, b = devices
+    a.write("note.md", "one\n")
+    two_hours_ago = time.time() - 7200
+    os.utime(a.folder / "note.md", (two_hours_ago, two_hours_ago))  # saved then
+    a.write("#note.md#", "an autosave\n")
+    await a.run_live()
+    await b.run_live()
+    await _arrives(b, a, {"note.md": b"one\n"})
+
+    too_long = notes.seal_note(
+        "toolong", TOO_LONG, b"x\n", mtime_ms=1, origin="mac", created=None, keyring=keyring_of(a)
+    )
+    await put_sealed(sealed_gateway, a, too_long)
+    a.write("note.md", "two\n")
+    warned = "skipped a document this device cannot write"
+    await _arrives(b, a, {"note.md": b"two\n"})
+    await until(lambda: warned in (b.home / "run.log").read_text(), within_s=WITHIN_S)
+
+    _, _, err = await a.cli("sync", str(a.folder))
+    assert "synced by the running couchgate-sync" in err, err
+    _, out, err = await a.cli("rewind", "--to", "1h", "--dir", str(a.folder))
+    assert "rewound 1 file(s), 0 of them deleted since then" in out, out
+    assert "synced by the running couchgate-sync" in err, err
+    await _arrives(b, a, {"note.md": b"one\n"})
+    _, listing, _ = await b.cli("history", "note.md", "--dir", str(b.folder))
+    assert len(listing.splitlines()) == 4, listing  # header, one, two, one again
+    _, out, err = await a.cli("restore", "note.md", "2", "--dir", str(a.folder))
+    assert "restored version 2" in out and "synced by the running couchgate-sync" in err, err
+    await _arrives(b, a, {"note.md": b"two\n"})
+
+    await status_says(a, *SETTLED)
+    report = await status_says(b, *SETTLED, "failed:     1 document(s) this device cannot write")
+    assert f"{TOO_LONG}  (name too long for this file system; since" in report, report
+    _, out, _ = await b.cli("key", str(b.folder))
+    assert f"\n{credentials_of(a)['key']}\n" in out
+    assert (b.home / "run.log").read_text().count(warned) == 1
+
+    for creds in (a.home / "config" / "credentials").glob("*.json"):
+        creds.unlink()
+    a.write("after.md", "written after\n")
+    headers = {"Authorization": f"Bearer {credentials_of(b)['token']}"}
+    _, me = await sealed_gateway.call("GET", "/auth/me", headers=headers)
+    status, _ = await sealed_gateway.call(
+        "DELETE", f"/auth/devices/{me['device']}", headers=headers
+    )
+    assert status == 200
+    assert a.live is not None and b.live is not None
+    assert await asyncio.wait_for(a.live.wait(), WITHIN_S) == 1
+    assert await asyncio.wait_for(b.live.wait(), WITHIN_S) == 3
+    log_a, log_b = ((d.home / "run.log").read_text() for d in (a, b))
+    assert "this device's credentials are gone" in log_a and "revoked" in log_b, log_a + log_b
+    assert "Traceback" not in log_a + log_b

@@ -48,10 +48,12 @@ async def test_share_reseal_list_and_unshare(
     assert LINK.search(out).groups()[1:] == (share_id, key)  # type: ignore[union-attr]
     assert open_share(key, str((await _copy(sealed_gateway, share_id))[1]["e2e"])).text == "third\n"
 
-    # `--` first, as git's habit: a share id may begin with "-" (base64url), which argparse
-    # would take for an option.
-    _, out, _ = await a.cli("unshare", "--dir", str(a.folder), "--", share_id)
+    _, out, _ = await a.cli("unshare", share_id, "--dir", str(a.folder))
     assert (await _copy(sealed_gateway, share_id))[0] == 404
+    # An id beginning with "-" (base64url: ids made before new ones stopped beginning with it)
+    # reaches the server, which does not know this one: not an argparse usage error (exit 2).
+    code, _, err = await a.cli("unshare", "-Zz9_never-made-here", "--dir", str(a.folder), ok=False)
+    assert code == 1 and "required: id" not in err and "unrecognized" not in err, err
     _, out, _ = await a.cli("shares", "--dir", str(a.folder))
     assert "no share links" in out
 

@@ -3,7 +3,9 @@ folders through a real couchgate: what is ignored, where paths are read from, ho
 early and a failed join end, which folder a command finds, who may read the client's files, the
 key shown again, and that the client's own files never become notes.
 
-The client's side is what these test, so the embedded store stands for every upstream.
+The client's side is what these test, so the embedded store stands for every upstream in each
+test of its own; the last test walks those that meet the server (share, history, a refused
+join, what is uploaded) in one start-up on CouchDB and on pouchdb-server.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from gateway.upstream.backend import db_name
 from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice, credentials_of, joined_user
 
-pytestmark = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
+embedded_only = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
 
 
+@embedded_only
 async def test_emacs_autosave_files_stay_on_their_device(
     devices: tuple[FolderDevice, FolderDevice],
 ) -> None:
@@ -41,6 +44,7 @@ async def test_emacs_autosave_files_stay_on_their_device(
     }
 
 
+@embedded_only
 async def test_share_reads_its_path_in_the_folder_as_history_and_restore_do(
     devices: tuple[FolderDevice, FolderDevice],
 ) -> None:
@@ -53,6 +57,7 @@ async def test_share_reads_its_path_in_the_folder_as_history_and_restore_do(
     assert "(current)" in out
 
 
+@embedded_only
 async def test_a_reader_that_stops_early_ends_the_listing_quietly(
     devices: tuple[FolderDevice, FolderDevice],
 ) -> None:
@@ -62,6 +67,11 @@ async def test_a_reader_that_stops_early_ends_the_listing_quietly(
     await a.sync()
     (a.folder / "gone.md").unlink()
     await a.sync()
+    await _into_a_closed_pipe(a, "history", "--deleted", "--dir", str(a.folder))
+
+
+async def _into_a_closed_pipe(device: FolderDevice, *args: str) -> None:
+    """``device``'s command, its reader gone before it writes: it ends quietly, as git does."""
     read_end, write_end = os.pipe()
     os.close(read_end)  # a reader that has already stopped: every write meets a closed pipe
     try:
@@ -69,11 +79,8 @@ async def test_a_reader_that_stops_early_ends_the_listing_quietly(
             sys.executable,
             "-m",
             "couchgate_sync",
-            "history",
-            "--deleted",
-            "--dir",
-            str(a.folder),
-            env=a.env,
+            *args,
+            env=device.env,
             stdout=write_end,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -84,6 +91,7 @@ async def test_a_reader_that_stops_early_ends_the_listing_quietly(
     assert proc.returncode == 128 + signal.SIGPIPE  # as a shell reports git's death by SIGPIPE
 
 
+@embedded_only
 async def test_a_failed_join_takes_back_the_folders_it_made(
     sealed_gateway: GatewayHarness, tmp_path: Path
 ) -> None:
@@ -102,6 +110,7 @@ async def test_a_failed_join_takes_back_the_folders_it_made(
     assert code == 1 and there.folder.is_dir()  # a folder that was there stays
 
 
+@embedded_only
 async def test_commands_find_the_synced_folder_from_inside_it_and_join_never_nests(
     sealed_gateway: GatewayHarness, devices: tuple[FolderDevice, FolderDevice]
 ) -> None:
@@ -154,6 +163,7 @@ def _loosen(home: Path) -> None:
             p.chmod(0o755 if p.is_dir() else 0o644)
 
 
+@embedded_only
 async def test_the_clients_state_store_and_settings_are_the_users_alone(
     sealed_gateway: GatewayHarness, tmp_path: Path
 ) -> None:
@@ -187,6 +197,7 @@ def _inside_the_folder(tmp_path: Path, where: str) -> FolderDevice:
 
 
 @pytest.mark.parametrize("where", ["sync-home", "home-directory"])
+@embedded_only
 async def test_the_clients_own_files_never_become_notes(
     sealed_gateway: GatewayHarness, tmp_path: Path, where: str
 ) -> None:
@@ -213,6 +224,7 @@ async def test_the_clients_own_files_never_become_notes(
         assert b.dirs() <= {".config", ".local", ".local/share"}
 
 
+@embedded_only
 async def test_key_shows_the_export_string_again_on_any_device_that_has_it(
     devices: tuple[FolderDevice, FolderDevice], tmp_path: Path
 ) -> None:
@@ -227,3 +239,39 @@ async def test_key_shows_the_export_string_again_on_any_device_that_has_it(
 
     code, out, err = await b.cli("key", str(tmp_path), ok=False)
     assert code == 1 and "not a synced folder" in err and key not in out + err
+
+
+@pytest.mark.parametrize("gateway_upstream", ["couchdb", "pouchdb-server"], indirect=True)
+async def test_on_couchdb_and_pouchdb_server_the_small_items_that_meet_the_server(
+    sealed_gateway: GatewayHarness, tmp_path: Path
+) -> None:
+    """A refused join takes back the folders it made; a device whose client files are in its
+    folder uploads one note (not them, not an Emacs autosave), and its second sync has nothing
+    to do; sync, share and history find the folder from a subfolder; ``history --deleted`` into
+    a closed pipe ends quietly."""
+    made = FolderDevice(tmp_path / "home", tmp_path / "New" / "Notes", "desk", sealed_gateway.url)
+    code, _, err = await made.cli(
+        "join", made.server, str(made.folder), "--code", "not-a-code", ok=False
+    )
+    assert code == 1 and "code is wrong" in err and not (tmp_path / "New").exists()
+
+    a = _inside_the_folder(tmp_path, "sync-home")
+    a.server = sealed_gateway.url
+    _, enrollment = await sealed_gateway.enrollment_code()
+    await a.join("--code", enrollment)
+    a.write("deep/er/plan.md", "plan\n")
+    a.write("deep/er/#plan.md#", "autosave\n")
+    _, _, err = await a.cli("sync", str(a.folder / "deep" / "er"))  # as git finds its root
+    assert "synced: 1 local change" in err, err
+    assert "synced: nothing to do" in await a.sync()
+    db = db_name(joined_user(a), "notes")
+    _, listing = await sealed_gateway.peek("GET", f"/{db}/_all_docs")
+    assert len(listing["rows"]) == 1, listing
+    _, out, _ = await a.cli("share", "deep/er/plan.md", "--dir", str(a.folder / "deep"))
+    assert "/s/" in out and "#" in out
+    _, out, _ = await a.cli("history", "deep/er/plan.md", "--dir", str(a.folder / "deep"))
+    assert "(current)" in out
+
+    (a.folder / "deep/er/plan.md").unlink()
+    await a.sync()
+    await _into_a_closed_pipe(a, "history", "--deleted", "--dir", str(a.folder))
