@@ -2,8 +2,8 @@
 
 Exit codes: 0 done, 1 a problem described on stderr, 2 a usage error, 3 this device was revoked
 (nothing in the folder was changed), 130 interrupted, 141 the reader of the output stopped early
-(``| head``), silently. Output never carries note contents or file names above debug level,
-except where a person asked for them (``history``, ``restore``, ``status`` of their own folder).
+(``| head``), silently. Logs never carry note contents or file names, at any level; output does
+only where a person asked for them (``history``, ``restore``, ``status`` of their own folder).
 """
 
 from __future__ import annotations

@@ -22,7 +22,9 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import traceback
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from . import credentials, folder, marker, runstate, watcher
@@ -59,6 +61,17 @@ def reason(exc: Exception) -> str:
     if isinstance(exc, sqlite3.OperationalError):
         return "the local database is busy or locked"
     return f"an unexpected error ({type(exc).__name__})"
+
+
+def where(exc: BaseException | None) -> str:
+    """An error's type and the lines of code it went through, for a debug log: not its
+    message, which may hold a file's name or a piece of a note (a ``ValueError`` quoting
+    its input)."""
+    if exc is None:
+        return "no error"
+    frames = traceback.extract_tb(exc.__traceback__)
+    steps = " <- ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames))
+    return f"{type(exc).__name__} at {steps or 'an unknown place'}"
 
 
 def describe(counts: Counts) -> str:
@@ -117,7 +130,7 @@ class Runner:
             if self.fatal is None and not self.stop.is_set():
                 ended = next(t for t in tasks if t in done)
                 exc = ended.exception() if not ended.cancelled() else None
-                log.debug("%s ended", tasks[ended], exc_info=exc)
+                log.debug("%s ended: %s", tasks[ended], where(exc))
                 self.fatal = TaskEnded(tasks[ended], exc)
         finally:
             loop.remove_signal_handler(runstate.ASK_SIGNAL)
@@ -245,7 +258,7 @@ class Runner:
 
     async def _failed(self, exc: Exception, wait: float) -> None:
         """Enter (or stay in) the error state: logged when the reason changes, not at every
-        retry; the traceback of an unforeseen error at debug level."""
+        retry; where an unforeseen error happened at debug level (never its message)."""
         why = reason(exc)
         await self.reporter.end(why)
         if why == self.error:
@@ -256,7 +269,7 @@ class Runner:
         else:
             log.error("%s; retrying in %.0f s", why, wait)
         if not isinstance(exc, RemoteError | OSError):
-            log.debug("the error", exc_info=exc)
+            log.debug("the error: %s", where(exc))
 
     def _retry_later(self, waiting: bool) -> None:
         """While files wait for the server, a cycle comes again in a while (it sends them)."""

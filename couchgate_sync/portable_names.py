@@ -46,12 +46,11 @@ def windows_problem(path: str) -> str | None:
 
 def warn_new(paths: Iterable[str]) -> None:
     """One warning per reason for files recorded for the first time that some system cannot
-    hold (their names appear at debug level only)."""
+    hold (no name in any log line)."""
     found: Counter[str] = Counter()
     for path in paths:
         if (why := problem(path)) is not None:
-            found[why] += 1
-            log.debug("a name other systems cannot hold: %r", path)
+            found[why] += 1  # never the name, at any level
     for why, count in sorted(found.items()):
         log.warning(
             "%d new file(s) have %s: they sync, but devices that cannot hold the name list them "

@@ -391,3 +391,17 @@ def test_unshare_takes_a_share_id_that_begins_with_a_dash(argv: list[str]) -> No
 def test_only_unshare_s_id_is_moved() -> None:
     for argv in (["restore", "-x"], ["unshare", "--help"], ["-v", "status", "-d"]):
         assert sharing.id_operand(argv) == argv
+
+
+def test_where_an_error_happened_never_says_its_message() -> None:
+    """``run``'s debug line for an unforeseen error: its type and code lines, never its
+    message (an OSError names the file, a ValueError may quote a note)."""
+    from couchgate_sync.live import where
+
+    try:
+        open("/nonexistent/secret-diary.md")  # noqa: SIM115
+    except OSError as exc:
+        line = where(exc)
+    assert line.startswith("FileNotFoundError at test_pure.py:")
+    assert "secret" not in line and "diary" not in line
+    assert where(None) == "no error"
