@@ -87,15 +87,12 @@ def walk(root: Path, ignore: Ignore) -> Listing:
             for d in dirnames
             if not ignore.matches(rel_dir + normalize(d) + "/")
             and not os.path.islink(os.path.join(dirpath, d))  # symbolic links are not synced
-            and not d.endswith("\\")  # see below
         ]
         before = len(found)
         for name in filenames:
             if name.startswith(TEMP_PREFIX):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(dirpath, name))
-                continue
-            if name.endswith("\\"):  # normalized, it ends in "/": no file's path (stays local)
                 continue
             rel = rel_dir + normalize(name)
             if ignore.matches(rel):

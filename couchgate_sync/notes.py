@@ -17,6 +17,7 @@ conflicts the resolver settles). A note made in the demo web app has no ``path``
 from __future__ import annotations
 
 import base64
+import os
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -51,9 +52,17 @@ class Note:
     chunks: tuple[str, ...] = ()  # a large file's chunk ids (see chunks); data is filled in then
 
 
+# This system's own path separators other than "/" (Windows' backslash).
+_SEPARATORS = tuple(sep for sep in (os.sep, os.altsep) if sep and sep != "/")
+
+
 def normalize(path: str) -> str:
-    """The form a path is synced under: NFC, ``/``-separated (macOS writes NFD names)."""
-    return unicodedata.normalize("NFC", path.replace("\\", "/"))
+    """The form a path is synced under: NFC, ``/``-separated (macOS writes NFD names). Only
+    this system's own separators become ``/``: on Linux and macOS a backslash is a character of
+    a name, and syncs as one (a Windows device lists such a file as a failed item)."""
+    for sep in _SEPARATORS:
+        path = path.replace(sep, "/")
+    return unicodedata.normalize("NFC", path)
 
 
 def doc_id_for(path: str, keyring: Keyring) -> str:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from couchgate_sync import chunks, cli, failures, folder, notes, sharing
+from couchgate_sync import chunks, cli, failures, folder, notes, portable_names, sharing
 from couchgate_sync.conflicts import conflict_name, three_way
 from couchgate_sync.ignore import TEMP_PREFIX, Ignore
 from couchgate_sync.join import pairing_link, parse_pairing
@@ -103,19 +103,20 @@ def test_ids_are_those_of_the_nfc_path(name: str) -> None:
     assert not notes.doc_id_for(name, KEYRING).startswith("_")
 
 
-def test_a_name_ending_in_a_backslash_is_not_synced(tmp_path: Path) -> None:
-    """Normalized ("\\" is a separator on Windows) it would end in "/", the mark of a folder's id:
-    the folder's walk leaves it where it is rather than let it fail every scan."""
+def test_a_backslash_is_a_character_of_a_name_here(tmp_path: Path) -> None:
+    """On Linux and macOS "\\" is no separator: a name holding one syncs as it is (a Windows
+    device lists it as a failed item). Read as a separator, ``back\\slash.md`` became a path
+    in a folder that does not exist: never synced, and nothing said."""
     (tmp_path / "odd\\").write_text("x")
     (tmp_path / "dir\\").mkdir()
     (tmp_path / "dir\\" / "inside.md").write_text("x")
+    (tmp_path / "back\\slash.md").write_text("x")
     (tmp_path / "plain.md").write_text("x")
     listing = folder.walk(tmp_path, Ignore())
-    assert set(listing.files) == {"plain.md"} and not listing.empty_dirs and not listing.dirs
-    for path in listing.files:
-        notes.doc_id_for(path, KEYRING)
-    with pytest.raises(ValueError):
-        notes.doc_id_for("odd\\", KEYRING)
+    assert set(listing.files) == {"plain.md", "odd\\", "dir\\/inside.md", "back\\slash.md"}
+    assert len({notes.doc_id_for(path, KEYRING) for path in listing.files}) == 4
+    assert folder.read(tmp_path, "back\\slash.md") == b"x"
+    assert portable_names.windows_problem("back\\slash.md") is not None
 
 
 def test_a_demo_note_without_a_path_gets_a_file_name_from_its_id() -> None:

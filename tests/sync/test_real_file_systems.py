@@ -36,6 +36,7 @@ REFUSED = [
     'say".md',
     "lt<gt>.md",
     "dot dir./inside.md",
+    "back\\slash.md",
 ]
 SKIPPED = "skipped a document this device cannot write"
 
