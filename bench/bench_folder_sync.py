@@ -199,7 +199,10 @@ async def save_to_appear(
 
 
 def holds(path: Path, expected: bytes) -> bool:
-    return path.exists() and path.read_bytes() == expected
+    try:  # a client may be replacing it this very moment
+        return path.read_bytes() == expected
+    except FileNotFoundError:
+        return False
 
 
 def percentiles(latencies: list[float]) -> dict[str, float]:
