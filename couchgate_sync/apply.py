@@ -317,9 +317,22 @@ class Applier:
             await asyncio.to_thread(self._context.state.put_version, version)
 
     async def _folder(self, tree: DocTree, note: notes.Note, run: Pass) -> None:
+        if self._case_insensitive:
+            clash = await asyncio.to_thread(self._folder_clash, tree.id, note.path)
+            if clash is not None:
+                raise failures.Unwritable(clash)  # a failed item (see _apply_doc)
         run.counts.written += await folders.apply_live(
             self._context, tree.id, tree.winner, note.path, run.ignore, self._blocked
         )
+
+    def _folder_clash(self, doc_id: str, path: str) -> str | None:
+        """In a worker thread: why the empty folder ``path`` would merge with another on this
+        case-insensitive folder (:func:`failures.folder_case_clash`), or None."""
+        state = self._context.state
+        dirs = [p for p, row in state.dirs().items() if row.doc_id != doc_id]
+        parts = path.split("/")
+        under = (state.by_folded_dir("/".join(parts[:d])) for d in range(1, len(parts) + 1))
+        return failures.folder_case_clash(path, dirs, [r for r in under if r is not None])
 
     async def _file(self, tree: DocTree, note: notes.Note, run: Pass) -> None:
         """Where a file document's content goes: renamed into place, forwarded, moved aside

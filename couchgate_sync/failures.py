@@ -114,6 +114,23 @@ def case_clash(path: str, doc_id: str, here: Iterable[FileRow]) -> str | None:
     return None
 
 
+def folder_case_clash(path: str, dirs: Iterable[str], here: Iterable[FileRow]) -> str | None:
+    """Why the empty folder ``path`` cannot be made in a case-insensitive folder: it, or one of
+    its parents, is another synced folder but for case (an empty one of ``dirs``, or a folder
+    of a file of ``here``), and making it would merge the two. None otherwise."""
+    parts = path.split("/")
+    others = [d.split("/") for d in dirs] + [row.path.split("/")[:-1] for row in here]
+    for theirs in others:
+        for depth in range(1, min(len(parts), len(theirs)) + 1):
+            mine, other = "/".join(parts[:depth]), "/".join(theirs[:depth])
+            if mine == other:
+                continue
+            if mine.casefold() == other.casefold():
+                return CASE_CLASH_DIR
+            break
+    return None
+
+
 def clashing(state: State, path: str) -> list[FileRow]:
     """The recorded files :func:`case_clash` looks at for ``path``: its twin but for case, and
     a file under each of its folders spelled in another case."""

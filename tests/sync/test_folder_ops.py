@@ -294,26 +294,35 @@ async def test_a_case_clash_on_a_case_insensitive_folder_is_a_failed_item(
     a.write("Notes/a.md", "in Notes\n")
     a.write("notes/b.md", "in notes\n")
     a.write("other.md", "other\n")
+    (a.folder / "Drafts").mkdir()  # two empty folders, one name but for case
+    (a.folder / "drafts").mkdir()
     await a.sync()
     err = await b.sync()  # exits 0: the rest synced
     assert err.count("skipped a document this device cannot write (another file's name") == 1
-    assert err.count("cannot write (one of its folders differs from another folder") == 1
+    assert err.count("cannot write (one of its folders differs from another folder") == 2
     assert "Readme" not in err and "README" not in err and "otes" not in err  # no names
+    assert "rafts" not in err
     (written,) = b.files().keys() & {"Readme.md", "README.md"}
     clashing = next(p for p in ("Readme.md", "README.md") if p != written)
     (in_notes,) = b.files().keys() & {"Notes/a.md", "notes/b.md"}  # never both in one folder
     apart = next(p for p in ("Notes/a.md", "notes/b.md") if p != in_notes)
     assert b.files() == {p: a.files()[p] for p in (written, in_notes, "other.md")}
+    (made,) = b.dirs() & {"Drafts", "drafts"}  # never both: on such a folder they are one
+    unmade = next(p for p in ("Drafts", "drafts") if p != made)
     _, report, _ = await b.cli("status", str(b.folder))
-    assert "failed:     2 document(s) this device cannot write" in report, report
+    assert "failed:     3 document(s) this device cannot write" in report, report
     assert f"  {clashing}  (another file's name differs from it only in case" in report, report
     assert f"  {apart}  (one of its folders differs from another folder only" in report, report
+    assert f"  {unmade}  (one of its folders differs from another folder only" in report, report
 
     # Its cause is the other file: renamed on A (or B), the clash clears and both are written.
     (a.folder / written).rename(a.folder / "old readme.md")
     (a.folder / apart).rename(a.folder / in_notes.replace(".md", " 2.md"))
+    (a.folder / apart).parent.rmdir()  # else its folder, now empty, is the next clash
+    (a.folder / unmade).rename(a.folder / f"{unmade} 2")
     await settle(a, b, rounds=1)
     assert b.files() == a.files() and len(a.files()) == 5  # nothing renamed on A meanwhile
+    assert {made, f"{unmade} 2"} <= b.dirs()
     _, report, _ = await b.cli("status", str(b.folder))
     assert "failed:" not in report, report
 

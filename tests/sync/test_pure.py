@@ -406,3 +406,23 @@ def test_where_an_error_happened_never_says_its_message() -> None:
     assert line.startswith("FileNotFoundError at test_pure.py:")
     assert "secret" not in line and "diary" not in line
     assert where(None) == "no error"
+
+
+@pytest.mark.parametrize(
+    ("path", "dirs", "files", "clash"),
+    [
+        ("drafts", ["Drafts"], [], True),  # two empty folders, one name but for case
+        ("drafts", ["drafts"], [], False),  # the same folder
+        ("notes", [], ["Notes/a.md"], True),  # a folder of a file, but for case
+        ("notes/sub", [], ["Notes/a.md"], True),  # its parent is
+        ("Notes/sub", [], ["Notes/a.md"], False),  # inside the very same folder
+        ("other", ["Drafts"], ["Notes/a.md"], False),
+        ("Ä", ["ä"], [], True),  # not ASCII only
+    ],
+)
+def test_an_empty_folder_that_would_merge_with_another_is_a_clash(
+    path: str, dirs: list[str], files: list[str], clash: bool
+) -> None:
+    here = [FileRow(p, f"id-{p}", "1-a", 1, 1, "0" * 64) for p in files]
+    found = failures.folder_case_clash(path, dirs, here)
+    assert (found == failures.CASE_CLASH_DIR) if clash else found is None
