@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.bench_folder_sync import wakeups
 from couchgate_sync import watcher
 from couchgate_sync.ignore import TEMP_PREFIX
 from tests.sync.devices import FolderDevice
@@ -137,18 +138,9 @@ async def test_an_idle_run_wakes_for_nothing(devices: tuple[FolderDevice, Folder
     pid = a.live.pid
     await asyncio.sleep(4)  # the first cycle done, the watch in place
 
-    def sleeps() -> int:
-        total = 0
-        for status in Path(f"/proc/{pid}/task").glob("*/status"):
-            with contextlib.suppress(FileNotFoundError):
-                for line in status.read_text().splitlines():
-                    if line.startswith("voluntary_ctxt_switches:"):
-                        total += int(line.split()[1])
-        return total
-
-    before = sleeps()
+    before = wakeups(pid)
     await asyncio.sleep(5)
-    woken = sleeps() - before
+    woken = wakeups(pid) - before
     assert woken <= 6, f"{woken} wake-ups in 5 s of idle"  # about 300 with a polling watch
     a.write("later.md", "still watching")
     for _ in range(20):
