@@ -115,21 +115,32 @@ def _is_regular(mode: int) -> bool:
 
 def target(root: Path, rel: str) -> Path:
     """``root / rel``, refusing anything that would leave ``root``."""
+    parts = _parts(rel)
+    base = os.fspath(root)
+    full = os.path.join(base, *parts)
+    if _through_link(base, parts) and not _inside(full, base):
+        raise UnsafePath("path leaves the folder")
+    return Path(full)
+
+
+def _parts(rel: str) -> list[str]:
+    """The names of synced path ``rel``, refusing one that is absolute or climbs (``..``)."""
     parts = rel.split("/")
     if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise UnsafePath("path leaves the folder")
-    full = root.joinpath(*parts)
-    if _through_link(root, parts) and not full.resolve().is_relative_to(root.resolve()):
-        raise UnsafePath("path leaves the folder")
-    return full
+    return parts
 
 
-def _through_link(root: Path, parts: list[str]) -> bool:
+def _inside(path: str, root: str) -> bool:
+    return Path(path).resolve().is_relative_to(Path(root).resolve())
+
+
+def _through_link(root: str, parts: list[str]) -> bool:
     """Whether an existing entry on the way from ``root`` down ``parts`` is a symbolic link:
     with no ``..`` in them, only a link can lead outside ``root``. A few ``lstat`` calls,
     where resolving both paths took several per component of each, for every file a scan
     reads or a pull writes."""
-    here = os.fspath(root)
+    here = root
     for part in parts:
         here = os.path.join(here, part)
         try:
@@ -159,30 +170,67 @@ def locate(root: Path, rel: str) -> Path:
     another spelling: a first sync writing thousands of new files into one directory would
     otherwise list it once per file (and again per stat), quadratic in the directory's size.
     """
-    full = target(root, rel)
-    if os.path.lexists(full):
-        return full
+    return Path(_locate(os.fspath(root), rel))
+
+
+def _locate(root: str, rel: str) -> str:
+    """:func:`locate` in plain strings, walking the path once: one ``lstat`` per name looks
+    for links on the way (as :func:`target`) and for the first name not there. The files of
+    a first sync are each located several times, and ``pathlib`` objects cost more than the
+    system calls."""
+    parts = _parts(rel)
+    full = os.path.join(root, *parts)
     here = root
-    for part in rel.split("/"):
-        step = here / part
-        if not os.path.lexists(step):
-            if _spelled_one_way(part):
+    literal = True  # ``here`` is still a prefix of ``full`` (no other spelling taken yet)
+    linked = False  # an existing entry of that prefix is a link
+    for part in parts:
+        step = os.path.join(here, part)
+        mode = _lstat_mode(step, strict=literal)
+        if mode is None:
+            if literal and linked and not _inside(full, root):
+                raise UnsafePath("path leaves the folder")
+            literal = False
+            other = None if _spelled_one_way(part) else _other_spelling(here, part)
+            if other is None:
                 return full
-            try:
-                names = os.listdir(here)
-            except (FileNotFoundError, NotADirectoryError):
-                return full
-            same = [n for n in names if normalize(n) == part]
-            if not same:
-                return full
-            step = here / sorted(same)[0]
+            step = other
+        elif literal and stat.S_ISLNK(mode):
+            linked = True
         here = step
-    return here if here.resolve().is_relative_to(root.resolve()) else full
+    if literal:
+        if linked and not _inside(full, root):
+            raise UnsafePath("path leaves the folder")
+        return full
+    return here if _inside(here, root) else full
+
+
+def _lstat_mode(path: str, *, strict: bool) -> int | None:
+    """``path``'s mode, not through a final link; None when nothing is there. Other errors
+    are raised when ``strict`` (a path being checked for links), else taken as nothing there."""
+    try:
+        return os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError):
+        if strict:
+            raise
+        return None
+
+
+def _other_spelling(directory: str, name: str) -> str | None:
+    """The entry of ``directory`` whose name normalizes to ``name`` (first in sorted order)."""
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    same = [n for n in names if normalize(n) == name]
+    return os.path.join(directory, sorted(same)[0]) if same else None
 
 
 def read(root: Path, rel: str) -> bytes | None:
     try:
-        return locate(root, rel).read_bytes()
+        with open(_locate(os.fspath(root), rel), "rb") as file:
+            return file.read()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
 
@@ -239,14 +287,16 @@ def write_batch(root: Path, files: list[Write]) -> list[Seen | Exception]:
     failing barrier (the disk) fails the batch."""
     require(root)  # never make the folder again with files in it: it would read as wiped
     results: list[Seen | Exception] = [UnsafePath("not written")] * len(files)
-    staged: list[tuple[int, Path, Path, int]] = []  # (index, temporary, target, fd)
-    made: set[Path] = set()  # directories this batch created (their parents gain an entry)
+    base = os.fspath(root)
+    staged: list[tuple[int, str, str, int]] = []  # (index, temporary, target, fd)
+    made: set[str] = set()  # directories this batch created (their parents gain an entry)
     try:
         for index, write in enumerate(files):
             try:
-                full = locate(root, write.rel)
-                _make_parents(root, full.parent, made)
-                tmp = full.parent / f"{TEMP_PREFIX}{secrets.token_hex(6)}"
+                full = _locate(base, write.rel)
+                parent = os.path.dirname(full)
+                _make_parents(base, parent, made)
+                tmp = os.path.join(parent, f"{TEMP_PREFIX}{secrets.token_hex(6)}")
                 flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
                 fd = os.open(tmp, flags, 0o644)
             except (OSError, ValueError) as exc:
@@ -260,15 +310,15 @@ def write_batch(root: Path, files: list[Write]) -> list[Seen | Exception]:
                 ns = write.mtime_ms * 1_000_000
                 os.utime(tmp, ns=(ns, ns))
         _fsync_all([fd for *_, fd in staged])
-        touched: set[Path] = set()
+        touched: set[str] = set()
         for index, tmp, full, _ in staged:
             try:
                 os.replace(tmp, full)
-                st = full.stat()
+                st = os.stat(full)
             except OSError as exc:
                 results[index] = exc
                 continue
-            touched.add(full.parent)
+            touched.add(os.path.dirname(full))
             results[index] = Seen(files[index].rel, st.st_size, st.st_mtime_ns)
         for directory in _with_made_parents(touched, made):
             _fsync_dir(directory)
@@ -278,35 +328,35 @@ def write_batch(root: Path, files: list[Write]) -> list[Seen | Exception]:
             with contextlib.suppress(OSError):
                 os.close(fd)
             with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+                os.unlink(tmp)
 
 
-def _make_parents(root: Path, parent: Path, made: set[Path]) -> None:
+def _make_parents(root: str, parent: str, made: set[str]) -> None:
     """``mkdir -p parent``, noting each directory it creates."""
-    missing: list[Path] = []
+    missing: list[str] = []
     here = parent
-    while here != root and here.parent != here and not os.path.isdir(here):
+    while here != root and os.path.dirname(here) != here and not os.path.isdir(here):
         missing.append(here)
-        here = here.parent
+        here = os.path.dirname(here)
     for directory in reversed(missing):
         try:
-            directory.mkdir()
+            os.mkdir(directory)
         except FileExistsError:
-            if not directory.is_dir():
+            if not os.path.isdir(directory):
                 raise
             continue
         made.add(directory)
 
 
-def _with_made_parents(touched: set[Path], made: set[Path]) -> set[Path]:
+def _with_made_parents(touched: set[str], made: set[str]) -> set[str]:
     """The directories whose entries changed: those a file landed in, and the parent of each
     directory made (its new entry)."""
     dirs = set(touched)
-    dirs.update(directory.parent for directory in made)
+    dirs.update(os.path.dirname(directory) for directory in made)
     return dirs
 
 
-def _fsync_dir(directory: Path) -> None:
+def _fsync_dir(directory: str) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:  # a directory cannot be opened on this system (Windows): nothing to sync
@@ -480,7 +530,7 @@ def as_recorded(listing: Listing, files: Collection[str], dirs: Collection[str])
 
 def stat_of(root: Path, rel: str) -> Seen | None:
     try:
-        st = locate(root, rel).stat()
+        st = os.stat(_locate(os.fspath(root), rel))
     except (FileNotFoundError, NotADirectoryError):
         return None
     return Seen(rel, st.st_size, st.st_mtime_ns)
