@@ -174,8 +174,7 @@ class Applier:
                 plain.append(tree)
         opened: dict[str, tuple[DocTree, notes.Note]] = {}
         if plain:
-            wanted = [(t.id, t.winner) for t in plain]
-            found = await context.local.revisions(wanted, OPEN_BUDGET)
+            found = await context.local.winners(plain, OPEN_BUDGET)
             opened = await asyncio.to_thread(self._open_plain, plain, found, run)
         together: list[tuple[DocTree, notes.Note]] = []
         for doc_id in todo:

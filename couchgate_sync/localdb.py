@@ -130,13 +130,12 @@ class LocalDb:
         """:meth:`tree` of each document that exists, in one read (a page of them)."""
         return await self.storage.read(_trees, doc_ids)
 
-    async def revisions(
-        self, wanted: list[tuple[str, str]], budget: int
-    ) -> dict[str, dict[str, Any]]:
-        """:meth:`revision` of each (doc id, rev) whose body is kept, by doc id, in one read,
+    async def winners(self, trees: list[DocTree], budget: int) -> dict[str, dict[str, Any]]:
+        """:meth:`revision` of each tree's winner whose body is kept, by doc id, in one read,
         in order while they hold at most ``budget`` bytes of bodies and attachments: a page of
-        large files is never in memory at once (the caller takes the rest one by one)."""
-        return await self.storage.read(_revisions, wanted, budget)
+        large files is never in memory at once (the caller takes the rest one by one). The
+        trees just read are used as they are, not read again."""
+        return await self.storage.read(_winners, trees, budget)
 
     async def write_child(self, doc: dict[str, Any], parent: str | None) -> str:
         """Store ``doc`` (already sealed) as a new revision under ``parent`` (None: a new root).
@@ -195,21 +194,22 @@ def _trees(conn: sqlite3.Connection, doc_ids: list[str]) -> dict[str, DocTree]:
     return found
 
 
-def _revisions(
-    conn: sqlite3.Connection, wanted: list[tuple[str, str]], budget: int
+def _winners(
+    conn: sqlite3.Connection, trees: list[DocTree], budget: int
 ) -> dict[str, dict[str, Any]]:
+    db = engine.get_db(conn, DB)
     opts = reads.DocOptions(attachments=True)
     found: dict[str, dict[str, Any]] = {}
     held = 0
-    for doc_id, rev in wanted:
-        opened = reads.open_revs(conn, DB, doc_id, [rev], opts)
-        rendered = opened[0][1] if opened else None
+    for t in trees:
+        stored = reads.StoredDoc(t.id, t.seq, t.winner, t.deleted, t.tree)
+        rendered = reads.render(conn, db.id, stored, t.winner, opts)
         if rendered is None:
             continue
         held += _size_of(rendered.doc)
         if held > budget:
             break  # this one and the rest: one at a time
-        found[doc_id] = rendered.doc
+        found[t.id] = rendered.doc
     return found
 
 
