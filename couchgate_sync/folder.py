@@ -266,13 +266,20 @@ _fsyncs: ThreadPoolExecutor | None = None
 def _fsync_all(fds: list[int]) -> None:
     global _fsyncs
     if len(fds) <= 1:
-        for fd in fds:
-            os.fsync(fd)
+        _fsync_each(fds)
         return
     if _fsyncs is None:
         _fsyncs = ThreadPoolExecutor(_FSYNC_THREADS, thread_name_prefix="couchgate-fsync")
-    for _ in _fsyncs.map(os.fsync, fds):  # re-raises the first failure
+    # A share of the files per thread, not a task per file: as many fsyncs in flight, and a
+    # handful of hand-offs between threads instead of one per file.
+    shares = [fds[i::_FSYNC_THREADS] for i in range(min(_FSYNC_THREADS, len(fds)))]
+    for _ in _fsyncs.map(_fsync_each, shares):  # re-raises the first failure
         pass
+
+
+def _fsync_each(fds: list[int]) -> None:
+    for fd in fds:
+        os.fsync(fd)
 
 
 def write_batch(root: Path, files: list[Write]) -> list[Seen | Exception]:
@@ -290,6 +297,7 @@ def write_batch(root: Path, files: list[Write]) -> list[Seen | Exception]:
     base = os.fspath(root)
     staged: list[tuple[int, str, str, int]] = []  # (index, temporary, target, fd)
     made: set[str] = set()  # directories this batch created (their parents gain an entry)
+    replaced: set[str] = set()  # temporary files now in place (nothing left to remove)
     try:
         for index, write in enumerate(files):
             try:
@@ -314,6 +322,7 @@ def write_batch(root: Path, files: list[Write]) -> list[Seen | Exception]:
         for index, tmp, full, _ in staged:
             try:
                 os.replace(tmp, full)
+                replaced.add(tmp)
                 st = os.stat(full)
             except OSError as exc:
                 results[index] = exc
@@ -327,8 +336,9 @@ def write_batch(root: Path, files: list[Write]) -> list[Seen | Exception]:
         for _, tmp, _, fd in staged:
             with contextlib.suppress(OSError):
                 os.close(fd)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            if tmp not in replaced:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
 
 
 def _make_parents(root: str, parent: str, made: set[str]) -> None:

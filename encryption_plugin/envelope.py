@@ -76,9 +76,12 @@ def _reject_constant(name: str) -> Any:
     raise BadEnvelope(f"body contains {name}, which is not JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # one for every body opened
+
+
 def decode_body(data: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        body = _DECODER.decode(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BadEnvelope("body is not UTF-8 JSON") from None
     if not isinstance(body, dict):
