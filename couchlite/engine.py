@@ -199,23 +199,35 @@ def add_children(conn: sqlite3.Connection, name: str, children: Sequence[Child])
     replicated path (``new_edits=false``), its ancestry taken from the stored tree inside this
     transaction. All or none: a refused child raises, and the caller's transaction rolls back.
     """
+    db_id = get_db(conn, name).id
     written: list[str] = []
+    batch: list[Edit] = []  # one update of many documents, each in it once
+    ids: set[str] = set()
+
+    def write_batch() -> None:
+        for result in update_docs(conn, name, batch, new_edits=False):
+            if isinstance(result, CouchError):
+                raise result
+            written.append(result.rev)
+        batch.clear()
+        ids.clear()
+
     for child in children:
         if revtree.rev_pos(child.rev) != (revtree.rev_pos(child.parent) if child.parent else 0) + 1:
             raise ValueError("a child revision sits one position above its parent")
+        if child.edit.id in ids:
+            write_batch()  # its ancestry is read from the tree that write makes
+        ids.add(child.edit.id)
         path = [child.rev]
         if child.parent is not None:
             row = conn.execute(
-                "SELECT tree FROM docs WHERE db = ? AND id = ?",
-                (get_db(conn, name).id, child.edit.id),
+                "SELECT tree FROM docs WHERE db = ? AND id = ?", (db_id, child.edit.id)
             ).fetchone()
             known = revtree.ancestry(revtree.loads(row[0]), child.parent) if row else []
             path += known or [child.parent]
-        edit = dataclasses.replace(child.edit, rev=child.rev, path=path)
-        (result,) = update_docs(conn, name, [edit], new_edits=False)
-        if isinstance(result, CouchError):
-            raise result
-        written.append(result.rev)
+        batch.append(dataclasses.replace(child.edit, rev=child.rev, path=path))
+    if batch:
+        write_batch()
     return written
 
 
