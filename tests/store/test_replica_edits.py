@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from couchlite import engine, reads, revtree
+from couchlite import changes, engine, reads, revtree
 from couchlite.documents import parse_edit
 from couchlite.errors import Conflict, CouchError
 from couchlite.storage import Storage
@@ -112,3 +112,27 @@ async def test_conflicted_count(storage: Storage) -> None:
         engine.add_children, DB, [child({"_id": "n", "_deleted": True}, a, "3-" + "a" * 32)]
     )
     assert await storage.read(reads.conflicted_count, DB) == 0
+
+
+async def test_a_document_twice_in_one_call_is_written_under_its_first_revision(
+    storage: Storage,
+) -> None:
+    """A scan's batch is one call, written as few updates as it can be; a document in it twice
+    (an edit of the revision made just before) still goes under that revision."""
+    first, again, other = "1-" + "a" * 32, "2-" + "b" * 32, "1-" + "c" * 32
+    written = await storage.write(
+        engine.add_children,
+        DB,
+        [
+            child({"_id": "n", "v": 1}, None, first),
+            child({"_id": "m"}, None, other),
+            child({"_id": "n", "v": 2}, first, again),
+        ],
+    )
+    assert written == [first, other, again]
+    assert revtree.ancestry((await tree_of(storage, "n")).tree, again) == [again, first]
+    assert revtree.leaves((await tree_of(storage, "n")).tree) == [again]
+    query = changes.ChangesQuery(since=0, limit=10, all_docs=True)
+    page = await storage.read(changes.read_changes, DB, query)
+    assert sorted(row["id"] for row in page.rows) == ["m", "n"]
+    assert page.last_seq == 3  # n and m, then n again
