@@ -11,6 +11,7 @@ re-sending known revisions is harmless, skipping unknown ones is not.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -183,6 +184,10 @@ async def push(
 ) -> int:
     """Local -> server; the number of revisions written to the server.
 
+    One ``_bulk_docs`` is on its way while the next is read from the local store, so the
+    server writes while this process reads (each waited for the other before); a page's
+    checkpoint is taken only once every request of it is answered.
+
     ``refused`` (doc id -> the server's reason) collects the documents the server refuses for
     quota (403 ``forbidden`` per document, or the whole request at the quota) instead of
     failing the push: the others go on, and the checkpoint stays before the first page with a
@@ -193,49 +198,59 @@ async def push(
     cp = await _checkpoint(cache, rep_id, local, remote, 0)
     saver = _Saver(cp, local, remote)
     since = int(cp.since)
-    written = 0
-    held = False  # a page had refusals: the checkpoint stays before it
-    outbox = _Outbox(remote, progress, refused)
-    while True:
-        page = await local.changes(since, BATCH)
-        if not page.rows:
-            break
-        diff = await remote.revs_diff(revisions_wanted(page.rows))
-        requests = _requests(diff)
-        before = outbox.refusals()
-        if outbox.full:
-            outbox.hold(requests)
-            requests = []
-        pending: list[tuple[str, bytes]] = []  # (doc id, the document as JSON)
-        size = 0
-        for start in range(0, len(requests), FETCH_GROUP):
-            for doc in _ok_docs(await local.bulk_get(requests[start : start + FETCH_GROUP])):
-                encoded = json.dumps(doc, separators=(",", ":")).encode()
-                if pending and size + len(encoded) > MAX_BODY_BYTES:
-                    written += await outbox.send(pending)
-                    pending, size = [], 0
-                pending.append((str(doc["_id"]), encoded))
-                size += len(encoded)
-        if pending:
-            written += await outbox.send(pending)
-        since = page.last_seq
-        held = held or outbox.refusals() > before
-        if not held:
-            await saver.advance(since)
+    outbox = _Outbox(remote, saver, progress, refused)
+    try:
+        while True:
+            page = await local.changes(since, BATCH)
+            if not page.rows:
+                break
+            diff = await remote.revs_diff(revisions_wanted(page.rows))
+            requests = _requests(diff)
+            before = outbox.refusals()
+            if outbox.full:
+                outbox.hold(requests)
+                requests = []
+            pending: list[tuple[str, bytes]] = []  # (doc id, the document as JSON)
+            size = 0
+            for start in range(0, len(requests), FETCH_GROUP):
+                for doc in _ok_docs(await local.bulk_get(requests[start : start + FETCH_GROUP])):
+                    encoded = json.dumps(doc, separators=(",", ":")).encode()
+                    if pending and size + len(encoded) > MAX_BODY_BYTES:
+                        await outbox.send(pending)
+                        pending, size = [], 0
+                    pending.append((str(doc["_id"]), encoded))
+                    size += len(encoded)
+            if pending:
+                await outbox.send(pending)
+            outbox.page_done(page.last_seq, before)
+            since = page.last_seq
+        await outbox.drain()
+    finally:
+        await outbox.close()
     await saver.flush()
-    return written
+    return outbox.written
 
 
 class _Outbox:
-    """Where a push sends its ``_bulk_docs``, and what the server refused (see :func:`push`)."""
+    """Where a push sends its ``_bulk_docs``, one request on its way at a time, and what the
+    server refused (see :func:`push`)."""
 
     def __init__(
-        self, remote: Remote, progress: Progress | None, refused: dict[str, str] | None
+        self,
+        remote: Remote,
+        saver: _Saver,
+        progress: Progress | None,
+        refused: dict[str, str] | None,
     ) -> None:
         self._remote = remote
+        self._saver = saver
         self._progress = progress
         self._refused = refused
+        self._sending: asyncio.Task[int] | None = None
+        self._done: list[tuple[Any, int]] = []  # pages sent once the request on its way is
         self.full = False  # the server refused a whole request: the quota is reached
+        self.held = False  # a page had refusals: the checkpoint stays before it
+        self.written = 0
 
     def refusals(self) -> int:
         return len(self._refused) if self._refused is not None else 0
@@ -246,7 +261,37 @@ class _Outbox:
         for request in requests:
             self._refused.setdefault(request["id"], reason)
 
-    async def send(self, docs: list[tuple[str, bytes]]) -> int:
+    async def send(self, docs: list[tuple[str, bytes]]) -> None:
+        """Send ``docs`` once the request before is answered; returns as soon as it is sent
+        off (its failure is raised by the next :meth:`send` or :meth:`drain`)."""
+        await self.drain()
+        self._sending = asyncio.create_task(self._send(docs))
+
+    def page_done(self, since: Any, refusals_before: int) -> None:
+        """Every document of the page up to ``since`` is sent off: its checkpoint follows once
+        the request on its way is answered (the refusals counted before it decide)."""
+        self._done.append((since, refusals_before))
+
+    async def drain(self) -> None:
+        """Wait for the request on its way; then the checkpoint of each page it completes."""
+        if self._sending is not None:
+            sending, self._sending = self._sending, None
+            self.written += await sending
+        done, self._done = self._done, []
+        for since, before in done:
+            self.held = self.held or self.refusals() > before
+            if not self.held:
+                await self._saver.advance(since)
+
+    async def close(self) -> None:
+        """Stop a request still on its way (the push failed elsewhere)."""
+        if self._sending is not None and not self._sending.done():
+            self._sending.cancel()
+        if self._sending is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sending  # its failure, if any, is not the one being raised
+
+    async def _send(self, docs: list[tuple[str, bytes]]) -> int:
         refused = self._refused
         try:
             errors = await self._remote.bulk_docs_replicated([data for _, data in docs])
