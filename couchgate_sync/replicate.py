@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -184,9 +185,8 @@ async def push(
 ) -> int:
     """Local -> server; the number of revisions written to the server.
 
-    One ``_bulk_docs`` is on its way while the next is read from the local store, so the
-    server writes while this process reads (each waited for the other before); a page's
-    checkpoint is taken only once every request of it is answered.
+    One ``_bulk_docs`` is on its way while the next is read from the local store (see
+    :class:`_Pipeline`).
 
     ``refused`` (doc id -> the server's reason) collects the documents the server refuses for
     quota (403 ``forbidden`` per document, or the whole request at the quota) instead of
@@ -198,7 +198,8 @@ async def push(
     cp = await _checkpoint(cache, rep_id, local, remote, 0)
     saver = _Saver(cp, local, remote)
     since = int(cp.since)
-    outbox = _Outbox(remote, saver, progress, refused)
+    outbox = _Outbox(remote, progress, refused)
+    pipeline = _Pipeline(saver)
     try:
         while True:
             page = await local.changes(since, BATCH)
@@ -216,44 +217,95 @@ async def push(
                 for doc in _ok_docs(await local.bulk_get(requests[start : start + FETCH_GROUP])):
                     encoded = json.dumps(doc, separators=(",", ":")).encode()
                     if pending and size + len(encoded) > MAX_BODY_BYTES:
-                        await outbox.send(pending)
+                        await pipeline.start(outbox.send(pending))
                         pending, size = [], 0
                     pending.append((str(doc["_id"]), encoded))
                     size += len(encoded)
             if pending:
-                await outbox.send(pending)
-            outbox.page_done(page.last_seq, before)
+                await pipeline.start(outbox.send(pending))
+            pipeline.page_done(page.last_seq, held=functools.partial(outbox.refused_since, before))
             since = page.last_seq
-        await outbox.drain()
+        await pipeline.drain()
     finally:
-        await outbox.close()
+        await pipeline.close()
     await saver.flush()
-    return outbox.written
+    return pipeline.done
+
+
+class _Pipeline:
+    """One request's work on its way while the next is made ready: a push reads the next page
+    from the local store while the server writes the last one, a pull fetches the next
+    documents while the last are stored, where each used to wait for the other. A page's
+    checkpoint is taken once the work of the page is done (:meth:`page_done`), never before
+    its documents are where the checkpoint says they are."""
+
+    def __init__(self, saver: _Saver) -> None:
+        self._saver = saver
+        self._running: asyncio.Task[int] | None = None
+        self._pages: list[tuple[Any, Callable[[], bool]]] = []  # done once the work is
+        self.held = False  # a page's checkpoint is held back, and so every later one
+        self.done = 0  # what the work done so far counted (documents written)
+
+    async def start(self, work: Coroutine[Any, Any, int]) -> None:
+        """Start ``work`` once the work before it is done; its failure is raised by the next
+        :meth:`start`, :meth:`run` or :meth:`drain`."""
+        await self._before(work)
+        self._running = asyncio.create_task(work)
+
+    async def run(self, work: Coroutine[Any, Any, int]) -> None:
+        """Do ``work`` now, after the work before it (one too large to hold another beside)."""
+        await self._before(work)
+        self.done += await work
+
+    async def _before(self, work: Coroutine[Any, Any, int]) -> None:
+        try:
+            await self.drain()
+        except BaseException:
+            work.close()  # never started: the failure before it is the one raised
+            raise
+
+    def page_done(self, since: Any, held: Callable[[], bool] = lambda: False) -> None:
+        """All of a page's work is started: its checkpoint, ``since``, follows once that work
+        is done, unless ``held()`` says then that the page must be done again."""
+        self._pages.append((since, held))
+
+    async def drain(self) -> None:
+        """Wait for the work on its way; then checkpoint the pages it completes."""
+        if self._running is not None:
+            running, self._running = self._running, None
+            self.done += await running
+        pages, self._pages = self._pages, []
+        for since, held in pages:
+            self.held = self.held or held()
+            if not self.held:
+                await self._saver.advance(since)
+
+    async def close(self) -> None:
+        """Stop work still on its way (the replication failed elsewhere)."""
+        running, self._running = self._running, None
+        if running is not None:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await running  # its own failure, if any, is not the one being raised
 
 
 class _Outbox:
-    """Where a push sends its ``_bulk_docs``, one request on its way at a time, and what the
-    server refused (see :func:`push`)."""
+    """Where a push sends its ``_bulk_docs``, and what the server refused (see :func:`push`)."""
 
     def __init__(
-        self,
-        remote: Remote,
-        saver: _Saver,
-        progress: Progress | None,
-        refused: dict[str, str] | None,
+        self, remote: Remote, progress: Progress | None, refused: dict[str, str] | None
     ) -> None:
         self._remote = remote
-        self._saver = saver
         self._progress = progress
         self._refused = refused
-        self._sending: asyncio.Task[int] | None = None
-        self._done: list[tuple[Any, int]] = []  # pages sent once the request on its way is
         self.full = False  # the server refused a whole request: the quota is reached
-        self.held = False  # a page had refusals: the checkpoint stays before it
-        self.written = 0
 
     def refusals(self) -> int:
         return len(self._refused) if self._refused is not None else 0
+
+    def refused_since(self, refusals: int) -> bool:
+        """Whether the server refused more than ``refusals`` documents (counted before a page)."""
+        return self.refusals() > refusals
 
     def hold(self, requests: list[dict[str, str]]) -> None:
         assert self._refused is not None and self.full
@@ -261,37 +313,7 @@ class _Outbox:
         for request in requests:
             self._refused.setdefault(request["id"], reason)
 
-    async def send(self, docs: list[tuple[str, bytes]]) -> None:
-        """Send ``docs`` once the request before is answered; returns as soon as it is sent
-        off (its failure is raised by the next :meth:`send` or :meth:`drain`)."""
-        await self.drain()
-        self._sending = asyncio.create_task(self._send(docs))
-
-    def page_done(self, since: Any, refusals_before: int) -> None:
-        """Every document of the page up to ``since`` is sent off: its checkpoint follows once
-        the request on its way is answered (the refusals counted before it decide)."""
-        self._done.append((since, refusals_before))
-
-    async def drain(self) -> None:
-        """Wait for the request on its way; then the checkpoint of each page it completes."""
-        if self._sending is not None:
-            sending, self._sending = self._sending, None
-            self.written += await sending
-        done, self._done = self._done, []
-        for since, before in done:
-            self.held = self.held or self.refusals() > before
-            if not self.held:
-                await self._saver.advance(since)
-
-    async def close(self) -> None:
-        """Stop a request still on its way (the push failed elsewhere)."""
-        if self._sending is not None and not self._sending.done():
-            self._sending.cancel()
-        if self._sending is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._sending  # its failure, if any, is not the one being raised
-
-    async def _send(self, docs: list[tuple[str, bytes]]) -> int:
+    async def send(self, docs: list[tuple[str, bytes]]) -> int:
         refused = self._refused
         try:
             errors = await self._remote.bulk_docs_replicated([data for _, data in docs])
@@ -317,11 +339,16 @@ class _Outbox:
 
 
 async def _pull_group(
-    local: LocalDb, remote: Remote, requests: list[dict[str, str]], progress: Progress | None
-) -> int:
+    local: LocalDb,
+    remote: Remote,
+    requests: list[dict[str, str]],
+    progress: Progress | None,
+    pipeline: _Pipeline,
+) -> None:
     """One ``_bulk_get``, written to the local store as it arrives, at most about
-    ``PULL_BATCH_BYTES`` of documents (or one document, when it is larger) at a time."""
-    written = 0
+    ``PULL_BATCH_BYTES`` of documents (or one document, when it is larger) at a time. The
+    last, smaller batch is stored while the next ``_bulk_get`` arrives; a full one alone, so
+    no more than one batch of large files is ever held."""
     pending: list[dict[str, Any]] = []
     size = 0
     # Closed on the way out, also when a write fails halfway through the answer.
@@ -331,11 +358,10 @@ async def _pull_group(
             del doc  # pending holds it alone, so a batch written is a batch freed
             size += doc_bytes
             if size >= PULL_BATCH_BYTES:
-                written += await _store(local, pending, progress)
+                await pipeline.run(_store(local, pending, progress))
                 pending, size = [], 0
     if pending:
-        written += await _store(local, pending, progress)
-    return written
+        await pipeline.start(_store(local, pending, progress))
 
 
 async def _store(local: LocalDb, docs: list[dict[str, Any]], progress: Progress | None) -> int:
@@ -352,25 +378,29 @@ async def pull(
     progress: Progress | None = None,
     cache: Checkpoints | None = None,
 ) -> tuple[int, Any]:
-    """Server -> local; the number of revisions written locally and the server seq reached."""
+    """Server -> local; the number of revisions written locally and the server seq reached.
+    The next documents are fetched while the last are stored (see :class:`_Pipeline`)."""
     cp = await _checkpoint(cache, rep_id, local, remote, 0)
     saver = _Saver(cp, local, remote)
     since: Any = cp.since
-    written = 0
-    while True:
-        feed = await remote.changes(str(since), limit=BATCH)
-        results = [r for r in feed.get("results", []) if isinstance(r, dict)]
-        if results:
-            requests = _requests(await local.revs_diff(revisions_wanted(results)))
-            for start in range(0, len(requests), PULL_GROUP):
-                written += await _pull_group(
-                    local, remote, requests[start : start + PULL_GROUP], progress
-                )
-        last = feed.get("last_seq", since)
-        if last != since:
-            since = last
-            await saver.advance(since)
-        if len(results) < BATCH:
-            break
+    pipeline = _Pipeline(saver)
+    try:
+        while True:
+            feed = await remote.changes(str(since), limit=BATCH)
+            results = [r for r in feed.get("results", []) if isinstance(r, dict)]
+            if results:
+                requests = _requests(await local.revs_diff(revisions_wanted(results)))
+                for start in range(0, len(requests), PULL_GROUP):
+                    group = requests[start : start + PULL_GROUP]
+                    await _pull_group(local, remote, group, progress, pipeline)
+            last = feed.get("last_seq", since)
+            if last != since:
+                since = last
+                pipeline.page_done(since)
+            if len(results) < BATCH:
+                break
+        await pipeline.drain()
+    finally:
+        await pipeline.close()
     await saver.flush()
-    return written, since
+    return pipeline.done, since
