@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from . import _rng
 from .aead import NONCE_BYTES, TAG_BYTES, decrypt, encrypt
@@ -66,9 +69,28 @@ def doc_ad(kid: bytes, app_id: str, doc_id: str) -> bytes:
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON, as ``JSON.stringify`` writes it for the same (non-float) values."""
+    """Compact UTF-8 JSON, as ``JSON.stringify`` writes it for the same (non-float) values.
+
+    A body of strings, integers and booleans only (a note's) is encoded by ``orjson``, some
+    fifty times faster, whose bytes for those are the same (a test holds it to that); any
+    other body, or one ``orjson`` refuses (a lone surrogate, a 65-bit integer), by ``json``,
+    which then raises as it always did."""
+    if _flat(body):
+        with contextlib.suppress(TypeError):
+            return orjson.dumps(body)
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
         "utf-8"
+    )
+
+
+_FLAT = frozenset({str, int, bool})
+
+
+def _flat(body: Mapping[str, Any]) -> bool:
+    """Whether ``body`` is a ``dict`` of exactly ``str`` keys and ``str``/``int``/``bool``
+    values (no subclasses: their encodings are theirs)."""
+    return type(body) is dict and all(
+        type(key) is str and type(value) in _FLAT for key, value in body.items()
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -114,3 +115,15 @@ async def test_close_stops_the_work_on_its_way(pipeline: Saved) -> None:
     await started.wait()
     await line.close()
     assert stopped.is_set() and cp.since == 0
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"_id": "n", "e2e": "ep1.x", "_revisions": {"start": 1, "ids": ["a"]}},
+        {"_id": "n", "v": 2**70},
+    ],
+    ids=["sealed", "a 71-bit integer"],
+)
+def test_a_pushed_document_is_json_that_reads_back_the_same(doc: dict[str, object]) -> None:
+    assert json.loads(replicate._encoded(doc)) == doc

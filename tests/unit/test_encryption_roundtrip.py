@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import json
 import re
 from typing import Any
 
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import encryption_plugin as ep
-from encryption_plugin import padding
+from encryption_plugin import envelope, padding
 from encryption_plugin.codec import b64u_decode, b64u_encode
 
 KEYRING = ep.Keyring.generate("notes")
@@ -104,6 +105,36 @@ def test_b64u_decode_is_the_definition(text: str) -> None:
     except ep.BadEnvelope as exc:
         got = str(exc)
     assert got == _b64u_by_definition(text)
+
+
+def _json_encoded(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+@settings(max_examples=500)
+@given(
+    st.dictionaries(
+        st.text(max_size=12),
+        st.text() | st.integers(-(2**63), 2**64 - 1) | st.booleans(),
+        max_size=8,
+    )
+)
+def test_a_flat_body_encodes_as_json_writes_it(body: dict[str, Any]) -> None:
+    """Note bodies take ``orjson``'s fast path: byte for byte what ``json`` writes."""
+    assert envelope.encode_body(body) == _json_encoded(body)
+
+
+@pytest.mark.parametrize(
+    "body", [{"n": 2**64}, {"n": -(2**63) - 1}, {"x": [1, {"y": "z"}]}, {"f": 0.5}], ids=repr
+)
+def test_bodies_off_the_fast_path_encode_as_json_writes_them(body: dict[str, Any]) -> None:
+    assert envelope.encode_body(body) == _json_encoded(body)
+
+
+@pytest.mark.parametrize("body", [{"x": "\ud800"}, {"\udfff": 1}], ids=repr)
+def test_a_lone_surrogate_is_refused_as_before(body: dict[str, Any]) -> None:
+    with pytest.raises(UnicodeEncodeError):
+        envelope.encode_body(body)
 
 
 def _flip(text: str, index: int) -> str:
