@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -76,8 +75,10 @@ def encode_body(body: Mapping[str, Any]) -> bytes:
     other body, or one ``orjson`` refuses (a lone surrogate, a 65-bit integer), by ``json``,
     which then raises as it always did."""
     if _flat(body):
-        with contextlib.suppress(TypeError):
+        try:
             return orjson.dumps(body)
+        except TypeError:
+            pass
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
         "utf-8"
     )
@@ -89,9 +90,12 @@ _FLAT = frozenset({str, int, bool})
 def _flat(body: Mapping[str, Any]) -> bool:
     """Whether ``body`` is a ``dict`` of exactly ``str`` keys and ``str``/``int``/``bool``
     values (no subclasses: their encodings are theirs)."""
-    return type(body) is dict and all(
-        type(key) is str and type(value) in _FLAT for key, value in body.items()
-    )
+    if type(body) is not dict:
+        return False
+    for key, value in body.items():
+        if type(key) is not str or type(value) not in _FLAT:
+            return False
+    return True
 
 
 def _reject_constant(name: str) -> Any:
