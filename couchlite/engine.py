@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from . import attachments, revtree
 from .documents import Edit
 from .errors import (
@@ -419,7 +421,26 @@ def _nearest_atts(
 
 
 def _dump(value: object) -> str:
+    """A body or attachment index as stored. A body of strings, integers and booleans only (a
+    sealed document's ``{"e2e": ...}``) is encoded by ``orjson``, whose text for those is
+    ``json``'s to the byte, several times faster."""
+    if _flat(value):
+        try:
+            return orjson.dumps(value).decode()
+        except TypeError:  # a lone surrogate, an integer past 64 bits: json takes those
+            pass
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+_FLAT = frozenset({str, int, bool})
+
+
+def _flat(value: object) -> bool:
+    return (
+        type(value) is dict
+        and _FLAT.issuperset(map(type, value.values()))
+        and all(type(key) is str for key in value)
+    )
 
 
 # -- _local documents: no revision tree, not in _changes or _all_docs, rev "0-N" -------------

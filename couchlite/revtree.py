@@ -11,10 +11,11 @@ which keeps the subtle rules (which leaf wins, what a replicated path adds) unit
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+import orjson
 
 # CouchDB splits at the first "-" and reads the position with Erlang's list_to_integer (an
 # optional "+", then digits, so "01" and "+1" are 1); the id is any string, except that 32
@@ -246,15 +247,15 @@ def possible_ancestors(tree: Tree, missing: list[str]) -> list[str]:
 
 
 def dumps(tree: Tree) -> str:
-    """Compact JSON for storage: ``{rev: [parent, deleted]}``."""
-    return json.dumps(
-        {rev: [node.parent, 1 if node.deleted else 0] for rev, node in tree.items()},
-        separators=(",", ":"),
-    )
+    """Compact JSON for storage: ``{rev: [parent, deleted]}`` (read only by :func:`loads`;
+    ``orjson``, as every write and read of a document stores and loads its tree)."""
+    return orjson.dumps(
+        {rev: [node.parent, 1 if node.deleted else 0] for rev, node in tree.items()}
+    ).decode()
 
 
 def loads(text: str) -> dict[str, RevNode]:
-    raw: dict[str, list[object]] = json.loads(text)
+    raw: dict[str, list[object]] = orjson.loads(text)
     return {rev: RevNode(_str_or_none(pair[0]), bool(pair[1])) for rev, pair in raw.items()}
 
 

@@ -90,12 +90,11 @@ _FLAT = frozenset({str, int, bool})
 def _flat(body: Mapping[str, Any]) -> bool:
     """Whether ``body`` is a ``dict`` of exactly ``str`` keys and ``str``/``int``/``bool``
     values (no subclasses: their encodings are theirs)."""
-    if type(body) is not dict:
-        return False
-    for key, value in body.items():
-        if type(key) is not str or type(value) not in _FLAT:
-            return False
-    return True
+    return (
+        type(body) is dict
+        and _FLAT.issuperset(map(type, body.values()))
+        and all(type(key) is str for key in body)
+    )
 
 
 def _reject_constant(name: str) -> Any:

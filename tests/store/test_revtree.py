@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from couchlite import revtree
+from couchlite import engine, revtree
 from couchlite.revtree import RevNode
 
 
@@ -163,3 +165,18 @@ def test_merging_every_leaf_path_into_an_empty_tree_rebuilds_it(tree: dict[str, 
         rebuilt, _ = revtree.merge_path(rebuilt, revtree.ancestry(tree, leaf), tree[leaf].deleted)
     assert revtree.leaves(rebuilt) == revtree.leaves(tree)
     assert revtree.winner(rebuilt) == revtree.winner(tree)
+
+
+@settings(max_examples=300)
+@given(
+    st.dictionaries(
+        st.text(max_size=12),
+        st.text() | st.integers(-(2**63), 2**64 - 1) | st.booleans(),
+        max_size=6,
+    )
+    | st.dictionaries(st.text(max_size=4), st.none() | st.floats() | st.lists(st.text()))
+)
+def test_a_body_is_stored_as_json_writes_it(body: dict[str, object]) -> None:
+    """Flat bodies (every sealed document's) take orjson's fast path; the text stored is
+    json's to the byte, for them and for every other body."""
+    assert engine._dump(body) == json.dumps(body, separators=(",", ":"), ensure_ascii=False)
