@@ -5,7 +5,9 @@ the whole folder still gets it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -19,6 +21,8 @@ from couchgate_sync.cycle import FolderSync
 from couchgate_sync.ignore import IGNORE_FILE
 from couchgate_sync.state import FileRow
 from encryption_plugin import Keyring
+from tests.sync.devices import FolderDevice
+from tests.sync.test_run_supervised import _arrives, embedded_only
 
 
 class Device:
@@ -220,7 +224,47 @@ async def test_held_deletions_stay_held_across_partial_scans(device: Device) -> 
     assert await d.scan("1.md") == 30 and len(d.rows()) == 20
 
 
+@embedded_only
+async def test_run_sends_an_edit_made_while_a_cycle_ran_and_directories_moved(
+    devices: tuple[FolderDevice, FolderDevice], tmp_path: Path
+) -> None:
+    """Real ``run`` processes: what changes while a cycle runs is the next cycle's to scan
+    (not lost with the paths the running one took); a directory renamed or moved in from
+    outside arrives whole, the rename as renames."""
+    a, b = devices
+    a.write("early.md", "v1\n")
+    await a.run_live()
+    await b.run_live()
+    expected = {"early.md": b"v1\n"}
+    await _arrives(b, a, expected)
+
+    before = a.run_state()
+    assert before is not None
+    for n in range(150):  # a cycle long enough to edit during
+        a.write(f"batch/{n}.md", f"{n}\n")
+        expected[f"batch/{n}.md"] = f"{n}\n".encode()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not ((now := a.run_state()) and now["started"] > before["started"]):
+        assert loop.time() < deadline
+        await asyncio.sleep(0.005)
+    a.write("early.md", "v2, saved while a cycle ran\n")
+    expected["early.md"] = b"v2, saved while a cycle ran\n"
+    await _arrives(b, a, expected)
+
+    os.rename(a.folder / "batch", a.folder / "renamed")
+    outside = tmp_path / "from elsewhere"
+    (outside / "inner").mkdir(parents=True)
+    (outside / "inner" / "x.md").write_text("moved in\n")
+    os.rename(outside, a.folder / "arrived")
+    expected = {p.replace("batch/", "renamed/"): v for p, v in expected.items()}
+    expected["arrived/inner/x.md"] = b"moved in\n"
+    await _arrives(b, a, expected)
+    renamed = re.findall(r"(\d+) file\(s\) renamed", (b.home / "run.log").read_text())
+    assert sum(map(int, renamed)) == 150  # renamed there too, not fetched again
+
+
 @pytest.mark.parametrize("most", [3])
 def test_too_many_paths_become_everything(most: int) -> None:
-    assert changes.merge(frozenset({"a", "b"}), frozenset({"c"}), most) == {"a", "b", "c"}
+    assert changes.merge(frozenset({"a", "b"}), frozenset({"c"}), most) == frozenset({"a", "b", "c"})
     assert changes.merge(frozenset({"a", "b"}), frozenset({"c", "d"}), most) is EVERYTHING
