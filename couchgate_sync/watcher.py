@@ -127,6 +127,9 @@ async def _inotify(root: Path, wanted: Wanted) -> AsyncGenerator[Changed, None]:
                         _unwatch_tree(inotify, path)
                 if Mask.Q_OVERFLOW in event.mask:  # events were lost: which, nobody knows
                     burst = EVERYTHING
+                    # Directories made meanwhile were never watched: every one is, now.
+                    watched = await asyncio.to_thread(_watch_tree, inotify, root, changes)
+                    blind = blind or not watched
                 elif event.name is not None and path is not None and wanted(event.name.name):
                     burst = merge(burst, frozenset({_relative(root, path)}))
                     moving = Mask.MOVED_FROM in event.mask

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from couchgate_sync import changes, deletions
+from couchgate_sync import deletions
 from couchgate_sync.changes import EVERYTHING
 from couchgate_sync.cycle import FolderSync
 from couchgate_sync.ignore import IGNORE_FILE
@@ -262,9 +262,3 @@ async def test_run_sends_an_edit_made_while_a_cycle_ran_and_directories_moved(
     await _arrives(b, a, expected)
     renamed = re.findall(r"(\d+) file\(s\) renamed", (b.home / "run.log").read_text())
     assert sum(map(int, renamed)) == 150  # renamed there too, not fetched again
-
-
-@pytest.mark.parametrize("most", [3])
-def test_too_many_paths_become_everything(most: int) -> None:
-    assert changes.merge(frozenset({"a", "b"}), frozenset({"c"}), most) == frozenset({"a", "b", "c"})
-    assert changes.merge(frozenset({"a", "b"}), frozenset({"c", "d"}), most) is EVERYTHING
