@@ -174,6 +174,7 @@ class Runner:
             ident = await asyncio.to_thread(watcher.identity, root)
             if ident is None:
                 self.watching.set()  # nothing to wait for: the cycle says the folder is missing
+                back = True
                 await asyncio.sleep(FOLDER_CHECK_S)
                 continue
             try:

@@ -143,10 +143,11 @@ async def _inotify(root: Path, wanted: Wanted) -> AsyncGenerator[Changed, None]:
 
 
 def _relative(root: Path, path: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:  # not under the folder (cannot happen): a full scan says what changed
-        return ""
+    """``path`` relative to the folder; "" (everything) when it is not under it as named."""
+    for top in (root, root.resolve()):  # FSEvents names /var/... as /private/var/...
+        with contextlib.suppress(ValueError):
+            return path.relative_to(top).as_posix()
+    return ""
 
 
 def _watch_tree(inotify: Any, top: Path, mask: Any) -> bool:
