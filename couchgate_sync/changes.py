@@ -34,6 +34,16 @@ def merge(before: Changed, burst: Changed, most: int = MOST_PATHS) -> Changed:
     return EVERYTHING if len(both) > most else both
 
 
+def outside(burst: Changed, tops: Iterable[str]) -> Changed:
+    """``burst`` without the paths at or inside ``tops``: the client's own directories when
+    they are in the folder, never synced and written at every cycle (which would otherwise
+    wake the next, for ever)."""
+    tops = tuple(tops)
+    if burst is None or not tops:
+        return burst
+    return frozenset(p for p in burst if not any(under(p, top) for top in tops))
+
+
 def under(path: str, top: str) -> bool:
     """Whether ``path`` is ``top`` or inside it."""
     return path == top or path.startswith(top + "/")

@@ -33,7 +33,7 @@ from typing import Any
 from . import changes, credentials, folder, marker, runstate, watcher
 from .counts import Counts
 from .cycle import FolderSync
-from .ignore import TEMP_PREFIX
+from .ignore import TEMP_PREFIX, own_inside
 from .remote import Remote, RemoteError, Revoked, Unreachable
 from .replicate import revisions_wanted
 from .state import Meta
@@ -177,6 +177,7 @@ class Runner:
                 back = True
                 await asyncio.sleep(FOLDER_CHECK_S)
                 continue
+            own = await asyncio.to_thread(own_inside, root)
             try:
                 bursts = watcher.bursts(root, ident, _counts)
                 async with contextlib.aclosing(bursts):
@@ -187,7 +188,7 @@ class Runner:
                             self.watching.set()
                             if back:  # a full scan looks at the folder that came back
                                 self._look_again()
-                        self._changed(burst)
+                        self._changed(changes.outside(burst, own))
             except Exception as exc:  # the folder went while the watch was being made
                 log.debug("watch ended: %s", type(exc).__name__)
             self.watching.set()

@@ -493,3 +493,14 @@ def test_bursts_merge_into_everything_past_the_bound(
 def test_a_change_to_the_ignore_file_wants_a_full_scan() -> None:
     assert changes.wants_everything({"notes/a.md", IGNORE_FILE})
     assert not changes.wants_everything({"notes/.couchgateignore", "a.md"})
+
+
+@given(st.one_of(st.none(), st.frozensets(rel_paths, max_size=8)), st.lists(rel_paths, max_size=3))
+def test_the_client_s_own_directories_are_left_out_of_a_burst(
+    burst: frozenset[str] | None, own: list[str]
+) -> None:
+    kept = changes.outside(burst, own)
+    if burst is None:
+        assert kept is None
+    else:
+        assert kept == frozenset(p for p in burst if not any(changes.under(p, o) for o in own))
