@@ -26,6 +26,7 @@ from encryption_plugin import Keyring
 
 from . import chunk_gc, deletions, failures, folder, marker, private, versions
 from .apply import Applier, Pass
+from .changes import EVERYTHING, Changed
 from .contents import Contents
 from .counts import Counts
 from .device import DeviceContext
@@ -95,12 +96,18 @@ class FolderSync:
             self._lock_file.close()  # closing releases the lock
 
     async def cycle(
-        self, remote: Remote | None, *, upload: bool = True, download: bool = True
+        self,
+        remote: Remote | None,
+        *,
+        upload: bool = True,
+        download: bool = True,
+        changed: Changed = EVERYTHING,
     ) -> Counts:
         """One full sync; offline (``remote`` None) it only records and applies local state.
 
         ``run`` skips the half it has no reason for: a change in the folder needs no pull (the
-        server's feed says when there is something to pull), a change on the server no scan.
+        server's feed says when there is something to pull), a change on the server no scan;
+        and its scan looks only at the paths its watcher saw change (``changed``).
         A revoked device learns it at its first request, before anything reaches the folder.
         """
         context, local, state = self.context, self.context.local, self.context.state
@@ -117,7 +124,9 @@ class FolderSync:
             run = Pass(ignore, remote, counts, self._tell("written"), names)
             if remote is None:
                 if upload:  # recorded, so edits made offline are local revisions all the same
-                    counts.local_changes = await scan(context, self.contents, self.guard, names)
+                    counts.local_changes = await scan(
+                        context, self.contents, self.guard, names, changed
+                    )
             else:
                 me = await local.uuid()
                 push_id = replication_id(me, remote.db_url, "push")
@@ -131,7 +140,7 @@ class FolderSync:
                 if upload:
                     # Sent while the scan records (the scan changes no file); recorded whole
                     # even when the server is away, so edits made offline are local revisions.
-                    scanned = scan(context, self.contents, self.guard, names)
+                    scanned = scan(context, self.contents, self.guard, names, changed)
                     counts.local_changes = await alongside(scanned, send)
                     await send()
                 if download or not self.checkpoints:

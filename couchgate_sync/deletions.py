@@ -63,6 +63,12 @@ async def held(context: DeviceContext) -> list[str]:
     return await asyncio.to_thread(_paths, context.state, Meta.HELD_DELETIONS)
 
 
+def undecided(state: State) -> frozenset[str]:
+    """The paths whose deletion is held or was just confirmed: a partial scan looks at them
+    whatever changed, so they stay held, or are recorded, as after a full scan."""
+    return frozenset(_paths(state, Meta.HELD_DELETIONS) + _paths(state, Meta.CONFIRMED_DELETIONS))
+
+
 async def screen(
     context: DeviceContext, guard: Guard, gone: list[FileRow], synced: int
 ) -> list[FileRow]:

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import changes
 from .ignore import TEMP_PREFIX, Ignore
 from .notes import normalize
 
@@ -77,7 +78,15 @@ def walk(root: Path, ignore: Ignore) -> Listing:
     found: dict[str, Seen] = {}
     empty: set[str] = set()
     dirs: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root):
+    _walk(root, os.fspath(root), ignore, found, empty, dirs)
+    return Listing(found, frozenset(empty), frozenset(dirs))
+
+
+def _walk(
+    root: Path, top: str, ignore: Ignore, found: dict[str, Seen], empty: set[str], dirs: set[str]
+) -> None:
+    """:func:`walk` of the directory ``top`` (``root`` or inside it), into the three."""
+    for dirpath, dirnames, filenames in os.walk(top):
         rel_dir = os.path.relpath(dirpath, root)
         rel_dir = "" if rel_dir == "." else normalize(rel_dir) + "/"
         if rel_dir:
@@ -106,7 +115,88 @@ def walk(root: Path, ignore: Ignore) -> Listing:
             found[rel] = Seen(rel, st.st_size, st.st_mtime_ns)
         if rel_dir and not dirnames and len(found) == before:
             empty.add(rel_dir[:-1])
-    return Listing(found, frozenset(empty), frozenset(dirs))
+
+
+@dataclass(frozen=True)
+class Looked:
+    """What :func:`look` found: the listing of the paths looked at, and those paths (synced
+    form), each standing for itself and everything inside it."""
+
+    listing: Listing
+    tops: list[str]
+
+
+def look(root: Path, paths: Collection[str], ignore: Ignore) -> Looked:
+    """:func:`walk` of only ``paths`` (folder-relative, ``/``-separated, as the OS named them):
+    a file is looked at, a directory walked; one that is gone is found absent, with everything
+    that was inside it. A path under a directory that is gone, a link or ignored stands for that
+    directory (so what it held is accounted for, as a full walk would). Each path's parent
+    directory is listed too, only to say whether it is empty now (its last file deleted: an
+    empty folder, as :func:`walk` says); its other files are not looked at.
+    """
+    found: dict[str, Seen] = {}
+    empty: set[str] = set()
+    dirs: set[str] = set()
+    tops = changes.roots(_top(root, path, ignore) for path in paths)
+    for top in tops:
+        full = os.path.join(root, top)
+        rel = normalize(top)
+        try:
+            st = os.lstat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode) and not ignore.matches(rel + "/"):
+            _walk(root, full, ignore, found, empty, dirs)
+        elif (
+            st is not None
+            and _is_regular(st.st_mode)
+            and not os.path.basename(top).startswith(TEMP_PREFIX)
+            and not ignore.matches(rel)
+        ):
+            found[rel] = Seen(rel, st.st_size, st.st_mtime_ns)
+        parent = top.rpartition("/")[0]
+        if parent:
+            dirs.add(normalize(parent))
+            if not _holds_synced(os.path.join(root, parent), normalize(parent) + "/", ignore):
+                empty.add(normalize(parent))
+    return Looked(Listing(found, frozenset(empty), frozenset(dirs)), [normalize(t) for t in tops])
+
+
+def _top(root: Path, path: str, ignore: Ignore) -> str:
+    """``path``, or the directory above it that is gone, not a directory (a link, a file) or
+    ignored: what a change at ``path`` stands for (see :func:`look`)."""
+    parts = path.split("/")
+    here = os.fspath(root)
+    for depth in range(1, len(parts)):
+        here = os.path.join(here, parts[depth - 1])
+        head = "/".join(parts[:depth])
+        try:
+            mode = os.lstat(here).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return head
+        if not stat.S_ISDIR(mode) or ignore.matches(normalize(head) + "/"):
+            return head
+    return path
+
+
+def _holds_synced(directory: str, rel_dir: str, ignore: Ignore) -> bool:
+    """Whether ``directory`` holds a synced file or directory (not empty as :func:`walk`
+    counts it); True when it cannot be listed (never taken for an empty folder then)."""
+    try:
+        entries = os.scandir(directory)
+    except OSError:
+        return True
+    with entries:
+        for entry in entries:
+            if entry.name.startswith(TEMP_PREFIX):
+                continue
+            rel = rel_dir + normalize(entry.name)
+            if entry.is_dir(follow_symlinks=False):
+                if not ignore.matches(rel + "/"):
+                    return True
+            elif entry.is_file(follow_symlinks=False) and not ignore.matches(rel):
+                return True
+    return False
 
 
 def _is_regular(mode: int) -> bool:

@@ -3,8 +3,11 @@
 The folder is watched through the OS's notifications (``watcher``: an idle run wakes for
 nothing); the server's ``_changes`` feed is followed as a longpoll with heartbeats. Either
 wakes one sync cycle; a change during a cycle wakes the next, so nothing is missed and cycles
-never overlap. Offline, the folder is still recorded locally and the cycle is retried with a
-capped back-off. A revoked device stops at once, having changed nothing.
+never overlap. The watcher says which paths changed, and a cycle's scan looks at those only
+(``changes``); the whole folder is scanned at the start, when the folder comes back, when a
+command beside ``run`` asks, after a failed cycle, when the watcher cannot say (``EVERYTHING``)
+and every ``FULL_SCAN_S`` all the same. Offline, the folder is still recorded locally and the
+cycle is retried with a capped back-off. A revoked device stops at once, having changed nothing.
 
 Supervised: every failure of a cycle is either transient (the server unreachable or refusing
 for now, the folder missing, a file or database locked, an error not foreseen) and retried with
@@ -27,10 +30,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from . import credentials, folder, marker, runstate, watcher
+from . import changes, credentials, folder, marker, runstate, watcher
 from .counts import Counts
 from .cycle import FolderSync
-from .ignore import TEMP_PREFIX
+from .ignore import TEMP_PREFIX, own_inside
 from .remote import Remote, RemoteError, Revoked, Unreachable
 from .replicate import revisions_wanted
 from .state import Meta
@@ -41,6 +44,10 @@ LONGPOLL_MS = 25_000
 MAX_BACKOFF_S = 30.0
 RETRY_WAITING_S = 300.0  # files the server refused (its quota) are sent again this often
 FOLDER_CHECK_S = 1.0  # how often a missing folder is looked for again
+# A scan looks only at what the watcher said changed; the whole folder is scanned again this
+# often all the same, in case the OS missed something (a network drive, a file changed while
+# its directory's watch was being made elsewhere): Syncthing's default with its watcher on.
+FULL_SCAN_S = 3600.0
 
 
 class TaskEnded(Exception):
@@ -111,6 +118,10 @@ class Runner:
         self.stop = asyncio.Event()
         self.upload = True
         self.download = True
+        # What changed in the folder since the last scan began; the first scans everything.
+        self.changed: changes.Changed = changes.EVERYTHING
+        self.watching = asyncio.Event()  # the first scan waits for the watch to be in place
+        self._full_scan: asyncio.TimerHandle | None = None
         self.fatal: Exception | None = None
         self.error: str | None = None  # the reason of the current error state, logged once
         self._retry_waiting: asyncio.TimerHandle | None = None  # one at a time (see failures)
@@ -134,6 +145,9 @@ class Runner:
                 self.fatal = TaskEnded(tasks[ended], exc)
         finally:
             loop.remove_signal_handler(runstate.ASK_SIGNAL)
+            for timer in (self._full_scan, self._retry_waiting):
+                if timer is not None:
+                    timer.cancel()
             for task in (stopped, *tasks):
                 task.cancel()
             for task in (stopped, *tasks):
@@ -145,6 +159,7 @@ class Runner:
 
     def ask(self) -> None:
         """A command beside ``run`` asks for a full cycle (``runstate.ask_for_cycle``)."""
+        self.changed = changes.EVERYTHING
         self.upload = self.download = True
         self.retry.set()
         self.wake.set()
@@ -154,31 +169,51 @@ class Runner:
         directory of the same name, wait for it and watch it again (the OS's watch follows an
         inode, not a name), waking a cycle each time so the state says so."""
         root = self.folder_sync.context.root
-        first = True
+        back = False  # the folder went and is here again (or another directory is)
         while not self.stop.is_set():
             ident = await asyncio.to_thread(watcher.identity, root)
             if ident is None:
+                self.watching.set()  # nothing to wait for: the cycle says the folder is missing
+                back = True
                 await asyncio.sleep(FOLDER_CHECK_S)
                 continue
-            if not first:  # the folder is back (or another is there): a cycle looks at it
-                self._look_again()
-            first = False
+            own = await asyncio.to_thread(own_inside, root)
             try:
-                changes = watcher.bursts(root, ident, _counts)
-                async with contextlib.aclosing(changes):
-                    async for _ in changes:
-                        self.upload = True
-                        self.wake.set()
+                bursts = watcher.bursts(root, ident, _counts)
+                async with contextlib.aclosing(bursts):
+                    ready = False
+                    async for burst in bursts:
+                        if not ready:  # the watch is in place (its first burst says so)
+                            ready = True
+                            self.watching.set()
+                            if back:  # a full scan looks at the folder that came back
+                                self._look_again()
+                        self._changed(changes.outside(burst, own))
             except Exception as exc:  # the folder went while the watch was being made
                 log.debug("watch ended: %s", type(exc).__name__)
+            self.watching.set()
             if not self.stop.is_set():
                 self._look_again()  # the cycle finds the folder gone: the error state
                 await asyncio.sleep(FOLDER_CHECK_S)
+            back = True
+
+    def _changed(self, burst: changes.Changed) -> None:
+        """Paths changed in the folder (or everything): gathered for the next cycle's scan."""
+        if burst is not None and not burst:
+            return
+        self.changed = changes.merge(self.changed, burst)
+        self.upload = True
+        self.wake.set()
+
+    def _rescan(self) -> None:
+        """The next cycle scans the whole folder."""
+        self.changed = changes.EVERYTHING
+        self.upload = True
+        self.wake.set()
 
     def _look_again(self) -> None:
-        self.upload = True
+        self._rescan()
         self.retry.set()
-        self.wake.set()
 
     async def _follow_server(self) -> None:
         # From where the last pull got to (what came since wakes a cycle at once), else "now".
@@ -216,6 +251,7 @@ class Runner:
         return bool(await self.folder_sync.context.local.revs_diff(wanted))
 
     async def _sync_loop(self) -> None:
+        await self.watching.wait()  # a change made before the watch began would go unseen
         backoff = 1.0
         while not self.stop.is_set():
             await self.wake.wait()
@@ -223,11 +259,17 @@ class Runner:
             self.retry.clear()
             upload, download = self.upload, self.download
             self.upload = self.download = False
+            # What changes from here on is the next cycle's (an edit while this one runs).
+            changed = self.changed if upload else changes.NOTHING
+            if upload:
+                self.changed = changes.NOTHING
             if await self._signed_out():
                 return
             await self.reporter.begin()
             try:
-                counts = await self.folder_sync.cycle(self.remote, upload=upload, download=download)
+                counts = await self.folder_sync.cycle(
+                    self.remote, upload=upload, download=download, changed=changed
+                )
             except Revoked as exc:
                 await self.reporter.end(str(exc))
                 self._fail(exc)
@@ -238,11 +280,15 @@ class Runner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.retry.wait(), wait)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
+                if upload:  # the failed scan may have recorded part of what it looked at
+                    self.changed = changes.EVERYTHING
                 self.upload = self.upload or upload
                 self.download = self.download or download
                 self.wake.set()
                 continue
             backoff = 1.0
+            if upload and changed is changes.EVERYTHING:
+                self._full_scan_later()
             await self.reporter.end()
             if self.error is not None:
                 log.info("syncing again: the error has cleared")
@@ -270,6 +316,12 @@ class Runner:
             log.error("%s; retrying in %.0f s", why, wait)
         if not isinstance(exc, RemoteError | OSError):
             log.debug("the error: %s", where(exc))
+
+    def _full_scan_later(self) -> None:
+        """A full scan comes again in ``FULL_SCAN_S`` (a later full scan puts it off)."""
+        if self._full_scan is not None:
+            self._full_scan.cancel()
+        self._full_scan = asyncio.get_running_loop().call_later(FULL_SCAN_S, self._rescan)
 
     def _retry_later(self, waiting: bool) -> None:
         """While files wait for the server, a cycle comes again in a while (it sends them)."""

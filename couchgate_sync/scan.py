@@ -12,7 +12,8 @@ import asyncio
 import logging
 from typing import Any
 
-from . import chunks, deletions, folder, folders, notes, portable_names, renames
+from . import changes, chunks, deletions, folder, folders, notes, portable_names, renames
+from .changes import EVERYTHING, Changed, wants_everything
 from .contents import Contents, row_of
 from .device import DeviceContext
 from .ignore import Ignore
@@ -28,8 +29,14 @@ async def scan(
     contents: Contents,
     guard: deletions.Guard | None = None,
     names: folder.Names = folder.SENSITIVE,
+    changed: Changed = EVERYTHING,
 ) -> int:
     """Record what changed in the folder as local revisions; how many files changed.
+
+    ``changed``: the paths the watcher saw change (``changes``), only those looked at and only
+    their rows compared; everything (the default) walks the whole folder. A partial scan is a
+    full one where it cannot be the same: the ignore file changed, or a case-insensitive folder
+    (its listings and rows are matched by case across the whole folder).
 
     Files are recorded in batches, each batch's revisions in one transaction of the local
     store and its rows in one of the state file; a crash between the two is recognised on
@@ -38,22 +45,27 @@ async def scan(
     root = context.root
     folder.require(root)
     ignore = await asyncio.to_thread(Ignore.for_folder, root)
-    listing, rows = await asyncio.to_thread(listed, context, ignore, names)
+    if changed is None or names.case_insensitive or wants_everything(changed):
+        listing, rows = await asyncio.to_thread(listed, context, ignore, names)
+        synced = len(rows)
+    else:
+        listing, rows, synced = await asyncio.to_thread(listed_partly, context, ignore, changed)
     seen = listing.files
     portable_names.warn_new(path for path in seen if path not in rows)  # said once: rows stay
-    changed = [
+    changed_files = [
         s
         for path, s in seen.items()
         if (row := rows.get(path)) is None or (row.size, row.mtime_ns) != (s.size, s.mtime_ns)
     ]
     gone = [row for path, row in rows.items() if path not in seen and not ignore.matches(path)]
-    moved, changed, gone = await renames.detect(context, contents, changed, gone, rows)
-    gone = await deletions.screen(context, guard or deletions.Guard(), gone, len(rows))
+    moved, changed_files, gone = await renames.detect(context, contents, changed_files, gone, rows)
+    gone = await deletions.screen(context, guard or deletions.Guard(), gone, synced)
     count = 0
     for start in range(0, len(moved), SCAN_BATCH):
         count += await renames.record(context, contents, moved[start : start + SCAN_BATCH])
-    for start in range(0, len(changed), SCAN_BATCH):
-        count += await _record_files(context, contents, changed[start : start + SCAN_BATCH], rows)
+    for start in range(0, len(changed_files), SCAN_BATCH):
+        batch = changed_files[start : start + SCAN_BATCH]
+        count += await _record_files(context, contents, batch, rows)
     for row in gone:
         count += await _record_deletion(context, contents, row)
     return count + await folders.record(context, listing, ignore, contents.device_name)
@@ -70,6 +82,27 @@ def listed(
     if names.case_insensitive and not names.lists_case:
         listing = folder.as_recorded(listing, rows.keys(), state.dirs().keys())
     return listing, rows
+
+
+def listed_partly(
+    context: DeviceContext, ignore: Ignore, changed: frozenset[str]
+) -> tuple[folder.Listing, dict[str, FileRow], int]:
+    """In a worker thread: the listing of the changed paths (:func:`folder.look`), the rows at
+    or inside them, and how many rows there are in all (what the mass-deletion guard weighs a
+    scan's deletions against).
+
+    The paths whose deletion is held (or was just confirmed) are looked at again each time, so
+    they stay held (or are recorded) as after a full scan. Synced empty folders outside the
+    changed paths are listed as they are recorded: nothing said they went."""
+    state = context.state
+    looked = folder.look(context.root, changed | deletions.undecided(state), ignore)
+    rows = state.files_under(looked.tops)
+    dirs = state.dirs().keys()
+    inside = changes.touched(dirs, looked.tops)
+    kept = {path for path in dirs if path not in inside}
+    found = looked.listing
+    listing = folder.Listing(found.files, found.empty_dirs, found.dirs | kept)
+    return listing, rows, state.count_files()
 
 
 async def _record_files(

@@ -122,6 +122,25 @@ class State:
             rows = self._conn.execute("SELECT * FROM files").fetchall()
         return {row[0]: FileRow(*row) for row in rows}
 
+    def files_under(self, tops: list[str]) -> dict[str, FileRow]:
+        """The rows at each of ``tops`` or inside it (a partial scan's, see ``changes``): one
+        range of the primary key each, so a save in a folder of 100,000 reads a row or two."""
+        found: dict[str, FileRow] = {}
+        with self._lock:
+            for top in tops:
+                # Paths inside ``top`` are those from "top/" up to "top0" ("0" follows "/").
+                rows = self._conn.execute(
+                    "SELECT * FROM files WHERE path = ? OR (path >= ? AND path < ?)",
+                    (top, top + "/", top + "0"),
+                ).fetchall()
+                found.update((row[0], FileRow(*row)) for row in rows)
+        return found
+
+    def count_files(self) -> int:
+        with self._lock:
+            (count,) = self._conn.execute("SELECT count(*) FROM files").fetchone()
+        return int(count)
+
     def by_doc(self, doc_id: str) -> FileRow | None:
         with self._lock:
             row = self._conn.execute("SELECT * FROM files WHERE doc_id = ?", (doc_id,)).fetchone()

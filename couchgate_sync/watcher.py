@@ -7,9 +7,11 @@ same watch says when the folder itself goes (moved away, deleted, its drive unmo
 nothing polls for that either. Elsewhere, or with ``COUCHGATE_SYNC_WATCHER=watchfiles``,
 ``watchfiles`` watches and the folder's identity is checked once a second.
 
-Only that something changed matters (each cycle scans the whole folder), so a change missed
-while a new directory's watch is being added costs nothing: the directory's own event wakes
-the cycle that finds what is in it.
+Each burst says which paths changed (``changes``): the next cycle's scan looks at those only.
+A change missed while a new directory's watch is being added costs nothing: the directory's own
+event is reported, and the scan walks all of that directory. When the watch cannot say what
+changed (the kernel's event queue overflowed, a directory could not be watched) the burst is
+``EVERYTHING``, and the whole folder is scanned.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import sys
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
+
+from .changes import EVERYTHING, NOTHING, Changed, merge
 
 log = logging.getLogger("couchgate_sync")
 
@@ -51,15 +55,18 @@ def backend() -> str:
     return "inotify" if sys.platform == "linux" else "watchfiles"
 
 
-def bursts(root: Path, ident: Identity, wanted: Wanted) -> AsyncGenerator[None, None]:
-    """Yields once per burst of changes under ``root``; ends when ``root`` is no longer the
-    directory ``ident`` names (moved, deleted, unmounted). Close it (``aclosing``) when done."""
+def bursts(root: Path, ident: Identity, wanted: Wanted) -> AsyncGenerator[Changed, None]:
+    """Yields, once per burst of changes under ``root``, the paths that changed (relative to
+    ``root``, ``/``-separated, as the OS names them; directories too), or ``EVERYTHING`` when
+    it cannot say; first ``NOTHING`` once the watch is in place (a change from then on is
+    reported). Ends when ``root`` is no longer the directory ``ident`` names (moved, deleted,
+    unmounted). Close it (``aclosing``) when done."""
     if backend() == "inotify":
         return _inotify(root, wanted)
     return _watchfiles(root, ident, wanted)
 
 
-async def _inotify(root: Path, wanted: Wanted) -> AsyncGenerator[None, None]:
+async def _inotify(root: Path, wanted: Wanted) -> AsyncGenerator[Changed, None]:
     from asyncinotify import Inotify, Mask
 
     changes = (
@@ -79,9 +86,12 @@ async def _inotify(root: Path, wanted: Wanted) -> AsyncGenerator[None, None]:
     arrived = Mask.CREATE | Mask.MOVED_TO
     with Inotify() as inotify:
         # Off the loop: a large folder's directories are listed once here.
-        await asyncio.to_thread(_watch_tree, inotify, root, changes)
+        blind = not await asyncio.to_thread(_watch_tree, inotify, root, changes)
+        yield NOTHING  # watching
         loop = asyncio.get_running_loop()
         burst_ends: float | None = None  # when the current burst is over at the latest
+        burst: Changed = NOTHING
+        moving = False  # a rename's first half came: its second is waited for (see below)
         # One read at a time, never cancelled while it waits: a read cut short would lose the
         # events it took.
         reading: asyncio.Future[Any] | None = None
@@ -91,46 +101,78 @@ async def _inotify(root: Path, wanted: Wanted) -> AsyncGenerator[None, None]:
                     reading = asyncio.ensure_future(inotify.get())
                 timeout = None
                 if burst_ends is not None:
-                    timeout = max(0.0, min(QUIET_S, burst_ends - loop.time()))
+                    # A rename inside the folder is two events back to back (MOVED_FROM, then
+                    # MOVED_TO): the burst does not end between them, so the scan that sees
+                    # the old path gone sees the new one too, and records a move.
+                    ends = burst_ends + (QUIET_S if moving else 0.0)
+                    timeout = max(0.0, min(QUIET_S, ends - loop.time()))
                 if not (await asyncio.wait({reading}, timeout=timeout))[0]:
-                    burst_ends = None  # quiet for long enough, or the burst is long enough
-                    yield
+                    burst_ends, moving = None, False  # quiet for long enough, or long enough
+                    yield EVERYTHING if blind else burst
+                    burst = NOTHING
                     continue
                 event, reading = reading.result(), None
                 path = event.path
                 if event.watch is not None and path == root and event.name is None:
                     if event.mask & gone:  # the folder itself went
                         if burst_ends is not None:
-                            yield
+                            yield EVERYTHING if blind else burst
                         return
                     continue
                 if Mask.ISDIR in event.mask and path is not None:
                     if event.mask & arrived:
-                        await asyncio.to_thread(_watch_tree, inotify, path, changes)
+                        watched = await asyncio.to_thread(_watch_tree, inotify, path, changes)
+                        blind = blind or not watched
                     elif Mask.MOVED_FROM in event.mask:
                         _unwatch_tree(inotify, path)
-                counts = Mask.Q_OVERFLOW in event.mask or (
-                    event.name is not None and wanted(event.name.name)
-                )
-                if counts and burst_ends is None:
+                if Mask.Q_OVERFLOW in event.mask:  # events were lost: which, nobody knows
+                    burst = EVERYTHING
+                    # Directories made meanwhile were never watched: every one is, now.
+                    watched = await asyncio.to_thread(_watch_tree, inotify, root, changes)
+                    blind = blind or not watched
+                elif event.name is not None and path is not None and wanted(event.name.name):
+                    burst = merge(burst, frozenset({_relative(root, path)}))
+                    moving = Mask.MOVED_FROM in event.mask
+                else:
+                    continue
+                if burst_ends is None:
                     burst_ends = loop.time() + LONGEST_S
         finally:
             if reading is not None:
                 reading.cancel()
 
 
-def _watch_tree(inotify: Any, top: Path, mask: Any) -> None:
-    """Watch ``top`` and every directory under it, not through links. Each directory is
-    watched before it is listed, so one made meanwhile is either listed or reported."""
+def _relative(root: Path, path: Path) -> str:
+    """``path`` relative to the folder; "" (everything) when it is not under it as named."""
+    for top in (root, root.resolve()):  # FSEvents names /var/... as /private/var/...
+        with contextlib.suppress(ValueError):
+            return path.relative_to(top).as_posix()
+    return ""
+
+
+def _watch_tree(inotify: Any, top: Path, mask: Any) -> bool:
+    """Watch ``top`` and every directory under it, not through links; whether each could be
+    (no: out of inotify watches, or not allowed). Each directory is watched before it is
+    listed, so one made meanwhile is either listed or reported."""
     stack = [top]
+    complete = True
     while stack:
         directory = stack.pop()
         try:
             inotify.add_watch(directory, mask)
             with os.scandir(directory) as entries:
                 stack += [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
-        except OSError:  # gone already, or not a directory any more: its parent reported it
+        except (FileNotFoundError, NotADirectoryError):  # gone already: its parent reported it
             continue
+        except OSError as exc:
+            if complete:  # changes there are not reported: every change scans all
+                log.warning(
+                    "a directory of the folder cannot be watched (%s): each change rescans "
+                    "the whole folder",
+                    exc.strerror or type(exc).__name__,
+                )
+            complete = False
+    return complete
 
 
 def _unwatch_tree(inotify: Any, top: Path) -> None:
@@ -141,13 +183,14 @@ def _unwatch_tree(inotify: Any, top: Path) -> None:
                 inotify.rm_watch(watch)
 
 
-async def _watchfiles(root: Path, ident: Identity, wanted: Wanted) -> AsyncGenerator[None, None]:
+async def _watchfiles(root: Path, ident: Identity, wanted: Wanted) -> AsyncGenerator[Changed, None]:
     import watchfiles
 
     moved = asyncio.Event()
     check = asyncio.create_task(_until_moved(root, ident, moved))
     try:
-        async for _ in watchfiles.awatch(
+        yield NOTHING  # watching, as far as can be known: watchfiles says nothing of it
+        async for found in watchfiles.awatch(
             root,
             watch_filter=lambda _change, path: wanted(Path(path).name),
             debounce=int(LONGEST_S * 1000),
@@ -155,7 +198,10 @@ async def _watchfiles(root: Path, ident: Identity, wanted: Wanted) -> AsyncGener
             stop_event=moved,
             recursive=True,
         ):
-            yield
+            burst: Changed = NOTHING
+            for _change, path in found:
+                burst = merge(burst, frozenset({_relative(root, Path(path))}))
+            yield burst
     finally:
         check.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from couchgate_sync import chunks, cli, failures, folder, notes, portable_names, sharing
+from couchgate_sync import changes, chunks, cli, failures, folder, notes, portable_names, sharing
 from couchgate_sync.conflicts import conflict_name, three_way
-from couchgate_sync.ignore import TEMP_PREFIX, Ignore
+from couchgate_sync.ignore import IGNORE_FILE, TEMP_PREFIX, Ignore
 from couchgate_sync.join import pairing_link, parse_pairing
 from couchgate_sync.state import FileRow, State
 from encryption_plugin import Keyring, is_sealed
@@ -426,3 +426,81 @@ def test_an_empty_folder_that_would_merge_with_another_is_a_clash(
     here = [FileRow(p, f"id-{p}", "1-a", 1, 1, "0" * 64) for p in files]
     found = failures.folder_case_clash(path, dirs, here)
     assert (found == failures.CASE_CLASH_DIR) if clash else found is None
+
+
+segments = st.sampled_from(["a", "b", "a.b", "a-", "é", "0"])
+rel_paths = st.lists(segments, min_size=1, max_size=4).map("/".join)
+
+
+@given(st.lists(rel_paths, max_size=12))
+def test_changed_roots_cover_every_path_once(paths: list[str]) -> None:
+    """A partial scan looks at the fewest paths covering every change: none inside another,
+    each change at or under one of them, each of them a change."""
+    tops = changes.roots(paths)
+    assert set(tops) <= set(paths)
+    assert all(any(changes.under(p, t) for t in tops) for p in paths)
+    assert not [(t, u) for t in tops for u in tops if t != u and changes.under(t, u)]
+
+
+@given(st.lists(rel_paths, max_size=12), st.lists(rel_paths, max_size=4))
+def test_the_rows_a_change_touches(recorded: list[str], tops: list[str]) -> None:
+    """A row is touched by a change at its path or at a directory above it; never by a
+    sibling that merely starts the same (``a-`` is not inside ``a``)."""
+    touched = changes.touched(recorded, tops)
+    for path in recorded:
+        above = ["/".join(path.split("/")[:k]) for k in range(1, path.count("/") + 2)]
+        assert (path in touched) == any(t in above for t in tops)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(rel_paths, max_size=12, unique=True), st.lists(rel_paths, max_size=4))
+def test_the_state_file_reads_the_rows_a_change_touches(
+    tmp_path_factory: pytest.TempPathFactory, recorded: list[str], tops: list[str]
+) -> None:
+    """The state file's range query (``files_under``) finds exactly the rows
+    :func:`changes.touched` says (``0`` sorts after ``/``, ``-`` and ``.`` before it)."""
+    state = State(tmp_path_factory.mktemp("state") / "state.sqlite3")
+    try:
+        state.put([FileRow(p, p, "1-a", 1, 1, "s") for p in recorded])
+        assert set(state.files_under(changes.roots(tops))) == changes.touched(recorded, tops)
+        assert state.count_files() == len(recorded)
+    finally:
+        state.close()
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.frozensets(rel_paths, max_size=5)), max_size=8),
+    st.integers(1, 12),
+)
+def test_bursts_merge_into_everything_past_the_bound(
+    bursts: list[frozenset[str] | None], most: int
+) -> None:
+    """Bursts gathered between cycles: their union while it stays within ``most`` paths, else
+    everything; everything once any burst was everything. Never more than ``most`` paths."""
+    gathered: changes.Changed = changes.NOTHING
+    for burst in bursts:
+        gathered = changes.merge(gathered, burst, most)
+    union: set[str] = set()
+    for burst in bursts:
+        union |= burst or set()
+    if None in bursts or len(union) > most:
+        assert gathered is changes.EVERYTHING
+    else:
+        assert gathered == frozenset(union)
+    assert gathered is None or len(gathered) <= most
+
+
+def test_a_change_to_the_ignore_file_wants_a_full_scan() -> None:
+    assert changes.wants_everything({"notes/a.md", IGNORE_FILE})
+    assert not changes.wants_everything({"notes/.couchgateignore", "a.md"})
+
+
+@given(st.one_of(st.none(), st.frozensets(rel_paths, max_size=8)), st.lists(rel_paths, max_size=3))
+def test_the_client_s_own_directories_are_left_out_of_a_burst(
+    burst: frozenset[str] | None, own: list[str]
+) -> None:
+    kept = changes.outside(burst, own)
+    if burst is None:
+        assert kept is None
+    else:
+        assert kept == frozenset(p for p in burst if not any(changes.under(p, o) for o in own))

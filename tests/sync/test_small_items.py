@@ -11,6 +11,7 @@ join, what is uploaded) in one start-up on CouchDB and on pouchdb-server.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import stat
@@ -23,6 +24,7 @@ from encryption_plugin import Keyring
 from gateway.upstream.backend import db_name
 from tests.harness import GatewayHarness
 from tests.sync.devices import FolderDevice, credentials_of, joined_user
+from tests.sync.test_folder_sync import until
 
 embedded_only = pytest.mark.parametrize("gateway_upstream", ["embedded"], indirect=True)
 
@@ -222,6 +224,25 @@ async def test_the_clients_own_files_never_become_notes(
         assert len(listing["rows"]) == 1 and b.dirs() == set()
     else:  # the user's .config and .local stay theirs: empty of synced files, synced as such
         assert b.dirs() <= {".config", ".local", ".local/share"}
+
+    # ``run`` writes its own files at each cycle (its state, its store): in the folder, they
+    # wake no cycle of their own (else it would cycle for ever). The test's log of it is the
+    # user's file in the home directory: ignored.
+    a.write(".couchgateignore", "/run.log\n")
+    await a.run_live()
+
+    def cycles() -> int:
+        found = next(a.folder.rglob("run.json"), None)  # in its data directory, wherever
+        return int(json.loads(found.read_text())["started"]) if found is not None else 0
+
+    try:
+        await until(lambda: cycles() >= 1)
+        await asyncio.sleep(2)
+        started = cycles()
+        await asyncio.sleep(2)
+        assert cycles() == started
+    finally:
+        await a.stop_live()
 
 
 @embedded_only
