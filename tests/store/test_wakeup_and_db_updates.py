@@ -140,6 +140,18 @@ async def recorded(server: Couch, since: str, db: str) -> None:
 
 
 async def continuous_events(server: Couch, feed: str) -> list[Any]:
+    try:
+        return await _continuous_events(server, feed)
+    except aiohttp.ClientResponseError as exc:
+        # Apache CouchDB 3.5.2 under a loaded machine once crashed inside its own eventsource
+        # stream (a 500 response written after the 200's headers, where the next chunk should
+        # be): its failure, not the store's. It is asked once more; twice fails the test.
+        if server.kind != "couchdb" or "500 Internal Server Error" not in str(exc.message):
+            raise
+        return await _continuous_events(server, feed)
+
+
+async def _continuous_events(server: Couch, feed: str) -> list[Any]:
     _, start = await server.req("GET", "/_db_updates?feed=longpoll&since=now&timeout=100")
     db = fresh_db_name("u")
     await server.req("PUT", f"/{db}")
