@@ -117,16 +117,33 @@ class FolderDevice:
         return found
 
     def files(self) -> dict[str, bytes]:
-        """Every file in the folder, by relative POSIX path (the folder marker aside)."""
+        """Every file in the folder, by relative POSIX path (the folder marker aside).
+
+        Read while a running client may be changing the folder: a directory or file gone
+        between its listing and its reading is left out of this look (the callers poll
+        until the folder holds what they expect), never an error of the test's own."""
         found: dict[str, bytes] = {}
-        for path in sorted(self.folder.rglob("*")):
-            if path.is_file() and path != self.folder / MARKER:
-                found[path.relative_to(self.folder).as_posix()] = path.read_bytes()
-        return found
+        for top, _, names in os.walk(self.folder):  # skips a directory gone meanwhile
+            for name in names:
+                path = Path(top, name)
+                if path == self.folder / MARKER or not path.is_file():
+                    continue
+                try:
+                    data = path.read_bytes()
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                found[path.relative_to(self.folder).as_posix()] = data
+        return dict(sorted(found.items()))
 
     def dirs(self) -> set[str]:
-        """Every directory in the folder, by relative POSIX path."""
-        return {p.relative_to(self.folder).as_posix() for p in self.folder.rglob("*") if p.is_dir()}
+        """Every directory in the folder, by relative POSIX path (one gone while it is listed
+        is left out, as in :meth:`files`)."""
+        return {
+            Path(top, name).relative_to(self.folder).as_posix()
+            for top, names, _ in os.walk(self.folder)
+            for name in names
+            if Path(top, name).is_dir()
+        }
 
     def write(self, rel: str, data: bytes | str) -> None:
         path = self.folder / rel
