@@ -6,7 +6,6 @@ the whole folder still gets it."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import shutil
@@ -19,7 +18,7 @@ import pytest
 from couchgate_sync import deletions
 from couchgate_sync.changes import EVERYTHING
 from couchgate_sync.cycle import FolderSync
-from couchgate_sync.ignore import IGNORE_FILE, MARKER, TEMP_PREFIX
+from couchgate_sync.ignore import IGNORE_FILE, TEMP_PREFIX
 from couchgate_sync.state import FileRow
 from encryption_plugin import Keyring
 from tests.sync.devices import FolderDevice
@@ -226,14 +225,13 @@ async def test_held_deletions_stay_held_across_partial_scans(device: Device) -> 
 
 
 def files_of(device: FolderDevice) -> dict[str, bytes]:
-    """The device's files, read while its ``run`` may be writing (its temporary files left
-    out, a file gone between listing and reading too)."""
-    found: dict[str, bytes] = {}
-    for path in device.folder.rglob("*"):
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-            if path.is_file() and not path.name.startswith((TEMP_PREFIX, MARKER)):
-                found[path.relative_to(device.folder).as_posix()] = path.read_bytes()
-    return found
+    """The device's files, read while its ``run`` may be writing (:meth:`FolderDevice.files`),
+    its temporary files left out."""
+    return {
+        rel: data
+        for rel, data in device.files().items()
+        if not rel.rpartition("/")[2].startswith(TEMP_PREFIX)
+    }
 
 
 async def arrives(device: FolderDevice, expected: dict[str, bytes]) -> None:
